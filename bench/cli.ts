@@ -1,0 +1,191 @@
+// `npm run bench -- <scenario> [options]`: Hop's load generator. Parses the command line, runs one
+// scenario, and prints its report as text, JSON (--json) and/or a self-contained HTML file (--html).
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { stopAllChildren } from './lib/child.ts';
+import type { Distribution } from './lib/links.ts';
+import { renderHtml } from './lib/html-report.ts';
+import { renderText, type ScenarioReport } from './lib/report.ts';
+import type { BenchContext } from './scenarios/common.ts';
+import { runCreate } from './scenarios/create.ts';
+import { runMemory } from './scenarios/memory.ts';
+import { runMix } from './scenarios/mix.ts';
+import { runPlaybook } from './scenarios/playbook.ts';
+import { runRedirect } from './scenarios/redirect.ts';
+
+const USAGE = `Usage: npm run bench -- <scenario> [options]
+
+Scenarios:
+  redirect   GET /<code> capacity (closed-loop) and latency at a fixed rate (open-loop)
+             --links N (100000)  --dist uniform|zipf (zipf)  --cache on|off (on)  --baseline
+             --rounds N (2)  --probe S (5)  --duration S (10)  --rate R (half the baseline's max)
+  create     POST /api/v1/links: closed-loop links/s, then p99 at half that rate
+             --concurrency N (32)  --duration S (10)
+  mix        reads and writes together   --ratio R (100 reads per write)  --links N  --duration S
+  memory     Hop's RSS and import speed by size   --sizes 100000,1000000  --duration S (5)
+  playbook   the scaling playbook's stages and which can run yet
+
+Common options:
+  --json            machine-readable report on stdout (text goes to stderr)
+  --html FILE       self-contained HTML report with charts
+  --quick           short runs and small data, for smoke tests
+  --connections N   connections per run (32)
+  --warmup S        discarded warm-up before each run (1; 0.5 with --quick)
+  --max-requests N  cap on measured requests per run (2000000)
+  --quiet           no per-second progress lines
+  --verbose         echo the servers' stderr
+Every run is bounded by its duration and the request cap, and targets 127.0.0.1 only.`;
+
+const options = {
+  links: { type: 'string' },
+  dist: { type: 'string' },
+  cache: { type: 'string' },
+  baseline: { type: 'boolean' },
+  rounds: { type: 'string' },
+  probe: { type: 'string' },
+  duration: { type: 'string' },
+  rate: { type: 'string' },
+  concurrency: { type: 'string' },
+  ratio: { type: 'string' },
+  sizes: { type: 'string' },
+  json: { type: 'boolean' },
+  html: { type: 'string' },
+  quick: { type: 'boolean' },
+  connections: { type: 'string' },
+  warmup: { type: 'string' },
+  'max-requests': { type: 'string' },
+  quiet: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+class UsageError extends Error {}
+
+function num(values: Values, name: keyof Values, fallback: number, min = 0): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isFinite(n) || n < min) {
+    throw new UsageError(`--${name} needs a number >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function choice<T extends string>(values: Values, name: keyof Values, allowed: readonly T[], fallback: T): T {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  if (typeof raw !== 'string' || !(allowed as readonly string[]).includes(raw)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join(', ')}`);
+  }
+  return raw as T;
+}
+
+async function run(argv: string[]): Promise<number> {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const scenario = positionals[0];
+  if (values.help === true || scenario === undefined) {
+    process.stdout.write(`${USAGE}\n`);
+    return scenario === undefined && values.help !== true ? 2 : 0;
+  }
+  const quick = values.quick === true;
+  const json = values.json === true;
+  const ctx: BenchContext = {
+    quick,
+    progress: values.quiet !== true,
+    verbose: values.verbose === true,
+    connections: num(values, 'connections', 32, 1),
+    warmupS: num(values, 'warmup', quick ? 0.5 : 1),
+    maxRequests: num(values, 'max-requests', 2_000_000, 1),
+    log: (line) => process.stderr.write(`# ${line}\n`),
+  };
+
+  let report: ScenarioReport;
+  switch (scenario) {
+    case 'redirect':
+      report = await runRedirect(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        cache: choice(values, 'cache', ['on', 'off'], 'on') === 'on',
+        baseline: values.baseline === true,
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 2, 1),
+        rate: values.rate === undefined ? null : num(values, 'rate', 0, 1),
+      });
+      break;
+    case 'create':
+      report = await runCreate(ctx, {
+        concurrency: num(values, 'concurrency', 32, 1),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+      });
+      break;
+    case 'mix':
+      report = await runMix(ctx, {
+        ratio: num(values, 'ratio', 100, 0),
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+      });
+      break;
+    case 'memory':
+      report = await runMemory(ctx, {
+        sizes: parseSizes(values.sizes ?? (quick ? '10000,100000' : '100000,1000000')),
+        durationS: num(values, 'duration', quick ? 2 : 5, 0.1),
+      });
+      break;
+    case 'playbook':
+      report = runPlaybook();
+      break;
+    default:
+      process.stderr.write(`Unknown scenario "${scenario}".\n\n${USAGE}\n`);
+      return 2;
+  }
+
+  const text = renderText(report);
+  if (json) {
+    process.stderr.write(text);
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  } else process.stdout.write(text);
+  if (values.html !== undefined) {
+    await writeFile(values.html, renderHtml([report]));
+    process.stderr.write(`# HTML report written to ${values.html}\n`);
+  }
+  return 0;
+}
+
+function parseSizes(s: string): number[] {
+  const sizes = s.split(',').map((x) => Number(x.trim()));
+  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new UsageError(`--sizes needs a comma-separated list of positive integers, got ${JSON.stringify(s)}`);
+  }
+  return sizes;
+}
+
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  process.stderr.write('\n# interrupted: stopping servers\n');
+  void stopAllChildren().then(() => process.exit(130));
+});
+
+run(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(err instanceof UsageError ? `${err.message}\n` : `bench failed: ${String(err)}\n`);
+    if (!(err instanceof UsageError) && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = err instanceof UsageError ? 2 : 1;
+  },
+);

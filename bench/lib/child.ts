@@ -1,0 +1,150 @@
+// Servers under test run as child processes, never inside the generator: one process would make the
+// generator's and the server's CPU, GC pauses and event loops indistinguishable.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+export interface ManagedChild {
+  readonly name: string;
+  readonly pid: number;
+  readonly proc: ChildProcess;
+  /** Exit code (or signal name) once the child has gone. */
+  readonly exited: Promise<string>;
+  /** Last lines of stderr and stdout, for error messages when a server fails to start. */
+  outputTail(): string;
+  /** Subscribes to stdout lines; returns the unsubscribe function. */
+  onStdoutLine(fn: (line: string) => void): () => void;
+  /** SIGTERM, then SIGKILL if it has not gone within `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const live = new Set<ManagedChild>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // A crashed or interrupted bench must not leave servers holding ports and data directories.
+  process.on('exit', () => {
+    for (const c of live) c.proc.kill('SIGKILL');
+  });
+}
+
+/** Stops every child still running: for SIGINT handlers. */
+export async function stopAllChildren(): Promise<void> {
+  await Promise.all([...live].map((c) => c.stop(2000)));
+}
+
+export interface SpawnOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Echo the child's stderr as it comes (prefixed with its name). */
+  echoStderr?: boolean;
+}
+
+export function spawnChild(name: string, command: string, args: string[], opts: SpawnOptions = {}): ManagedChild {
+  installExitHook();
+  const proc = spawn(command, args, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (proc.pid === undefined) throw new Error(`could not start ${name}: ${command} ${args.join(' ')}`);
+  const tail: string[] = [];
+  const keep = (line: string) => {
+    tail.push(line);
+    if (tail.length > 40) tail.shift();
+  };
+  createInterface({ input: proc.stderr! }).on('line', (line) => {
+    keep(line);
+    if (opts.echoStderr) process.stderr.write(`[${name}] ${line}\n`);
+  });
+  const exited = new Promise<string>((resolve) => {
+    proc.once('exit', (code, signal) => resolve(signal ?? String(code)));
+  });
+  const stdoutListeners = new Set<(line: string) => void>();
+  const child: ManagedChild = {
+    name,
+    pid: proc.pid,
+    proc,
+    exited,
+    outputTail: () => tail.join('\n'),
+    onStdoutLine(fn) {
+      stdoutListeners.add(fn);
+      return () => stdoutListeners.delete(fn);
+    },
+    async stop(graceMs = 10_000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  // One reader for stdout: a second readline on the same stream would pause it when closed.
+  createInterface({ input: proc.stdout! }).on('line', (line) => {
+    keep(line);
+    for (const fn of stdoutListeners) fn(line);
+  });
+  live.add(child);
+  void exited.then(() => live.delete(child));
+  return child;
+}
+
+/** Waits for the one-line `{"ready":true,"port":N}` that the baseline servers print. */
+export function waitForReadyLine(child: ManagedChild, timeoutMs = 60_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => fail(`no ready line within ${timeoutMs} ms`), timeoutMs);
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      unsubscribe();
+      reject(new Error(`${child.name}: ${why}\n${child.outputTail()}`));
+    };
+    const unsubscribe = child.onStdoutLine((line) => {
+      if (!line.startsWith('{')) return;
+      try {
+        const msg = JSON.parse(line) as { ready?: boolean; port?: number };
+        if (msg.ready === true && typeof msg.port === 'number' && !settled) {
+          settled = true;
+          clearTimeout(timer);
+          unsubscribe();
+          resolve(msg.port);
+        }
+      } catch {
+        // Not the ready line: servers may log JSON of their own.
+      }
+    });
+    void child.exited.then((code) => fail(`exited (${code}) before it was ready`));
+  });
+}
+
+/** Resident set size of a process in KiB, from /proc; null where /proc is not there. */
+export function readRssKb(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+// Linux reports process CPU in clock ticks; USER_HZ is 100 on every mainstream kernel build.
+const TICKS_PER_SECOND = 100;
+
+/** User + system CPU of a process in ms, from /proc/<pid>/stat; null where unavailable. */
+export function readCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may contain spaces and parentheses, so count fields from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
+    return ((utime + stime) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,145 @@
+// Runs Hop as the thing under test: `hop import` to seed a fresh data directory, then `hop serve` as a
+// child process on a port picked here, ready once /healthz answers 200.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ManagedChild, readCpuMs, readRssKb, spawnChild } from './child.ts';
+import { requestOnce, type Target } from './http-client.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HOP_BIN = join(REPO_ROOT, 'bin', 'hop.js');
+
+/** Binds 127.0.0.1:0 and gives the port back: Hop is told its port rather than asked for it. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const addr = probe.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+export function makeTempDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `${prefix}-`));
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+export interface HopSetup {
+  dataDir: string;
+  apiKey: string;
+  /** Scenario settings on top of the bench defaults, e.g. { HOP_CACHE_SIZE: '0' }. */
+  env?: Record<string, string>;
+  /** Echo Hop's stderr as it comes. */
+  verbose?: boolean;
+}
+
+function hopEnv(setup: HopSetup, port: number): Record<string, string> {
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    HOP_DATA_DIR: setup.dataDir,
+    HOP_INITIAL_API_KEY: setup.apiKey,
+    // The bench measures capacity; Hop's own limiter would otherwise turn load into 429s.
+    HOP_RATE_LIMITS: 'off',
+    HOP_LOG_LEVEL: 'warn',
+    ...setup.env,
+  };
+}
+
+async function runToCompletion(child: ManagedChild, timeoutMs: number): Promise<void> {
+  const timer = setTimeout(() => void child.stop(2000), timeoutMs);
+  const code = await child.exited;
+  clearTimeout(timer);
+  if (code !== '0') throw new Error(`${child.name} failed (exit ${code}):\n${child.outputTail()}`);
+}
+
+export interface ImportResult {
+  links: number;
+  ms: number;
+  linksPerS: number;
+  /** Hop's own summary line ("Imported: N created, ..."), when it printed one. */
+  summary: string | null;
+}
+
+/**
+ * Seeds links with `hop import` before the server starts: the embedded database takes one process
+ * per data directory, and importing beats creating a million links over HTTP by orders of magnitude.
+ */
+export async function importLinks(setup: HopSetup, file: string, links: number, timeoutMs = 600_000): Promise<ImportResult> {
+  const t0 = performance.now();
+  const child = spawnChild('hop import', process.execPath, [HOP_BIN, 'import', file], {
+    cwd: REPO_ROOT,
+    env: hopEnv(setup, 0),
+    echoStderr: setup.verbose ?? false,
+  });
+  let summary: string | null = null;
+  child.onStdoutLine((line) => {
+    if (line.startsWith('Imported')) summary = line;
+  });
+  await runToCompletion(child, timeoutMs);
+  const ms = performance.now() - t0;
+  return { links, ms, linksPerS: links / (ms / 1000), summary };
+}
+
+export interface HopProcess {
+  readonly target: Target;
+  readonly pid: number;
+  readonly child: ManagedChild;
+  rssKb(): number | null;
+  cpuMs(): number | null;
+  stop(): Promise<void>;
+}
+
+export async function startHop(setup: HopSetup, readyTimeoutMs = 60_000): Promise<HopProcess> {
+  const port = await freePort();
+  const child = spawnChild('hop serve', process.execPath, [HOP_BIN, 'serve'], {
+    cwd: REPO_ROOT,
+    env: hopEnv(setup, port),
+    echoStderr: setup.verbose ?? false,
+  });
+  const target: Target = { host: '127.0.0.1', port };
+  try {
+    await waitForHealthy(child, target, readyTimeoutMs);
+  } catch (err) {
+    await child.stop(2000);
+    throw err;
+  }
+  return {
+    target,
+    pid: child.pid,
+    child,
+    rssKb: () => readRssKb(child.pid),
+    cpuMs: () => readCpuMs(child.pid),
+    stop: () => child.stop(),
+  };
+}
+
+async function waitForHealthy(child: ManagedChild, target: Target, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let gone: string | null = null;
+  void child.exited.then((code) => {
+    gone = code;
+  });
+  let last = 'no answer yet';
+  while (performance.now() < deadline) {
+    if (gone !== null) throw new Error(`hop serve exited (${gone}) before it was healthy:\n${child.outputTail()}`);
+    try {
+      const res = await requestOnce(target, { method: 'GET', path: '/healthz' }, 2000);
+      if (res.status === 200) return;
+      last = `GET /healthz answered ${res.status}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await child.stop(2000);
+  throw new Error(`hop serve not healthy within ${timeoutMs} ms (${last}):\n${child.outputTail()}`);
+}

@@ -1,0 +1,155 @@
+// What the scenarios share: the run context from the command line, servers under test behind one
+// interface (Hop or a baseline), and runs wrapped with the server's CPU and memory.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readCpuMs, readRssKb, spawnChild, waitForReadyLine } from '../lib/child.ts';
+import { runClosedLoop } from '../lib/closed-loop.ts';
+import { type HopProcess, type HopSetup, startHop } from '../lib/hop-process.ts';
+import { requestOnce, type Target } from '../lib/http-client.ts';
+import type { RequestFactory } from '../lib/load.ts';
+import { runOpenLoop } from '../lib/open-loop.ts';
+import type { RunResult } from '../lib/recorder.ts';
+
+export interface BenchContext {
+  quick: boolean;
+  progress: boolean;
+  verbose: boolean;
+  /** Connections per run (closed-loop concurrency; open-loop connection pool). */
+  connections: number;
+  warmupS: number;
+  /** Cap on measured requests of any single run. */
+  maxRequests: number;
+  /** Human-readable progress, to stderr. */
+  log: (line: string) => void;
+}
+
+/** A server under test, Hop or a baseline: all a scenario needs to load it and watch it. */
+export interface Sut {
+  readonly name: string;
+  readonly target: Target;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+const SERVERS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'servers');
+
+export type BaselineKind = 'map' | 'pglite';
+
+export async function startBaseline(kind: BaselineKind, linksFile: string, verbose: boolean): Promise<Sut> {
+  const name = `baseline-${kind}`;
+  const child = spawnChild(
+    name,
+    process.execPath,
+    ['--import', 'tsx', join(SERVERS_DIR, `${name}.ts`), '--links', linksFile, '--port', '0'],
+    { echoStderr: verbose },
+  );
+  try {
+    const port = await waitForReadyLine(child, 300_000);
+    return { name, target: { host: '127.0.0.1', port }, pid: child.pid, stop: () => child.stop() };
+  } catch (err) {
+    await child.stop(2000);
+    throw err;
+  }
+}
+
+export async function startHopSut(setup: HopSetup): Promise<Sut & { hop: HopProcess }> {
+  const hop = await startHop(setup);
+  return { name: 'hop', target: hop.target, pid: hop.pid, stop: () => hop.stop(), hop };
+}
+
+/** Wraps a run with the server's CPU share and memory before and after it. */
+async function observed(sut: Sut, run: () => Promise<RunResult>): Promise<RunResult> {
+  const rssKbBefore = readRssKb(sut.pid);
+  const cpu0 = readCpuMs(sut.pid);
+  const r = await run();
+  const cpu1 = readCpuMs(sut.pid);
+  r.server = {
+    pid: sut.pid,
+    rssKbBefore,
+    rssKbAfter: readRssKb(sut.pid),
+    cpuPercent: cpu0 === null || cpu1 === null || r.elapsedS <= 0 ? null : (cpu1 - cpu0) / (r.elapsedS * 10),
+  };
+  return r;
+}
+
+export function closedLoop(
+  ctx: BenchContext,
+  sut: Sut,
+  request: RequestFactory,
+  durationS: number,
+  connections = ctx.connections,
+): Promise<RunResult> {
+  ctx.log(`closed-loop: ${sut.name}, ${connections} connections, ${durationS}s (+${ctx.warmupS}s warm-up)`);
+  return observed(sut, () =>
+    runClosedLoop({
+      target: sut.target,
+      label: sut.name,
+      connections,
+      durationS,
+      maxRequests: ctx.maxRequests,
+      request,
+      warmupS: ctx.warmupS,
+      progress: ctx.progress,
+    }),
+  );
+}
+
+export function openLoop(
+  ctx: BenchContext,
+  sut: Sut,
+  request: RequestFactory,
+  rate: number,
+  durationS: number,
+): Promise<RunResult> {
+  ctx.log(`open-loop: ${sut.name} at ${Math.round(rate)}/s for ${durationS}s (+${ctx.warmupS}s warm-up)`);
+  return observed(sut, () =>
+    runOpenLoop({
+      target: sut.target,
+      label: sut.name,
+      rate,
+      connections: ctx.connections,
+      durationS,
+      maxRequests: ctx.maxRequests,
+      request,
+      warmupS: ctx.warmupS,
+      progress: ctx.progress,
+    }),
+  );
+}
+
+/** One GET before the load: a server that answers wrongly would otherwise yield a fast, empty result. */
+export async function checkRedirect(sut: Sut, code: string, url: string): Promise<string | null> {
+  try {
+    const res = await requestOnce(sut.target, { method: 'GET', path: `/${code}` });
+    const location = res.headers?.location;
+    if (res.status >= 300 && res.status < 400 && location === url) return null;
+    return `${sut.name}: GET /${code} answered ${res.status} (Location ${location ?? 'none'}), expected a redirect to ${url}`;
+  } catch (err) {
+    return `${sut.name}: GET /${code} failed: ${String(err)}`;
+  }
+}
+
+/** Runs cleanups in reverse order, never letting one failure skip the rest. */
+export class Cleanup {
+  readonly #fns: (() => Promise<void>)[] = [];
+  add(fn: () => Promise<void>): void {
+    this.#fns.push(fn);
+  }
+  async run(): Promise<void> {
+    for (const fn of this.#fns.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        process.stderr.write(`cleanup failed: ${String(err)}\n`);
+      }
+    }
+    this.#fns.length = 0;
+  }
+}
+
+/** Best of several closed-loop rounds: capacity is the highest sustained rate, noise only lowers it. */
+export function best(runs: RunResult[]): RunResult | undefined {
+  let top: RunResult | undefined;
+  for (const r of runs) if (top === undefined || r.achievedRate > top.achievedRate) top = r;
+  return top;
+}

@@ -1,0 +1,97 @@
+// buildApp(deps) → a Fastify instance, not listening: tests inject requests or listen on a
+// free port; main.ts listens. All routes are registered here and nowhere else.
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Deps } from './deps.ts';
+import { authenticate } from './http/auth.ts';
+import { installErrorHandling } from './http/error-handler.ts';
+import { registerHealthRoutes } from './http/health-routes.ts';
+import { registerHomePage } from './http/home-page.ts';
+import { enforceRateLimit, policies } from './http/rate-limit.ts';
+import { registerKeyRoutes } from './keys/key-routes.ts';
+import { registerCreateLink } from './links/create-link.ts';
+import { registerDeleteLink } from './links/delete-link.ts';
+import { registerGetLink } from './links/get-link.ts';
+import { linkSchema, problemSchema } from './links/link-view.ts';
+import { registerListLinks } from './links/list-links.ts';
+import { registerUpdateLink } from './links/update-link.ts';
+import { registerRedirect } from './redirect/redirect-route.ts';
+
+export const BODY_LIMIT = 16 * 1024;
+
+let requestCounter = 0;
+const bootId = Math.floor(Math.random() * 36 ** 4).toString(36);
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export interface AppState {
+  draining: boolean;
+}
+
+export async function buildApp(deps: Deps, state: AppState = { draining: false }): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // One log line per redirect would cost more than the redirect; API requests are logged below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    trustProxy: deps.config.trustProxy,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `${bootId}-${(++requestCounter).toString(36)}`;
+    },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.decorateRequest('apiKey', null);
+  installErrorHandling(app);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Hop', version: '1', description: 'Short links and redirects.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' },
+        },
+      },
+      security: [{ bearer: [] }, { apiKey: [] }],
+    },
+  });
+  app.addSchema(linkSchema);
+  app.addSchema(problemSchema);
+
+  registerHomePage(app);
+  registerHealthRoutes(app, deps, state);
+  registerRedirect(app, deps);
+
+  const { api } = policies(deps);
+  await app.register(
+    async (v1) => {
+      v1.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+      v1.register(async (authed) => {
+        authed.addHook('onRequest', async (req, reply) => {
+          reply.header('x-request-id', req.id);
+          const key = await authenticate(deps, req);
+          await enforceRateLimit(deps, reply, api, key.id);
+        });
+        authed.addHook('onResponse', async (req, reply) => {
+          const route = req.routeOptions.url ?? 'unknown';
+          deps.metrics.httpRequest(route, req.method, reply.statusCode, reply.elapsedTime / 1000);
+          req.log.info(
+            { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+            'api request',
+          );
+        });
+        registerCreateLink(authed, deps);
+        registerListLinks(authed, deps);
+        registerGetLink(authed, deps);
+        registerUpdateLink(authed, deps);
+        registerDeleteLink(authed, deps);
+        registerKeyRoutes(authed, deps);
+      });
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

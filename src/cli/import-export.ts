@@ -1,0 +1,86 @@
+// hop export / hop import — links as JSON Lines, for backups and moves between installations.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import type { Config } from '../config.ts';
+import { openStore, urlPolicyFor } from '../deps.ts';
+import { isHopError } from '../domain/errors.ts';
+import { parseImportLine } from '../domain/import-line.ts';
+import type { Link } from '../domain/link.ts';
+import { linkToJson } from '../storage/link-json.ts';
+import type { ImportStatus } from '../storage/ports.ts';
+
+const BATCH = 2000;
+
+export async function runExport(
+  config: Config,
+  opts: { output: string | null; includeDeleted: boolean },
+  err: (l: string) => void,
+): Promise<number> {
+  const store = await openStore(config);
+  const sink = opts.output === null ? process.stdout : createWriteStream(opts.output);
+  let n = 0;
+  try {
+    for await (const link of store.exportLinks({ includeDeleted: opts.includeDeleted })) {
+      const { bucket: _bucket, ...line } = linkToJson(link);
+      if (!sink.write(`${JSON.stringify(line)}\n`)) await once(sink, 'drain');
+      n++;
+    }
+  } finally {
+    await store.close();
+    if (sink !== process.stdout) await new Promise<void>((resolve) => sink.end(() => resolve()));
+  }
+  err(`Exported ${n} links.`);
+  return 0;
+}
+
+export async function runImport(
+  config: Config,
+  file: string,
+  out: (l: string) => void,
+  err: (l: string) => void,
+): Promise<number> {
+  const store = await openStore(config);
+  const policy = urlPolicyFor(config);
+  const counts: Record<ImportStatus | 'invalid', number> = { created: 0, unchanged: 0, conflict: 0, invalid: 0 };
+  let batch: { line: number; link: Link }[] = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const statuses = await store.importLinks(batch.map((b) => b.link));
+    statuses.forEach((s, i) => {
+      counts[s]++;
+      if (s === 'conflict') {
+        const b = batch[i]!;
+        err(`line ${b.line}: conflict: code "${b.link.code}" already exists with a different mapping; kept the existing one`);
+      }
+    });
+    batch = [];
+  };
+  const started = performance.now();
+  try {
+    const input = file === '-' ? process.stdin : createReadStream(file);
+    const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+    let lineNo = 0;
+    const now = Date.now();
+    for await (const raw of lines) {
+      lineNo++;
+      if (raw.trim() === '') continue;
+      try {
+        batch.push({ line: lineNo, link: parseImportLine(raw, policy, now) });
+      } catch (e) {
+        if (!isHopError(e)) throw e;
+        counts.invalid++;
+        err(`line ${lineNo}: ${e.code}: ${e.detail}`);
+      }
+      if (batch.length >= BATCH) await flush();
+    }
+    await flush();
+  } finally {
+    await store.close();
+  }
+  const secs = (performance.now() - started) / 1000;
+  out(
+    `Imported: ${counts.created} created, ${counts.unchanged} unchanged, ${counts.conflict} conflicts, ${counts.invalid} invalid lines (${secs.toFixed(1)} s).`,
+  );
+  return counts.conflict + counts.invalid > 0 ? 1 : 0;
+}

@@ -1,0 +1,127 @@
+// The `hop` command: serve (default), migrate, keys, export, import. Config flags work on every
+// command (flags > environment > defaults); `--help` on each says what it takes.
+import { parseArgs } from 'node:util';
+import { type Config, loadConfig, SETTINGS } from '../config.ts';
+import { serve } from '../main.ts';
+import { runExport, runImport } from './import-export.ts';
+import { runKeys } from './keys.ts';
+import { runMigrate } from './migrate.ts';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+interface Command {
+  usage: string;
+  summary: string;
+  options?: Record<string, { type: 'string' | 'boolean'; help: string }>;
+  run(config: Config, args: { positionals: string[]; values: Record<string, unknown>; publicUrlGiven: boolean }): Promise<number | undefined>;
+}
+
+const commands: Record<string, Command> = {
+  serve: {
+    usage: 'hop serve [config flags]',
+    summary: 'Serve the API, redirects and metrics (the default command)',
+    async run(config, a) {
+      await serve(config, a.publicUrlGiven, out);
+      return undefined; // keeps running until SIGTERM
+    },
+  },
+  migrate: {
+    usage: 'hop migrate',
+    summary: 'Apply database migrations (safe to re-run); serve also does this on start',
+    run: (config) => runMigrate(config, out),
+  },
+  keys: {
+    usage: 'hop keys create [--name NAME] | hop keys list | hop keys revoke <id|prefix>',
+    summary: 'Manage API keys (stored hashed; a new key is shown once)',
+    options: { name: { type: 'string', help: 'A label for a new key' } },
+    run: (config, a) => runKeys(config, a.positionals, String(a.values.name ?? 'cli'), out, err),
+  },
+  export: {
+    usage: 'hop export [--output FILE] [--include-deleted]',
+    summary: 'Write every link as JSON Lines (stdout by default)',
+    options: {
+      output: { type: 'string', help: 'File to write (default: stdout)' },
+      'include-deleted': { type: 'boolean', help: 'Also export tombstones, so their codes stay retired' },
+    },
+    run: (config, a) =>
+      runExport(config, { output: (a.values.output as string | undefined) ?? null, includeDeleted: a.values['include-deleted'] === true }, err),
+  },
+  import: {
+    usage: 'hop import <FILE|->',
+    summary: 'Read links from JSON Lines; idempotent; reports per-line errors and carries on',
+    run: (config, a) => runImport(config, a.positionals[0] ?? '-', out, err),
+  },
+};
+
+function help(name: string | null): string {
+  const lines: string[] = [];
+  if (name === null || commands[name] === undefined) {
+    lines.push('Usage: hop [command] [options]', '', 'Commands:');
+    for (const [n, c] of Object.entries(commands)) lines.push(`  ${n.padEnd(9)} ${c.summary}`);
+    lines.push('', 'Run "hop <command> --help" for a command\'s options.');
+  } else {
+    const c = commands[name]!;
+    lines.push(`Usage: ${c.usage}`, '', c.summary);
+    if (c.options) {
+      lines.push('', 'Options:');
+      for (const [n, o] of Object.entries(c.options)) lines.push(`  --${n.padEnd(24)} ${o.help}`);
+    }
+  }
+  lines.push('', 'Configuration (flag / environment, default):');
+  for (const s of SETTINGS) lines.push(`  --${s.flag.padEnd(22)} ${s.env.padEnd(24)} ${s.help}${s.default ? ` [${s.default}]` : ''}`);
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number | undefined> {
+  const first = argv[0];
+  const name = first !== undefined && !first.startsWith('-') ? first : 'serve';
+  const rest = first === name ? argv.slice(1) : argv;
+  if (name === 'help') {
+    out(help(rest[0] ?? null));
+    return 0;
+  }
+  const cmd = commands[name];
+  if (cmd === undefined) {
+    err(`Unknown command "${name}".\n\n${help(null)}`);
+    return 2;
+  }
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const s of SETTINGS) options[s.flag] = { type: 'string' };
+  for (const [n, o] of Object.entries(cmd.options ?? {})) options[n] = { type: o.type };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    err(`${(e as Error).message}\n\n${help(name)}`);
+    return 2;
+  }
+  if (parsed.values.help === true) {
+    out(help(name));
+    return 0;
+  }
+  const flags: Record<string, string | undefined> = {};
+  for (const s of SETTINGS) {
+    const v = parsed.values[s.flag];
+    if (typeof v === 'string') flags[s.flag] = v;
+  }
+  let config: Config;
+  try {
+    config = loadConfig(flags, process.env);
+  } catch (e) {
+    err((e as Error).message);
+    return 2;
+  }
+  const publicUrlGiven = flags['public-url'] !== undefined || (process.env.HOP_PUBLIC_URL ?? '') !== '';
+  return cmd.run(config, { positionals: parsed.positionals, values: parsed.values, publicUrlGiven });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== undefined) process.exitCode = code;
+  },
+  (e: unknown) => {
+    err(e instanceof Error ? e.message : String(e));
+    process.exitCode = 1;
+  },
+);

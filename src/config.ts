@@ -1,0 +1,235 @@
+// One schema for every setting: flags > environment > defaults, validated at boot. A bad value
+// stops the process with a message that names the setting. The README table mirrors this list.
+import { normalizeHostName } from './domain/url-policy.ts';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** null keeps the embedded database in memory (tests, throwaway runs). */
+  dataDir: string | null;
+  publicUrl: string;
+  initialApiKey: string | null;
+  rateLimits: boolean;
+  rateLimitApi: { perSecond: number; burst: number };
+  rateLimitCreate: { perSecond: number; burst: number };
+  rateLimitRedirect: { perSecond: number; burst: number } | null;
+  codeLength: number;
+  cacheSize: number;
+  cacheTtlMs: number;
+  denyHosts: string[];
+  clickFlushMs: number;
+  clickBatchSize: number;
+  clickBufferSize: number;
+  clickRecording: boolean;
+  shutdownTimeoutMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  trustProxy: string | boolean;
+}
+
+type Parser<T> = (raw: string) => T;
+
+interface Setting<K extends keyof Config> {
+  key: K;
+  env: string;
+  flag: string;
+  default: string;
+  help: string;
+  parse: Parser<Config[K]>;
+}
+
+class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const int =
+  (min: number, max: number): Parser<number> =>
+  (raw) => {
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new ConfigError(`must be a whole number from ${min} to ${max}`);
+    }
+    return n;
+  };
+
+const onOff: Parser<boolean> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  if (['on', 'true', '1', 'yes'].includes(v)) return true;
+  if (['off', 'false', '0', 'no'].includes(v)) return false;
+  throw new ConfigError('must be on or off');
+};
+
+const rate: Parser<{ perSecond: number; burst: number }> = (raw) => {
+  const m = /^(\d+(?:\.\d+)?)\/s(?:,(\d+))?$/.exec(raw.trim());
+  if (!m) throw new ConfigError('must look like 20/s,100 (rate per second, burst)');
+  const perSecond = Number(m[1]);
+  const burst = m[2] === undefined ? Math.max(1, Math.ceil(perSecond)) : Number(m[2]);
+  if (perSecond <= 0 || burst < 1) throw new ConfigError('rate and burst must be positive');
+  return { perSecond, burst };
+};
+
+const optionalRate: Parser<{ perSecond: number; burst: number } | null> = (raw) =>
+  raw.trim().toLowerCase() === 'off' ? null : rate(raw);
+
+const publicUrl: Parser<string> = (raw) => {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError('must be an absolute http(s) URL such as https://hop.example');
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError('must be an http(s) URL');
+  if (u.search !== '' || u.hash !== '') throw new ConfigError('must not have a query or fragment');
+  return u.href.replace(/\/+$/, '');
+};
+
+const apiKey: Parser<string | null> = (raw) => {
+  if (raw === '') return null;
+  if (!/^[A-Za-z0-9_-]{24,128}$/.test(raw)) {
+    throw new ConfigError('must be 24 to 128 characters of A-Z, a-z, 0-9, "_" or "-"');
+  }
+  return raw;
+};
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+// Each setting listed once; `help` feeds --help and the README table.
+const settings = [
+  { key: 'port', env: 'PORT', flag: 'port', default: '8080', help: 'TCP port to listen on (0: any free port)', parse: int(0, 65535) },
+  { key: 'host', env: 'HOST', flag: 'host', default: '127.0.0.1', help: 'Address to listen on (0.0.0.0 for all)', parse: (r: string) => r },
+  {
+    key: 'dataDir',
+    env: 'HOP_DATA_DIR',
+    flag: 'data-dir',
+    default: './data',
+    help: 'Where the embedded database lives; ":memory:" keeps it in memory',
+    parse: (r: string) => (r === ':memory:' ? null : r),
+  },
+  {
+    key: 'publicUrl',
+    env: 'HOP_PUBLIC_URL',
+    flag: 'public-url',
+    default: '',
+    help: 'Base of every shortUrl (default http://HOST:PORT)',
+    parse: (r: string) => (r === '' ? '' : publicUrl(r)),
+  },
+  {
+    key: 'initialApiKey',
+    env: 'HOP_INITIAL_API_KEY',
+    flag: 'initial-api-key',
+    default: '',
+    help: 'Admin API key created on first start when no key exists (unattended setups)',
+    parse: apiKey,
+  },
+  { key: 'rateLimits', env: 'HOP_RATE_LIMITS', flag: 'rate-limits', default: 'on', help: 'on, or off to disable every rate limit', parse: onOff },
+  { key: 'rateLimitApi', env: 'HOP_RATE_LIMIT_API', flag: 'rate-limit-api', default: '200/s,400', help: 'API requests per API key: rate/s,burst', parse: rate },
+  {
+    key: 'rateLimitCreate',
+    env: 'HOP_RATE_LIMIT_CREATE',
+    flag: 'rate-limit-create',
+    default: '50/s,100',
+    help: 'Link creations per client IP: rate/s,burst',
+    parse: rate,
+  },
+  {
+    key: 'rateLimitRedirect',
+    env: 'HOP_RATE_LIMIT_REDIRECT',
+    flag: 'rate-limit-redirect',
+    default: 'off',
+    help: 'Redirects per client IP: rate/s,burst, or off',
+    parse: optionalRate,
+  },
+  { key: 'codeLength', env: 'HOP_CODE_LENGTH', flag: 'code-length', default: '7', help: 'Length of generated codes (base62)', parse: int(5, 32) },
+  {
+    key: 'cacheSize',
+    env: 'HOP_CACHE_SIZE',
+    flag: 'cache-size',
+    default: '100000',
+    help: 'Entries in the in-process redirect cache (0 turns it off); memory is capped by it',
+    parse: int(0, 10_000_000),
+  },
+  { key: 'cacheTtlMs', env: 'HOP_CACHE_TTL_MS', flag: 'cache-ttl-ms', default: '60000', help: 'Lifetime of an in-process cache entry', parse: int(1, 86_400_000) },
+  {
+    key: 'denyHosts',
+    env: 'HOP_DENY_HOSTS',
+    flag: 'deny-hosts',
+    default: '',
+    help: 'Comma-separated host names (with their subdomains) links may not point at',
+    parse: (r: string) =>
+      r
+        .split(',')
+        .map((h) => h.trim())
+        .filter((h) => h !== '')
+        .map(normalizeHostName),
+  },
+  { key: 'clickFlushMs', env: 'HOP_CLICK_FLUSH_MS', flag: 'click-flush-ms', default: '500', help: 'Longest a recorded click waits before its batch is written', parse: int(10, 60_000) },
+  { key: 'clickBatchSize', env: 'HOP_CLICK_BATCH_SIZE', flag: 'click-batch-size', default: '1000', help: 'Clicks written per batch', parse: int(1, 100_000) },
+  {
+    key: 'clickBufferSize',
+    env: 'HOP_CLICK_BUFFER_SIZE',
+    flag: 'click-buffer-size',
+    default: '100000',
+    help: 'Clicks held in memory at most; beyond it new clicks are dropped and counted',
+    parse: int(1, 10_000_000),
+  },
+  { key: 'clickRecording', env: 'HOP_CLICK_RECORDING', flag: 'click-recording', default: 'on', help: 'on, or off to record no clicks', parse: onOff },
+  {
+    key: 'shutdownTimeoutMs',
+    env: 'HOP_SHUTDOWN_TIMEOUT_MS',
+    flag: 'shutdown-timeout-ms',
+    default: '10000',
+    help: 'How long SIGTERM waits for in-flight requests before closing anyway',
+    parse: int(0, 600_000),
+  },
+  {
+    key: 'logLevel',
+    env: 'HOP_LOG_LEVEL',
+    flag: 'log-level',
+    default: 'info',
+    help: `JSON log level: ${logLevels.join(', ')}`,
+    parse: (r: string) => {
+      if (!(logLevels as readonly string[]).includes(r)) throw new ConfigError(`must be one of ${logLevels.join(', ')}`);
+      return r as Config['logLevel'];
+    },
+  },
+  {
+    key: 'trustProxy',
+    env: 'HOP_TRUST_PROXY',
+    flag: 'trust-proxy',
+    default: 'off',
+    help: 'Proxies whose X-Forwarded-For is believed: off, on, or comma-separated addresses/CIDRs',
+    parse: (r: string) => {
+      const v = r.trim().toLowerCase();
+      if (v === 'off' || v === '') return false;
+      if (v === 'on') return true;
+      return r;
+    },
+  },
+] as const satisfies readonly Setting<keyof Config>[];
+
+export const SETTINGS: readonly { env: string; flag: string; default: string; help: string }[] = settings;
+
+/**
+ * Builds the Config from flags (`--name=value` or `--name value`), then environment, then
+ * defaults. Unknown flags are left for the command to reject.
+ */
+export function loadConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv): Config {
+  const out: Record<string, unknown> = {};
+  for (const s of settings) {
+    const fromFlag = flags[s.flag];
+    const fromEnv = env[s.env];
+    const raw = fromFlag ?? fromEnv ?? s.default;
+    const source = fromFlag !== undefined ? `--${s.flag}` : fromEnv !== undefined ? s.env : `default of ${s.env}`;
+    try {
+      out[s.key] = s.parse(raw);
+    } catch (err) {
+      const why = err instanceof ConfigError ? err.message : String(err);
+      throw new Error(`Invalid configuration: ${source}=${JSON.stringify(raw)} ${why}.`);
+    }
+  }
+  const cfg = out as unknown as Config;
+  if (cfg.publicUrl === '') {
+    const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? 'localhost' : cfg.host;
+    cfg.publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${cfg.port}`;
+  }
+  return cfg;
+}

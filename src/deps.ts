@@ -1,0 +1,80 @@
+// The composition root: the one place that picks adapters. Everything else receives Deps.
+import { LruCache } from './cache/lru-cache.ts';
+import type { Config } from './config.ts';
+import type { RedirectRecord } from './domain/link.ts';
+import { normalizeHostName, type UrlPolicy } from './domain/url-policy.ts';
+import { BufferedClickSink } from './events/buffered-click-sink.ts';
+import { type ClickSink, noopClickSink } from './events/click-sink.ts';
+import { createLogger, type Logger } from './logger.ts';
+import type { Metrics } from './metrics/metrics.ts';
+import { createPrometheusMetrics } from './metrics/prometheus-metrics.ts';
+import { MemoryRateLimiter } from './ratelimit/memory-rate-limiter.ts';
+import type { RateLimiter } from './ratelimit/rate-limiter.ts';
+import { LinkResolver } from './redirect/resolve-link.ts';
+import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
+import type { Store } from './storage/ports.ts';
+
+export interface Deps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly resolver: LinkResolver;
+  readonly clicks: ClickSink;
+  readonly rateLimiter: RateLimiter;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly urlPolicy: UrlPolicy;
+  readonly now: () => number;
+}
+
+export function urlPolicyFor(config: Config): UrlPolicy {
+  const ownHosts = new Set([normalizeHostName(new URL(config.publicUrl).hostname)]);
+  return { ownHosts, denyHosts: config.denyHosts };
+}
+
+/** Opens the store the configuration names. Later shapes (PostgreSQL, shards) branch here. */
+export function openStore(config: Config): Promise<Store> {
+  return openEmbeddedStore({ dataDir: config.dataDir, codeLength: config.codeLength });
+}
+
+export async function buildDeps(
+  config: Config,
+  overrides: { store?: Store; log?: Logger; metrics?: Metrics } = {},
+): Promise<Deps> {
+  const log = overrides.log ?? createLogger(config.logLevel);
+  const metrics = overrides.metrics ?? createPrometheusMetrics({ defaultMetrics: true });
+  const store = overrides.store ?? (await openStore(config));
+  const l1 = config.cacheSize > 0 ? new LruCache<RedirectRecord | null>(config.cacheSize) : null;
+  const resolver = new LinkResolver(
+    store,
+    { l1, l2: null, ttlMs: config.cacheTtlMs, negativeTtlMs: Math.min(5_000, config.cacheTtlMs) },
+    metrics,
+  );
+  const clicks = config.clickRecording
+    ? new BufferedClickSink(
+        store,
+        { batchSize: config.clickBatchSize, flushMs: config.clickFlushMs, maxBuffered: config.clickBufferSize },
+        metrics,
+        log,
+      )
+    : noopClickSink;
+  return {
+    config,
+    store,
+    resolver,
+    clicks,
+    rateLimiter: new MemoryRateLimiter(),
+    metrics,
+    log,
+    urlPolicy: urlPolicyFor(config),
+    now: Date.now,
+  };
+}
+
+/** Shutdown order matters: clicks flush into the store before the store closes. */
+export async function closeDeps(deps: Deps): Promise<void> {
+  try {
+    await deps.clicks.close();
+  } finally {
+    await deps.store.close();
+  }
+}

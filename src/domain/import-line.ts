@@ -1,0 +1,48 @@
+// One line of a JSON Lines import, checked into a Link. Imports keep codes and timestamps as
+// they were (moving data must not change a mapping), so an expiry may lie in the past.
+import { bucketOf } from './bucket.ts';
+import { looksLikeCode, RESERVED_WORDS } from './codes.ts';
+import { HopError } from './errors.ts';
+import { type CreateInput, validateCreate } from './link-input.ts';
+import type { Link } from './link.ts';
+import type { UrlPolicy } from './url-policy.ts';
+
+function optionalDate(v: unknown, field: string): Date | null {
+  if (v === undefined || v === null) return null;
+  const d = typeof v === 'string' ? new Date(v) : new Date(Number.NaN);
+  if (Number.isNaN(d.getTime())) throw new HopError('validation_failed', `"${field}" must be an ISO 8601 date-time.`);
+  return d;
+}
+
+export function parseImportLine(line: string, policy: UrlPolicy, now: number): Link {
+  let obj: Record<string, unknown>;
+  try {
+    obj = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    throw new HopError('validation_failed', 'The line is not valid JSON.');
+  }
+  if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+    throw new HopError('validation_failed', 'Each line must be a JSON object.');
+  }
+  const code = obj.code;
+  if (typeof code !== 'string' || !looksLikeCode(code)) {
+    throw new HopError('invalid_alias', '"code" must be 1-64 characters of A-Z, a-z, 0-9, "_" and "-".');
+  }
+  if (RESERVED_WORDS.has(code.toLowerCase())) throw new HopError('reserved_alias', `"${code}" is reserved.`);
+  const expiresAt = optionalDate(obj.expiresAt, 'expiresAt');
+  // Reuse the create rules for every field but the expiry (checked above, past allowed).
+  const { fields } = validateCreate({ ...(obj as CreateInput), alias: undefined, expiresAt: undefined }, policy, now);
+  const createdAt = optionalDate(obj.createdAt, 'createdAt') ?? new Date(now);
+  const usedClicks = typeof obj.usedClicks === 'number' && Number.isInteger(obj.usedClicks) ? Math.max(0, obj.usedClicks) : 0;
+  return {
+    ...fields,
+    expiresAt,
+    disabled: obj.disabled === true,
+    code,
+    bucket: bucketOf(code),
+    usedClicks,
+    deletedAt: optionalDate(obj.deletedAt, 'deletedAt'),
+    createdAt,
+    updatedAt: optionalDate(obj.updatedAt, 'updatedAt') ?? createdAt,
+  };
+}

@@ -1,0 +1,48 @@
+// The link record and the rules that decide a redirect from it (DESIGN §4). No I/O here.
+
+export const REDIRECT_TYPES = [301, 302, 307, 308] as const;
+export type RedirectType = (typeof REDIRECT_TYPES)[number];
+
+/** Everything a redirect decision needs; a cache entry holds exactly this. */
+export interface RedirectRecord {
+  readonly code: string;
+  readonly url: string;
+  readonly redirectType: RedirectType;
+  readonly forwardQuery: boolean;
+  readonly expiresAt: Date | null;
+  readonly maxClicks: number | null;
+  readonly disabled: boolean;
+  readonly deletedAt: Date | null;
+}
+
+export interface Link extends RedirectRecord {
+  readonly bucket: number;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly tags: readonly string[];
+  readonly title: string | null;
+  /** Redirects counted against maxClicks (exact, for limited links only). */
+  readonly usedClicks: number;
+}
+
+export type RedirectDecision =
+  | { readonly kind: 'redirect'; readonly record: RedirectRecord }
+  | { readonly kind: 'not_found' }
+  | { readonly kind: 'gone'; readonly reason: 'expired' | 'disabled' };
+
+/** Decides from the record alone; a maxClicks link still has to win its atomic increment. */
+export function decideRedirect(record: RedirectRecord | null, now: number): RedirectDecision {
+  if (record === null || record.deletedAt !== null) return { kind: 'not_found' };
+  if (record.disabled) return { kind: 'gone', reason: 'disabled' };
+  if (record.expiresAt !== null && record.expiresAt.getTime() <= now) return { kind: 'gone', reason: 'expired' };
+  return { kind: 'redirect', record };
+}
+
+export type LinkStatus = 'active' | 'expired' | 'disabled' | 'used_up';
+
+export function linkStatus(link: Link, now: number): LinkStatus {
+  if (link.disabled) return 'disabled';
+  if (link.expiresAt !== null && link.expiresAt.getTime() <= now) return 'expired';
+  if (link.maxClicks !== null && link.usedClicks >= link.maxClicks) return 'used_up';
+  return 'active';
+}

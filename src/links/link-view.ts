@@ -1,0 +1,120 @@
+// How a link looks in the API, and the JSON Schema that documents it (OpenAPI is generated
+// from these schemas, and responses are serialized through them).
+import { type Link, linkStatus } from '../domain/link.ts';
+import type { LinkWithClicks } from '../storage/ports.ts';
+
+export interface LinkView {
+  code: string;
+  shortUrl: string;
+  url: string;
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string | null;
+  maxClicks: number | null;
+  redirectType: number;
+  forwardQuery: boolean;
+  tags: string[];
+  title: string | null;
+  disabled: boolean;
+  clicks: number;
+  status: string;
+}
+
+export function toView(link: Link | LinkWithClicks, publicUrl: string, now: number): LinkView {
+  return {
+    code: link.code,
+    shortUrl: `${publicUrl}/${link.code}`,
+    url: link.url,
+    createdAt: link.createdAt.toISOString(),
+    updatedAt: link.updatedAt.toISOString(),
+    expiresAt: link.expiresAt?.toISOString() ?? null,
+    maxClicks: link.maxClicks,
+    redirectType: link.redirectType,
+    forwardQuery: link.forwardQuery,
+    tags: [...link.tags],
+    title: link.title,
+    disabled: link.disabled,
+    // A limited link counts its redirects exactly; the rollups may trail by one flush.
+    clicks: Math.max('clicks' in link ? link.clicks : 0, link.maxClicks === null ? 0 : link.usedClicks),
+    status: linkStatus(link, now),
+  };
+}
+
+const nullable = (schema: object) => ({ anyOf: [schema, { type: 'null' }] });
+
+export const linkSchema = {
+  $id: 'Link',
+  type: 'object',
+  required: [
+    'code',
+    'shortUrl',
+    'url',
+    'createdAt',
+    'updatedAt',
+    'expiresAt',
+    'maxClicks',
+    'redirectType',
+    'forwardQuery',
+    'tags',
+    'title',
+    'disabled',
+    'clicks',
+    'status',
+  ],
+  properties: {
+    code: { type: 'string' },
+    shortUrl: { type: 'string', format: 'uri' },
+    url: { type: 'string', format: 'uri' },
+    createdAt: { type: 'string', format: 'date-time' },
+    updatedAt: { type: 'string', format: 'date-time' },
+    expiresAt: nullable({ type: 'string', format: 'date-time' }),
+    maxClicks: nullable({ type: 'integer' }),
+    redirectType: { type: 'integer', enum: [301, 302, 307, 308] },
+    forwardQuery: { type: 'boolean' },
+    tags: { type: 'array', items: { type: 'string' } },
+    title: nullable({ type: 'string' }),
+    disabled: { type: 'boolean' },
+    clicks: { type: 'integer' },
+    status: { type: 'string', enum: ['active', 'expired', 'disabled', 'used_up'] },
+  },
+} as const;
+
+export const problemSchema = {
+  $id: 'Problem',
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail', 'code', 'requestId'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    code: { type: 'string' },
+    requestId: { type: 'string' },
+    field: { type: 'string' },
+  },
+} as const;
+
+/** Fields shared by create and update bodies; the domain checks what schemas cannot. */
+export const linkFieldSchemas = {
+  url: { type: 'string', description: 'Absolute http(s) URL, at most 8,192 characters' },
+  expiresAt: nullable({ type: 'string', format: 'date-time', description: 'ISO 8601, in the future' }),
+  maxClicks: nullable({ type: 'integer', minimum: 1 }),
+  redirectType: { type: 'integer', enum: [301, 302, 307, 308], default: 302 },
+  forwardQuery: { type: 'boolean', default: true },
+  tags: { type: 'array', maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 } },
+  title: nullable({ type: 'string', maxLength: 512 }),
+} as const;
+
+export const codeParamsSchema = {
+  type: 'object',
+  required: ['code'],
+  properties: { code: { type: 'string' } },
+} as const;
+
+export const errorResponses = {
+  400: { $ref: 'Problem#' },
+  401: { $ref: 'Problem#' },
+  404: { $ref: 'Problem#' },
+  409: { $ref: 'Problem#' },
+  429: { $ref: 'Problem#' },
+} as const;

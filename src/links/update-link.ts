@@ -1,0 +1,41 @@
+// PATCH /api/v1/links/{code} — change a link; redirects in this process see it at once.
+import type { FastifyInstance } from 'fastify';
+import type { Deps } from '../deps.ts';
+import { HopError } from '../domain/errors.ts';
+import { type PatchInput, validatePatch } from '../domain/link-input.ts';
+import { codeParamsSchema, errorResponses, linkFieldSchemas, toView } from './link-view.ts';
+
+export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
+  const { redirectType, forwardQuery, ...nullableFields } = linkFieldSchemas;
+  app.patch<{ Params: { code: string }; Body: PatchInput }>(
+    '/links/:code',
+    {
+      schema: {
+        summary: 'Update a link',
+        tags: ['links'],
+        params: codeParamsSchema,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          minProperties: 1,
+          properties: {
+            ...nullableFields,
+            // No defaults on update: an absent field stays as it is.
+            redirectType: { type: 'integer', enum: redirectType.enum },
+            forwardQuery: { type: 'boolean' },
+            disabled: { type: 'boolean' },
+          },
+        },
+        response: { 200: { $ref: 'Link#' }, ...errorResponses },
+      },
+    },
+    async (req) => {
+      const patch = validatePatch(req.body, deps.urlPolicy, deps.now());
+      const link = await deps.store.updateLink(req.params.code, patch, new Date(deps.now()));
+      if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
+      await deps.resolver.invalidate(link.code);
+      const fresh = await deps.store.getLink(link.code);
+      return toView(fresh ?? link, deps.config.publicUrl, deps.now());
+    },
+  );
+}

@@ -1,0 +1,77 @@
+// A link as plain JSON (outbox payloads, idempotency snapshots, export/import lines).
+import type { Link, RedirectType } from '../domain/link.ts';
+
+export interface LinkJson {
+  code: string;
+  bucket: number;
+  url: string;
+  redirectType: number;
+  forwardQuery: boolean;
+  expiresAt: string | null;
+  maxClicks: number | null;
+  usedClicks: number;
+  disabled: boolean;
+  deletedAt: string | null;
+  tags: string[];
+  title: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+const date = (s: string | null) => (s === null ? null : new Date(s));
+
+export function linkToJson(l: Link): LinkJson {
+  return {
+    code: l.code,
+    bucket: l.bucket,
+    url: l.url,
+    redirectType: l.redirectType,
+    forwardQuery: l.forwardQuery,
+    expiresAt: iso(l.expiresAt),
+    maxClicks: l.maxClicks,
+    usedClicks: l.usedClicks,
+    disabled: l.disabled,
+    deletedAt: iso(l.deletedAt),
+    tags: [...l.tags],
+    title: l.title,
+    createdAt: l.createdAt.toISOString(),
+    updatedAt: l.updatedAt.toISOString(),
+  };
+}
+
+export function linkFromJson(j: LinkJson): Link {
+  return {
+    code: j.code,
+    bucket: j.bucket,
+    url: j.url,
+    redirectType: j.redirectType as RedirectType,
+    forwardQuery: j.forwardQuery,
+    expiresAt: date(j.expiresAt),
+    maxClicks: j.maxClicks,
+    usedClicks: j.usedClicks,
+    disabled: j.disabled,
+    deletedAt: date(j.deletedAt),
+    tags: j.tags,
+    title: j.title,
+    createdAt: new Date(j.createdAt),
+    updatedAt: new Date(j.updatedAt),
+  };
+}
+
+/** Two links are the same mapping when everything but counters and timestamps agrees. */
+export function sameMapping(a: Link, b: Link): boolean {
+  return (
+    a.code === b.code &&
+    a.url === b.url &&
+    a.redirectType === b.redirectType &&
+    a.forwardQuery === b.forwardQuery &&
+    (a.expiresAt?.getTime() ?? null) === (b.expiresAt?.getTime() ?? null) &&
+    a.maxClicks === b.maxClicks &&
+    a.disabled === b.disabled &&
+    (a.deletedAt === null) === (b.deletedAt === null) &&
+    a.title === b.title &&
+    a.tags.length === b.tags.length &&
+    a.tags.every((t, i) => t === b.tags[i])
+  );
+}

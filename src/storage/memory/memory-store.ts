@@ -1,0 +1,218 @@
+// The in-memory Store: the same contract as the SQL store (one conformance suite checks both),
+// for unit tests and throwaway runs. Single-threaded JS makes each method atomic.
+import { bucketOf } from '../../domain/bucket.ts';
+import { generateCode } from '../../domain/codes.ts';
+import type { LinkFields } from '../../domain/link-input.ts';
+import type { Link, RedirectRecord } from '../../domain/link.ts';
+import { sameMapping } from '../link-json.ts';
+import type {
+  ApiKeyRecord,
+  ChangeEvent,
+  ClickBatch,
+  CreateOutcome,
+  ImportStatus,
+  LinkWithClicks,
+  ListPage,
+  ListQuery,
+  MigrationReport,
+  NewLink,
+  Store,
+  StoredIdempotency,
+} from '../ports.ts';
+
+const newestFirst = (a: Link, b: Link) =>
+  b.createdAt.getTime() - a.createdAt.getTime() || (a.code < b.code ? 1 : a.code > b.code ? -1 : 0);
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory';
+  private readonly links = new Map<string, Link>();
+  private readonly clicks = new Map<string, number>();
+  private readonly batches = new Set<string>();
+  private readonly idempotency = new Map<string, StoredIdempotency & { createdAt: Date }>();
+  private readonly keys = new Map<string, ApiKeyRecord & { hash: string }>();
+  private readonly outbox: ChangeEvent[] = [];
+  private readonly codeLength: number;
+  private closed = false;
+
+  constructor(opts: { codeLength: number } = { codeLength: 7 }) {
+    this.codeLength = opts.codeLength;
+  }
+
+  async migrate(): Promise<MigrationReport> {
+    return { applied: [], alreadyApplied: [] };
+  }
+
+  async ping(): Promise<void> {
+    if (this.closed) throw new Error('store is closed');
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private emit(kind: ChangeEvent['kind'], link: Link, at: Date): void {
+    this.outbox.push({ seq: this.outbox.length + 1, kind, code: link.code, bucket: link.bucket, at, link });
+  }
+
+  async createLink(req: NewLink): Promise<CreateOutcome> {
+    const idem = req.idempotency;
+    const idemKey = idem ? `${idem.scope}\u0000${idem.key}` : null;
+    if (idemKey !== null) {
+      const stored = this.idempotency.get(idemKey);
+      if (stored && stored.createdAt.getTime() >= req.createdAt.getTime() - 24 * 3600_000) {
+        return { kind: 'replayed', stored };
+      }
+    }
+    let code = req.alias ?? generateCode(this.codeLength);
+    while (req.alias === null && this.links.has(code)) code = generateCode(this.codeLength);
+    if (this.links.has(code)) {
+      if (idemKey !== null) {
+        this.idempotency.set(idemKey, { requestHash: idem!.requestHash, outcome: { kind: 'alias_taken' }, createdAt: req.createdAt });
+      }
+      return { kind: 'alias_taken' };
+    }
+    const link: Link = {
+      ...req.fields,
+      code,
+      bucket: bucketOf(code),
+      usedClicks: 0,
+      deletedAt: null,
+      createdAt: req.createdAt,
+      updatedAt: req.createdAt,
+    };
+    this.links.set(code, link);
+    this.emit('link.created', link, req.createdAt);
+    if (idemKey !== null) {
+      this.idempotency.set(idemKey, { requestHash: idem!.requestHash, outcome: { kind: 'created', link }, createdAt: req.createdAt });
+    }
+    return { kind: 'created', link };
+  }
+
+  async getRedirect(code: string): Promise<RedirectRecord | null> {
+    const l = this.links.get(code);
+    if (l === undefined) return null;
+    const { code: c, url, redirectType, forwardQuery, expiresAt, maxClicks, disabled, deletedAt } = l;
+    return { code: c, url, redirectType, forwardQuery, expiresAt, maxClicks, disabled, deletedAt };
+  }
+
+  private withClicks(l: Link): LinkWithClicks {
+    return { ...l, clicks: this.clicks.get(l.code) ?? 0 };
+  }
+
+  async getLink(code: string): Promise<LinkWithClicks | null> {
+    const l = this.links.get(code);
+    return l === undefined || l.deletedAt !== null ? null : this.withClicks(l);
+  }
+
+  async listLinks(query: ListQuery): Promise<ListPage> {
+    const q = query.q?.toLowerCase() ?? null;
+    const c = query.cursor;
+    const all = [...this.links.values()]
+      .filter((l) => l.deletedAt === null)
+      .filter((l) => query.tag === null || l.tags.includes(query.tag))
+      .filter((l) => q === null || `${l.code} ${l.url} ${l.title ?? ''}`.toLowerCase().includes(q))
+      .filter(
+        (l) =>
+          c === null ||
+          l.createdAt.getTime() < c.createdAt.getTime() ||
+          (l.createdAt.getTime() === c.createdAt.getTime() && l.code < c.code),
+      )
+      .sort(newestFirst);
+    const items = all.slice(0, query.limit).map((l) => this.withClicks(l));
+    const last = items[items.length - 1];
+    return { items, next: all.length > query.limit && last ? { createdAt: last.createdAt, code: last.code } : null };
+  }
+
+  async updateLink(code: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null> {
+    const l = this.links.get(code);
+    if (l === undefined || l.deletedAt !== null) return null;
+    const next: Link = { ...l, ...patch, updatedAt: now };
+    this.links.set(code, next);
+    this.emit('link.updated', next, now);
+    return next;
+  }
+
+  async deleteLink(code: string, now: Date): Promise<boolean> {
+    const l = this.links.get(code);
+    if (l === undefined || l.deletedAt !== null) return false;
+    const next: Link = { ...l, deletedAt: now, updatedAt: now };
+    this.links.set(code, next);
+    this.emit('link.deleted', next, now);
+    return true;
+  }
+
+  async consumeClick(code: string): Promise<boolean> {
+    const l = this.links.get(code);
+    if (l === undefined || l.deletedAt !== null || l.disabled) return false;
+    if (l.maxClicks !== null && l.usedClicks >= l.maxClicks) return false;
+    this.links.set(code, { ...l, usedClicks: l.usedClicks + 1 });
+    return true;
+  }
+
+  async getIdempotency(scope: string, key: string, notBefore: Date): Promise<StoredIdempotency | null> {
+    const s = this.idempotency.get(`${scope}\u0000${key}`);
+    return s && s.createdAt.getTime() >= notBefore.getTime() ? s : null;
+  }
+
+  async importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
+    return links.map((l) => {
+      const ex = this.links.get(l.code);
+      if (ex !== undefined) return sameMapping(ex, l) ? 'unchanged' : 'conflict';
+      this.links.set(l.code, l);
+      this.emit('link.created', l, new Date());
+      return 'created';
+    });
+  }
+
+  async *exportLinks(opts: { includeDeleted: boolean }): AsyncIterable<Link> {
+    const codes = [...this.links.keys()].sort();
+    for (const c of codes) {
+      const l = this.links.get(c)!;
+      if (opts.includeDeleted || l.deletedAt === null) yield l;
+    }
+  }
+
+  async readChanges(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
+    return this.outbox.filter((e) => e.seq > afterSeq).slice(0, limit);
+  }
+
+  async createApiKey(rec: ApiKeyRecord, keyHash: string): Promise<void> {
+    this.keys.set(rec.id, { ...rec, hash: keyHash });
+  }
+
+  async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    for (const k of this.keys.values()) {
+      if (k.hash === keyHash && k.revokedAt === null) {
+        const { hash: _hash, ...rec } = k;
+        return rec;
+      }
+    }
+    return null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return [...this.keys.values()].map(({ hash: _hash, ...rec }) => rec);
+  }
+
+  async revokeApiKey(idOrPrefix: string, now: Date): Promise<boolean> {
+    let any = false;
+    for (const [id, k] of this.keys) {
+      if ((k.id === idOrPrefix || k.prefix === idOrPrefix) && k.revokedAt === null) {
+        this.keys.set(id, { ...k, revokedAt: now });
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  async countApiKeys(): Promise<number> {
+    return this.keys.size;
+  }
+
+  async recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
+    if (this.batches.has(batch.id)) return 'duplicate';
+    this.batches.add(batch.id);
+    for (const e of batch.events) this.clicks.set(e.code, (this.clicks.get(e.code) ?? 0) + 1);
+    return 'applied';
+  }
+}

@@ -1,0 +1,37 @@
+// One migration runner for the embedded database and every shard: plain SQL files applied
+// in name order, each once, each in its own transaction, safe to run concurrently.
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { MigrationReport } from '../ports.ts';
+import type { SqlClient } from './sql-client.ts';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
+// Arbitrary but fixed: serializes runners racing on one database.
+const MIGRATION_LOCK = 7_243_001;
+
+export function listMigrations(): { version: string; sql: string }[] {
+  return readdirSync(MIGRATIONS_DIR)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((f) => ({ version: f.replace(/\.sql$/, ''), sql: readFileSync(MIGRATIONS_DIR + f, 'utf8') }));
+}
+
+export async function migrate(db: SqlClient): Promise<MigrationReport> {
+  await db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+  );
+  const applied: string[] = [];
+  const alreadyApplied: string[] = [];
+  for (const m of listMigrations()) {
+    const did = await db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      const seen = await tx.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
+      if (seen.rows.length > 0) return false;
+      await tx.exec(m.sql);
+      await tx.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
+      return true;
+    });
+    (did ? applied : alreadyApplied).push(m.version);
+  }
+  return { applied, alreadyApplied };
+}

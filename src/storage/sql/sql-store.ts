@@ -1,0 +1,509 @@
+// Hop's store written once in SQL that PGlite and PostgreSQL 15 both accept. The embedded
+// adapter runs it on PGlite; the PostgreSQL adapter runs it per shard.
+import { bucketOf } from '../../domain/bucket.ts';
+import { generateCode } from '../../domain/codes.ts';
+import type { LinkFields } from '../../domain/link-input.ts';
+import type { Link, RedirectRecord, RedirectType } from '../../domain/link.ts';
+import { GroupCommit } from '../group-commit.ts';
+import { type LinkJson, linkFromJson, linkToJson, sameMapping } from '../link-json.ts';
+import type {
+  ApiKeyRecord,
+  ChangeEvent,
+  ClickBatch,
+  CreateOutcome,
+  ImportStatus,
+  LinkWithClicks,
+  ListPage,
+  ListQuery,
+  MigrationReport,
+  NewLink,
+  Store,
+  StoredIdempotency,
+} from '../ports.ts';
+import { migrate } from './migrate.ts';
+import type { SqlClient } from './sql-client.ts';
+
+const LINK_COLUMNS = `code, bucket, url, redirect_type, forward_query, expires_at, max_clicks, used_clicks,
+  disabled, deleted_at, tags, title, created_at, updated_at`;
+const REDIRECT_COLUMNS = 'code, url, redirect_type, forward_query, expires_at, max_clicks, disabled, deleted_at';
+// The same expression as links_search_idx, so the trigram index serves `q`.
+const SEARCH_EXPR = `(code || ' ' || url || ' ' || coalesce(title, ''))`;
+const MAX_CODE_DRAWS = 8;
+const CLICKS_SUBQUERY = '(SELECT t.clicks FROM click_totals t WHERE t.code = links.code) AS clicks';
+
+interface LinkRow {
+  code: string;
+  bucket: number;
+  url: string;
+  redirect_type: number;
+  forward_query: boolean;
+  expires_at: Date | null;
+  max_clicks: number | null;
+  used_clicks: number;
+  disabled: boolean;
+  deleted_at: Date | null;
+  tags: string[];
+  title: string | null;
+  created_at: Date;
+  updated_at: Date;
+  clicks?: number | string | null;
+}
+
+function rowToLink(r: LinkRow): Link {
+  return {
+    code: r.code,
+    bucket: r.bucket,
+    url: r.url,
+    redirectType: r.redirect_type as RedirectType,
+    forwardQuery: r.forward_query,
+    expiresAt: r.expires_at,
+    maxClicks: r.max_clicks,
+    usedClicks: r.used_clicks,
+    disabled: r.disabled,
+    deletedAt: r.deleted_at,
+    tags: r.tags,
+    title: r.title,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function rowToRedirect(r: LinkRow): RedirectRecord {
+  return {
+    code: r.code,
+    url: r.url,
+    redirectType: r.redirect_type as RedirectType,
+    forwardQuery: r.forward_query,
+    expiresAt: r.expires_at,
+    maxClicks: r.max_clicks,
+    disabled: r.disabled,
+    deletedAt: r.deleted_at,
+  };
+}
+
+function withClicks(r: LinkRow): LinkWithClicks {
+  return { ...rowToLink(r), clicks: Number(r.clicks ?? 0) };
+}
+
+// Rows go in as one JSON document: works for any batch size and for array columns (tags),
+// where unnest() of a 2-D array would flatten.
+const RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(code text, bucket int, url text, "redirectType" int,
+  "forwardQuery" boolean, "expiresAt" timestamptz, "maxClicks" int, "usedClicks" int, disabled boolean,
+  "deletedAt" timestamptz, tags jsonb, title text, "createdAt" timestamptz, "updatedAt" timestamptz)`;
+const INSERT_FROM_RECORDSET = `INSERT INTO links (${LINK_COLUMNS})
+  SELECT r.code, r.bucket, r.url, r."redirectType", r."forwardQuery", r."expiresAt", r."maxClicks", r."usedClicks",
+    r.disabled, r."deletedAt", ARRAY(SELECT jsonb_array_elements_text(r.tags)), r.title, r."createdAt", r."updatedAt"
+  FROM ${RECORDSET}
+  ON CONFLICT (code) DO NOTHING
+  RETURNING ${LINK_COLUMNS}`;
+
+const OUTBOX_INSERT = `INSERT INTO outbox (kind, code, bucket, payload)
+  SELECT e->>'kind', e->'link'->>'code', (e->'link'->>'bucket')::smallint, e->'link'
+  FROM jsonb_array_elements($1::jsonb) AS e`;
+
+interface Pending {
+  readonly index: number;
+  readonly req: NewLink;
+  code: string;
+  claimed: boolean;
+  draws: number;
+}
+
+export interface SqlStoreOptions {
+  readonly kind: string;
+  readonly codeLength: number;
+}
+
+export class SqlStore implements Store {
+  readonly kind: string;
+  private readonly db: SqlClient;
+  private readonly codeLength: number;
+  private readonly creates: GroupCommit<NewLink, CreateOutcome>;
+
+  constructor(db: SqlClient, opts: SqlStoreOptions) {
+    this.db = db;
+    this.kind = opts.kind;
+    this.codeLength = opts.codeLength;
+    this.creates = new GroupCommit((reqs) => this.db.transaction((tx) => this.createMany(tx, reqs)));
+  }
+
+  migrate(): Promise<MigrationReport> {
+    return migrate(this.db);
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+
+  createLink(req: NewLink): Promise<CreateOutcome> {
+    return this.creates.submit(req);
+  }
+
+  /**
+   * Creates a batch in one transaction. Rounds keep codes and idempotency keys unique within
+   * a statement; a generated code that collides is drawn again, an alias that collides is taken.
+   */
+  private async createMany(tx: SqlClient, reqs: NewLink[]): Promise<CreateOutcome[]> {
+    const out: (CreateOutcome | undefined)[] = new Array(reqs.length);
+    let pending: Pending[] = reqs.map((req, index) => ({
+      index,
+      req,
+      code: req.alias ?? generateCode(this.codeLength),
+      claimed: false,
+      draws: 1,
+    }));
+    const events: { kind: string; link: LinkJson }[] = [];
+    while (pending.length > 0) {
+      const round: Pending[] = [];
+      const later: Pending[] = [];
+      const codes = new Set<string>();
+      const keys = new Set<string>();
+      for (const p of pending) {
+        const idem = p.req.idempotency;
+        const k = idem ? `${idem.scope}\u0000${idem.key}` : null;
+        if (codes.has(p.code) || (k !== null && keys.has(k))) later.push(p);
+        else {
+          codes.add(p.code);
+          if (k !== null) keys.add(k);
+          round.push(p);
+        }
+      }
+      const toInsert: Pending[] = [];
+      for (const p of round) {
+        if (p.req.idempotency === null || p.claimed) toInsert.push(p);
+        else {
+          const replay = await this.claimIdempotency(tx, p);
+          if (replay === null) toInsert.push(p);
+          else out[p.index] = { kind: 'replayed', stored: replay };
+        }
+      }
+      const redraw: Pending[] = [];
+      if (toInsert.length > 0) {
+        const rows = toInsert.map((p) => linkToJson(this.newLinkRecord(p)));
+        const res = await tx.query<LinkRow>(INSERT_FROM_RECORDSET, [JSON.stringify(rows)]);
+        const inserted = new Map(res.rows.map((r) => [r.code, rowToLink(r)]));
+        for (const p of toInsert) {
+          const link = inserted.get(p.code);
+          if (link !== undefined) {
+            out[p.index] = { kind: 'created', link };
+            events.push({ kind: 'link.created', link: linkToJson(link) });
+            await this.recordIdempotentOutcome(tx, p, { kind: 'created', link: linkToJson(link) });
+          } else if (p.req.alias !== null) {
+            out[p.index] = { kind: 'alias_taken' };
+            await this.recordIdempotentOutcome(tx, p, { kind: 'alias_taken' });
+          } else if (p.draws >= MAX_CODE_DRAWS) {
+            throw new Error(`could not draw a free code in ${MAX_CODE_DRAWS} tries; raise HOP_CODE_LENGTH`);
+          } else {
+            p.code = generateCode(this.codeLength);
+            p.draws++;
+            redraw.push(p);
+          }
+        }
+      }
+      pending = [...later, ...redraw];
+    }
+    if (events.length > 0) await tx.query(OUTBOX_INSERT, [JSON.stringify(events)]);
+    return out as CreateOutcome[];
+  }
+
+  private newLinkRecord(p: Pending): Link {
+    const f = p.req.fields;
+    return {
+      ...f,
+      code: p.code,
+      bucket: bucketOf(p.code),
+      usedClicks: 0,
+      deletedAt: null,
+      createdAt: p.req.createdAt,
+      updatedAt: p.req.createdAt,
+    };
+  }
+
+  /** Claims the key for this request, or returns what an earlier request with it stored. */
+  private async claimIdempotency(tx: SqlClient, p: Pending): Promise<StoredIdempotency | null> {
+    const idem = p.req.idempotency!;
+    const cutoff = new Date(p.req.createdAt.getTime() - 24 * 3600_000);
+    // A key older than the window is free again: the claim replaces it.
+    const claim = await tx.query(
+      `INSERT INTO idempotency_keys (scope, key, request_hash, outcome, created_at) VALUES ($1, $2, $3, NULL, $4)
+       ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, outcome = NULL,
+         created_at = excluded.created_at
+       WHERE idempotency_keys.created_at < $5
+       RETURNING key`,
+      [idem.scope, idem.key, idem.requestHash, p.req.createdAt, cutoff],
+    );
+    if (claim.rows.length > 0) {
+      p.claimed = true;
+      return null;
+    }
+    const stored = await this.readIdempotency(tx, idem.scope, idem.key, cutoff);
+    if (stored === null) throw new Error('idempotency key row vanished during its claim');
+    return stored;
+  }
+
+  private async recordIdempotentOutcome(tx: SqlClient, p: Pending, outcome: unknown): Promise<void> {
+    const idem = p.req.idempotency;
+    if (idem === null) return;
+    await tx.query('UPDATE idempotency_keys SET outcome = $3::jsonb WHERE scope = $1 AND key = $2', [
+      idem.scope,
+      idem.key,
+      JSON.stringify(outcome),
+    ]);
+  }
+
+  private async readIdempotency(
+    db: SqlClient,
+    scope: string,
+    key: string,
+    notBefore: Date,
+  ): Promise<StoredIdempotency | null> {
+    const res = await db.query<{ request_hash: string; outcome: { kind: string; link?: LinkJson } | null }>(
+      'SELECT request_hash, outcome FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at >= $3',
+      [scope, key, notBefore],
+    );
+    const row = res.rows[0];
+    if (row === undefined || row.outcome === null) return null;
+    const outcome =
+      row.outcome.kind === 'created' && row.outcome.link !== undefined
+        ? ({ kind: 'created', link: linkFromJson(row.outcome.link) } as const)
+        : ({ kind: 'alias_taken' } as const);
+    return { requestHash: row.request_hash, outcome };
+  }
+
+  getIdempotency(scope: string, key: string, notBefore: Date): Promise<StoredIdempotency | null> {
+    return this.readIdempotency(this.db, scope, key, notBefore);
+  }
+
+  async getRedirect(code: string): Promise<RedirectRecord | null> {
+    const res = await this.db.query<LinkRow>(`SELECT ${REDIRECT_COLUMNS} FROM links WHERE code = $1`, [code]);
+    const row = res.rows[0];
+    return row === undefined ? null : rowToRedirect(row);
+  }
+
+  async getLink(code: string): Promise<LinkWithClicks | null> {
+    const res = await this.db.query<LinkRow>(
+      `SELECT ${LINK_COLUMNS}, ${CLICKS_SUBQUERY}
+       FROM links WHERE code = $1 AND deleted_at IS NULL`,
+      [code],
+    );
+    const row = res.rows[0];
+    return row === undefined ? null : withClicks(row);
+  }
+
+  async listLinks(query: ListQuery): Promise<ListPage> {
+    const where = ['deleted_at IS NULL'];
+    const params: unknown[] = [];
+    const param = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    if (query.cursor !== null) {
+      where.push(`(created_at, code) < (${param(query.cursor.createdAt)}::timestamptz, ${param(query.cursor.code)})`);
+    }
+    if (query.tag !== null) where.push(`tags @> ARRAY[${param(query.tag)}::text]`);
+    if (query.q !== null) {
+      const escaped = query.q.replace(/[\\%_]/g, (c) => `\\${c}`);
+      where.push(`${SEARCH_EXPR} ILIKE ${param(`%${escaped}%`)}`);
+    }
+    const res = await this.db.query<LinkRow>(
+      `SELECT ${LINK_COLUMNS}, ${CLICKS_SUBQUERY}
+       FROM links WHERE ${where.join(' AND ')}
+       ORDER BY created_at DESC, code DESC
+       LIMIT ${param(query.limit + 1)}`,
+      params,
+    );
+    const items = res.rows.slice(0, query.limit).map(withClicks);
+    const last = items[items.length - 1];
+    const next = res.rows.length > query.limit && last ? { createdAt: last.createdAt, code: last.code } : null;
+    return { items, next };
+  }
+
+  updateLink(code: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null> {
+    const columns: Record<keyof LinkFields, string> = {
+      url: 'url',
+      expiresAt: 'expires_at',
+      maxClicks: 'max_clicks',
+      redirectType: 'redirect_type',
+      forwardQuery: 'forward_query',
+      tags: 'tags',
+      title: 'title',
+      disabled: 'disabled',
+    };
+    const params: unknown[] = [code, now];
+    const sets = ['updated_at = $2'];
+    for (const [field, value] of Object.entries(patch)) {
+      params.push(value);
+      sets.push(`${columns[field as keyof LinkFields]} = $${params.length}`);
+    }
+    return this.db.transaction(async (tx) => {
+      const res = await tx.query<LinkRow>(
+        `UPDATE links SET ${sets.join(', ')} WHERE code = $1 AND deleted_at IS NULL RETURNING ${LINK_COLUMNS}`,
+        params,
+      );
+      const row = res.rows[0];
+      if (row === undefined) return null;
+      const link = rowToLink(row);
+      await tx.query(OUTBOX_INSERT, [JSON.stringify([{ kind: 'link.updated', link: linkToJson(link) }])]);
+      return link;
+    });
+  }
+
+  deleteLink(code: string, now: Date): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const res = await tx.query<LinkRow>(
+        `UPDATE links SET deleted_at = $2, updated_at = $2 WHERE code = $1 AND deleted_at IS NULL RETURNING ${LINK_COLUMNS}`,
+        [code, now],
+      );
+      const row = res.rows[0];
+      if (row === undefined) return false;
+      await tx.query(OUTBOX_INSERT, [JSON.stringify([{ kind: 'link.deleted', link: linkToJson(rowToLink(row)) }])]);
+      return true;
+    });
+  }
+
+  async consumeClick(code: string): Promise<boolean> {
+    const res = await this.db.query(
+      `UPDATE links SET used_clicks = used_clicks + 1
+       WHERE code = $1 AND deleted_at IS NULL AND NOT disabled AND (max_clicks IS NULL OR used_clicks < max_clicks)
+       RETURNING used_clicks`,
+      [code],
+    );
+    return res.rows.length > 0;
+  }
+
+  importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
+    return this.db.transaction(async (tx) => {
+      const res = await tx.query<LinkRow>(INSERT_FROM_RECORDSET, [JSON.stringify(links.map(linkToJson))]);
+      const created = new Set(res.rows.map((r) => r.code));
+      const events = res.rows.map((r) => ({ kind: 'link.created', link: linkToJson(rowToLink(r)) }));
+      if (events.length > 0) await tx.query(OUTBOX_INSERT, [JSON.stringify(events)]);
+      const others = links.filter((l) => !created.has(l.code)).map((l) => l.code);
+      const existing = new Map<string, Link>();
+      if (others.length > 0) {
+        const ex = await tx.query<LinkRow>(`SELECT ${LINK_COLUMNS} FROM links WHERE code = ANY($1::text[])`, [others]);
+        for (const r of ex.rows) existing.set(r.code, rowToLink(r));
+      }
+      const seen = new Set<string>();
+      return links.map((l): ImportStatus => {
+        if (created.has(l.code) && !seen.has(l.code)) {
+          seen.add(l.code);
+          return 'created';
+        }
+        const ex = existing.get(l.code) ?? (created.has(l.code) ? l : undefined);
+        return ex !== undefined && sameMapping(ex, l) ? 'unchanged' : 'conflict';
+      });
+    });
+  }
+
+  async *exportLinks(opts: { includeDeleted: boolean }): AsyncIterable<Link> {
+    let after = '';
+    for (;;) {
+      const res = await this.db.query<LinkRow>(
+        `SELECT ${LINK_COLUMNS} FROM links WHERE code > $1 ${opts.includeDeleted ? '' : 'AND deleted_at IS NULL'}
+         ORDER BY code LIMIT 1000`,
+        [after],
+      );
+      for (const r of res.rows) yield rowToLink(r);
+      const last = res.rows[res.rows.length - 1];
+      if (last === undefined || res.rows.length < 1000) return;
+      after = last.code;
+    }
+  }
+
+  async readChanges(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
+    const res = await this.db.query<{ seq: string | number; kind: ChangeEvent['kind']; created_at: Date; payload: LinkJson }>(
+      'SELECT o.seq::text AS seq, o.kind, o.created_at, o.payload FROM outbox o WHERE o.seq > $1 ORDER BY o.seq LIMIT $2',
+      [afterSeq, limit],
+    );
+    return res.rows.map((r) => {
+      const link = linkFromJson(r.payload);
+      return { seq: Number(r.seq), kind: r.kind, code: link.code, bucket: link.bucket, at: r.created_at, link };
+    });
+  }
+
+  async createApiKey(rec: ApiKeyRecord, keyHash: string): Promise<void> {
+    await this.db.query(
+      'INSERT INTO api_keys (id, name, prefix, key_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [rec.id, rec.name, rec.prefix, keyHash, rec.createdAt, rec.revokedAt],
+    );
+  }
+
+  async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    const res = await this.db.query<KeyRow>(
+      'SELECT id, name, prefix, created_at, revoked_at FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL',
+      [keyHash],
+    );
+    const row = res.rows[0];
+    return row === undefined ? null : rowToKey(row);
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const res = await this.db.query<KeyRow>(
+      'SELECT id, name, prefix, created_at, revoked_at FROM api_keys ORDER BY created_at, id',
+    );
+    return res.rows.map(rowToKey);
+  }
+
+  async revokeApiKey(idOrPrefix: string, now: Date): Promise<boolean> {
+    const res = await this.db.query(
+      'UPDATE api_keys SET revoked_at = $2 WHERE (id = $1 OR prefix = $1) AND revoked_at IS NULL RETURNING id',
+      [idOrPrefix, now],
+    );
+    return res.rows.length > 0;
+  }
+
+  async countApiKeys(): Promise<number> {
+    const res = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM api_keys');
+    return res.rows[0]?.n ?? 0;
+  }
+
+  recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
+    const hourly = new Map<string, { code: string; hour: string; clicks: number }>();
+    const totals = new Map<string, number>();
+    for (const e of batch.events) {
+      const hour = new Date(Math.floor(e.ts.getTime() / 3600_000) * 3600_000).toISOString();
+      const k = `${e.code}\u0000${hour}`;
+      const h = hourly.get(k);
+      if (h) h.clicks++;
+      else hourly.set(k, { code: e.code, hour, clicks: 1 });
+      totals.set(e.code, (totals.get(e.code) ?? 0) + 1);
+    }
+    return this.db.transaction(async (tx) => {
+      const ledger = await tx.query(
+        'INSERT INTO click_batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id',
+        [batch.id],
+      );
+      if (ledger.rows.length === 0) return 'duplicate';
+      await tx.query(
+        `INSERT INTO click_rollups (code, hour, dim, value, clicks)
+         SELECT r.code, r.hour, 'all', '', r.clicks
+         FROM jsonb_to_recordset($1::jsonb) AS r(code text, hour timestamptz, clicks bigint)
+         ON CONFLICT (code, hour, dim, value) DO UPDATE SET clicks = click_rollups.clicks + excluded.clicks`,
+        [JSON.stringify([...hourly.values()])],
+      );
+      await tx.query(
+        `INSERT INTO click_totals (code, clicks)
+         SELECT r.code, r.clicks FROM jsonb_to_recordset($1::jsonb) AS r(code text, clicks bigint)
+         ON CONFLICT (code) DO UPDATE SET clicks = click_totals.clicks + excluded.clicks`,
+        [JSON.stringify([...totals].map(([code, clicks]) => ({ code, clicks })))],
+      );
+      return 'applied';
+    });
+  }
+}
+
+interface KeyRow {
+  id: string;
+  name: string;
+  prefix: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+function rowToKey(r: KeyRow): ApiKeyRecord {
+  return { id: r.id, name: r.name, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at };
+}

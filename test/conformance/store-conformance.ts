@@ -1,0 +1,220 @@
+// One contract for every Store adapter: the memory adapter and the SQL adapters all run it.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { bucketOf } from '../../src/domain/bucket.ts';
+import type { Link } from '../../src/domain/link.ts';
+import type { Store } from '../../src/storage/ports.ts';
+import { fields, newLink } from '../support/fixtures.ts';
+
+export function runStoreConformance(name: string, open: () => Promise<Store>): void {
+  describe(`Store conformance: ${name}`, () => {
+    let store: Store;
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    test('a generated code is 7 base62 characters and stores its bucket', async () => {
+      const r = await store.createLink(newLink());
+      assert.equal(r.kind, 'created');
+      if (r.kind !== 'created') return;
+      assert.match(r.link.code, /^[0-9A-Za-z]{7}$/);
+      assert.equal(r.link.bucket, bucketOf(r.link.code));
+    });
+
+    test('two thousand concurrent generated codes are all distinct', async () => {
+      const rs = await Promise.all(Array.from({ length: 2000 }, () => store.createLink(newLink())));
+      const codes = new Set(rs.map((r) => (r.kind === 'created' ? r.link.code : 'x')));
+      assert.equal(codes.size, 2000);
+    });
+
+    test('100 concurrent creates of one alias: exactly one wins', async () => {
+      const rs = await Promise.all(Array.from({ length: 100 }, () => store.createLink(newLink({ alias: 'race-alias' }))));
+      assert.equal(rs.filter((r) => r.kind === 'created').length, 1);
+      assert.equal(rs.filter((r) => r.kind === 'alias_taken').length, 99);
+    });
+
+    test('aliases are case-sensitive', async () => {
+      assert.equal((await store.createLink(newLink({ alias: 'CaseA' }))).kind, 'created');
+      assert.equal((await store.createLink(newLink({ alias: 'casea' }))).kind, 'created');
+    });
+
+    test('a deleted link leaves a tombstone and its code is never issued again', async () => {
+      await store.createLink(newLink({ alias: 'gone-soon', f: { url: 'https://a.example/' } }));
+      assert.equal(await store.deleteLink('gone-soon', new Date()), true);
+      assert.equal(await store.deleteLink('gone-soon', new Date()), false);
+      assert.equal(await store.getLink('gone-soon'), null);
+      const rec = await store.getRedirect('gone-soon');
+      assert.notEqual(rec?.deletedAt ?? null, null);
+      assert.equal((await store.createLink(newLink({ alias: 'gone-soon' }))).kind, 'alias_taken');
+    });
+
+    test('the redirect record carries the whole decision', async () => {
+      const expiresAt = new Date(Date.now() + 3600_000);
+      await store.createLink(
+        newLink({ alias: 'decide', f: { url: 'https://d.example/x', redirectType: 308, forwardQuery: false, expiresAt, maxClicks: 3 } }),
+      );
+      const rec = await store.getRedirect('decide');
+      assert.deepEqual(rec, {
+        code: 'decide',
+        url: 'https://d.example/x',
+        redirectType: 308,
+        forwardQuery: false,
+        expiresAt,
+        maxClicks: 3,
+        disabled: false,
+        deletedAt: null,
+      });
+      assert.equal(await store.getRedirect('no-such-code'), null);
+    });
+
+    test('update changes only the fields given and is visible at once', async () => {
+      await store.createLink(newLink({ alias: 'upd', f: { url: 'https://old.example/', tags: ['a'], title: 'T' } }));
+      const l = await store.updateLink('upd', { url: 'https://new.example/', disabled: true }, new Date());
+      assert.equal(l?.url, 'https://new.example/');
+      assert.equal(l?.disabled, true);
+      assert.deepEqual(l?.tags, ['a']);
+      assert.equal(l?.title, 'T');
+      assert.equal((await store.getRedirect('upd'))?.url, 'https://new.example/');
+      assert.equal(await store.updateLink('missing', { title: 'x' }, new Date()), null);
+    });
+
+    test('maxClicks N under 50 concurrent consumers: exactly N succeed', async () => {
+      await store.createLink(newLink({ alias: 'limited', f: { maxClicks: 7 } }));
+      const rs = await Promise.all(Array.from({ length: 50 }, () => store.consumeClick('limited')));
+      assert.equal(rs.filter(Boolean).length, 7);
+      assert.equal((await store.getLink('limited'))?.usedClicks, 7);
+    });
+
+    test('list is newest first with a keyset cursor that is stable under inserts', async () => {
+      const t0 = Date.UTC(2030, 0, 1);
+      for (let i = 0; i < 25; i++) {
+        await store.createLink(newLink({ alias: `page-${String(i).padStart(2, '0')}`, createdAt: new Date(t0 + (i % 5) * 1000), f: { tags: ['paging'] } }));
+      }
+      const seen: string[] = [];
+      let cursor = null;
+      for (let page = 0; page < 10; page++) {
+        const res = await store.listLinks({ limit: 7, cursor, tag: 'paging', q: null });
+        seen.push(...res.items.map((l) => l.code));
+        // Newer links arriving between pages must not shift what the cursor returns next.
+        await store.createLink(newLink({ createdAt: new Date(t0 + 100_000 + page), f: { tags: ['paging'] } }));
+        if (res.next === null) break;
+        cursor = res.next;
+      }
+      assert.equal(seen.length, 25);
+      assert.equal(new Set(seen).size, 25);
+      const first = seen.slice(0, 5).sort();
+      assert.deepEqual(first, ['page-04', 'page-09', 'page-14', 'page-19', 'page-24']);
+    });
+
+    test('search matches code, URL or title, case-insensitively, with wildcards taken literally', async () => {
+      await store.createLink(newLink({ alias: 'srch-one', f: { url: 'https://findme.example/path', title: 'Quarterly Report' } }));
+      await store.createLink(newLink({ alias: 'srch-two', f: { url: 'https://other.example/100%_done' } }));
+      const byUrl = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'FINDME' });
+      assert.deepEqual(byUrl.items.map((l) => l.code), ['srch-one']);
+      const byTitle = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'quarterly' });
+      assert.deepEqual(byTitle.items.map((l) => l.code), ['srch-one']);
+      const byCode = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'srch-t' });
+      assert.deepEqual(byCode.items.map((l) => l.code), ['srch-two']);
+      const literal = await store.listLinks({ limit: 10, cursor: null, tag: null, q: '%_d' });
+      assert.deepEqual(literal.items.map((l) => l.code), ['srch-two']);
+      const none = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'srch_o' });
+      assert.deepEqual(none.items, []);
+    });
+
+    test('an idempotency key replays the first outcome within its window', async () => {
+      const idem = { scope: 'key_1', key: 'idem-1', requestHash: 'h1' };
+      const first = await store.createLink(newLink({ idempotency: idem }));
+      assert.equal(first.kind, 'created');
+      const again = await store.createLink(newLink({ idempotency: idem }));
+      assert.equal(again.kind, 'replayed');
+      if (first.kind === 'created' && again.kind === 'replayed') {
+        assert.equal(again.stored.requestHash, 'h1');
+        assert.equal(again.stored.outcome.kind, 'created');
+        if (again.stored.outcome.kind === 'created') assert.equal(again.stored.outcome.link.code, first.link.code);
+      }
+      const got = await store.getIdempotency('key_1', 'idem-1', new Date(Date.now() - 1000));
+      assert.equal(got?.requestHash, 'h1');
+      assert.equal(await store.getIdempotency('key_2', 'idem-1', new Date(0)), null);
+      const later = new Date(Date.now() + 25 * 3600_000);
+      const expired = await store.createLink(newLink({ idempotency: idem, createdAt: later }));
+      assert.equal(expired.kind, 'created');
+    });
+
+    test('concurrent requests with one idempotency key create one link', async () => {
+      const idem = { scope: 'key_1', key: 'idem-race', requestHash: 'hr' };
+      const rs = await Promise.all(Array.from({ length: 20 }, () => store.createLink(newLink({ idempotency: idem }))));
+      assert.equal(rs.filter((r) => r.kind === 'created').length, 1);
+      assert.equal(rs.filter((r) => r.kind === 'replayed').length, 19);
+    });
+
+    test('a click batch is counted once however often it is written', async () => {
+      await store.createLink(newLink({ alias: 'clicked' }));
+      const batch = {
+        id: '01900000-0000-7000-8000-00000000abcd',
+        events: Array.from({ length: 5 }, (_, i) => ({ id: `e${i}`, code: 'clicked', ts: new Date(), referrerHost: null })),
+      };
+      assert.equal(await store.recordClickBatch(batch), 'applied');
+      assert.equal(await store.recordClickBatch(batch), 'duplicate');
+      assert.equal((await store.getLink('clicked'))?.clicks, 5);
+    });
+
+    test('every change is on the change stream, in order', async () => {
+      const start = (await store.readChanges(0, 100_000)).at(-1)?.seq ?? 0;
+      await store.createLink(newLink({ alias: 'evented' }));
+      await store.updateLink('evented', { title: 'x' }, new Date());
+      await store.deleteLink('evented', new Date());
+      const changes = (await store.readChanges(start, 100)).filter((c) => c.code === 'evented');
+      assert.deepEqual(changes.map((c) => c.kind), ['link.created', 'link.updated', 'link.deleted']);
+      assert.ok(changes[0]!.seq < changes[1]!.seq && changes[1]!.seq < changes[2]!.seq);
+      assert.equal(changes[1]!.link.title, 'x');
+    });
+
+    test('import is idempotent and reports conflicts; export returns what was imported', async () => {
+      const now = new Date('2029-05-05T05:05:05.000Z');
+      const link = (code: string, url: string): Link => ({
+        ...fields({ url, tags: ['imp'] }),
+        code,
+        bucket: bucketOf(code),
+        usedClicks: 0,
+        deletedAt: null,
+        createdAt: now,
+        updatedAt: now,
+      });
+      const first = await store.importLinks([link('imp-a', 'https://a.example/'), link('imp-b', 'https://b.example/')]);
+      assert.deepEqual(first, ['created', 'created']);
+      const again = await store.importLinks([link('imp-a', 'https://a.example/'), link('imp-b', 'https://changed.example/')]);
+      assert.deepEqual(again, ['unchanged', 'conflict']);
+      assert.equal((await store.getRedirect('imp-b'))?.url, 'https://b.example/');
+      const exported: Link[] = [];
+      for await (const l of store.exportLinks({ includeDeleted: false })) exported.push(l);
+      const a = exported.find((l) => l.code === 'imp-a');
+      assert.equal(a?.url, 'https://a.example/');
+      assert.equal(a?.createdAt.toISOString(), now.toISOString());
+      assert.ok(!exported.some((l) => l.code === 'gone-soon'));
+      const withTombstones: string[] = [];
+      for await (const l of store.exportLinks({ includeDeleted: true })) withTombstones.push(l.code);
+      assert.ok(withTombstones.includes('gone-soon'));
+      assert.deepEqual(withTombstones, [...withTombstones].sort());
+    });
+
+    test('API keys are found by hash until revoked by id or prefix', async () => {
+      const rec = { id: 'key_abc', name: 'ci', prefix: 'hop_abcdefgh', createdAt: new Date(), revokedAt: null };
+      await store.createApiKey(rec, 'hash-1');
+      assert.equal((await store.findApiKeyByHash('hash-1'))?.id, 'key_abc');
+      assert.equal(await store.findApiKeyByHash('hash-2'), null);
+      assert.ok((await store.countApiKeys()) >= 1);
+      assert.equal(await store.revokeApiKey('hop_abcdefgh', new Date()), true);
+      assert.equal(await store.findApiKeyByHash('hash-1'), null);
+      assert.equal(await store.revokeApiKey('key_abc', new Date()), false);
+      const listed = (await store.listApiKeys()).find((k) => k.id === 'key_abc');
+      assert.notEqual(listed?.revokedAt ?? null, null);
+    });
+
+    test('readiness answers while open', async () => {
+      await store.ping();
+    });
+  });
+}
