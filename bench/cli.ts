@@ -3,8 +3,8 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { stopAllChildren } from './lib/child.ts';
-import type { Distribution } from './lib/links.ts';
 import { renderHtml } from './lib/html-report.ts';
+import type { Distribution } from './lib/links.ts';
 import { renderText, type ScenarioReport } from './lib/report.ts';
 import type { BenchContext } from './scenarios/common.ts';
 import { runCreate } from './scenarios/create.ts';
@@ -31,6 +31,7 @@ Common options:
   --quick           short runs and small data, for smoke tests
   --connections N   connections per run (32)
   --warmup S        discarded warm-up before each run (1; 0.5 with --quick)
+  --server-warmup S discarded load on each freshly started server (6; 3 with --quick)
   --max-requests N  cap on measured requests per run (2000000)
   --quiet           no per-second progress lines
   --verbose         echo the servers' stderr
@@ -53,6 +54,7 @@ const options = {
   quick: { type: 'boolean' },
   connections: { type: 'string' },
   warmup: { type: 'string' },
+  'server-warmup': { type: 'string' },
   'max-requests': { type: 'string' },
   quiet: { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -104,6 +106,7 @@ async function run(argv: string[]): Promise<number> {
     verbose: values.verbose === true,
     connections: num(values, 'connections', 32, 1),
     warmupS: num(values, 'warmup', quick ? 0.5 : 1),
+    serverWarmupS: num(values, 'server-warmup', quick ? 3 : 6),
     maxRequests: num(values, 'max-requests', 2_000_000, 1),
     log: (line) => process.stderr.write(`# ${line}\n`),
   };
@@ -144,7 +147,7 @@ async function run(argv: string[]): Promise<number> {
       });
       break;
     case 'playbook':
-      report = runPlaybook();
+      report = await runPlaybook(ctx);
       break;
     default:
       process.stderr.write(`Unknown scenario "${scenario}".\n\n${USAGE}\n`);
@@ -166,7 +169,9 @@ async function run(argv: string[]): Promise<number> {
 function parseSizes(s: string): number[] {
   const sizes = s.split(',').map((x) => Number(x.trim()));
   if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1)) {
-    throw new UsageError(`--sizes needs a comma-separated list of positive integers, got ${JSON.stringify(s)}`);
+    throw new UsageError(
+      `--sizes needs a comma-separated list of positive integers, got ${JSON.stringify(s)}`,
+    );
   }
   return sizes;
 }
@@ -185,7 +190,8 @@ run(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(err instanceof UsageError ? `${err.message}\n` : `bench failed: ${String(err)}\n`);
-    if (!(err instanceof UsageError) && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    if (!(err instanceof UsageError) && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
     process.exitCode = err instanceof UsageError ? 2 : 1;
   },
 );

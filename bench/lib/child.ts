@@ -42,7 +42,12 @@ export interface SpawnOptions {
   echoStderr?: boolean;
 }
 
-export function spawnChild(name: string, command: string, args: string[], opts: SpawnOptions = {}): ManagedChild {
+export function spawnChild(
+  name: string,
+  command: string,
+  args: string[],
+  opts: SpawnOptions = {},
+): ManagedChild {
   installExitHook();
   const proc = spawn(command, args, {
     cwd: opts.cwd,

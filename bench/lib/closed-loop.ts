@@ -1,7 +1,13 @@
 // Closed-loop "max throughput" mode: C connections send back to back. Good for finding capacity;
 // its latencies are measured from the actual send time and so hide queueing (coordinated omission),
 // which is why every report labels them closed-loop.
-import { encodeRequest, type HttpConnection, type HttpError, openConnections, type ParsedResponse } from './http-client.ts';
+import {
+  encodeRequest,
+  type HttpConnection,
+  type HttpError,
+  openConnections,
+  type ParsedResponse,
+} from './http-client.ts';
 import { type CommonRunOptions, DEFAULT_TIMEOUT_MS, startTimeoutSweep } from './load.ts';
 import { type Expect, Recorder, type RunResult, startProgress } from './recorder.ts';
 
@@ -77,7 +83,8 @@ function runPhase(
         setTimeout(() => send(slot), ERROR_BACKOFF_MS);
         return;
       }
-      rec.response(now, now - slot.sentAt, res!.status, slot.expect, slot.kind);
+      const ms = now - slot.sentAt;
+      rec.response(now, ms, ms, res!.status, slot.expect, slot.kind);
       send(slot);
     };
 

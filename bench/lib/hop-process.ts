@@ -1,5 +1,6 @@
 // Runs Hop as the thing under test: `hop import` to seed a fresh data directory, then `hop serve` as a
 // child process on a port picked here, ready once /healthz answers 200.
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,12 +25,21 @@ export function freePort(): Promise<number> {
   });
 }
 
-export function makeTempDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `${prefix}-`));
+const tempDirs = new Set<string>();
+// An interrupted run must not leave a million-link data directory behind in /tmp.
+process.on('exit', () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+export async function makeTempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `${prefix}-`));
+  tempDirs.add(dir);
+  return dir;
 }
 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
 }
 
 export interface HopSetup {
@@ -73,7 +83,12 @@ export interface ImportResult {
  * Seeds links with `hop import` before the server starts: the embedded database takes one process
  * per data directory, and importing beats creating a million links over HTTP by orders of magnitude.
  */
-export async function importLinks(setup: HopSetup, file: string, links: number, timeoutMs = 600_000): Promise<ImportResult> {
+export async function importLinks(
+  setup: HopSetup,
+  file: string,
+  links: number,
+  timeoutMs = 600_000,
+): Promise<ImportResult> {
   const t0 = performance.now();
   const child = spawnChild('hop import', process.execPath, [HOP_BIN, 'import', file], {
     cwd: REPO_ROOT,
@@ -130,7 +145,8 @@ async function waitForHealthy(child: ManagedChild, target: Target, timeoutMs: nu
   });
   let last = 'no answer yet';
   while (performance.now() < deadline) {
-    if (gone !== null) throw new Error(`hop serve exited (${gone}) before it was healthy:\n${child.outputTail()}`);
+    if (gone !== null)
+      throw new Error(`hop serve exited (${gone}) before it was healthy:\n${child.outputTail()}`);
     try {
       const res = await requestOnce(target, { method: 'GET', path: '/healthz' }, 2000);
       if (res.status === 200) return;

@@ -33,7 +33,9 @@ function chart(title: string, series: Series[], x: Axis, y: Axis): string {
   for (const t of y.ticks) {
     const py = sy(t.at).toFixed(1);
     parts.push(`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${py}" y2="${py}" stroke="#e5e5e5"/>`);
-    parts.push(`<text x="${PAD.left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${esc(t.text)}</text>`);
+    parts.push(
+      `<text x="${PAD.left - 6}" y="${py}" text-anchor="end" dominant-baseline="middle">${esc(t.text)}</text>`,
+    );
   }
   for (const t of x.ticks) {
     const px = sx(t.at).toFixed(1);
@@ -47,7 +49,9 @@ function chart(title: string, series: Series[], x: Axis, y: Axis): string {
   );
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length]!;
-    const d = s.points.map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join('');
+    const d = s.points
+      .map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`)
+      .join('');
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
   });
   const legend = series
@@ -80,7 +84,8 @@ function latencyChart(title: string, runs: RunResult[]): string {
   const yMin = Math.floor(Math.min(...ys, 0));
   const yMax = Math.ceil(Math.max(...ys, 1));
   const yTicks: Axis['ticks'] = [];
-  for (let e = yMin; e <= yMax; e++) yTicks.push({ at: e, text: `${10 ** e >= 1 ? 10 ** e : (10 ** e).toFixed(-e)} ms` });
+  for (let e = yMin; e <= yMax; e++)
+    yTicks.push({ at: e, text: `${10 ** e >= 1 ? 10 ** e : (10 ** e).toFixed(-e)} ms` });
   const xTicks = ['0%', '90%', '99%', '99.9%', '99.99%', '99.999%'].map((text, i) => ({ at: i, text }));
   return chart(
     title,
@@ -93,11 +98,14 @@ function latencyChart(title: string, runs: RunResult[]): string {
 function throughputChart(title: string, runs: RunResult[]): string {
   const series = runs.map((r) => ({
     name: seriesName(r),
-    points: r.timeline.map((p) => ({ x: p.t + 0.5, y: p.completed })),
+    points: r.timeline.map((p) => ({ x: p.t + 0.5, y: p.rate })),
   }));
   const xMax = Math.max(1, ...runs.map((r) => r.timeline.length));
   const yMax = niceCeil(Math.max(1, ...series.flatMap((s) => s.points.map((p) => p.y))));
-  const yTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => ({ at: f * yMax, text: Math.round(f * yMax).toLocaleString('en-US') }));
+  const yTicks = [0, 0.25, 0.5, 0.75, 1].map((f) => ({
+    at: f * yMax,
+    text: Math.round(f * yMax).toLocaleString('en-US'),
+  }));
   const step = Math.max(1, Math.ceil(xMax / 10));
   const xTicks: Axis['ticks'] = [];
   for (let t = 0; t <= xMax; t += step) xTicks.push({ at: t, text: `${t}s` });
@@ -143,10 +151,13 @@ export function renderHtml(reports: ScenarioReport[]): string {
       body.push(throughputChart('Open-loop responses per second', open));
     }
     if (closed.length > 0) {
-      body.push(latencyChart('Closed-loop latency by percentile (hides queueing; for capacity only)', closed));
+      body.push(
+        latencyChart('Closed-loop latency by percentile (hides queueing; for capacity only)', closed),
+      );
       body.push(throughputChart('Closed-loop responses per second', closed));
     }
-    if (r.notes.length > 0) body.push(`<h2>Notes</h2><ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
+    if (r.notes.length > 0)
+      body.push(`<h2>Notes</h2><ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`);
   }
   const css =
     'body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}' +

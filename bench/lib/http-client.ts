@@ -408,7 +408,11 @@ export class HttpConnection {
 }
 
 /** Opens `n` connections in parallel; fails if none could be opened. */
-export async function openConnections(target: Target, n: number, opts: ParserOptions = {}): Promise<HttpConnection[]> {
+export async function openConnections(
+  target: Target,
+  n: number,
+  opts: ParserOptions = {},
+): Promise<HttpConnection[]> {
   const conns = Array.from({ length: n }, () => new HttpConnection(target, opts));
   const results = await Promise.allSettled(conns.map((c) => c.connect()));
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

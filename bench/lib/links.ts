@@ -1,8 +1,8 @@
 // Test data for the bench: random short codes, the JSONL seed file both Hop and the baselines load,
 // and the key-popularity distributions (uniform, Zipf) the redirect scenarios draw from.
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 

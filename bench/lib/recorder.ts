@@ -10,6 +10,8 @@ export interface TimelinePoint {
   /** Seconds since the measured window opened. */
   t: number;
   completed: number;
+  /** Responses per second over the part of this second inside the window (the last one is partial). */
+  rate: number;
   errors: number;
   maxMs: number;
 }
@@ -46,6 +48,11 @@ export interface RunResult {
   elapsedS: number;
   achievedRate: number;
   latency: LatencySummary;
+  /**
+   * From the actual send to the response, without the wait for a free connection or the generator's
+   * own lateness: what a closed-loop tool would report. Equal to `latency` in closed-loop runs.
+   */
+  serviceTime: LatencySummary;
   latencyByKind: Record<string, LatencySummary>;
   curve: CurvePoint[];
   statusCounts: Record<string, number>;
@@ -80,6 +87,7 @@ export function emptyErrors(): Record<ErrorKind, number> {
 
 export class Recorder {
   readonly histogram = new LatencyHistogram();
+  readonly #service = new LatencyHistogram();
   readonly #byKind = new Map<string, LatencyHistogram>();
   readonly #status = new Map<number, number>();
   readonly errors = emptyErrors();
@@ -104,9 +112,17 @@ export class Recorder {
     return this.#t0;
   }
 
-  response(now: number, latencyMs: number, status: number, expect: Expect, kind: string | undefined): void {
+  response(
+    now: number,
+    latencyMs: number,
+    serviceMs: number,
+    status: number,
+    expect: Expect,
+    kind: string | undefined,
+  ): void {
     this.completed++;
     this.histogram.recordMillis(latencyMs);
+    this.#service.recordMillis(serviceMs);
     if (kind !== undefined) {
       let h = this.#byKind.get(kind);
       if (h === undefined) {
@@ -161,9 +177,13 @@ export class Recorder {
     const seconds = Math.max(this.#secCompleted.length, this.#secErrors.length);
     const timeline: TimelinePoint[] = [];
     for (let i = 0; i < seconds; i++) {
+      const span = Math.min(1, fields.elapsedS - i);
+      // A sliver of a last second would chart as a collapse in throughput that never happened.
+      if (span < 0.25 && i > 0) break;
       timeline.push({
         t: i,
         completed: this.#secCompleted[i] ?? 0,
+        rate: (this.#secCompleted[i] ?? 0) / Math.max(span, 0.25),
         errors: this.#secErrors[i] ?? 0,
         maxMs: this.#secMax[i] ?? 0,
       });
@@ -180,6 +200,7 @@ export class Recorder {
       elapsedS: fields.elapsedS,
       achievedRate: fields.elapsedS > 0 ? this.completed / fields.elapsedS : 0,
       latency: this.histogram.summary(),
+      serviceTime: this.#service.summary(),
       latencyByKind,
       curve: this.histogram.curve(),
       statusCounts,

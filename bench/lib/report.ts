@@ -9,6 +9,8 @@ export interface Table {
   rows: string[][];
   /** Printed under the table: how to read it. */
   note?: string;
+  /** One 'l' or 'r' per column; by default the first column is left-aligned and the rest right. */
+  align?: string;
 }
 
 export interface ScenarioReport {
@@ -24,7 +26,15 @@ export interface ScenarioReport {
 }
 
 export function newReport(scenario: string, settings: ScenarioReport['settings']): ScenarioReport {
-  return { scenario, startedAt: new Date().toISOString(), settings, runs: [], tables: [], notes: [], data: {} };
+  return {
+    scenario,
+    startedAt: new Date().toISOString(),
+    settings,
+    runs: [],
+    tables: [],
+    notes: [],
+    data: {},
+  };
 }
 
 export function fmtMs(ms: number): string {
@@ -65,6 +75,7 @@ export function runsTable(runs: readonly RunResult[], title = 'All runs'): Table
       'p99 ms',
       'p99.9 ms',
       'max ms',
+      'svc p99 ms',
       'errors',
       'unexpected',
       'gen CPU',
@@ -81,6 +92,7 @@ export function runsTable(runs: readonly RunResult[], title = 'All runs'): Table
       fmtMs(r.latency.p99),
       fmtMs(r.latency.p999),
       fmtMs(r.latency.max),
+      fmtMs(r.serviceTime.p99),
       errorsText(r),
       r.unexpected > 0 ? `${r.unexpected} (not ${r.expectation})` : '0',
       fmtPct(r.generator.cpuPercent),
@@ -88,8 +100,9 @@ export function runsTable(runs: readonly RunResult[], title = 'All runs'): Table
       fmtPct(r.server?.cpuPercent ?? null),
     ]),
     note:
-      'Open-loop latency counts from each request\'s intended send time (queueing included); closed-loop ' +
-      'latency counts from the actual send and hides queueing. CPU is % of one core; lag is how late the ' +
+      "Open-loop latency counts from each request's intended send time (queueing included); closed-loop " +
+      'latency counts from the actual send and hides queueing. svc is the service time from the actual ' +
+      'send (open-loop runs show both). CPU is % of one core; lag is how late the ' +
       'generator itself noticed a request was due.',
   };
 }
@@ -110,7 +123,9 @@ export function renderTable(t: Table): string {
   const widths = t.head.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .map((c, i) =>
+        (t.align?.[i] ?? (i === 0 ? 'l' : 'r')) === 'l' ? c.padEnd(widths[i]!) : c.padStart(widths[i]!),
+      )
       .join('  ')
       .trimEnd();
   const out = [t.title, line(t.head), widths.map((w) => '-'.repeat(w)).join('  ')];

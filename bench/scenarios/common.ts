@@ -17,6 +17,11 @@ export interface BenchContext {
   /** Connections per run (closed-loop concurrency; open-loop connection pool). */
   connections: number;
   warmupS: number;
+  /**
+   * Discarded closed-loop load right after a server starts: Hop needs seconds of traffic before its
+   * JIT and cache settle, and a short per-run warm-up would credit the baseline with that difference.
+   */
+  serverWarmupS: number;
   /** Cap on measured requests of any single run. */
   maxRequests: number;
   /** Human-readable progress, to stderr. */
@@ -115,6 +120,21 @@ export function openLoop(
       progress: ctx.progress,
     }),
   );
+}
+
+/** Untimed load on a freshly started server; nothing of it is reported. */
+export async function warmServer(ctx: BenchContext, sut: Sut, request: RequestFactory): Promise<void> {
+  if (ctx.serverWarmupS <= 0) return;
+  ctx.log(`warming ${sut.name} up for ${ctx.serverWarmupS}s (not measured)`);
+  await runClosedLoop({
+    target: sut.target,
+    label: `${sut.name} warm-up`,
+    connections: ctx.connections,
+    durationS: ctx.serverWarmupS,
+    maxRequests: ctx.maxRequests,
+    request,
+    progress: false,
+  });
 }
 
 /** One GET before the load: a server that answers wrongly would otherwise yield a fast, empty result. */

@@ -20,9 +20,16 @@ export function serverArgs(): { links: string; port: number } {
 }
 
 /** Streams the seed file in batches, so a million links never sit in memory twice. */
-export async function readSeed(file: string, batchSize: number, onBatch: (b: SeedLink[]) => Promise<void> | void) {
+export async function readSeed(
+  file: string,
+  batchSize: number,
+  onBatch: (b: SeedLink[]) => Promise<void> | void,
+) {
   let batch: SeedLink[] = [];
-  for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY })) {
+  for await (const line of createInterface({
+    input: createReadStream(file),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  })) {
     if (line.length === 0) continue;
     const { code, url } = JSON.parse(line) as SeedLink;
     batch.push({ code, url });
@@ -51,7 +58,10 @@ export function sendRedirect(res: ServerResponse, url: string): void {
 }
 
 export function sendNotFound(res: ServerResponse): void {
-  res.writeHead(404, { 'Content-Type': 'application/problem+json', 'Content-Length': String(NOT_FOUND.length) });
+  res.writeHead(404, {
+    'Content-Type': 'application/problem+json',
+    'Content-Length': String(NOT_FOUND.length),
+  });
   res.end(NOT_FOUND);
 }
 

@@ -22,7 +22,8 @@ describe('coordinated omission', () => {
   before(async () => {
     server = createServer((_req, res) => {
       const now = performance.now();
-      const answer = () => res.writeHead(302, { Location: 'https://example.com/', 'Content-Length': '0' }).end();
+      const answer = () =>
+        res.writeHead(302, { Location: 'https://example.com/', 'Content-Length': '0' }).end();
       if (now >= stallFrom && now < stallUntil) setTimeout(answer, stallUntil - now);
       else answer();
     });

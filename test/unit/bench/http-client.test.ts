@@ -15,10 +15,12 @@ import {
 const REDIRECT =
   'HTTP/1.1 302 Found\r\nLocation: https://example.com/1\r\nCache-Control: private, no-store\r\n' +
   'Content-Length: 0\r\nDate: Thu, 01 Jan 2026 00:00:00 GMT\r\n\r\n';
-const WITH_BODY = 'HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{"code":"x"}';
+const WITH_BODY =
+  'HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 12\r\n\r\n{"code":"x"}';
 const CHUNKED =
   'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n7\r\n, world\r\n0\r\nX-Trailer: y\r\n\r\n';
-const CONTINUE_THEN_404 = 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnop';
+const CONTINUE_THEN_404 =
+  'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nnop';
 const STREAM = REDIRECT + WITH_BODY + CHUNKED + CONTINUE_THEN_404;
 
 function collect(parts: Buffer[]): ParsedResponse[] {

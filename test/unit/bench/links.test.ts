@@ -32,6 +32,9 @@ describe('bench links', () => {
     const next = indexSampler(10, 'uniform');
     const counts = new Array<number>(10).fill(0);
     for (let i = 0; i < 50_000; i++) counts[next()]!++;
-    assert.ok(counts.every((c) => c > 4500 && c < 5500), counts.join(','));
+    assert.ok(
+      counts.every((c) => c > 4500 && c < 5500),
+      counts.join(','),
+    );
   });
 });
