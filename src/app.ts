@@ -37,7 +37,9 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `${bootId}-${(++requestCounter).toString(36)}`;
+      return typeof given === 'string' && REQUEST_ID.test(given)
+        ? given
+        : `${bootId}-${(++requestCounter).toString(36)}`;
     },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
@@ -79,7 +81,12 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
           const route = req.routeOptions.url ?? 'unknown';
           deps.metrics.httpRequest(route, req.method, reply.statusCode, reply.elapsedTime / 1000);
           req.log.info(
-            { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+            {
+              method: req.method,
+              route,
+              status: reply.statusCode,
+              ms: Math.round(reply.elapsedTime * 10) / 10,
+            },
             'api request',
           );
         });

@@ -94,8 +94,22 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 // Each setting listed once; `help` feeds --help and the README table.
 const settings = [
-  { key: 'port', env: 'PORT', flag: 'port', default: '8080', help: 'TCP port to listen on (0: any free port)', parse: int(0, 65535) },
-  { key: 'host', env: 'HOST', flag: 'host', default: '127.0.0.1', help: 'Address to listen on (0.0.0.0 for all)', parse: (r: string) => r },
+  {
+    key: 'port',
+    env: 'PORT',
+    flag: 'port',
+    default: '8080',
+    help: 'TCP port to listen on (0: any free port)',
+    parse: int(0, 65535),
+  },
+  {
+    key: 'host',
+    env: 'HOST',
+    flag: 'host',
+    default: '127.0.0.1',
+    help: 'Address to listen on (0.0.0.0 for all)',
+    parse: (r: string) => r,
+  },
   {
     key: 'dataDir',
     env: 'HOP_DATA_DIR',
@@ -120,8 +134,22 @@ const settings = [
     help: 'Admin API key created on first start when no key exists (unattended setups)',
     parse: apiKey,
   },
-  { key: 'rateLimits', env: 'HOP_RATE_LIMITS', flag: 'rate-limits', default: 'on', help: 'on, or off to disable every rate limit', parse: onOff },
-  { key: 'rateLimitApi', env: 'HOP_RATE_LIMIT_API', flag: 'rate-limit-api', default: '200/s,400', help: 'API requests per API key: rate/s,burst', parse: rate },
+  {
+    key: 'rateLimits',
+    env: 'HOP_RATE_LIMITS',
+    flag: 'rate-limits',
+    default: 'on',
+    help: 'on, or off to disable every rate limit',
+    parse: onOff,
+  },
+  {
+    key: 'rateLimitApi',
+    env: 'HOP_RATE_LIMIT_API',
+    flag: 'rate-limit-api',
+    default: '200/s,400',
+    help: 'API requests per API key: rate/s,burst',
+    parse: rate,
+  },
   {
     key: 'rateLimitCreate',
     env: 'HOP_RATE_LIMIT_CREATE',
@@ -138,7 +166,14 @@ const settings = [
     help: 'Redirects per client IP: rate/s,burst, or off',
     parse: optionalRate,
   },
-  { key: 'codeLength', env: 'HOP_CODE_LENGTH', flag: 'code-length', default: '7', help: 'Length of generated codes (base62)', parse: int(5, 32) },
+  {
+    key: 'codeLength',
+    env: 'HOP_CODE_LENGTH',
+    flag: 'code-length',
+    default: '7',
+    help: 'Length of generated codes (base62)',
+    parse: int(5, 32),
+  },
   {
     key: 'cacheSize',
     env: 'HOP_CACHE_SIZE',
@@ -147,7 +182,14 @@ const settings = [
     help: 'Entries in the in-process redirect cache (0 turns it off); memory is capped by it',
     parse: int(0, 10_000_000),
   },
-  { key: 'cacheTtlMs', env: 'HOP_CACHE_TTL_MS', flag: 'cache-ttl-ms', default: '60000', help: 'Lifetime of an in-process cache entry', parse: int(1, 86_400_000) },
+  {
+    key: 'cacheTtlMs',
+    env: 'HOP_CACHE_TTL_MS',
+    flag: 'cache-ttl-ms',
+    default: '60000',
+    help: 'Lifetime of an in-process cache entry',
+    parse: int(1, 86_400_000),
+  },
   {
     key: 'denyHosts',
     env: 'HOP_DENY_HOSTS',
@@ -161,8 +203,22 @@ const settings = [
         .filter((h) => h !== '')
         .map(normalizeHostName),
   },
-  { key: 'clickFlushMs', env: 'HOP_CLICK_FLUSH_MS', flag: 'click-flush-ms', default: '500', help: 'Longest a recorded click waits before its batch is written', parse: int(10, 60_000) },
-  { key: 'clickBatchSize', env: 'HOP_CLICK_BATCH_SIZE', flag: 'click-batch-size', default: '1000', help: 'Clicks written per batch', parse: int(1, 100_000) },
+  {
+    key: 'clickFlushMs',
+    env: 'HOP_CLICK_FLUSH_MS',
+    flag: 'click-flush-ms',
+    default: '500',
+    help: 'Longest a recorded click waits before its batch is written',
+    parse: int(10, 60_000),
+  },
+  {
+    key: 'clickBatchSize',
+    env: 'HOP_CLICK_BATCH_SIZE',
+    flag: 'click-batch-size',
+    default: '1000',
+    help: 'Clicks written per batch',
+    parse: int(1, 100_000),
+  },
   {
     key: 'clickBufferSize',
     env: 'HOP_CLICK_BUFFER_SIZE',
@@ -171,7 +227,14 @@ const settings = [
     help: 'Clicks held in memory at most; beyond it new clicks are dropped and counted',
     parse: int(1, 10_000_000),
   },
-  { key: 'clickRecording', env: 'HOP_CLICK_RECORDING', flag: 'click-recording', default: 'on', help: 'on, or off to record no clicks', parse: onOff },
+  {
+    key: 'clickRecording',
+    env: 'HOP_CLICK_RECORDING',
+    flag: 'click-recording',
+    default: 'on',
+    help: 'on, or off to record no clicks',
+    parse: onOff,
+  },
   {
     key: 'shutdownTimeoutMs',
     env: 'HOP_SHUTDOWN_TIMEOUT_MS',
@@ -187,7 +250,8 @@ const settings = [
     default: 'info',
     help: `JSON log level: ${logLevels.join(', ')}`,
     parse: (r: string) => {
-      if (!(logLevels as readonly string[]).includes(r)) throw new ConfigError(`must be one of ${logLevels.join(', ')}`);
+      if (!(logLevels as readonly string[]).includes(r))
+        throw new ConfigError(`must be one of ${logLevels.join(', ')}`);
       return r as Config['logLevel'];
     },
   },
@@ -218,7 +282,8 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     const fromFlag = flags[s.flag];
     const fromEnv = env[s.env];
     const raw = fromFlag ?? fromEnv ?? s.default;
-    const source = fromFlag !== undefined ? `--${s.flag}` : fromEnv !== undefined ? s.env : `default of ${s.env}`;
+    const source =
+      fromFlag !== undefined ? `--${s.flag}` : fromEnv !== undefined ? s.env : `default of ${s.env}`;
     try {
       out[s.key] = s.parse(raw);
     } catch (err) {

@@ -52,7 +52,11 @@ export async function buildDeps(
   const clicks = config.clickRecording
     ? new BufferedClickSink(
         store,
-        { batchSize: config.clickBatchSize, flushMs: config.clickFlushMs, maxBuffered: config.clickBufferSize },
+        {
+          batchSize: config.clickBatchSize,
+          flushMs: config.clickFlushMs,
+          maxBuffered: config.clickBufferSize,
+        },
         metrics,
         log,
       )

@@ -17,17 +17,28 @@ async function resolvePort(config: Config, publicUrlGiven: boolean): Promise<Con
       srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
     });
   });
-  return { ...config, port, publicUrl: publicUrlGiven ? config.publicUrl : config.publicUrl.replace(/:0$/, `:${port}`) };
+  return {
+    ...config,
+    port,
+    publicUrl: publicUrlGiven ? config.publicUrl : config.publicUrl.replace(/:0$/, `:${port}`),
+  };
 }
 
-export async function serve(initial: Config, publicUrlGiven: boolean, out: (line: string) => void): Promise<void> {
+export async function serve(
+  initial: Config,
+  publicUrlGiven: boolean,
+  out: (line: string) => void,
+): Promise<void> {
   const config = await resolvePort(initial, publicUrlGiven);
   const deps = await buildDeps(config);
   const state = { draining: false };
   const app = await buildApp(deps, state);
   const first = await ensureInitialKey(deps.store, config.initialApiKey, new Date());
   await app.listen({ port: config.port, host: config.host });
-  deps.log.info({ url: config.publicUrl, listen: `${config.host}:${config.port}`, store: deps.store.kind }, 'hop listening');
+  deps.log.info(
+    { url: config.publicUrl, listen: `${config.host}:${config.port}`, store: deps.store.kind },
+    'hop listening',
+  );
   out(`Hop is running at ${config.publicUrl}`);
   if (first.generatedKey !== null) {
     out(`Admin API key (shown once, keep it safe): ${first.generatedKey}`);

@@ -1,7 +1,8 @@
 // hop export / hop import — links as JSON Lines, for backups and moves between installations.
+
+import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { once } from 'node:events';
 import type { Config } from '../config.ts';
 import { openStore, urlPolicyFor } from '../deps.ts';
 import { isHopError } from '../domain/errors.ts';
@@ -42,7 +43,12 @@ export async function runImport(
 ): Promise<number> {
   const store = await openStore(config);
   const policy = urlPolicyFor(config);
-  const counts: Record<ImportStatus | 'invalid', number> = { created: 0, unchanged: 0, conflict: 0, invalid: 0 };
+  const counts: Record<ImportStatus | 'invalid', number> = {
+    created: 0,
+    unchanged: 0,
+    conflict: 0,
+    invalid: 0,
+  };
   let batch: { line: number; link: Link }[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
@@ -51,7 +57,9 @@ export async function runImport(
       counts[s]++;
       if (s === 'conflict') {
         const b = batch[i]!;
-        err(`line ${b.line}: conflict: code "${b.link.code}" already exists with a different mapping; kept the existing one`);
+        err(
+          `line ${b.line}: conflict: code "${b.link.code}" already exists with a different mapping; kept the existing one`,
+        );
       }
     });
     batch = [];

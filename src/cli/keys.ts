@@ -27,7 +27,9 @@ export async function runKeys(
       out(`Created ${record.id} (${record.name}). The key is shown once:\n${key}`);
     } else if (verb === 'list') {
       for (const k of await store.listApiKeys()) {
-        out(`${k.id}\t${k.prefix}…\t${k.name}\t${k.createdAt.toISOString()}\t${k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active'}`);
+        out(
+          `${k.id}\t${k.prefix}…\t${k.name}\t${k.createdAt.toISOString()}\t${k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active'}`,
+        );
       }
     } else {
       if (!(await store.revokeApiKey(target!, new Date()))) {

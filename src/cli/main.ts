@@ -14,7 +14,10 @@ interface Command {
   usage: string;
   summary: string;
   options?: Record<string, { type: 'string' | 'boolean'; help: string }>;
-  run(config: Config, args: { positionals: string[]; values: Record<string, unknown>; publicUrlGiven: boolean }): Promise<number | undefined>;
+  run(
+    config: Config,
+    args: { positionals: string[]; values: Record<string, unknown>; publicUrlGiven: boolean },
+  ): Promise<number | undefined>;
 }
 
 const commands: Record<string, Command> = {
@@ -45,7 +48,14 @@ const commands: Record<string, Command> = {
       'include-deleted': { type: 'boolean', help: 'Also export tombstones, so their codes stay retired' },
     },
     run: (config, a) =>
-      runExport(config, { output: (a.values.output as string | undefined) ?? null, includeDeleted: a.values['include-deleted'] === true }, err),
+      runExport(
+        config,
+        {
+          output: (a.values.output as string | undefined) ?? null,
+          includeDeleted: a.values['include-deleted'] === true,
+        },
+        err,
+      ),
   },
   import: {
     usage: 'hop import <FILE|->',
@@ -69,7 +79,8 @@ function help(name: string | null): string {
     }
   }
   lines.push('', 'Configuration (flag / environment, default):');
-  for (const s of SETTINGS) lines.push(`  --${s.flag.padEnd(22)} ${s.env.padEnd(24)} ${s.help}${s.default ? ` [${s.default}]` : ''}`);
+  for (const s of SETTINGS)
+    lines.push(`  --${s.flag.padEnd(22)} ${s.env.padEnd(24)} ${s.help}${s.default ? ` [${s.default}]` : ''}`);
   return lines.join('\n');
 }
 

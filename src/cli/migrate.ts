@@ -6,7 +6,9 @@ export async function runMigrate(config: Config, out: (l: string) => void): Prom
   const store = await openStore(config);
   try {
     const r = await store.migrate();
-    out(`${store.kind}: applied ${r.applied.length ? r.applied.join(', ') : 'nothing new'}; already applied: ${r.alreadyApplied.length}`);
+    out(
+      `${store.kind}: applied ${r.applied.length ? r.applied.join(', ') : 'nothing new'}; already applied: ${r.alreadyApplied.length}`,
+    );
     return 0;
   } finally {
     await store.close();

@@ -3,14 +3,15 @@
 import { bucketOf } from './bucket.ts';
 import { looksLikeCode, RESERVED_WORDS } from './codes.ts';
 import { HopError } from './errors.ts';
-import { type CreateInput, validateCreate } from './link-input.ts';
 import type { Link } from './link.ts';
+import { type CreateInput, validateCreate } from './link-input.ts';
 import type { UrlPolicy } from './url-policy.ts';
 
 function optionalDate(v: unknown, field: string): Date | null {
   if (v === undefined || v === null) return null;
   const d = typeof v === 'string' ? new Date(v) : new Date(Number.NaN);
-  if (Number.isNaN(d.getTime())) throw new HopError('validation_failed', `"${field}" must be an ISO 8601 date-time.`);
+  if (Number.isNaN(d.getTime()))
+    throw new HopError('validation_failed', `"${field}" must be an ISO 8601 date-time.`);
   return d;
 }
 
@@ -31,9 +32,14 @@ export function parseImportLine(line: string, policy: UrlPolicy, now: number): L
   if (RESERVED_WORDS.has(code.toLowerCase())) throw new HopError('reserved_alias', `"${code}" is reserved.`);
   const expiresAt = optionalDate(obj.expiresAt, 'expiresAt');
   // Reuse the create rules for every field but the expiry (checked above, past allowed).
-  const { fields } = validateCreate({ ...(obj as CreateInput), alias: undefined, expiresAt: undefined }, policy, now);
+  const { fields } = validateCreate(
+    { ...(obj as CreateInput), alias: undefined, expiresAt: undefined },
+    policy,
+    now,
+  );
   const createdAt = optionalDate(obj.createdAt, 'createdAt') ?? new Date(now);
-  const usedClicks = typeof obj.usedClicks === 'number' && Number.isInteger(obj.usedClicks) ? Math.max(0, obj.usedClicks) : 0;
+  const usedClicks =
+    typeof obj.usedClicks === 'number' && Number.isInteger(obj.usedClicks) ? Math.max(0, obj.usedClicks) : 0;
   return {
     ...fields,
     expiresAt,

@@ -5,7 +5,12 @@ import { HopError } from './errors.ts';
 import { REDIRECT_TYPES, type RedirectType } from './link.ts';
 import { normalizeTargetUrl, type UrlPolicy } from './url-policy.ts';
 
-export const LIMITS = { maxTags: 20, maxTagLength: 64, maxTitleLength: 512, maxMaxClicks: 2_147_483_647 } as const;
+export const LIMITS = {
+  maxTags: 20,
+  maxTagLength: 64,
+  maxTitleLength: 512,
+  maxMaxClicks: 2_147_483_647,
+} as const;
 
 /** Fields a create or an update may set (already validated). */
 export interface LinkFields {
@@ -81,7 +86,10 @@ function parseTags(value: unknown): string[] {
   const tags: string[] = [];
   for (const tag of value) {
     if (typeof tag !== 'string' || tag.trim() === '' || tag.length > LIMITS.maxTagLength) {
-      throw failed('tags', `Each tag must be a non-empty string of at most ${LIMITS.maxTagLength} characters.`);
+      throw failed(
+        'tags',
+        `Each tag must be a non-empty string of at most ${LIMITS.maxTagLength} characters.`,
+      );
     }
     const t = tag.trim();
     if (!tags.includes(t)) tags.push(t);

@@ -34,7 +34,8 @@ export type RedirectDecision =
 export function decideRedirect(record: RedirectRecord | null, now: number): RedirectDecision {
   if (record === null || record.deletedAt !== null) return { kind: 'not_found' };
   if (record.disabled) return { kind: 'gone', reason: 'disabled' };
-  if (record.expiresAt !== null && record.expiresAt.getTime() <= now) return { kind: 'gone', reason: 'expired' };
+  if (record.expiresAt !== null && record.expiresAt.getTime() <= now)
+    return { kind: 'gone', reason: 'expired' };
   return { kind: 'redirect', record };
 }
 

@@ -12,6 +12,7 @@ export interface UrlPolicy {
 }
 
 // C0/C1 controls, DEL, and every Unicode space or line/paragraph separator.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const FORBIDDEN_CHARS = /[\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]/;
 
 function invalid(detail: string): HopError {

@@ -41,7 +41,8 @@ export class BufferedClickSink implements ClickSink {
     }
     this.buffer.push(event);
     this.metrics.clicksRecorded(1);
-    if (this.buffer.length >= this.opts.batchSize && this.writing === null) void this.writeSome().catch(() => {});
+    if (this.buffer.length >= this.opts.batchSize && this.writing === null)
+      void this.writeSome().catch(() => {});
   }
 
   get buffered(): number {
@@ -69,7 +70,10 @@ export class BufferedClickSink implements ClickSink {
         await this.store.recordClickBatch(batch);
       } catch (err) {
         this.metrics.clickBatchFailed();
-        this.log.warn({ err, batch: batch.id, events: batch.events.length }, 'click batch write failed; will retry');
+        this.log.warn(
+          { err, batch: batch.id, events: batch.events.length },
+          'click batch write failed; will retry',
+        );
         throw err;
       }
       this.retry = null;

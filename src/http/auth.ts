@@ -25,9 +25,13 @@ function presentedKey(req: FastifyRequest): string | null {
 export async function authenticate(deps: Deps, req: FastifyRequest): Promise<ApiKeyRecord> {
   const key = presentedKey(req);
   if (key === null) {
-    throw new HopError('unauthorized', 'Send an API key as "Authorization: Bearer <key>" or "X-Api-Key: <key>".', {
-      headers: { 'www-authenticate': 'Bearer realm="hop"' },
-    });
+    throw new HopError(
+      'unauthorized',
+      'Send an API key as "Authorization: Bearer <key>" or "X-Api-Key: <key>".',
+      {
+        headers: { 'www-authenticate': 'Bearer realm="hop"' },
+      },
+    );
   }
   const record = await deps.store.findApiKeyByHash(hashApiKey(key));
   if (record === null) {

@@ -12,11 +12,19 @@ interface ValidationItem {
 }
 
 // Which Hop code a failing body field reports (everything else is validation_failed).
-const FIELD_CODES: Record<string, ErrorCode> = { url: 'invalid_url', alias: 'invalid_alias', expiresAt: 'invalid_expiry' };
+const FIELD_CODES: Record<string, ErrorCode> = {
+  url: 'invalid_url',
+  alias: 'invalid_alias',
+  expiresAt: 'invalid_expiry',
+};
 
-function fromValidation(items: ValidationItem[], context: string): { code: ErrorCode; detail: string; field: string } {
+function fromValidation(
+  items: ValidationItem[],
+  context: string,
+): { code: ErrorCode; detail: string; field: string } {
   const first = items[0];
-  if (first === undefined) return { code: 'validation_failed', detail: 'The request is not valid.', field: context };
+  if (first === undefined)
+    return { code: 'validation_failed', detail: 'The request is not valid.', field: context };
   const field =
     (first.params.missingProperty as string | undefined) ??
     (first.params.additionalProperty as string | undefined) ??

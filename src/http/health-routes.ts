@@ -5,19 +5,37 @@ import type { Deps } from '../deps.ts';
 import { sendProblem } from './problem.ts';
 
 export function registerHealthRoutes(app: FastifyInstance, deps: Deps, state: { draining: boolean }): void {
-  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['operations'] } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { summary: 'Readiness: the store answers', tags: ['operations'] } }, async (req, reply) => {
-    if (state.draining) return sendProblem(req, reply, 'unavailable', 'Shutting down.', {}, { 'retry-after': '1' });
-    try {
-      await deps.store.ping();
-    } catch (err) {
-      req.log.warn({ err }, 'readiness check failed');
-      return sendProblem(req, reply, 'unavailable', 'The store does not answer.', {}, { 'retry-after': '1' });
-    }
-    return { status: 'ready', store: deps.store.kind };
-  });
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_req, reply) => {
-    const { contentType, body } = await deps.metrics.render();
-    return reply.type(contentType).send(body);
-  });
+  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['operations'] } }, async () => ({
+    status: 'ok',
+  }));
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Readiness: the store answers', tags: ['operations'] } },
+    async (req, reply) => {
+      if (state.draining)
+        return sendProblem(req, reply, 'unavailable', 'Shutting down.', {}, { 'retry-after': '1' });
+      try {
+        await deps.store.ping();
+      } catch (err) {
+        req.log.warn({ err }, 'readiness check failed');
+        return sendProblem(
+          req,
+          reply,
+          'unavailable',
+          'The store does not answer.',
+          {},
+          { 'retry-after': '1' },
+        );
+      }
+      return { status: 'ready', store: deps.store.kind };
+    },
+  );
+  app.get(
+    '/metrics',
+    { schema: { summary: 'Prometheus metrics', tags: ['operations'] } },
+    async (_req, reply) => {
+      const { contentType, body } = await deps.metrics.render();
+      return reply.type(contentType).send(body);
+    },
+  );
 }

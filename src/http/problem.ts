@@ -13,7 +13,12 @@ export interface ProblemDocument {
   [extra: string]: unknown;
 }
 
-export function problemOf(code: ErrorCode, detail: string, requestId: string, extra: object = {}): ProblemDocument {
+export function problemOf(
+  code: ErrorCode,
+  detail: string,
+  requestId: string,
+  extra: object = {},
+): ProblemDocument {
   const { status, title } = errorTable[code];
   return { type: `urn:hop:problem:${code}`, title, status, detail, code, requestId, ...extra };
 }
@@ -37,7 +42,7 @@ export function sendHopError(req: FastifyRequest, reply: FastifyReply, err: HopE
 
 export function wantsHtml(req: FastifyRequest): boolean {
   const accept = req.headers.accept;
-  return accept !== undefined && accept.includes('text/html');
+  return accept?.includes('text/html') === true;
 }
 
 const escapeHtml = (s: string) =>

@@ -2,8 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
-import type { ApiKeyRecord } from '../storage/ports.ts';
 import { errorResponses } from '../links/link-view.ts';
+import type { ApiKeyRecord } from '../storage/ports.ts';
 import { createApiKey } from './api-keys.ts';
 
 const keySchema = {

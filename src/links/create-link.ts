@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
-import { type CreateInput, validateCreate } from '../domain/link-input.ts';
 import type { Link } from '../domain/link.ts';
+import { type CreateInput, validateCreate } from '../domain/link-input.ts';
 import { enforceRateLimit, policies } from '../http/rate-limit.ts';
 import type { StoredIdempotency } from '../storage/ports.ts';
 import { errorResponses, linkFieldSchemas, toView } from './link-view.ts';
@@ -26,7 +26,10 @@ function canonicalJson(v: unknown): string {
 
 function replay(stored: StoredIdempotency, requestHash: string): Link {
   if (stored.requestHash !== requestHash) {
-    throw new HopError('idempotency_conflict', 'This Idempotency-Key was already used with a different request body.');
+    throw new HopError(
+      'idempotency_conflict',
+      'This Idempotency-Key was already used with a different request body.',
+    );
   }
   if (stored.outcome.kind === 'alias_taken') throw aliasTaken();
   return stored.outcome.link;
@@ -47,7 +50,11 @@ export async function createLink(
   let idempotency = null;
   if (ctx.idempotencyKey !== null) {
     const requestHash = createHash('sha256').update(canonicalJson(input)).digest('hex');
-    const stored = await deps.store.getIdempotency(ctx.scope, ctx.idempotencyKey, new Date(now - IDEMPOTENCY_WINDOW_MS));
+    const stored = await deps.store.getIdempotency(
+      ctx.scope,
+      ctx.idempotencyKey,
+      new Date(now - IDEMPOTENCY_WINDOW_MS),
+    );
     if (stored !== null) return { link: replay(stored, requestHash), replayed: true };
     idempotency = { scope: ctx.scope, key: ctx.idempotencyKey, requestHash };
   }
@@ -76,7 +83,10 @@ export function registerCreateLink(app: FastifyInstance, deps: Deps): void {
         headers: {
           type: 'object',
           properties: {
-            'idempotency-key': { type: 'string', description: 'Same key + same body within 24 h replays the first answer' },
+            'idempotency-key': {
+              type: 'string',
+              description: 'Same key + same body within 24 h replays the first answer',
+            },
           },
         },
         body: {
@@ -99,7 +109,10 @@ export function registerCreateLink(app: FastifyInstance, deps: Deps): void {
           extra: { field: 'Idempotency-Key' },
         });
       }
-      const { link, replayed } = await createLink(deps, req.body, { scope: req.apiKey!.id, idempotencyKey: key });
+      const { link, replayed } = await createLink(deps, req.body, {
+        scope: req.apiKey!.id,
+        idempotencyKey: key,
+      });
       if (replayed) reply.header('idempotent-replayed', 'true');
       return reply
         .code(201)

@@ -14,10 +14,13 @@ export function decodeCursor(s: string): ListCursor {
   try {
     const [at, code] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown[];
     const createdAt = new Date(String(at));
-    if (typeof code !== 'string' || typeof at !== 'string' || Number.isNaN(createdAt.getTime())) throw new Error();
+    if (typeof code !== 'string' || typeof at !== 'string' || Number.isNaN(createdAt.getTime()))
+      throw new Error();
     return { createdAt, code };
   } catch {
-    throw new HopError('invalid_cursor', 'The cursor is not one this API returned.', { extra: { field: 'cursor' } });
+    throw new HopError('invalid_cursor', 'The cursor is not one this API returned.', {
+      extra: { field: 'cursor' },
+    });
   }
 }
 
@@ -42,7 +45,12 @@ export function registerListLinks(app: FastifyInstance, deps: Deps): void {
             limit: { type: 'string', pattern: '^(100|[1-9][0-9]?)$', description: '1 to 100 (default 20)' },
             cursor: { type: 'string', maxLength: 512, description: 'nextCursor of the previous page' },
             tag: { type: 'string', minLength: 1, maxLength: 64 },
-            q: { type: 'string', minLength: 1, maxLength: 256, description: 'Substring of code, URL or title' },
+            q: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 256,
+              description: 'Substring of code, URL or title',
+            },
           },
         },
         response: {

@@ -36,7 +36,11 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [register],
   });
-  const created = new Counter({ name: 'hop_links_created_total', help: 'Links created', registers: [register] });
+  const created = new Counter({
+    name: 'hop_links_created_total',
+    help: 'Links created',
+    registers: [register],
+  });
   const clicks = new Counter({
     name: 'hop_clicks_recorded_total',
     help: 'Clicks accepted into the buffer',
@@ -81,7 +85,8 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
       c.inc();
     },
     loadCoalesced: () => coalesced.inc(),
-    httpRequest: (route, method, status, seconds) => httpDuration.labels(route, method, String(status)).observe(seconds),
+    httpRequest: (route, method, status, seconds) =>
+      httpDuration.labels(route, method, String(status)).observe(seconds),
     linkCreated: () => created.inc(),
     clicksRecorded: (n) => clicks.inc(n),
     clicksDropped: (n) => dropped.inc(n),

@@ -34,7 +34,12 @@ export function registerRedirect(app: FastifyInstance, deps: Deps): void {
       }
       if (decision.kind === 'gone') {
         metrics.redirect('gone');
-        return answerMissing(req, reply, 'gone', `This link has ${decision.reason === 'expired' ? 'expired' : 'been disabled'}.`);
+        return answerMissing(
+          req,
+          reply,
+          'gone',
+          `This link has ${decision.reason === 'expired' ? 'expired' : 'been disabled'}.`,
+        );
       }
       const link = decision.record;
       const counts = req.method === 'GET'; // HEAD is a probe: it neither counts nor uses up a limited link
@@ -46,8 +51,11 @@ export function registerRedirect(app: FastifyInstance, deps: Deps): void {
       const location = link.forwardQuery && q !== -1 ? mergeQuery(link.url, req.url.slice(q + 1)) : link.url;
       if (counts) clicks.record(clickFrom(req, code));
       metrics.redirect('redirect');
-      return reply.code(link.redirectType).header('location', location).header('cache-control', CACHE_CONTROL).send();
+      return reply
+        .code(link.redirectType)
+        .header('location', location)
+        .header('cache-control', CACHE_CONTROL)
+        .send();
     },
   );
 }
-

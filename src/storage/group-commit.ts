@@ -26,7 +26,7 @@ export class GroupCommit<In, Out> {
         const batch = this.queue.splice(0, this.maxBatch);
         try {
           const outs = await this.run(batch.map((b) => b.input));
-          batch.forEach((b, i) => b.resolve(outs[i]!));
+          for (const [i, b] of batch.entries()) b.resolve(outs[i]!);
         } catch (err) {
           for (const b of batch) b.reject(err);
         }

@@ -1,7 +1,8 @@
 // The storage ports. Routes and use cases see only these; adapters (memory, embedded PGlite,
 // and later pooled/sharded PostgreSQL) implement them and pass one conformance suite.
-import type { LinkFields } from '../domain/link-input.ts';
+
 import type { Link, RedirectRecord } from '../domain/link.ts';
+import type { LinkFields } from '../domain/link-input.ts';
 
 export interface IdempotencyClaim {
   /** Who owns the key space (the API key id), so clients cannot collide. */

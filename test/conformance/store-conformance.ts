@@ -31,7 +31,9 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
     });
 
     test('100 concurrent creates of one alias: exactly one wins', async () => {
-      const rs = await Promise.all(Array.from({ length: 100 }, () => store.createLink(newLink({ alias: 'race-alias' }))));
+      const rs = await Promise.all(
+        Array.from({ length: 100 }, () => store.createLink(newLink({ alias: 'race-alias' }))),
+      );
       assert.equal(rs.filter((r) => r.kind === 'created').length, 1);
       assert.equal(rs.filter((r) => r.kind === 'alias_taken').length, 99);
     });
@@ -54,7 +56,10 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
     test('the redirect record carries the whole decision', async () => {
       const expiresAt = new Date(Date.now() + 3600_000);
       await store.createLink(
-        newLink({ alias: 'decide', f: { url: 'https://d.example/x', redirectType: 308, forwardQuery: false, expiresAt, maxClicks: 3 } }),
+        newLink({
+          alias: 'decide',
+          f: { url: 'https://d.example/x', redirectType: 308, forwardQuery: false, expiresAt, maxClicks: 3 },
+        }),
       );
       const rec = await store.getRedirect('decide');
       assert.deepEqual(rec, {
@@ -71,7 +76,9 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
     });
 
     test('update changes only the fields given and is visible at once', async () => {
-      await store.createLink(newLink({ alias: 'upd', f: { url: 'https://old.example/', tags: ['a'], title: 'T' } }));
+      await store.createLink(
+        newLink({ alias: 'upd', f: { url: 'https://old.example/', tags: ['a'], title: 'T' } }),
+      );
       const l = await store.updateLink('upd', { url: 'https://new.example/', disabled: true }, new Date());
       assert.equal(l?.url, 'https://new.example/');
       assert.equal(l?.disabled, true);
@@ -91,7 +98,13 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
     test('list is newest first with a keyset cursor that is stable under inserts', async () => {
       const t0 = Date.UTC(2030, 0, 1);
       for (let i = 0; i < 25; i++) {
-        await store.createLink(newLink({ alias: `page-${String(i).padStart(2, '0')}`, createdAt: new Date(t0 + (i % 5) * 1000), f: { tags: ['paging'] } }));
+        await store.createLink(
+          newLink({
+            alias: `page-${String(i).padStart(2, '0')}`,
+            createdAt: new Date(t0 + (i % 5) * 1000),
+            f: { tags: ['paging'] },
+          }),
+        );
       }
       const seen: string[] = [];
       let cursor = null;
@@ -99,7 +112,9 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         const res = await store.listLinks({ limit: 7, cursor, tag: 'paging', q: null });
         seen.push(...res.items.map((l) => l.code));
         // Newer links arriving between pages must not shift what the cursor returns next.
-        await store.createLink(newLink({ createdAt: new Date(t0 + 100_000 + page), f: { tags: ['paging'] } }));
+        await store.createLink(
+          newLink({ createdAt: new Date(t0 + 100_000 + page), f: { tags: ['paging'] } }),
+        );
         if (res.next === null) break;
         cursor = res.next;
       }
@@ -110,16 +125,30 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
     });
 
     test('search matches code, URL or title, case-insensitively, with wildcards taken literally', async () => {
-      await store.createLink(newLink({ alias: 'srch-one', f: { url: 'https://findme.example/path', title: 'Quarterly Report' } }));
+      await store.createLink(
+        newLink({ alias: 'srch-one', f: { url: 'https://findme.example/path', title: 'Quarterly Report' } }),
+      );
       await store.createLink(newLink({ alias: 'srch-two', f: { url: 'https://other.example/100%_done' } }));
       const byUrl = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'FINDME' });
-      assert.deepEqual(byUrl.items.map((l) => l.code), ['srch-one']);
+      assert.deepEqual(
+        byUrl.items.map((l) => l.code),
+        ['srch-one'],
+      );
       const byTitle = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'quarterly' });
-      assert.deepEqual(byTitle.items.map((l) => l.code), ['srch-one']);
+      assert.deepEqual(
+        byTitle.items.map((l) => l.code),
+        ['srch-one'],
+      );
       const byCode = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'srch-t' });
-      assert.deepEqual(byCode.items.map((l) => l.code), ['srch-two']);
+      assert.deepEqual(
+        byCode.items.map((l) => l.code),
+        ['srch-two'],
+      );
       const literal = await store.listLinks({ limit: 10, cursor: null, tag: null, q: '%_d' });
-      assert.deepEqual(literal.items.map((l) => l.code), ['srch-two']);
+      assert.deepEqual(
+        literal.items.map((l) => l.code),
+        ['srch-two'],
+      );
       const none = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'srch_o' });
       assert.deepEqual(none.items, []);
     });
@@ -133,7 +162,8 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       if (first.kind === 'created' && again.kind === 'replayed') {
         assert.equal(again.stored.requestHash, 'h1');
         assert.equal(again.stored.outcome.kind, 'created');
-        if (again.stored.outcome.kind === 'created') assert.equal(again.stored.outcome.link.code, first.link.code);
+        if (again.stored.outcome.kind === 'created')
+          assert.equal(again.stored.outcome.link.code, first.link.code);
       }
       const got = await store.getIdempotency('key_1', 'idem-1', new Date(Date.now() - 1000));
       assert.equal(got?.requestHash, 'h1');
@@ -145,7 +175,9 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
 
     test('concurrent requests with one idempotency key create one link', async () => {
       const idem = { scope: 'key_1', key: 'idem-race', requestHash: 'hr' };
-      const rs = await Promise.all(Array.from({ length: 20 }, () => store.createLink(newLink({ idempotency: idem }))));
+      const rs = await Promise.all(
+        Array.from({ length: 20 }, () => store.createLink(newLink({ idempotency: idem }))),
+      );
       assert.equal(rs.filter((r) => r.kind === 'created').length, 1);
       assert.equal(rs.filter((r) => r.kind === 'replayed').length, 19);
     });
@@ -154,7 +186,12 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       await store.createLink(newLink({ alias: 'clicked' }));
       const batch = {
         id: '01900000-0000-7000-8000-00000000abcd',
-        events: Array.from({ length: 5 }, (_, i) => ({ id: `e${i}`, code: 'clicked', ts: new Date(), referrerHost: null })),
+        events: Array.from({ length: 5 }, (_, i) => ({
+          id: `e${i}`,
+          code: 'clicked',
+          ts: new Date(),
+          referrerHost: null,
+        })),
       };
       assert.equal(await store.recordClickBatch(batch), 'applied');
       assert.equal(await store.recordClickBatch(batch), 'duplicate');
@@ -167,7 +204,10 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       await store.updateLink('evented', { title: 'x' }, new Date());
       await store.deleteLink('evented', new Date());
       const changes = (await store.readChanges(start, 100)).filter((c) => c.code === 'evented');
-      assert.deepEqual(changes.map((c) => c.kind), ['link.created', 'link.updated', 'link.deleted']);
+      assert.deepEqual(
+        changes.map((c) => c.kind),
+        ['link.created', 'link.updated', 'link.deleted'],
+      );
       assert.ok(changes[0]!.seq < changes[1]!.seq && changes[1]!.seq < changes[2]!.seq);
       assert.equal(changes[1]!.link.title, 'x');
     });
@@ -183,9 +223,15 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         createdAt: now,
         updatedAt: now,
       });
-      const first = await store.importLinks([link('imp-a', 'https://a.example/'), link('imp-b', 'https://b.example/')]);
+      const first = await store.importLinks([
+        link('imp-a', 'https://a.example/'),
+        link('imp-b', 'https://b.example/'),
+      ]);
       assert.deepEqual(first, ['created', 'created']);
-      const again = await store.importLinks([link('imp-a', 'https://a.example/'), link('imp-b', 'https://changed.example/')]);
+      const again = await store.importLinks([
+        link('imp-a', 'https://a.example/'),
+        link('imp-b', 'https://changed.example/'),
+      ]);
       assert.deepEqual(again, ['unchanged', 'conflict']);
       assert.equal((await store.getRedirect('imp-b'))?.url, 'https://b.example/');
       const exported: Link[] = [];
@@ -201,7 +247,13 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
     });
 
     test('API keys are found by hash until revoked by id or prefix', async () => {
-      const rec = { id: 'key_abc', name: 'ci', prefix: 'hop_abcdefgh', createdAt: new Date(), revokedAt: null };
+      const rec = {
+        id: 'key_abc',
+        name: 'ci',
+        prefix: 'hop_abcdefgh',
+        createdAt: new Date(),
+        revokedAt: null,
+      };
       await store.createApiKey(rec, 'hash-1');
       assert.equal((await store.findApiKeyByHash('hash-1'))?.id, 'key_abc');
       assert.equal(await store.findApiKeyByHash('hash-2'), null);

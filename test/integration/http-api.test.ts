@@ -20,7 +20,11 @@ async function create(body: unknown, headers: Record<string, string> = {}) {
   });
 }
 
-function assertProblem(res: { statusCode: number; headers: Record<string, unknown>; json(): unknown }, status: number, code: string) {
+function assertProblem(
+  res: { statusCode: number; headers: Record<string, unknown>; json(): unknown },
+  status: number,
+  code: string,
+) {
   assert.equal(res.statusCode, status);
   assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
   const body = res.json() as Record<string, unknown>;
@@ -91,8 +95,16 @@ describe('creating links', () => {
 
   test('expiry must be an ISO 8601 time in the future', async () => {
     assertProblem(await create({ url: 'https://e.example/', expiresAt: 'tomorrow' }), 400, 'invalid_expiry');
-    assertProblem(await create({ url: 'https://e.example/', expiresAt: '2001-01-01T00:00:00Z' }), 400, 'invalid_expiry');
-    assertProblem(await create({ url: 'https://e.example/', expiresAt: '2031-02-30T00:00:00' }), 400, 'invalid_expiry');
+    assertProblem(
+      await create({ url: 'https://e.example/', expiresAt: '2001-01-01T00:00:00Z' }),
+      400,
+      'invalid_expiry',
+    );
+    assertProblem(
+      await create({ url: 'https://e.example/', expiresAt: '2031-02-30T00:00:00' }),
+      400,
+      'invalid_expiry',
+    );
     const ok = await create({ url: 'https://e.example/', expiresAt: '2099-01-01T00:00:00+02:00' });
     assert.equal(ok.statusCode, 201);
     assert.equal(ok.json().expiresAt, '2098-12-31T22:00:00.000Z');
@@ -136,10 +148,17 @@ describe('creating links', () => {
     const body = { url: 'https://idem.example/', tags: ['a', 'b'] };
     const first = await create(body, { 'idempotency-key': 'order-42' });
     assert.equal(first.statusCode, 201);
-    const second = await create({ tags: ['a', 'b'], url: 'https://idem.example/' }, { 'idempotency-key': 'order-42' });
+    const second = await create(
+      { tags: ['a', 'b'], url: 'https://idem.example/' },
+      { 'idempotency-key': 'order-42' },
+    );
     assert.equal(second.statusCode, 201);
     assert.deepEqual(second.json(), first.json());
-    assertProblem(await create({ url: 'https://other.example/' }, { 'idempotency-key': 'order-42' }), 409, 'idempotency_conflict');
+    assertProblem(
+      await create({ url: 'https://other.example/' }, { 'idempotency-key': 'order-42' }),
+      409,
+      'idempotency_conflict',
+    );
     const list = await h.app.inject({ url: '/api/v1/links?q=idem.example', headers: h.auth });
     assert.equal(list.json().items.length, 1);
   });
@@ -148,7 +167,11 @@ describe('creating links', () => {
 describe('authentication', () => {
   test('no key, a wrong key, and a revoked key all answer 401', async () => {
     assertProblem(await h.app.inject({ url: '/api/v1/links' }), 401, 'unauthorized');
-    assertProblem(await h.app.inject({ url: '/api/v1/links', headers: { authorization: 'Bearer nope' } }), 401, 'unauthorized');
+    assertProblem(
+      await h.app.inject({ url: '/api/v1/links', headers: { authorization: 'Bearer nope' } }),
+      401,
+      'unauthorized',
+    );
     const made = await h.app.inject({
       method: 'POST',
       url: '/api/v1/keys',
@@ -163,14 +186,20 @@ describe('authentication', () => {
     assert.ok(!JSON.stringify(listed.json()).includes(key), 'keys are never listed');
     const revoked = await h.app.inject({ method: 'DELETE', url: `/api/v1/keys/${id}`, headers: h.auth });
     assert.equal(revoked.statusCode, 204);
-    assertProblem(await h.app.inject({ url: '/api/v1/links', headers: { 'x-api-key': key } }), 401, 'unauthorized');
+    assertProblem(
+      await h.app.inject({ url: '/api/v1/links', headers: { 'x-api-key': key } }),
+      401,
+      'unauthorized',
+    );
   });
 });
 
 describe('redirects', () => {
   test('GET and HEAD answer the redirect type with Location exactly the stored URL', async () => {
     for (const redirectType of [301, 302, 307, 308]) {
-      const { code, url } = (await create({ url: `https://r.example/p?a=1&b=%20x#frag-${redirectType}`, redirectType })).json();
+      const { code, url } = (
+        await create({ url: `https://r.example/p?a=1&b=%20x#frag-${redirectType}`, redirectType })
+      ).json();
       const res = await h.app.inject({ url: `/${code}` });
       assert.equal(res.statusCode, redirectType);
       assert.equal(res.headers.location, url);
@@ -186,14 +215,20 @@ describe('redirects', () => {
     const res = await h.app.inject({ url: `/${code}?utm_source=mail&x=2` });
     assert.equal(res.headers.location, 'https://q.example/path?x=1&utm_source=mail&x=2#section');
     const plain = (await create({ url: 'https://q.example/plain' })).json();
-    assert.equal((await h.app.inject({ url: `/${plain.code}?a=b` })).headers.location, 'https://q.example/plain?a=b');
+    assert.equal(
+      (await h.app.inject({ url: `/${plain.code}?a=b` })).headers.location,
+      'https://q.example/plain?a=b',
+    );
     const off = (await create({ url: 'https://q.example/off', forwardQuery: false })).json();
     assert.equal((await h.app.inject({ url: `/${off.code}?a=b` })).headers.location, 'https://q.example/off');
   });
 
   test('unknown codes answer 404: problem JSON for APIs, a page for browsers', async () => {
     assertProblem(await h.app.inject({ url: '/NoSuchCode' }), 404, 'not_found');
-    const page = await h.app.inject({ url: '/NoSuchCode', headers: { accept: 'text/html,application/xhtml+xml' } });
+    const page = await h.app.inject({
+      url: '/NoSuchCode',
+      headers: { accept: 'text/html,application/xhtml+xml' },
+    });
     assert.equal(page.statusCode, 404);
     assert.match(String(page.headers['content-type']), /^text\/html/);
     assert.match(page.body, /<html/);
@@ -239,7 +274,12 @@ describe('managing links', () => {
       method: 'PATCH',
       url: `/api/v1/links/${code}`,
       headers: { ...h.auth, 'content-type': 'application/json' },
-      payload: JSON.stringify({ url: 'https://after.example/', redirectType: 301, title: null, tags: ['new'] }),
+      payload: JSON.stringify({
+        url: 'https://after.example/',
+        redirectType: 301,
+        title: null,
+        tags: ['new'],
+      }),
     });
     assert.equal(res.statusCode, 200);
     assert.equal(res.json().url, 'https://after.example/');
@@ -273,13 +313,18 @@ describe('managing links', () => {
     assert.equal(del.statusCode, 204);
     assertProblem(await h.app.inject({ url: `/${code}` }), 404, 'not_found');
     assertProblem(await h.app.inject({ url: `/api/v1/links/${code}`, headers: h.auth }), 404, 'not_found');
-    assertProblem(await h.app.inject({ method: 'DELETE', url: `/api/v1/links/${code}`, headers: h.auth }), 404, 'not_found');
+    assertProblem(
+      await h.app.inject({ method: 'DELETE', url: `/api/v1/links/${code}`, headers: h.auth }),
+      404,
+      'not_found',
+    );
     assertProblem(await create({ url: 'https://del.example/', alias: 'to-delete' }), 409, 'alias_taken');
   });
 
   test('GET one link shows its clicks once they are flushed', async () => {
     const { code } = (await create({ url: 'https://clicks.example/' })).json();
-    for (let i = 0; i < 3; i++) await h.app.inject({ url: `/${code}`, headers: { referer: 'https://news.example/a' } });
+    for (let i = 0; i < 3; i++)
+      await h.app.inject({ url: `/${code}`, headers: { referer: 'https://news.example/a' } });
     await h.deps.clicks.flush();
     const got = await h.app.inject({ url: `/api/v1/links/${code}`, headers: h.auth });
     assert.equal(got.json().clicks, 3);
@@ -288,7 +333,15 @@ describe('managing links', () => {
   test('list pages newest first with a cursor, filters by tag and searches', async () => {
     const made: string[] = [];
     for (let i = 0; i < 7; i++) {
-      made.push((await create({ url: `https://list.example/${i}`, tags: ['listing'], title: i === 3 ? 'Needle title' : null })).json().code);
+      made.push(
+        (
+          await create({
+            url: `https://list.example/${i}`,
+            tags: ['listing'],
+            title: i === 3 ? 'Needle title' : null,
+          })
+        ).json().code,
+      );
     }
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -303,10 +356,25 @@ describe('managing links', () => {
     } while (cursor !== null);
     assert.deepEqual(seen, [...made].reverse());
     const found = await h.app.inject({ url: '/api/v1/links?q=needle', headers: h.auth });
-    assert.deepEqual(found.json().items.map((l: { code: string }) => l.code), [made[3]]);
-    assertProblem(await h.app.inject({ url: '/api/v1/links?limit=101', headers: h.auth }), 400, 'validation_failed');
-    assertProblem(await h.app.inject({ url: '/api/v1/links?limit=0', headers: h.auth }), 400, 'validation_failed');
-    assertProblem(await h.app.inject({ url: '/api/v1/links?cursor=garbage', headers: h.auth }), 400, 'invalid_cursor');
+    assert.deepEqual(
+      found.json().items.map((l: { code: string }) => l.code),
+      [made[3]],
+    );
+    assertProblem(
+      await h.app.inject({ url: '/api/v1/links?limit=101', headers: h.auth }),
+      400,
+      'validation_failed',
+    );
+    assertProblem(
+      await h.app.inject({ url: '/api/v1/links?limit=0', headers: h.auth }),
+      400,
+      'validation_failed',
+    );
+    assertProblem(
+      await h.app.inject({ url: '/api/v1/links?cursor=garbage', headers: h.auth }),
+      400,
+      'invalid_cursor',
+    );
   });
 });
 

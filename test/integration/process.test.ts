@@ -22,21 +22,28 @@ describe('the hop process', () => {
     assert.equal(created.status, 201);
     // Redirects in flight when SIGTERM lands: each one answered must be counted.
     const inflight = Array.from({ length: 40 }, () =>
-      fetch(`${first.url}/survivor`, { redirect: 'manual' }).then((r) => r.status, () => 0),
+      fetch(`${first.url}/survivor`, { redirect: 'manual' }).then(
+        (r) => r.status,
+        () => 0,
+      ),
     );
     await new Promise((r) => setTimeout(r, 20));
     const code = await first.stop('SIGTERM');
     const statuses = await Promise.all(inflight);
     assert.equal(code, 0, first.stderr());
     const answered = statuses.filter((s) => s === 302).length;
-    assert.ok(statuses.every((s) => s === 302 || s === 0 || s === 503), `statuses: ${statuses}`);
+    assert.ok(
+      statuses.every((s) => s === 302 || s === 0 || s === 503),
+      `statuses: ${statuses}`,
+    );
 
     const second = await startHop(env);
     try {
       const r = await fetch(`${second.url}/survivor`, { redirect: 'manual' });
       assert.equal(r.status, 302);
       assert.equal(r.headers.get('location'), 'https://survive.example/');
-      const link = await (await fetch(`${second.url}/api/v1/links/survivor`, { headers: { 'x-api-key': KEY } })).json();
+      const res = await fetch(`${second.url}/api/v1/links/survivor`, { headers: { 'x-api-key': KEY } });
+      const link = (await res.json()) as { clicks: number };
       assert.equal(link.clicks, answered);
     } finally {
       assert.equal(await second.stop(), 0);
@@ -87,7 +94,14 @@ describe('the hop CLI', () => {
   after(() => dir.remove());
 
   test('--help works on every command', async () => {
-    for (const args of [['--help'], ['serve', '--help'], ['migrate', '--help'], ['keys', '--help'], ['export', '--help'], ['import', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['serve', '--help'],
+      ['migrate', '--help'],
+      ['keys', '--help'],
+      ['export', '--help'],
+      ['import', '--help'],
+    ]) {
       const r = await runHop(args, env);
       assert.equal(r.code, 0, `${args}: ${r.stderr}`);
       assert.match(r.stdout, /Usage: hop/);
@@ -113,7 +127,12 @@ describe('the hop CLI', () => {
 
   test('import is idempotent, reports bad lines and carries on; export round-trips', async () => {
     const lines = [
-      JSON.stringify({ code: 'imp-one', url: 'https://one.example/', tags: ['x'], createdAt: '2025-01-01T00:00:00.000Z' }),
+      JSON.stringify({
+        code: 'imp-one',
+        url: 'https://one.example/',
+        tags: ['x'],
+        createdAt: '2025-01-01T00:00:00.000Z',
+      }),
       '{not json',
       JSON.stringify({ code: 'imp-two', url: 'ftp://nope' }),
       JSON.stringify({ code: 'imp-three', url: 'https://three.example/', expiresAt: '2020-01-01T00:00:00Z' }),
@@ -127,13 +146,20 @@ describe('the hop CLI', () => {
     assert.match(first.stderr, /line 2: validation_failed/);
     assert.match(first.stderr, /line 3: invalid_url/);
     assert.match(first.stderr, /line 5: reserved_alias/);
-    const again = await runHop(['import', '-'], env, `${lines[0]}\n${JSON.stringify({ code: 'imp-three', url: 'https://changed.example/' })}\n`);
+    const again = await runHop(
+      ['import', '-'],
+      env,
+      `${lines[0]}\n${JSON.stringify({ code: 'imp-three', url: 'https://changed.example/' })}\n`,
+    );
     assert.match(again.stdout, /0 created, 1 unchanged, 1 conflicts, 0 invalid/);
     assert.match(again.stderr, /line 2: conflict/);
 
     const exported = await runHop(['export'], env);
     assert.equal(exported.code, 0, exported.stderr);
-    const rows = exported.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const rows = exported.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const one = rows.find((r) => r.code === 'imp-one');
     assert.equal(one.url, 'https://one.example/');
     assert.equal(one.createdAt, '2025-01-01T00:00:00.000Z');

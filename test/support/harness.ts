@@ -27,10 +27,18 @@ export async function startHarness(
 ): Promise<Harness> {
   const config = loadConfig(
     {},
-    { HOP_DATA_DIR: ':memory:', HOP_PUBLIC_URL: 'http://hop.test', HOP_RATE_LIMITS: 'off', HOP_LOG_LEVEL: 'silent', ...env },
+    {
+      HOP_DATA_DIR: ':memory:',
+      HOP_PUBLIC_URL: 'http://hop.test',
+      HOP_RATE_LIMITS: 'off',
+      HOP_LOG_LEVEL: 'silent',
+      ...env,
+    },
   );
   const store: Store =
-    opts.store === 'memory' ? new MemoryStore() : await openEmbeddedStore({ dataDir: null, codeLength: config.codeLength });
+    opts.store === 'memory'
+      ? new MemoryStore()
+      : await openEmbeddedStore({ dataDir: null, codeLength: config.codeLength });
   const deps = await buildDeps(config, { store, log: createLogger('silent') });
   await createApiKey(deps.store, 'test', new Date(), TEST_KEY);
   const app = await buildApp(deps);

@@ -86,7 +86,12 @@ export function runHop(
     const child = execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: ROOT, env: { ...process.env, HOP_LOG_LEVEL: 'warn', ...env }, timeout: 120_000, maxBuffer: 64 * 1024 * 1024 },
+      {
+        cwd: ROOT,
+        env: { ...process.env, HOP_LOG_LEVEL: 'warn', ...env },
+        timeout: 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });

@@ -2,7 +2,10 @@
 import { SqlStore } from '../sql/sql-store.ts';
 import { openPglite } from './pglite-client.ts';
 
-export async function openEmbeddedStore(opts: { dataDir: string | null; codeLength: number }): Promise<SqlStore> {
+export async function openEmbeddedStore(opts: {
+  dataDir: string | null;
+  codeLength: number;
+}): Promise<SqlStore> {
   const db = await openPglite(opts.dataDir);
   const store = new SqlStore(db, { kind: 'embedded', codeLength: opts.codeLength });
   try {

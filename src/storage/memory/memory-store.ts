@@ -2,8 +2,8 @@
 // for unit tests and throwaway runs. Single-threaded JS makes each method atomic.
 import { bucketOf } from '../../domain/bucket.ts';
 import { generateCode } from '../../domain/codes.ts';
-import type { LinkFields } from '../../domain/link-input.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
+import type { LinkFields } from '../../domain/link-input.ts';
 import { sameMapping } from '../link-json.ts';
 import type {
   ApiKeyRecord,
@@ -67,7 +67,11 @@ export class MemoryStore implements Store {
     while (req.alias === null && this.links.has(code)) code = generateCode(this.codeLength);
     if (this.links.has(code)) {
       if (idemKey !== null) {
-        this.idempotency.set(idemKey, { requestHash: idem!.requestHash, outcome: { kind: 'alias_taken' }, createdAt: req.createdAt });
+        this.idempotency.set(idemKey, {
+          requestHash: idem!.requestHash,
+          outcome: { kind: 'alias_taken' },
+          createdAt: req.createdAt,
+        });
       }
       return { kind: 'alias_taken' };
     }
@@ -83,7 +87,11 @@ export class MemoryStore implements Store {
     this.links.set(code, link);
     this.emit('link.created', link, req.createdAt);
     if (idemKey !== null) {
-      this.idempotency.set(idemKey, { requestHash: idem!.requestHash, outcome: { kind: 'created', link }, createdAt: req.createdAt });
+      this.idempotency.set(idemKey, {
+        requestHash: idem!.requestHash,
+        outcome: { kind: 'created', link },
+        createdAt: req.createdAt,
+      });
     }
     return { kind: 'created', link };
   }
@@ -120,7 +128,10 @@ export class MemoryStore implements Store {
       .sort(newestFirst);
     const items = all.slice(0, query.limit).map((l) => this.withClicks(l));
     const last = items[items.length - 1];
-    return { items, next: all.length > query.limit && last ? { createdAt: last.createdAt, code: last.code } : null };
+    return {
+      items,
+      next: all.length > query.limit && last ? { createdAt: last.createdAt, code: last.code } : null,
+    };
   }
 
   async updateLink(code: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null> {

@@ -2,8 +2,8 @@
 // adapter runs it on PGlite; the PostgreSQL adapter runs it per shard.
 import { bucketOf } from '../../domain/bucket.ts';
 import { generateCode } from '../../domain/codes.ts';
-import type { LinkFields } from '../../domain/link-input.ts';
 import type { Link, RedirectRecord, RedirectType } from '../../domain/link.ts';
+import type { LinkFields } from '../../domain/link-input.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { type LinkJson, linkFromJson, linkToJson, sameMapping } from '../link-json.ts';
 import type {
@@ -25,7 +25,8 @@ import type { SqlClient } from './sql-client.ts';
 
 const LINK_COLUMNS = `code, bucket, url, redirect_type, forward_query, expires_at, max_clicks, used_clicks,
   disabled, deleted_at, tags, title, created_at, updated_at`;
-const REDIRECT_COLUMNS = 'code, url, redirect_type, forward_query, expires_at, max_clicks, disabled, deleted_at';
+const REDIRECT_COLUMNS =
+  'code, url, redirect_type, forward_query, expires_at, max_clicks, disabled, deleted_at';
 // The same expression as links_search_idx, so the trigram index serves `q`.
 const SEARCH_EXPR = `(code || ' ' || url || ' ' || coalesce(title, ''))`;
 const MAX_CODE_DRAWS = 8;
@@ -302,7 +303,9 @@ export class SqlStore implements Store {
       return `$${params.length}`;
     };
     if (query.cursor !== null) {
-      where.push(`(created_at, code) < (${param(query.cursor.createdAt)}::timestamptz, ${param(query.cursor.code)})`);
+      where.push(
+        `(created_at, code) < (${param(query.cursor.createdAt)}::timestamptz, ${param(query.cursor.code)})`,
+      );
     }
     if (query.tag !== null) where.push(`tags @> ARRAY[${param(query.tag)}::text]`);
     if (query.q !== null) {
@@ -318,7 +321,8 @@ export class SqlStore implements Store {
     );
     const items = res.rows.slice(0, query.limit).map(withClicks);
     const last = items[items.length - 1];
-    const next = res.rows.length > query.limit && last ? { createdAt: last.createdAt, code: last.code } : null;
+    const next =
+      res.rows.length > query.limit && last ? { createdAt: last.createdAt, code: last.code } : null;
     return { items, next };
   }
 
@@ -360,7 +364,9 @@ export class SqlStore implements Store {
       );
       const row = res.rows[0];
       if (row === undefined) return false;
-      await tx.query(OUTBOX_INSERT, [JSON.stringify([{ kind: 'link.deleted', link: linkToJson(rowToLink(row)) }])]);
+      await tx.query(OUTBOX_INSERT, [
+        JSON.stringify([{ kind: 'link.deleted', link: linkToJson(rowToLink(row)) }]),
+      ]);
       return true;
     });
   }
@@ -384,7 +390,9 @@ export class SqlStore implements Store {
       const others = links.filter((l) => !created.has(l.code)).map((l) => l.code);
       const existing = new Map<string, Link>();
       if (others.length > 0) {
-        const ex = await tx.query<LinkRow>(`SELECT ${LINK_COLUMNS} FROM links WHERE code = ANY($1::text[])`, [others]);
+        const ex = await tx.query<LinkRow>(`SELECT ${LINK_COLUMNS} FROM links WHERE code = ANY($1::text[])`, [
+          others,
+        ]);
         for (const r of ex.rows) existing.set(r.code, rowToLink(r));
       }
       const seen = new Set<string>();
@@ -415,13 +423,25 @@ export class SqlStore implements Store {
   }
 
   async readChanges(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
-    const res = await this.db.query<{ seq: string | number; kind: ChangeEvent['kind']; created_at: Date; payload: LinkJson }>(
+    const res = await this.db.query<{
+      seq: string | number;
+      kind: ChangeEvent['kind'];
+      created_at: Date;
+      payload: LinkJson;
+    }>(
       'SELECT o.seq::text AS seq, o.kind, o.created_at, o.payload FROM outbox o WHERE o.seq > $1 ORDER BY o.seq LIMIT $2',
       [afterSeq, limit],
     );
     return res.rows.map((r) => {
       const link = linkFromJson(r.payload);
-      return { seq: Number(r.seq), kind: r.kind, code: link.code, bucket: link.bucket, at: r.created_at, link };
+      return {
+        seq: Number(r.seq),
+        kind: r.kind,
+        code: link.code,
+        bucket: link.bucket,
+        at: r.created_at,
+        link,
+      };
     });
   }
 

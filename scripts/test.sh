@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: format + lint, type check, then every unit and integration test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shopt -s globstar nullglob
+
+echo "== biome (format + lint)"
+npx --no-install biome check .
+
+echo "== typescript"
+npx --no-install tsc -p tsconfig.json
+
+echo "== tests"
+files=(test/unit/**/*.test.ts test/integration/**/*.test.ts)
+exec node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout "${files[@]}"
