@@ -14,6 +14,7 @@ export interface Config {
   rateLimitCreate: { perSecond: number; burst: number };
   rateLimitRedirect: { perSecond: number; burst: number } | null;
   codeLength: number;
+  apiKeyCacheMs: number;
   cacheSize: number;
   cacheTtlMs: number;
   denyHosts: string[];
@@ -173,6 +174,14 @@ const settings = [
     default: '7',
     help: 'Length of generated codes (base62)',
     parse: int(5, 32),
+  },
+  {
+    key: 'apiKeyCacheMs',
+    env: 'HOP_API_KEY_CACHE_MS',
+    flag: 'api-key-cache-ms',
+    default: '1000',
+    help: 'How long a verified API key is remembered (a revoke through this process forgets at once; 0: never)',
+    parse: int(0, 60_000),
   },
   {
     key: 'cacheSize',

@@ -5,6 +5,7 @@ import type { RedirectRecord } from './domain/link.ts';
 import { normalizeHostName, type UrlPolicy } from './domain/url-policy.ts';
 import { BufferedClickSink } from './events/buffered-click-sink.ts';
 import { type ClickSink, noopClickSink } from './events/click-sink.ts';
+import { KeyVerifier } from './keys/key-verifier.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import { createPrometheusMetrics } from './metrics/prometheus-metrics.ts';
@@ -17,6 +18,7 @@ import type { Store } from './storage/ports.ts';
 export interface Deps {
   readonly config: Config;
   readonly store: Store;
+  readonly keys: KeyVerifier;
   readonly resolver: LinkResolver;
   readonly clicks: ClickSink;
   readonly rateLimiter: RateLimiter;
@@ -64,6 +66,7 @@ export async function buildDeps(
   return {
     config,
     store,
+    keys: new KeyVerifier(store, config.apiKeyCacheMs),
     resolver,
     clicks,
     rateLimiter: new MemoryRateLimiter(),

@@ -1,9 +1,8 @@
 // API authentication: `Authorization: Bearer <key>` or `X-Api-Key: <key>`, checked against
-// the stored hash on every request, so a revoked key is refused at once.
+// the stored hash (through KeyVerifier), so a key revoked here is refused at once.
 import type { FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
-import { hashApiKey } from '../keys/api-keys.ts';
 import type { ApiKeyRecord } from '../storage/ports.ts';
 
 declare module 'fastify' {
@@ -33,7 +32,7 @@ export async function authenticate(deps: Deps, req: FastifyRequest): Promise<Api
       },
     );
   }
-  const record = await deps.store.findApiKeyByHash(hashApiKey(key));
+  const record = await deps.keys.verify(key);
   if (record === null) {
     throw new HopError('unauthorized', 'The API key is unknown or revoked.', {
       headers: { 'www-authenticate': 'Bearer realm="hop", error="invalid_token"' },

@@ -69,7 +69,7 @@ export function registerKeyRoutes(app: FastifyInstance, deps: Deps): void {
       },
     },
     async (req, reply) => {
-      if (!(await deps.store.revokeApiKey(req.params.id, new Date(deps.now())))) {
+      if (!(await deps.keys.revoke(req.params.id, new Date(deps.now())))) {
         throw new HopError('not_found', `No live API key "${req.params.id}".`);
       }
       return reply.code(204).send();

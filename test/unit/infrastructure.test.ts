@@ -177,6 +177,11 @@ describe('configuration', () => {
     assert.equal(c.port, 9000);
     assert.equal(c.cacheSize, 5);
     assert.equal(c.codeLength, 7);
+    assert.equal(c.apiKeyCacheMs, 1000);
+    assert.ok(
+      Object.values(c).every((v) => v !== undefined),
+      'every Config field has a setting',
+    );
     assert.equal(c.publicUrl, 'http://127.0.0.1:9000');
     assert.equal(loadConfig({}, { HOP_PUBLIC_URL: 'https://s.example/' }).publicUrl, 'https://s.example');
     assert.equal(loadConfig({}, { HOP_RATE_LIMITS: 'off' }).rateLimits, false);
