@@ -33,6 +33,7 @@ Common options:
   --warmup S        discarded warm-up before each run (1; 0.5 with --quick)
   --server-warmup S discarded load on each freshly started server (6; 3 with --quick)
   --max-requests N  cap on measured requests per run (2000000)
+  --hop-env K=V     extra environment for Hop, e.g. HOP_CLICK_RECORDING=off (repeatable)
   --quiet           no per-second progress lines
   --verbose         echo the servers' stderr
 Every run is bounded by its duration and the request cap, and targets 127.0.0.1 only.`;
@@ -56,6 +57,7 @@ const options = {
   warmup: { type: 'string' },
   'server-warmup': { type: 'string' },
   'max-requests': { type: 'string' },
+  'hop-env': { type: 'string', multiple: true },
   quiet: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -108,8 +110,10 @@ async function run(argv: string[]): Promise<number> {
     warmupS: num(values, 'warmup', quick ? 0.5 : 1),
     serverWarmupS: num(values, 'server-warmup', quick ? 3 : 6),
     maxRequests: num(values, 'max-requests', 2_000_000, 1),
+    hopEnv: parseHopEnv(values['hop-env'] ?? []),
     log: (line) => process.stderr.write(`# ${line}\n`),
   };
+  if (Object.keys(ctx.hopEnv).length > 0) ctx.log(`extra Hop environment: ${JSON.stringify(ctx.hopEnv)}`);
 
   let report: ScenarioReport;
   switch (scenario) {
@@ -154,6 +158,7 @@ async function run(argv: string[]): Promise<number> {
       return 2;
   }
 
+  if (Object.keys(ctx.hopEnv).length > 0) report.settings.hopEnv = JSON.stringify(ctx.hopEnv);
   const text = renderText(report);
   if (json) {
     process.stderr.write(text);
@@ -164,6 +169,16 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`# HTML report written to ${values.html}\n`);
   }
   return 0;
+}
+
+function parseHopEnv(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq < 1) throw new UsageError(`--hop-env needs KEY=VALUE, got ${JSON.stringify(p)}`);
+    env[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return env;
 }
 
 function parseSizes(s: string): number[] {

@@ -14,6 +14,8 @@ function esc(s: string): string {
 
 interface Series {
   name: string;
+  /** Series with the same key share a colour (one per server); later ones are dashed. */
+  key: string;
   points: { x: number; y: number }[];
 }
 
@@ -47,23 +49,27 @@ function chart(title: string, series: Series[], x: Axis, y: Axis): string {
     `<text x="${PAD.left + iw / 2}" y="${H - 6}" text-anchor="middle">${esc(x.label)}</text>`,
     `<text x="14" y="${PAD.top + ih / 2}" text-anchor="middle" transform="rotate(-90 14 ${PAD.top + ih / 2})">${esc(y.label)}</text>`,
   );
-  series.forEach((s, i) => {
-    const color = COLORS[i % COLORS.length]!;
+  const keys = [...new Set(series.map((s) => s.key))];
+  const seen = new Map<string, number>();
+  const legend: string[] = [];
+  for (const s of series) {
+    const color = COLORS[keys.indexOf(s.key) % COLORS.length]!;
+    const nth = seen.get(s.key) ?? 0;
+    seen.set(s.key, nth + 1);
+    const dash = nth === 0 ? '' : ` stroke-dasharray="${nth === 1 ? '6 4' : '2 3'}"`;
     const d = s.points
       .map((p, j) => `${j === 0 ? 'M' : 'L'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`)
       .join('');
-    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
-  });
-  const legend = series
-    .map(
-      (s, i) =>
-        `<span class="key"><span class="swatch" style="background:${COLORS[i % COLORS.length]}"></span>${esc(s.name)}</span>`,
-    )
-    .join(' ');
+    parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
+    legend.push(
+      `<span class="key"><svg width="26" height="8"><line x1="0" y1="4" x2="26" y2="4" stroke="${color}" ` +
+        `stroke-width="2"${dash}/></svg> ${esc(s.name)}</span>`,
+    );
+  }
   return (
     `<figure><figcaption>${esc(title)}</figcaption>` +
     `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-size="11" font-family="sans-serif">${parts.join('')}</svg>` +
-    `<div class="legend">${legend}</div></figure>`
+    `<div class="legend">${legend.join(' ')}</div></figure>`
   );
 }
 
@@ -78,14 +84,14 @@ function latencyChart(title: string, runs: RunResult[]): string {
     .filter((r) => r.curve.length > 0)
     .map((r) => ({
       name: seriesName(r),
+      key: r.label,
       points: r.curve.map((p) => ({ x: nines(p.percentile), y: Math.log10(Math.max(p.ms, 0.001)) })),
     }));
   const ys = series.flatMap((s) => s.points.map((p) => p.y));
   const yMin = Math.floor(Math.min(...ys, 0));
   const yMax = Math.ceil(Math.max(...ys, 1));
   const yTicks: Axis['ticks'] = [];
-  for (let e = yMin; e <= yMax; e++)
-    yTicks.push({ at: e, text: `${10 ** e >= 1 ? 10 ** e : (10 ** e).toFixed(-e)} ms` });
+  for (let e = yMin; e <= yMax; e++) yTicks.push({ at: e, text: msLabel(e) });
   const xTicks = ['0%', '90%', '99%', '99.9%', '99.99%', '99.999%'].map((text, i) => ({ at: i, text }));
   return chart(
     title,
@@ -95,9 +101,16 @@ function latencyChart(title: string, runs: RunResult[]): string {
   );
 }
 
+/** Tick label for 10^e ms: "0.01 ms", "100 ms", "10 s". */
+function msLabel(e: number): string {
+  if (e >= 3) return `${10 ** (e - 3)} s`;
+  return `${e >= 0 ? 10 ** e : (10 ** e).toFixed(-e)} ms`;
+}
+
 function throughputChart(title: string, runs: RunResult[]): string {
   const series = runs.map((r) => ({
     name: seriesName(r),
+    key: r.label,
     points: r.timeline.map((p) => ({ x: p.t + 0.5, y: p.rate })),
   }));
   const xMax = Math.max(1, ...runs.map((r) => r.timeline.length));
@@ -162,11 +175,11 @@ export function renderHtml(reports: ScenarioReport[]): string {
   const css =
     'body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}' +
     'table{border-collapse:collapse;font-size:13px;margin:8px 0}' +
-    'th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}' +
-    'th:first-child,td:first-child{text-align:left}th{background:#f4f4f4}' +
+    'th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}td{white-space:nowrap}' +
+    'th:first-child,td:first-child{text-align:left;white-space:pre}th{background:#f4f4f4}' +
     '.note,.meta{font-size:12px;color:#555;max-width:900px}figure{margin:16px 0}' +
     'figcaption{font-weight:bold;margin-bottom:4px}.legend{font-size:12px}' +
-    '.key{margin-right:14px}.swatch{display:inline-block;width:12px;height:3px;margin-right:4px;vertical-align:middle}';
+    '.key{margin-right:14px;white-space:nowrap}';
   return (
     `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Hop bench</title>` +
     `<style>${css}</style></head><body>${body.join('\n')}</body></html>\n`

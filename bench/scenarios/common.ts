@@ -24,6 +24,8 @@ export interface BenchContext {
   serverWarmupS: number;
   /** Cap on measured requests of any single run. */
   maxRequests: number;
+  /** Extra environment for Hop (--hop-env KEY=VALUE), applied last. */
+  hopEnv: Record<string, string>;
   /** Human-readable progress, to stderr. */
   log: (line: string) => void;
 }

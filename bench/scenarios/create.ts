@@ -48,7 +48,12 @@ export async function runCreate(ctx: BenchContext, o: CreateOptions): Promise<Sc
     const apiKey = randomApiKey();
     let hop: Awaited<ReturnType<typeof startHopSut>>;
     try {
-      hop = await startHopSut({ dataDir: join(dir, 'hop-data'), apiKey, verbose: ctx.verbose });
+      hop = await startHopSut({
+        dataDir: join(dir, 'hop-data'),
+        apiKey,
+        env: ctx.hopEnv,
+        verbose: ctx.verbose,
+      });
     } catch (err) {
       report.notes.push(`Hop could not be started: ${err instanceof Error ? err.message : String(err)}`);
       return report;

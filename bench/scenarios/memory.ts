@@ -63,7 +63,12 @@ async function measureSize(ctx: BenchContext, report: ScenarioReport, size: numb
     const codes = randomCodes(size);
     const file = join(dir, 'links.jsonl');
     await writeLinksJsonl(file, codes);
-    const setup = { dataDir: join(dir, 'hop-data'), apiKey: randomApiKey(), verbose: ctx.verbose };
+    const setup = {
+      dataDir: join(dir, 'hop-data'),
+      apiKey: randomApiKey(),
+      env: ctx.hopEnv,
+      verbose: ctx.verbose,
+    };
     ctx.log(`memory: importing ${fmtInt(size)} links`);
     const imported = await importLinks(setup, file, size);
     out.importMs = imported.ms;

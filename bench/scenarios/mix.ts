@@ -53,7 +53,7 @@ export async function runMix(ctx: BenchContext, o: MixOptions): Promise<Scenario
     const linksFile = join(dir, 'links.jsonl');
     await writeLinksJsonl(linksFile, codes);
     const apiKey = randomApiKey();
-    const setup = { dataDir: join(dir, 'hop-data'), apiKey, verbose: ctx.verbose };
+    const setup = { dataDir: join(dir, 'hop-data'), apiKey, env: ctx.hopEnv, verbose: ctx.verbose };
     let hop: Awaited<ReturnType<typeof startHopSut>>;
     try {
       ctx.log(`importing ${fmtInt(o.links)} links into Hop`);

@@ -84,7 +84,7 @@ export async function runRedirect(ctx: BenchContext, o: RedirectOptions): Promis
       const setup = {
         dataDir: join(dir, 'hop-data'),
         apiKey: randomApiKey(),
-        env: o.cache ? {} : { HOP_CACHE_SIZE: '0' },
+        env: { ...(o.cache ? {} : { HOP_CACHE_SIZE: '0' }), ...ctx.hopEnv },
         verbose: ctx.verbose,
       };
       ctx.log(`importing ${fmtInt(o.links)} links into Hop`);
