@@ -139,6 +139,24 @@ export async function warmServer(ctx: BenchContext, sut: Sut, request: RequestFa
   });
 }
 
+/**
+ * "Hot" means every link is already in the server's cache: one request per link, in order,
+ * before any timed run (a Zipf warm-up alone would leave the long tail cold for minutes).
+ */
+export async function touchEveryLink(ctx: BenchContext, sut: Sut, codes: readonly string[]): Promise<void> {
+  ctx.log(`touching all ${codes.length} links on ${sut.name} so that the hot set is cached (not measured)`);
+  let next = 0;
+  await runClosedLoop({
+    target: sut.target,
+    label: `${sut.name} cache fill`,
+    connections: ctx.connections,
+    durationS: 600,
+    maxRequests: codes.length,
+    request: () => ({ method: 'GET', path: `/${codes[next++ % codes.length]}`, expect: 'redirect' }),
+    progress: false,
+  });
+}
+
 /** One GET before the load: a server that answers wrongly would otherwise yield a fast, empty result. */
 export async function checkRedirect(sut: Sut, code: string, url: string): Promise<string | null> {
   try {

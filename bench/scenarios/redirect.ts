@@ -33,6 +33,7 @@ import {
   type Sut,
   startBaseline,
   startHopSut,
+  touchEveryLink,
   warmServer,
 } from './common.ts';
 
@@ -110,6 +111,7 @@ export async function runRedirect(ctx: BenchContext, o: RedirectOptions): Promis
     for (const sut of suts) {
       const problem = await checkRedirect(sut, codes[0]!, linkUrl(0));
       if (problem === null) {
+        if (o.cache) await touchEveryLink(ctx, sut, codes);
         await warmServer(ctx, sut, request);
         working.push(sut);
       } else report.notes.push(`${problem}; not loaded.`);

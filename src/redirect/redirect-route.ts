@@ -1,61 +1,100 @@
-// THE hot path: GET|HEAD /{code} → resolve → decide → redirect → hand the click to the sink
-// (never awaited). Policies are the functions it calls; keep this file one screen.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+// Two doors to the same redirect: a raw node:http fast path that answers GET|HEAD /{code}
+// before the framework sees the request, and the Fastify route (light-my-request tests, and
+// whenever a per-IP redirect rate limit needs the framework's client address handling).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { looksLikeCode } from '../domain/codes.ts';
-import type { ErrorCode } from '../domain/errors.ts';
-import { decideRedirect } from '../domain/link.ts';
-import { mergeQuery } from '../domain/url-policy.ts';
-import { sendHtmlError, sendProblem, wantsHtml } from '../http/problem.ts';
+import { RESERVED_WORDS } from '../domain/codes.ts';
+import {
+  HTML_ERROR_HEADERS,
+  htmlErrorPage,
+  PROBLEM_CONTENT_TYPE,
+  problemOf,
+  sendProblem,
+  wantsHtml,
+} from '../http/problem.ts';
 import { enforceRateLimit, policies } from '../http/rate-limit.ts';
-import { clickFrom } from './click-from-request.ts';
+import { requestIdFor } from '../http/request-id.ts';
+import { createRedirector, type RedirectAnswer } from './redirect.ts';
 
 // Browsers and proxies must ask again every time: edits take effect at once and every click counts.
 const CACHE_CONTROL = 'private, no-store';
-
-function answerMissing(req: FastifyRequest, reply: FastifyReply, code: ErrorCode, detail: string) {
-  reply.header('cache-control', 'no-store');
-  return wantsHtml(req) ? sendHtmlError(reply, code, detail) : sendProblem(req, reply, code, detail);
-}
+const SHORT_PATH = /^\/[A-Za-z0-9_-]{1,64}$/;
 
 export function registerRedirect(app: FastifyInstance, deps: Deps): void {
-  const { resolver, store, clicks, metrics } = deps;
+  const answer = createRedirector(deps);
   const limit = policies(deps).redirect;
   app.get<{ Params: { code: string } }>(
     '/:code',
     { schema: { hide: true }, exposeHeadRoute: true },
     async (req, reply) => {
       if (limit !== null) await enforceRateLimit(deps, reply, limit, req.ip);
-      const code = req.params.code;
-      const decision = decideRedirect(looksLikeCode(code) ? await resolver.resolve(code) : null, Date.now());
-      if (decision.kind === 'not_found') {
-        metrics.redirect('not_found');
-        return answerMissing(req, reply, 'not_found', 'There is no link with this address.');
+      const a = await answer(req.method, req.url, req.params.code, req.headers.referer);
+      if ('location' in a) {
+        return reply
+          .code(a.status)
+          .header('location', a.location)
+          .header('cache-control', CACHE_CONTROL)
+          .send();
       }
-      if (decision.kind === 'gone') {
-        metrics.redirect('gone');
-        return answerMissing(
-          req,
-          reply,
-          'gone',
-          `This link has ${decision.reason === 'expired' ? 'expired' : 'been disabled'}.`,
-        );
-      }
-      const link = decision.record;
-      const counts = req.method === 'GET'; // HEAD is a probe: it neither counts nor uses up a limited link
-      if (link.maxClicks !== null && counts && !(await store.consumeClick(code))) {
-        metrics.redirect('gone');
-        return answerMissing(req, reply, 'gone', 'This link has reached its click limit.');
-      }
-      const q = req.url.indexOf('?');
-      const location = link.forwardQuery && q !== -1 ? mergeQuery(link.url, req.url.slice(q + 1)) : link.url;
-      if (counts) clicks.record(clickFrom(req, code));
-      metrics.redirect('redirect');
-      return reply
-        .code(link.redirectType)
-        .header('location', location)
-        .header('cache-control', CACHE_CONTROL)
-        .send();
+      reply.header('cache-control', 'no-store');
+      if (!wantsHtml(req.headers.accept)) return sendProblem(req, reply, a.code, a.detail);
+      return reply.code(a.status).headers(HTML_ERROR_HEADERS).send(htmlErrorPage(a.code, a.detail));
     },
   );
+}
+
+/**
+ * The fast path: returns false for anything that is not a plain short-link request, which then
+ * goes to Fastify. Off while draining (Fastify answers 503) and when redirects are rate limited.
+ */
+export function createFastRedirect(
+  deps: Deps,
+  state: { draining: boolean },
+): ((req: IncomingMessage, res: ServerResponse) => boolean) | null {
+  if (policies(deps).redirect !== null && deps.config.rateLimits) return null;
+  const answer = createRedirector(deps);
+  const write = (req: IncomingMessage, res: ServerResponse, a: RedirectAnswer) => {
+    if ('location' in a) {
+      res.writeHead(a.status, {
+        location: a.location,
+        'cache-control': CACHE_CONTROL,
+        'content-length': '0',
+      });
+      res.end();
+    } else if (wantsHtml(req.headers.accept)) {
+      res.writeHead(a.status, HTML_ERROR_HEADERS).end(htmlErrorPage(a.code, a.detail));
+    } else {
+      const body = JSON.stringify(problemOf(a.code, a.detail, requestIdFor(req.headers['x-request-id'])));
+      res
+        .writeHead(a.status, { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' })
+        .end(body);
+    }
+  };
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
+    const id = requestIdFor(req.headers['x-request-id']);
+    deps.log.error({ err, reqId: id, url: req.url }, 'redirect failed');
+    const body = JSON.stringify(problemOf('unavailable', 'The link store did not answer; try again.', id));
+    res.writeHead(503, { 'content-type': PROBLEM_CONTENT_TYPE, 'retry-after': '1' }).end(body);
+  };
+  return (req, res) => {
+    const method = req.method;
+    const url = req.url ?? '';
+    if (state.draining || (method !== 'GET' && method !== 'HEAD')) return false;
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!SHORT_PATH.test(path) || RESERVED_WORDS.has(path.slice(1))) return false;
+    try {
+      const a = answer(method, url, path.slice(1), req.headers.referer);
+      if (a instanceof Promise)
+        a.then(
+          (x) => write(req, res, x),
+          (err) => fail(req, res, err),
+        );
+      else write(req, res, a);
+    } catch (err) {
+      fail(req, res, err);
+    }
+    return true;
+  };
 }
