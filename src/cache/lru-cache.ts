@@ -1,9 +1,13 @@
-// The in-process tier (L1): a bounded LRU with a TTL per entry. Memory is capped by its
-// entry count, never by the number of links. Synchronous, so a hit costs no I/O and no await.
+// The in-process tier (L1): bounded, with a TTL per entry. Memory is capped by the entry count,
+// never by the number of links. Synchronous, so a hit costs no I/O and no await.
+//
+// Eviction is "second chance" (CLOCK), an LRU approximation: a hit only sets a flag instead of
+// re-inserting into the Map, which keeps the hot path free of Map mutations.
 
 interface Entry<V> {
   value: V;
   expiresAt: number;
+  used: boolean;
 }
 
 export class LruCache<V> {
@@ -22,19 +26,32 @@ export class LruCache<V> {
       this.map.delete(key);
       return undefined;
     }
-    // Re-insert to mark as most recently used (Map keeps insertion order).
-    this.map.delete(key);
-    this.map.set(key, e);
+    e.used = true;
     return e.value;
   }
 
   set(key: string, value: V, ttlMs: number, now: number): void {
     if (this.capacity === 0) return;
-    this.map.delete(key);
-    this.map.set(key, { value, expiresAt: now + ttlMs });
-    if (this.map.size > this.capacity) {
-      const oldest = this.map.keys().next().value as string;
-      this.map.delete(oldest);
+    const existing = this.map.get(key);
+    if (existing !== undefined) {
+      existing.value = value;
+      existing.expiresAt = now + ttlMs;
+      return;
+    }
+    if (this.map.size >= this.capacity) this.evictOne();
+    this.map.set(key, { value, expiresAt: now + ttlMs, used: false });
+  }
+
+  /** Oldest entries that were used since their last pass get moved to the back once. */
+  private evictOne(): void {
+    for (let spins = 0; spins <= this.map.size; spins++) {
+      const oldest = this.map.entries().next().value;
+      if (oldest === undefined) return;
+      const [k, e] = oldest;
+      this.map.delete(k);
+      if (!e.used) return;
+      e.used = false;
+      this.map.set(k, e);
     }
   }
 

@@ -25,18 +25,15 @@ export interface Link extends RedirectRecord {
   readonly usedClicks: number;
 }
 
-export type RedirectDecision =
-  | { readonly kind: 'redirect'; readonly record: RedirectRecord }
-  | { readonly kind: 'not_found' }
-  | { readonly kind: 'gone'; readonly reason: 'expired' | 'disabled' };
+/** What the record alone decides. A maxClicks link must still win its atomic increment. */
+export type RedirectDecision = 'redirect' | 'not_found' | 'expired' | 'disabled';
 
-/** Decides from the record alone; a maxClicks link still has to win its atomic increment. */
+// Returns a string, not an object: this runs on every redirect and should not allocate.
 export function decideRedirect(record: RedirectRecord | null, now: number): RedirectDecision {
-  if (record === null || record.deletedAt !== null) return { kind: 'not_found' };
-  if (record.disabled) return { kind: 'gone', reason: 'disabled' };
-  if (record.expiresAt !== null && record.expiresAt.getTime() <= now)
-    return { kind: 'gone', reason: 'expired' };
-  return { kind: 'redirect', record };
+  if (record === null || record.deletedAt !== null) return 'not_found';
+  if (record.disabled) return 'disabled';
+  if (record.expiresAt !== null && record.expiresAt.getTime() <= now) return 'expired';
+  return 'redirect';
 }
 
 export type LinkStatus = 'active' | 'expired' | 'disabled' | 'used_up';

@@ -13,6 +13,7 @@ export interface BufferedClickSinkOptions {
 }
 
 export class BufferedClickSink implements ClickSink {
+  readonly active = true;
   private buffer: ClickEvent[] = [];
   /** A batch that failed to write; retried first, with the same id. */
   private retry: ClickBatch | null = null;

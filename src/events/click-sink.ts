@@ -3,6 +3,8 @@
 import type { ClickEvent } from '../storage/ports.ts';
 
 export interface ClickSink {
+  /** False when clicks go nowhere: the redirect then skips building the event at all. */
+  readonly active: boolean;
   /** Never blocks and never throws: a full sink drops and counts. */
   record(event: ClickEvent): void;
   /** Writes everything buffered so far. */
@@ -12,6 +14,7 @@ export interface ClickSink {
 }
 
 export const noopClickSink: ClickSink = {
+  active: false,
   record() {},
   async flush() {},
   async close() {},

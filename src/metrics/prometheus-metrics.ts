@@ -5,29 +5,48 @@ import type { CacheResult, Metrics, RedirectOutcome } from './metrics.ts';
 export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?: () => void }): Metrics {
   const register = new Registry();
   if (opts.defaultMetrics) collectDefaultMetrics({ register, prefix: 'hop_process_' });
-  const redirects = new Counter({
+  // Per-request counters are plain numbers on the hot path and reach prom-client only when
+  // /metrics is scraped: a labelled inc() hashes its label set on every call.
+  const pending = {
+    redirect: { redirect: 0, not_found: 0, gone: 0 } as Record<RedirectOutcome, number>,
+    cache: new Map<string, number>(),
+    coalesced: 0,
+    clicks: 0,
+    dropped: 0,
+  };
+  new Counter({
     name: 'hop_redirects_total',
     help: 'Redirect requests by outcome',
     labelNames: ['outcome'] as const,
     registers: [register],
+    collect() {
+      for (const [outcome, n] of Object.entries(pending.redirect)) {
+        this.inc({ outcome }, n);
+        pending.redirect[outcome as RedirectOutcome] = 0;
+      }
+    },
   });
-  // Children bound once: the redirect path must not hash label sets per request.
-  const redirectChild = {
-    redirect: redirects.labels('redirect'),
-    not_found: redirects.labels('not_found'),
-    gone: redirects.labels('gone'),
-  } satisfies Record<RedirectOutcome, unknown>;
-  const cache = new Counter({
+  new Counter({
     name: 'hop_cache_requests_total',
     help: 'Cache lookups by tier and result',
     labelNames: ['tier', 'result'] as const,
     registers: [register],
+    collect() {
+      for (const [k, n] of pending.cache) {
+        const [tier, result] = k.split(':') as [string, string];
+        this.inc({ tier, result }, n);
+        pending.cache.set(k, 0);
+      }
+    },
   });
-  const cacheChild = new Map<string, ReturnType<typeof cache.labels>>();
-  const coalesced = new Counter({
+  new Counter({
     name: 'hop_cache_loads_coalesced_total',
     help: 'Lookups that joined a load already in flight for the same code',
     registers: [register],
+    collect() {
+      this.inc(pending.coalesced);
+      pending.coalesced = 0;
+    },
   });
   const httpDuration = new Histogram({
     name: 'hop_http_request_duration_seconds',
@@ -41,15 +60,23 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     help: 'Links created',
     registers: [register],
   });
-  const clicks = new Counter({
+  new Counter({
     name: 'hop_clicks_recorded_total',
     help: 'Clicks accepted into the buffer',
     registers: [register],
+    collect() {
+      this.inc(pending.clicks);
+      pending.clicks = 0;
+    },
   });
-  const dropped = new Counter({
+  new Counter({
     name: 'hop_clicks_dropped_total',
     help: 'Clicks dropped because the buffer was full',
     registers: [register],
+    collect() {
+      this.inc(pending.dropped);
+      pending.dropped = 0;
+    },
   });
   const batches = new Histogram({
     name: 'hop_click_batch_write_seconds',
@@ -73,23 +100,31 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     labelNames: ['policy'] as const,
     registers: [register],
   });
+  const cacheKeys = { l1: {}, l2: {} } as Record<'l1' | 'l2', Partial<Record<CacheResult, string>>>;
   return {
-    redirect: (o) => redirectChild[o].inc(),
-    cacheLookup(tier, result: CacheResult) {
-      const k = `${tier}:${result}`;
-      let c = cacheChild.get(k);
-      if (c === undefined) {
-        c = cache.labels(tier, result);
-        cacheChild.set(k, c);
-      }
-      c.inc();
+    redirect(o) {
+      pending.redirect[o]++;
     },
-    loadCoalesced: () => coalesced.inc(),
+    cacheLookup(tier, result) {
+      let k = cacheKeys[tier][result];
+      if (k === undefined) {
+        k = `${tier}:${result}`;
+        cacheKeys[tier][result] = k;
+      }
+      pending.cache.set(k, (pending.cache.get(k) ?? 0) + 1);
+    },
+    loadCoalesced() {
+      pending.coalesced++;
+    },
     httpRequest: (route, method, status, seconds) =>
       httpDuration.labels(route, method, String(status)).observe(seconds),
     linkCreated: () => created.inc(),
-    clicksRecorded: (n) => clicks.inc(n),
-    clicksDropped: (n) => dropped.inc(n),
+    clicksRecorded(n) {
+      pending.clicks += n;
+    },
+    clicksDropped(n) {
+      pending.dropped += n;
+    },
     clickBatchWritten(n, seconds) {
       batchEvents.inc(n);
       batches.observe(seconds);

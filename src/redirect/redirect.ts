@@ -33,21 +33,21 @@ export function createRedirector(deps: Deps): Redirector {
   ): RedirectAnswer {
     const q = url.indexOf('?');
     const location = link.forwardQuery && q !== -1 ? mergeQuery(link.url, url.slice(q + 1)) : link.url;
-    if (counts) clicks.record(clickFrom(link.code, referer));
+    if (counts && clicks.active) clicks.record(clickFrom(link.code, referer));
     metrics.redirect('redirect');
     return { status: link.redirectType, location };
   }
 
   function decide(record: RedirectRecord | null, method: string, url: string, referer: string | undefined) {
     const d = decideRedirect(record, Date.now());
-    if (d.kind !== 'redirect') {
-      metrics.redirect(d.kind);
-      return d.kind === 'not_found' ? NOT_FOUND : d.reason === 'expired' ? EXPIRED : DISABLED;
+    if (d !== 'redirect' || record === null) {
+      metrics.redirect(d === 'not_found' ? 'not_found' : 'gone');
+      return d === 'expired' ? EXPIRED : d === 'disabled' ? DISABLED : NOT_FOUND;
     }
     const counts = method === 'GET'; // HEAD is a probe: it neither counts nor uses up a limited link
-    if (d.record.maxClicks === null || !counts) return go(d.record, url, counts, referer);
-    return store.consumeClick(d.record.code).then((ok) => {
-      if (ok) return go(d.record, url, counts, referer);
+    if (record.maxClicks === null || !counts) return go(record, url, counts, referer);
+    return store.consumeClick(record.code).then((ok) => {
+      if (ok) return go(record, url, counts, referer);
       metrics.redirect('gone');
       return USED_UP;
     });

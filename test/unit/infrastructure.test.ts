@@ -15,7 +15,7 @@ import type { ClickBatch } from '../../src/storage/ports.ts';
 const silent = createLogger('silent');
 
 describe('LRU cache', () => {
-  test('is bounded, evicts the least recently used, and expires entries', () => {
+  test('is bounded, evicts entries not used since the last pass, and expires entries', () => {
     const c = new LruCache<number>(3);
     c.set('a', 1, 1000, 0);
     c.set('b', 2, 1000, 0);

@@ -1,24 +1,91 @@
 // SqlClient over PGlite: PostgreSQL compiled to WASM, in this process (the embedded default).
+// The database runs on a worker thread (pglite-worker.mjs) so that its CPU work — cold lookups,
+// click-batch writes — never stalls the event loop that answers redirects.
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { Worker } from 'node:worker_threads';
 import type { SqlClient, SqlResult } from '../sql/sql-client.ts';
 
-type Queryable = Pick<PGlite, 'query' | 'exec'> | Transaction;
+interface Reply {
+  id: number;
+  ok: boolean;
+  result?: unknown;
+  error?: { message: string; code?: string; detail?: string };
+}
 
-function wrap(q: Queryable, transaction: SqlClient['transaction'], close: () => Promise<void>): SqlClient {
-  return {
-    async query<T>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<T>> {
-      const res = await q.query<T>(sql, params as unknown[]);
-      return { rows: res.rows, affectedRows: res.affectedRows ?? 0 };
+class DatabaseError extends Error {
+  readonly code: string | undefined;
+  readonly detail: string | undefined;
+  constructor(e: NonNullable<Reply['error']>) {
+    super(e.message);
+    this.name = 'DatabaseError';
+    this.code = e.code;
+    this.detail = e.detail;
+  }
+}
+
+/** Talks to the worker: one message per operation, answered by id. */
+class WorkerChannel {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  >();
+  private nextId = 1;
+  private dead: Error | null = null;
+
+  constructor(worker: Worker) {
+    this.worker = worker;
+    worker.on('message', (m: Reply) => {
+      const w = this.waiting.get(m.id);
+      if (w === undefined) return;
+      this.waiting.delete(m.id);
+      if (m.ok) w.resolve(m.result);
+      else w.reject(new DatabaseError(m.error ?? { message: 'unknown database error' }));
+    });
+    const die = (err: Error) => {
+      this.dead = err;
+      for (const w of this.waiting.values()) w.reject(err);
+      this.waiting.clear();
+    };
+    worker.on('error', die);
+    worker.on('exit', (code) => die(new Error(`the database thread exited (${code})`)));
+  }
+
+  call<T>(msg: Record<string, unknown>): Promise<T> {
+    if (this.dead !== null) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...msg, id });
+    });
+  }
+}
+
+function client(ch: WorkerChannel, tx: number | undefined, close: () => Promise<void>): SqlClient {
+  const self: SqlClient = {
+    query<T>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<T>> {
+      return ch.call<SqlResult<T>>({ op: 'query', sql, params, tx });
     },
-    transaction,
-    async exec(sql: string) {
-      await q.exec(sql);
+    exec(sql: string) {
+      return ch.call<void>({ op: 'exec', sql, tx });
+    },
+    async transaction<R>(fn: (t: SqlClient) => Promise<R>): Promise<R> {
+      if (tx !== undefined) throw new Error('nested transactions are not supported');
+      const id = await ch.call<number>({ op: 'begin' });
+      let out: R;
+      try {
+        out = await fn(client(ch, id, () => Promise.resolve()));
+      } catch (err) {
+        await ch.call({ op: 'rollback', tx: id });
+        throw err;
+      }
+      await ch.call({ op: 'commit', tx: id });
+      return out;
     },
     close,
   };
+  return self;
 }
 
 /** PGlite allows one process per data directory; a lock file turns a second opener away clearly. */
@@ -57,32 +124,39 @@ function isAlive(pid: number): boolean {
 /** `dataDir` null keeps everything in memory (tests). */
 export async function openPglite(dataDir: string | null): Promise<SqlClient> {
   const unlock = dataDir === null ? () => {} : lockDataDir(dataDir);
-  let db: PGlite;
+  const worker = new Worker(new URL('./pglite-worker.mjs', import.meta.url), {
+    workerData: { dataDir: dataDir === null ? null : join(dataDir, 'pg') },
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    const onMessage = (m: Reply) => {
+      if (m.id !== 0) return;
+      worker.off('message', onMessage);
+      if (m.ok) resolve();
+      else reject(new DatabaseError(m.error ?? { message: 'the database did not start' }));
+    };
+    worker.on('message', onMessage);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the database thread exited (${code}) while starting`)));
+  });
   try {
-    db = await PGlite.create({
-      ...(dataDir === null ? {} : { dataDir: join(dataDir, 'pg') }),
-      extensions: { pg_trgm },
-    });
+    await ready;
   } catch (err) {
+    await worker.terminate();
     unlock();
     throw err;
   }
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await db.close();
-    unlock();
+  const ch = new WorkerChannel(worker);
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      try {
+        await ch.call({ op: 'close' });
+      } finally {
+        await worker.terminate();
+        unlock();
+      }
+    })();
+    return closing;
   };
-  const transaction = <R>(fn: (tx: SqlClient) => Promise<R>): Promise<R> =>
-    db.transaction((tx) =>
-      fn(
-        wrap(
-          tx,
-          () => Promise.reject(new Error('nested transactions are not supported')),
-          () => Promise.resolve(),
-        ),
-      ),
-    );
-  return wrap(db, transaction, close);
+  return client(ch, undefined, close);
 }

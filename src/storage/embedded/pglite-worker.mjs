@@ -1,0 +1,107 @@
+// PGlite's own thread. The embedded database runs its WASM here, so queries and click-batch
+// writes never block the event loop that serves redirects. Plain JavaScript on purpose: a
+// worker does not inherit the TypeScript loader the main thread was started with.
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+
+const port = parentPort;
+const transactions = new Map();
+let nextTx = 1;
+
+function reply(id, result) {
+  port.postMessage({ id, ok: true, result });
+}
+
+function fail(id, err) {
+  const e = err instanceof Error ? err : new Error(String(err));
+  port.postMessage({ id, ok: false, error: { message: e.message, code: e.code, detail: e.detail } });
+}
+
+let db;
+try {
+  db = await PGlite.create({
+    ...(workerData.dataDir === null ? {} : { dataDir: workerData.dataDir }),
+    extensions: { pg_trgm },
+  });
+} catch (err) {
+  fail(0, err);
+  process.exit(1);
+}
+
+function target(txId) {
+  if (txId === undefined) return db;
+  const t = transactions.get(txId);
+  if (t === undefined || t.tx === undefined) throw new Error(`no open transaction ${txId}`);
+  return t.tx;
+}
+
+async function begin() {
+  const txId = nextTx++;
+  const entry = {};
+  transactions.set(txId, entry);
+  // Resolves once PGlite has given this transaction the database (it may wait for another).
+  await new Promise((started) => {
+    entry.done = db
+      .transaction(async (tx) => {
+        entry.tx = tx;
+        await new Promise((commit, rollback) => {
+          entry.commit = commit;
+          entry.rollback = rollback;
+          started();
+        });
+      })
+      .finally(() => transactions.delete(txId));
+    entry.done.catch(() => started());
+  });
+  return txId;
+}
+
+async function end(txId, commit) {
+  const t = transactions.get(txId);
+  if (t === undefined) throw new Error(`no open transaction ${txId}`);
+  if (commit) {
+    t.commit();
+    await t.done;
+  } else {
+    t.rollback(new Error('rolled back'));
+    await t.done.catch(() => {});
+  }
+}
+
+port.on('message', async (m) => {
+  try {
+    switch (m.op) {
+      case 'query': {
+        const r = await target(m.tx).query(m.sql, m.params);
+        reply(m.id, { rows: r.rows, affectedRows: r.affectedRows ?? 0 });
+        break;
+      }
+      case 'exec':
+        await target(m.tx).exec(m.sql);
+        reply(m.id, null);
+        break;
+      case 'begin':
+        reply(m.id, await begin());
+        break;
+      case 'commit':
+        await end(m.tx, true);
+        reply(m.id, null);
+        break;
+      case 'rollback':
+        await end(m.tx, false);
+        reply(m.id, null);
+        break;
+      case 'close':
+        await db.close();
+        reply(m.id, null);
+        break;
+      default:
+        throw new Error(`unknown op ${m.op}`);
+    }
+  } catch (err) {
+    fail(m.id, err);
+  }
+});
+
+port.postMessage({ id: 0, ok: true, result: 'ready' });
