@@ -1,8 +1,10 @@
-// Embedded click pipeline: a bounded in-memory buffer written in batches (by size or time).
+// Embedded click pipeline: clicks are summed in memory per (code, hour, referrer) as they
+// arrive, and the sums are written as one batch once per flush interval (or when enough clicks
+// are pending). Bounded: beyond maxBuffered pending clicks, new ones are dropped and counted.
 // A batch keeps its id across retries, so a write that committed but looked failed counts once.
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { ClickBatch, ClickEvent, ClickStore } from '../storage/ports.ts';
+import type { ClickBatch, ClickCount, ClickEvent, ClickStore } from '../storage/ports.ts';
 import type { ClickSink } from './click-sink.ts';
 import { uuid7 } from './uuid7.ts';
 
@@ -12,9 +14,19 @@ export interface BufferedClickSinkOptions {
   readonly maxBuffered: number;
 }
 
+interface Sum {
+  readonly code: string;
+  readonly hourMs: number;
+  readonly referrerHost: string | null;
+  clicks: number;
+}
+
+const HOUR = 3600_000;
+
 export class BufferedClickSink implements ClickSink {
   readonly active = true;
-  private buffer: ClickEvent[] = [];
+  private sums = new Map<string, Sum>();
+  private pending = 0;
   /** A batch that failed to write; retried first, with the same id. */
   private retry: ClickBatch | null = null;
   private writing: Promise<void> | null = null;
@@ -35,26 +47,41 @@ export class BufferedClickSink implements ClickSink {
   }
 
   record(event: ClickEvent): void {
-    const held = this.buffer.length + (this.retry?.events.length ?? 0);
-    if (this.closed || held >= this.opts.maxBuffered) {
+    if (this.closed || this.buffered >= this.opts.maxBuffered) {
       this.metrics.clicksDropped(1);
       return;
     }
-    this.buffer.push(event);
+    const hourMs = event.at - (event.at % HOUR);
+    const key = `${event.code}\u0000${hourMs}\u0000${event.referrerHost ?? ''}`;
+    const sum = this.sums.get(key);
+    if (sum !== undefined) sum.clicks++;
+    else this.sums.set(key, { code: event.code, hourMs, referrerHost: event.referrerHost, clicks: 1 });
+    this.pending++;
     this.metrics.clicksRecorded(1);
-    if (this.buffer.length >= this.opts.batchSize && this.writing === null)
-      void this.writeSome().catch(() => {});
+    if (this.pending >= this.opts.batchSize && this.writing === null) void this.writeSome().catch(() => {});
   }
 
+  /** Clicks accepted but not yet written. */
   get buffered(): number {
-    return this.buffer.length + (this.retry?.events.length ?? 0);
+    return this.pending + (this.retry?.events ?? 0);
+  }
+
+  private takeBatch(): ClickBatch {
+    const counts: ClickCount[] = [];
+    for (const s of this.sums.values()) {
+      counts.push({ code: s.code, hour: new Date(s.hourMs), referrerHost: s.referrerHost, clicks: s.clicks });
+    }
+    const batch = { id: uuid7(), counts, events: this.pending };
+    this.sums = new Map();
+    this.pending = 0;
+    return batch;
   }
 
   /** Writes one batch at a time; concurrent callers share the write in progress. */
   private writeSome(): Promise<void> {
     if (this.writing !== null) return this.writing;
-    if (this.retry === null && this.buffer.length === 0) return Promise.resolve();
-    // .finally runs after the assignment below, even if the loop settles at once.
+    if (this.retry === null && this.pending === 0) return Promise.resolve();
+    // .finally runs after the assignment below, even if the write settles at once.
     const p: Promise<void> = this.writeLoop().finally(() => {
       if (this.writing === p) this.writing = null;
     });
@@ -63,29 +90,26 @@ export class BufferedClickSink implements ClickSink {
   }
 
   private async writeLoop(): Promise<void> {
-    while (this.retry !== null || this.buffer.length > 0) {
-      const batch = this.retry ?? { id: uuid7(), events: this.buffer.splice(0, this.opts.batchSize) };
+    while (this.retry !== null || this.pending > 0) {
+      const batch = this.retry ?? this.takeBatch();
       this.retry = batch;
       const started = performance.now();
       try {
         await this.store.recordClickBatch(batch);
       } catch (err) {
         this.metrics.clickBatchFailed();
-        this.log.warn(
-          { err, batch: batch.id, events: batch.events.length },
-          'click batch write failed; will retry',
-        );
+        this.log.warn({ err, batch: batch.id, events: batch.events }, 'click batch write failed; will retry');
         throw err;
       }
       this.retry = null;
-      this.metrics.clickBatchWritten(batch.events.length, (performance.now() - started) / 1000);
-      if (this.buffer.length < this.opts.batchSize && !this.closed) return; // the timer takes the rest
+      this.metrics.clickBatchWritten(batch.events, (performance.now() - started) / 1000);
+      if (this.pending < this.opts.batchSize && !this.closed) return; // the timer takes the rest
     }
   }
 
   async flush(): Promise<void> {
     while (this.writing !== null) await this.writing.catch(() => {});
-    while (this.retry !== null || this.buffer.length > 0) {
+    while (this.retry !== null || this.pending > 0) {
       const before = this.buffered;
       await this.writeSome();
       if (this.buffered >= before) break;

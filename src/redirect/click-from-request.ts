@@ -1,6 +1,5 @@
 // What a redirect tells the click pipeline. Never a raw IP (DESIGN §7); richer fields
 // (country, browser, visitor hash) are added by the analytics work.
-import { uuid7 } from '../events/uuid7.ts';
 import type { ClickEvent } from '../storage/ports.ts';
 
 function referrerHost(referer: string | undefined): string | null {
@@ -13,6 +12,5 @@ function referrerHost(referer: string | undefined): string | null {
 }
 
 export function clickFrom(code: string, referer: string | undefined): ClickEvent {
-  const now = Date.now();
-  return { id: uuid7(now), code, ts: new Date(now), referrerHost: referrerHost(referer) };
+  return { code, at: Date.now(), referrerHost: referrerHost(referer) };
 }

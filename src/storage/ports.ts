@@ -102,17 +102,33 @@ export interface ApiKeyStore {
   countApiKeys(): Promise<number>;
 }
 
+/** One redirect that counted (DESIGN §7 lists the fields analytics will add). */
 export interface ClickEvent {
-  /** Time-ordered UUID made in application code (DESIGN §7). */
-  readonly id: string;
   readonly code: string;
-  readonly ts: Date;
+  /** Epoch milliseconds. */
+  readonly at: number;
   readonly referrerHost: string | null;
 }
 
+/** The rollup increment a batch carries for one link, hour and referrer. */
+export interface ClickCount {
+  readonly code: string;
+  readonly hour: Date;
+  readonly referrerHost: string | null;
+  readonly clicks: number;
+}
+
+/**
+ * A producer's batch: clicks already summed per (code, hour, referrer), with an id that makes
+ * writing it exactly-once. Summing first is what keeps the embedded write rate independent of
+ * how many clicks a hot link gets.
+ */
 export interface ClickBatch {
+  /** Time-ordered UUID (v7). */
   readonly id: string;
-  readonly events: readonly ClickEvent[];
+  readonly counts: readonly ClickCount[];
+  /** How many clicks the counts add up to. */
+  readonly events: number;
 }
 
 export interface ClickStore {

@@ -184,14 +184,14 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
 
     test('a click batch is counted once however often it is written', async () => {
       await store.createLink(newLink({ alias: 'clicked' }));
+      const hour = new Date(Date.UTC(2030, 0, 1, 10));
       const batch = {
         id: '01900000-0000-7000-8000-00000000abcd',
-        events: Array.from({ length: 5 }, (_, i) => ({
-          id: `e${i}`,
-          code: 'clicked',
-          ts: new Date(),
-          referrerHost: null,
-        })),
+        counts: [
+          { code: 'clicked', hour, referrerHost: null, clicks: 3 },
+          { code: 'clicked', hour, referrerHost: 'news.example', clicks: 2 },
+        ],
+        events: 5,
       };
       assert.equal(await store.recordClickBatch(batch), 'applied');
       assert.equal(await store.recordClickBatch(batch), 'duplicate');

@@ -223,7 +223,7 @@ export class MemoryStore implements Store {
   async recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
     if (this.batches.has(batch.id)) return 'duplicate';
     this.batches.add(batch.id);
-    for (const e of batch.events) this.clicks.set(e.code, (this.clicks.get(e.code) ?? 0) + 1);
+    for (const c of batch.counts) this.clicks.set(c.code, (this.clicks.get(c.code) ?? 0) + c.clicks);
     return 'applied';
   }
 }

@@ -482,15 +482,16 @@ export class SqlStore implements Store {
   }
 
   recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
+    // Referrers are summed away until analytics adds its dimensions.
     const hourly = new Map<string, { code: string; hour: string; clicks: number }>();
     const totals = new Map<string, number>();
-    for (const e of batch.events) {
-      const hour = new Date(Math.floor(e.ts.getTime() / 3600_000) * 3600_000).toISOString();
-      const k = `${e.code}\u0000${hour}`;
+    for (const c of batch.counts) {
+      const hour = c.hour.toISOString();
+      const k = `${c.code}\u0000${hour}`;
       const h = hourly.get(k);
-      if (h) h.clicks++;
-      else hourly.set(k, { code: e.code, hour, clicks: 1 });
-      totals.set(e.code, (totals.get(e.code) ?? 0) + 1);
+      if (h) h.clicks += c.clicks;
+      else hourly.set(k, { code: c.code, hour, clicks: c.clicks });
+      totals.set(c.code, (totals.get(c.code) ?? 0) + c.clicks);
     }
     return this.db.transaction(async (tx) => {
       const ledger = await tx.query(
