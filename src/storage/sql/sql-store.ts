@@ -98,6 +98,15 @@ const INSERT_FROM_RECORDSET = `INSERT INTO links (${LINK_COLUMNS})
   ON CONFLICT (code) DO NOTHING
   RETURNING ${LINK_COLUMNS}`;
 
+// Links and their link.created events in one statement (data-modifying CTEs run atomically).
+const INSERT_WITH_OUTBOX = `WITH ins AS (${INSERT_FROM_RECORDSET}),
+  ob AS (
+    INSERT INTO outbox (kind, code, bucket, payload)
+    SELECT 'link.created', ins.code, ins.bucket, j.j
+    FROM ins JOIN jsonb_array_elements($1::jsonb) AS j(j) ON j.j->>'code' = ins.code
+  )
+  SELECT * FROM ins`;
+
 const OUTBOX_INSERT = `INSERT INTO outbox (kind, code, bucket, payload)
   SELECT e->>'kind', e->'link'->>'code', (e->'link'->>'bucket')::smallint, e->'link'
   FROM jsonb_array_elements($1::jsonb) AS e`;
@@ -125,7 +134,7 @@ export class SqlStore implements Store {
     this.db = db;
     this.kind = opts.kind;
     this.codeLength = opts.codeLength;
-    this.creates = new GroupCommit((reqs) => this.db.transaction((tx) => this.createMany(tx, reqs)));
+    this.creates = new GroupCommit((reqs) => this.createGroup(reqs));
   }
 
   migrate(): Promise<MigrationReport> {
@@ -142,6 +151,51 @@ export class SqlStore implements Store {
 
   createLink(req: NewLink): Promise<CreateOutcome> {
     return this.creates.submit(req);
+  }
+
+  /**
+   * Plain creates (no idempotency key) need no transaction: one statement inserts the links and
+   * their outbox rows atomically, so a batch costs one round trip. Collisions and keyed requests
+   * take the interactive path below.
+   */
+  private async createGroup(reqs: NewLink[]): Promise<CreateOutcome[]> {
+    const out: CreateOutcome[] = new Array(reqs.length);
+    const simple: number[] = [];
+    const rest: number[] = [];
+    const codes = new Set<string>();
+    const records: (Link | null)[] = reqs.map((req, i) => {
+      const code = req.alias ?? generateCode(this.codeLength);
+      if (req.idempotency !== null || codes.has(code)) {
+        rest.push(i);
+        return null;
+      }
+      codes.add(code);
+      simple.push(i);
+      return this.newLinkRecord({ index: i, req, code, claimed: false, draws: 1 });
+    });
+    if (simple.length > 0) {
+      const rows = simple.map((i) => linkToJson(records[i]!));
+      const res = await this.db.query<LinkRow>(INSERT_WITH_OUTBOX, [JSON.stringify(rows)]);
+      const inserted = new Map(res.rows.map((r) => [r.code, rowToLink(r)]));
+      for (const i of simple) {
+        const link = inserted.get(records[i]!.code);
+        if (link !== undefined) out[i] = { kind: 'created', link };
+        else if (reqs[i]!.alias !== null) out[i] = { kind: 'alias_taken' };
+        else rest.push(i); // a generated code collided: draw again below
+      }
+    }
+    if (rest.length > 0) {
+      const again = await this.db.transaction((tx) =>
+        this.createMany(
+          tx,
+          rest.map((i) => reqs[i]!),
+        ),
+      );
+      rest.forEach((i, k) => {
+        out[i] = again[k]!;
+      });
+    }
+    return out;
   }
 
   /**
