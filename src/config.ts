@@ -195,8 +195,8 @@ const settings = [
     key: 'cacheTtlMs',
     env: 'HOP_CACHE_TTL_MS',
     flag: 'cache-ttl-ms',
-    default: '60000',
-    help: 'Lifetime of an in-process cache entry',
+    default: '3600000',
+    help: 'Lifetime of an in-process cache entry (every change made through this process drops its entry at once)',
     parse: int(1, 86_400_000),
   },
   {
