@@ -22,6 +22,9 @@ interface Sum {
 }
 
 const HOUR = 3600_000;
+// Rows per write: a batch's transaction holds the embedded database, so lookups queued behind it
+// wait for it; small batches keep that wait to a few milliseconds.
+const MAX_ROWS_PER_BATCH = 500;
 
 export class BufferedClickSink implements ClickSink {
   readonly active = true;
@@ -66,15 +69,18 @@ export class BufferedClickSink implements ClickSink {
     return this.pending + (this.retry?.events ?? 0);
   }
 
+  /** Takes up to MAX_ROWS_PER_BATCH sums (Map order: oldest first) as one batch. */
   private takeBatch(): ClickBatch {
     const counts: ClickCount[] = [];
-    for (const s of this.sums.values()) {
+    let events = 0;
+    for (const [key, s] of this.sums) {
+      if (counts.length >= MAX_ROWS_PER_BATCH) break;
       counts.push({ code: s.code, hour: new Date(s.hourMs), referrerHost: s.referrerHost, clicks: s.clicks });
+      events += s.clicks;
+      this.sums.delete(key);
     }
-    const batch = { id: uuid7(), counts, events: this.pending };
-    this.sums = new Map();
-    this.pending = 0;
-    return batch;
+    this.pending -= events;
+    return { id: uuid7(), counts, events };
   }
 
   /** Writes one batch at a time; concurrent callers share the write in progress. */
@@ -103,7 +109,6 @@ export class BufferedClickSink implements ClickSink {
       }
       this.retry = null;
       this.metrics.clickBatchWritten(batch.events, (performance.now() - started) / 1000);
-      if (this.pending < this.opts.batchSize && !this.closed) return; // the timer takes the rest
     }
   }
 

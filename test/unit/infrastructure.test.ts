@@ -153,6 +153,31 @@ describe('click buffer', () => {
     );
   });
 
+  test('many distinct links are written in small batches, none lost', async () => {
+    const written: ClickBatch[] = [];
+    const store = {
+      recordClickBatch: async (b: ClickBatch) => {
+        written.push(b);
+        return 'applied' as const;
+      },
+    };
+    const sink = new BufferedClickSink(
+      store,
+      { batchSize: 100_000, flushMs: 60_000, maxBuffered: 100_000 },
+      noopMetrics,
+      silent,
+    );
+    for (let i = 0; i < 1200; i++) sink.record(event(`code-${i}`));
+    for (let i = 0; i < 300; i++) sink.record(event('code-1'));
+    await sink.close();
+    assert.ok(written.length >= 3 && written.every((b) => b.counts.length <= 500));
+    assert.equal(
+      written.reduce((n, b) => n + b.events, 0),
+      1500,
+    );
+    assert.equal(sink.buffered, 0);
+  });
+
   test('a full buffer drops and counts instead of growing', async () => {
     let dropped = 0;
     const metrics = { ...noopMetrics, clicksDropped: (n: number) => (dropped += n) };
