@@ -2,10 +2,12 @@
 // scenario, and prints its report as text, JSON (--json) and/or a self-contained HTML file (--html).
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { cfsQuotaUs } from './lib/cgroup.ts';
 import { stopAllChildren } from './lib/child.ts';
 import { renderHtml } from './lib/html-report.ts';
 import type { Distribution } from './lib/links.ts';
 import { renderText, type ScenarioReport } from './lib/report.ts';
+import { parseStageList } from './playbook.ts';
 import type { BenchContext } from './scenarios/common.ts';
 import { runCreate } from './scenarios/create.ts';
 import { runMemory } from './scenarios/memory.ts';
@@ -23,7 +25,11 @@ Scenarios:
              --concurrency N (32)  --duration S (10)
   mix        reads and writes together   --ratio R (100 reads per write)  --links N  --duration S
   memory     Hop's RSS and import speed by size   --sizes 100000,1000000  --duration S (5)
-  playbook   the scaling playbook's stages and which can run yet
+  playbook   the scaling playbook's stages, each a Hop of its own under the same redirect load:
+             closed-loop capacity, then open-loop latency at one fixed rate for all stages
+             --stages 1,2,4 (all)  --links N (100000)  --dist uniform|zipf (zipf)  --probe S (5)
+             --duration S (10)  --rate R (half stage 2's max)
+             --cpu-quota CORES  CPU budget per Hop process via a cgroup v1 CFS quota, e.g. 0.5 (none)
 
 Common options:
   --json            machine-readable report on stdout (text goes to stderr)
@@ -50,6 +56,8 @@ const options = {
   concurrency: { type: 'string' },
   ratio: { type: 'string' },
   sizes: { type: 'string' },
+  stages: { type: 'string' },
+  'cpu-quota': { type: 'string' },
   json: { type: 'boolean' },
   html: { type: 'string' },
   quick: { type: 'boolean' },
@@ -151,7 +159,15 @@ async function run(argv: string[]): Promise<number> {
       });
       break;
     case 'playbook':
-      report = await runPlaybook(ctx);
+      report = await runPlaybook(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rate: values.rate === undefined ? null : num(values, 'rate', 0, 1),
+        stages: values.stages === undefined ? null : usage(() => parseStageList(values.stages ?? '')),
+        cpuQuota: values['cpu-quota'] === undefined ? null : parseCpuQuota(values['cpu-quota']),
+      });
       break;
     default:
       process.stderr.write(`Unknown scenario "${scenario}".\n\n${USAGE}\n`);
@@ -169,6 +185,21 @@ async function run(argv: string[]): Promise<number> {
     process.stderr.write(`# HTML report written to ${values.html}\n`);
   }
   return 0;
+}
+
+/** Turns a validation error of a parser into a usage error. */
+function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+function parseCpuQuota(raw: string): number {
+  const cores = Number(raw);
+  usage(() => cfsQuotaUs(cores));
+  return cores;
 }
 
 function parseHopEnv(pairs: string[]): Record<string, string> {

@@ -1,56 +1,118 @@
 // The system-design playbook's scaling stages as data: later issues make a stage runnable by giving
-// it a `run`, and the playbook scenario reports whatever is there.
+// it a `start`, and the playbook scenario measures whatever is there with the same workload.
 
-import type { ScenarioReport } from './lib/report.ts';
-import type { BenchContext } from './scenarios/common.ts';
+import type { Table } from './lib/report.ts';
+import type { BenchContext, Sut } from './scenarios/common.ts';
+import { embeddedStage } from './scenarios/playbook-embedded.ts';
+
+/** What the playbook scenario hands every stage. */
+export interface StageEnv {
+  /** The links every stage serves, in seed order (codes[0] is the most popular under Zipf). */
+  codes: readonly string[];
+  apiKey: string;
+  /**
+   * A data directory of its own holding the scenario's links exactly as `hop import` left them,
+   * so every stage starts from the same data and none sees another's changes.
+   */
+  freshDataDir(name: string): Promise<string>;
+  /** CPU budget of each server process, in cores; null for none. */
+  cpuQuota: number | null;
+}
+
+/** A stage's system, up and ready for the redirect workload. */
+export interface RunningStage {
+  /** Where the load goes. */
+  sut: Sut;
+  /** Shown with the results: query plans and whatever else shows what the stage changed. */
+  details: Table[];
+  /** Anything the reader must know; `stop` may add to it (e.g. how often a CPU quota throttled). */
+  notes: string[];
+  /** Called right before and after the measured open-loop run, while the system is up; may add notes. */
+  beforeRun?: () => Promise<void>;
+  afterRun?: () => Promise<void>;
+  stop(): Promise<void>;
+}
 
 export interface PlaybookStage {
   stage: number;
   name: string;
   /** What the stage changes, in the playbook's words. */
   change: string;
-  /** Why it cannot run yet; absent once `run` is provided. */
+  /** Why it cannot run yet; absent once `start` is provided. */
   unavailable?: string;
-  run?: (ctx: BenchContext) => Promise<ScenarioReport>;
+  start?: (ctx: BenchContext, env: StageEnv) => Promise<RunningStage>;
 }
+
+/**
+ * The stage whose capacity sets the one open-loop rate all stages are measured at (half its max):
+ * the plain indexed store, which the stages before it fall short of and the ones after improve on.
+ */
+export const RATE_REFERENCE_STAGE = 2;
 
 export const PLAYBOOK_STAGES: PlaybookStage[] = [
   {
     stage: 1,
     name: 'no index on code',
     change: 'every redirect is a sequential scan of links',
-    unavailable: 'needs the PostgreSQL server adapter and a configuration without the primary-key index',
+    start: embeddedStage({ dropPrimaryKey: true, cache: false, explain: true }),
   },
   {
     stage: 2,
     name: 'indexed lookups',
     change: 'a B-tree index on code makes a redirect one index probe',
-    unavailable: 'needs the PostgreSQL server adapter (the embedded store is indexed from the start)',
+    start: embeddedStage({ dropPrimaryKey: false, cache: false, explain: true }),
   },
   {
     stage: 3,
     name: 'bounded connection pool',
     change: 'a fixed pool of database connections, so overload queues instead of exhausting the server',
-    unavailable: 'needs the PostgreSQL server adapter',
+    unavailable:
+      'needs the PostgreSQL server adapter (issue "Scale out the store"); the embedded store has no connections to pool',
   },
   {
     stage: 4,
-    name: 'cache-aside',
+    name: 'cache-aside in front of the store',
     change: 'redirects read a cache first and fill it from the database on a miss',
-    unavailable:
-      'runnable once Hop serves from the PostgreSQL server adapter; meanwhile `redirect --cache on|off` ' +
-      'measures the in-process cache over the embedded store',
+    start: embeddedStage({ dropPrimaryKey: false, cache: true, explain: false }),
   },
   {
     stage: 5,
     name: 'read replicas',
     change: 'redirects read from replicas; writes go to the primary',
-    unavailable: 'needs issue "Scale out the store"',
+    unavailable: 'needs read replicas from issue "Scale out the store"',
   },
   {
     stage: 6,
     name: 'sharded',
     change: 'links spread over shards by bucket; each shard owns a slice of the code space',
-    unavailable: 'needs issue "Scale out the store"',
+    unavailable: 'needs shards from issue "Scale out the store"',
   },
 ];
+
+/** Parses `--stages 1,2,4`; every number must name a stage. */
+export function parseStageList(raw: string, stages: readonly PlaybookStage[] = PLAYBOOK_STAGES): number[] {
+  const known = new Set(stages.map((s) => s.stage));
+  const picked: number[] = [];
+  for (const part of raw.split(',')) {
+    const n = Number(part.trim());
+    if (part.trim() === '' || !Number.isInteger(n) || !known.has(n)) {
+      throw new Error(
+        `--stages needs stage numbers from ${[...known].join(',')} separated by commas, got ${JSON.stringify(raw)}`,
+      );
+    }
+    if (!picked.includes(n)) picked.push(n);
+  }
+  return picked.sort((a, b) => a - b);
+}
+
+/**
+ * The order stages run in: the rate reference first when the rate is not given, since every other
+ * stage's open-loop run needs its capacity; otherwise the playbook's order. Reports keep stage order.
+ */
+export function executionOrder<T extends { stage: number }>(
+  stages: readonly T[],
+  reference: number | null,
+): T[] {
+  const ref = stages.find((s) => s.stage === reference);
+  return ref === undefined ? [...stages] : [ref, ...stages.filter((s) => s !== ref)];
+}
