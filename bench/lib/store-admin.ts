@@ -3,9 +3,10 @@
 // the query plan of the redirect lookup. It runs as a child process of its own, like the servers:
 // PGlite's WASM heap in the generator would cost it memory and a garbage-collection pause later,
 // inside some measured run.
-import { closeSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { lockDataDir } from '../../src/storage/embedded/data-dir-lock.ts';
 import { spawnChild } from './child.ts';
 
 /** Hop's redirect lookup, verbatim from its SQL store: the plan shown is the plan Hop gets. */
@@ -59,35 +60,8 @@ export async function adminStore(
   return result;
 }
 
-/** Takes the data directory the way Hop does (hop.lock with a pid), so a Hop started meanwhile refuses. */
-function lockDataDir(dataDir: string): () => void {
-  const lockPath = join(dataDir, 'hop.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockPath, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockPath, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(lockPath, 'utf8'));
-      let alive = false;
-      try {
-        process.kill(pid, 0);
-        alive = true;
-      } catch (e) {
-        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-      }
-      if (Number.isInteger(pid) && pid > 0 && alive) {
-        throw new Error(`${dataDir} is in use by process ${pid}; stop that Hop first`);
-      }
-      rmSync(lockPath, { force: true });
-    }
-  }
-  throw new Error(`could not lock ${dataDir}`);
-}
-
 async function main(req: StoreAdminRequest): Promise<StoreAdminResult> {
+  // Taken the way Hop takes it, so a Hop started meanwhile refuses the directory.
   const unlock = lockDataDir(req.dataDir);
   try {
     // Loaded here, not at the top: the generator imports this module for adminStore alone.

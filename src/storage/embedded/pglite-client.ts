@@ -1,10 +1,10 @@
 // SqlClient over PGlite: PostgreSQL compiled to WASM, in this process (the embedded default).
 // The database runs on a worker thread (pglite-worker.mjs) so that its CPU work — cold lookups,
 // click-batch writes — never stalls the event loop that answers redirects.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { SqlClient, SqlResult } from '../sql/sql-client.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 
 interface Reply {
   id: number;
@@ -86,39 +86,6 @@ function client(ch: WorkerChannel, tx: number | undefined, close: () => Promise<
     close,
   };
   return self;
-}
-
-/** PGlite allows one process per data directory; a lock file turns a second opener away clearly. */
-function lockDataDir(dir: string): () => void {
-  mkdirSync(dir, { recursive: true });
-  const lockPath = join(dir, 'hop.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(lockPath, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(lockPath, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const pid = Number(readFileSync(lockPath, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new Error(
-          `The data directory ${dir} is in use by process ${pid}. Stop that Hop first, or use the HTTP API.`,
-        );
-      }
-      rmSync(lockPath, { force: true }); // stale: its owner is gone
-    }
-  }
-  throw new Error(`Could not lock the data directory ${dir}.`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** `dataDir` null keeps everything in memory (tests). */
