@@ -99,13 +99,14 @@ const INSERT_FROM_RECORDSET = `INSERT INTO links (${LINK_COLUMNS})
   RETURNING ${LINK_COLUMNS}`;
 
 // Links and their link.created events in one statement (data-modifying CTEs run atomically).
-const INSERT_WITH_OUTBOX = `WITH ins AS (${INSERT_FROM_RECORDSET}),
+// Only codes come back: the rows inserted are exactly the records sent.
+const INSERT_WITH_OUTBOX = `WITH ins AS (${INSERT_FROM_RECORDSET.replace(/RETURNING[\s\S]*$/, 'RETURNING code, bucket')}),
   ob AS (
     INSERT INTO outbox (kind, code, bucket, payload)
     SELECT 'link.created', ins.code, ins.bucket, j.j
     FROM ins JOIN jsonb_array_elements($1::jsonb) AS j(j) ON j.j->>'code' = ins.code
   )
-  SELECT * FROM ins`;
+  SELECT code FROM ins`;
 
 const OUTBOX_INSERT = `INSERT INTO outbox (kind, code, bucket, payload)
   SELECT e->>'kind', e->'link'->>'code', (e->'link'->>'bucket')::smallint, e->'link'
@@ -175,11 +176,11 @@ export class SqlStore implements Store {
     });
     if (simple.length > 0) {
       const rows = simple.map((i) => linkToJson(records[i]!));
-      const res = await this.db.query<LinkRow>(INSERT_WITH_OUTBOX, [JSON.stringify(rows)]);
-      const inserted = new Map(res.rows.map((r) => [r.code, rowToLink(r)]));
+      const res = await this.db.query<{ code: string }>(INSERT_WITH_OUTBOX, [JSON.stringify(rows)]);
+      const inserted = new Set(res.rows.map((r) => r.code));
       for (const i of simple) {
-        const link = inserted.get(records[i]!.code);
-        if (link !== undefined) out[i] = { kind: 'created', link };
+        const link = records[i]!;
+        if (inserted.has(link.code)) out[i] = { kind: 'created', link };
         else if (reqs[i]!.alias !== null) out[i] = { kind: 'alias_taken' };
         else rest.push(i); // a generated code collided: draw again below
       }
