@@ -23,7 +23,8 @@ CREATE INDEX links_created_idx ON links (created_at DESC, code DESC) WHERE delet
 CREATE INDEX links_tags_idx ON links USING gin (tags) WHERE deleted_at IS NULL;
 -- Substring search over code, URL and title stays fast at millions of rows (trigrams).
 CREATE INDEX links_search_idx ON links
-  USING gin ((code || ' ' || url || ' ' || coalesce(title, '')) gin_trgm_ops) WHERE deleted_at IS NULL;
+  USING gin ((code || ' ' || url || ' ' || coalesce(title, '')) gin_trgm_ops)
+  WITH (gin_pending_list_limit = 256) WHERE deleted_at IS NULL;
 -- Moving a bucket between shards copies by bucket.
 CREATE INDEX links_bucket_idx ON links (bucket);
 
