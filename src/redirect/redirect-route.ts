@@ -20,6 +20,7 @@ import { createRedirector, type RedirectAnswer } from './redirect.ts';
 // Browsers and proxies must ask again every time: edits take effect at once and every click counts.
 const CACHE_CONTROL = 'private, no-store';
 const SHORT_PATH = /^\/[A-Za-z0-9_-]{1,64}$/;
+const STORE_DOWN = 'The link store did not answer; try again.';
 
 export function registerRedirect(app: FastifyInstance, deps: Deps): void {
   const answer = createRedirector(deps);
@@ -29,7 +30,13 @@ export function registerRedirect(app: FastifyInstance, deps: Deps): void {
     { schema: { hide: true }, exposeHeadRoute: true },
     async (req, reply) => {
       if (limit !== null) await enforceRateLimit(deps, reply, limit, req.ip);
-      const a = await answer(req.method, req.url, req.params.code, req.headers.referer);
+      let a: RedirectAnswer;
+      try {
+        a = await answer(req.method, req.url, req.params.code, req.headers.referer);
+      } catch (err) {
+        req.log.error({ err }, 'redirect failed');
+        return sendProblem(req, reply, 'unavailable', STORE_DOWN, {}, { 'retry-after': '1' });
+      }
       if ('location' in a) {
         return reply
           .code(a.status)
@@ -74,7 +81,7 @@ export function createFastRedirect(
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
     const id = requestIdFor(req.headers['x-request-id']);
     deps.log.error({ err, reqId: id, url: req.url }, 'redirect failed');
-    const body = JSON.stringify(problemOf('unavailable', 'The link store did not answer; try again.', id));
+    const body = JSON.stringify(problemOf('unavailable', STORE_DOWN, id));
     res.writeHead(503, { 'content-type': PROBLEM_CONTENT_TYPE, 'retry-after': '1' }).end(body);
   };
   return (req, res) => {

@@ -223,6 +223,21 @@ describe('redirects', () => {
     assert.equal((await h.app.inject({ url: `/${off.code}?a=b` })).headers.location, 'https://q.example/off');
   });
 
+  test('a store failure answers 503 unavailable with Retry-After', async () => {
+    const store = h.deps.store;
+    const original = store.getRedirect.bind(store);
+    store.getRedirect = async () => {
+      throw new Error('store down');
+    };
+    try {
+      const res = await h.app.inject({ url: '/not-cached-anywhere' });
+      assertProblem(res, 503, 'unavailable');
+      assert.equal(res.headers['retry-after'], '1');
+    } finally {
+      store.getRedirect = original;
+    }
+  });
+
   test('unknown codes answer 404: problem JSON for APIs, a page for browsers', async () => {
     assertProblem(await h.app.inject({ url: '/NoSuchCode' }), 404, 'not_found');
     const page = await h.app.inject({
