@@ -112,6 +112,31 @@ const OUTBOX_INSERT = `INSERT INTO outbox (kind, code, bucket, payload)
   SELECT e->>'kind', e->'link'->>'code', (e->'link'->>'bucket')::smallint, e->'link'
   FROM jsonb_array_elements($1::jsonb) AS e`;
 
+/** The list query, exported so a test can check its plan (the trigram index must serve `q`). */
+export function listLinksSql(query: ListQuery): { sql: string; params: unknown[] } {
+  const where = ['deleted_at IS NULL'];
+  const params: unknown[] = [];
+  const param = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  if (query.cursor !== null) {
+    where.push(
+      `(created_at, code) < (${param(query.cursor.createdAt)}::timestamptz, ${param(query.cursor.code)})`,
+    );
+  }
+  if (query.tag !== null) where.push(`tags @> ARRAY[${param(query.tag)}::text]`);
+  if (query.q !== null) {
+    const escaped = query.q.replace(/[\\%_]/g, (c) => `\\${c}`);
+    where.push(`${SEARCH_EXPR} ILIKE ${param(`%${escaped}%`)}`);
+  }
+  const sql = `SELECT ${LINK_COLUMNS}, ${CLICKS_SUBQUERY}
+    FROM links WHERE ${where.join(' AND ')}
+    ORDER BY created_at DESC, code DESC
+    LIMIT ${param(query.limit + 1)}`;
+  return { sql, params };
+}
+
 interface Pending {
   readonly index: number;
   readonly req: NewLink;
@@ -351,29 +376,8 @@ export class SqlStore implements Store {
   }
 
   async listLinks(query: ListQuery): Promise<ListPage> {
-    const where = ['deleted_at IS NULL'];
-    const params: unknown[] = [];
-    const param = (v: unknown) => {
-      params.push(v);
-      return `$${params.length}`;
-    };
-    if (query.cursor !== null) {
-      where.push(
-        `(created_at, code) < (${param(query.cursor.createdAt)}::timestamptz, ${param(query.cursor.code)})`,
-      );
-    }
-    if (query.tag !== null) where.push(`tags @> ARRAY[${param(query.tag)}::text]`);
-    if (query.q !== null) {
-      const escaped = query.q.replace(/[\\%_]/g, (c) => `\\${c}`);
-      where.push(`${SEARCH_EXPR} ILIKE ${param(`%${escaped}%`)}`);
-    }
-    const res = await this.db.query<LinkRow>(
-      `SELECT ${LINK_COLUMNS}, ${CLICKS_SUBQUERY}
-       FROM links WHERE ${where.join(' AND ')}
-       ORDER BY created_at DESC, code DESC
-       LIMIT ${param(query.limit + 1)}`,
-      params,
-    );
+    const { sql, params } = listLinksSql(query);
+    const res = await this.db.query<LinkRow>(sql, params);
     const items = res.rows.slice(0, query.limit).map(withClicks);
     const last = items[items.length - 1];
     const next =
