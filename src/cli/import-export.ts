@@ -11,7 +11,7 @@ import type { Link } from '../domain/link.ts';
 import { linkToJson } from '../storage/link-json.ts';
 import type { ImportStatus } from '../storage/ports.ts';
 
-const BATCH = 2000;
+const BATCH = 5000;
 
 export async function runExport(
   config: Config,

@@ -234,6 +234,14 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       ]);
       assert.deepEqual(again, ['unchanged', 'conflict']);
       assert.equal((await store.getRedirect('imp-b'))?.url, 'https://b.example/');
+      const before = (await store.readChanges(0, 1_000_000)).length;
+      const twice = await store.importLinks([
+        link('imp-c', 'https://c.example/'),
+        link('imp-c', 'https://c.example/'),
+        link('imp-c', 'https://other.example/'),
+      ]);
+      assert.deepEqual(twice, ['created', 'unchanged', 'conflict']);
+      assert.equal((await store.readChanges(0, 1_000_000)).length, before + 1, 'one link.created event');
       const exported: Link[] = [];
       for await (const l of store.exportLinks({ includeDeleted: false })) exported.push(l);
       const a = exported.find((l) => l.code === 'imp-a');

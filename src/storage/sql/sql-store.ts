@@ -440,29 +440,29 @@ export class SqlStore implements Store {
     return res.rows.length > 0;
   }
 
-  importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
-    return this.db.transaction(async (tx) => {
-      const res = await tx.query<LinkRow>(INSERT_FROM_RECORDSET, [JSON.stringify(links.map(linkToJson))]);
-      const created = new Set(res.rows.map((r) => r.code));
-      const events = res.rows.map((r) => ({ kind: 'link.created', link: linkToJson(rowToLink(r)) }));
-      if (events.length > 0) await tx.query(OUTBOX_INSERT, [JSON.stringify(events)]);
-      const others = links.filter((l) => !created.has(l.code)).map((l) => l.code);
-      const existing = new Map<string, Link>();
-      if (others.length > 0) {
-        const ex = await tx.query<LinkRow>(`SELECT ${LINK_COLUMNS} FROM links WHERE code = ANY($1::text[])`, [
-          others,
-        ]);
-        for (const r of ex.rows) existing.set(r.code, rowToLink(r));
-      }
-      const seen = new Set<string>();
-      return links.map((l): ImportStatus => {
-        if (created.has(l.code) && !seen.has(l.code)) {
-          seen.add(l.code);
-          return 'created';
-        }
-        const ex = existing.get(l.code) ?? (created.has(l.code) ? l : undefined);
-        return ex !== undefined && sameMapping(ex, l) ? 'unchanged' : 'conflict';
-      });
+  /** One atomic statement inserts what is new (with its outbox rows); the rest is compared. */
+  async importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
+    // A code repeated within the batch is inserted once; later copies compare against the first.
+    const first = new Map<string, Link>();
+    for (const l of links) if (!first.has(l.code)) first.set(l.code, l);
+    const unique = [...first.values()];
+    const res = await this.db.query<{ code: string }>(INSERT_WITH_OUTBOX, [
+      JSON.stringify(unique.map(linkToJson)),
+    ]);
+    const created = new Set(res.rows.map((r) => r.code));
+    const others = unique.filter((l) => !created.has(l.code)).map((l) => l.code);
+    const existing = new Map<string, Link>();
+    if (others.length > 0) {
+      const ex = await this.db.query<LinkRow>(
+        `SELECT ${LINK_COLUMNS} FROM links WHERE code = ANY($1::text[])`,
+        [others],
+      );
+      for (const r of ex.rows) existing.set(r.code, rowToLink(r));
+    }
+    return links.map((l): ImportStatus => {
+      if (created.has(l.code) && first.get(l.code) === l) return 'created';
+      const ex = existing.get(l.code) ?? (created.has(l.code) ? first.get(l.code) : undefined);
+      return ex !== undefined && sameMapping(ex, l) ? 'unchanged' : 'conflict';
     });
   }
 
