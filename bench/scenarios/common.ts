@@ -4,8 +4,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readCpuMs, readRssKb, spawnChild, waitForReadyLine } from '../lib/child.ts';
 import { runClosedLoop } from '../lib/closed-loop.ts';
-import { type HopProcess, type HopSetup, startHop } from '../lib/hop-process.ts';
+import { type HopProcess, type HopSetup, makeTempDir, removeDir, startHop } from '../lib/hop-process.ts';
 import { requestOnce, type Target } from '../lib/http-client.ts';
+import { randomCodes, writeLinksJsonl } from '../lib/links.ts';
 import type { RequestFactory } from '../lib/load.ts';
 import { runOpenLoop } from '../lib/open-loop.ts';
 import type { RunResult } from '../lib/recorder.ts';
@@ -170,6 +171,19 @@ export async function checkRedirect(sut: Sut, code: string, url: string): Promis
 }
 
 /** Runs cleanups in reverse order, never letting one failure skip the rest. */
+/** A throwaway directory (removed by `cleanup`) holding `n` random links as JSON Lines. */
+export async function seedLinksFile(
+  cleanup: Cleanup,
+  n: number,
+): Promise<{ dir: string; codes: string[]; linksFile: string }> {
+  const dir = await makeTempDir('hop-bench');
+  cleanup.add(() => removeDir(dir));
+  const codes = randomCodes(n);
+  const linksFile = join(dir, 'links.jsonl');
+  await writeLinksJsonl(linksFile, codes);
+  return { dir, codes, linksFile };
+}
+
 export class Cleanup {
   readonly #fns: (() => Promise<void>)[] = [];
   add(fn: () => Promise<void>): void {

@@ -1,8 +1,8 @@
 // The mix scenario: redirects and creates on the same Hop in a fixed ratio, since writes contend
 // with reads for the one embedded database and the cache.
 import { join } from 'node:path';
-import { importLinks, makeTempDir, removeDir } from '../lib/hop-process.ts';
-import { type Distribution, linkUrl, randomApiKey, randomCodes, writeLinksJsonl } from '../lib/links.ts';
+import { importLinks } from '../lib/hop-process.ts';
+import { type Distribution, linkUrl, randomApiKey } from '../lib/links.ts';
 import type { RequestFactory } from '../lib/load.ts';
 import { fmtInt, latencyRow, newReport, runsTable, type ScenarioReport } from '../lib/report.ts';
 import {
@@ -11,6 +11,7 @@ import {
   checkRedirect,
   closedLoop,
   openLoop,
+  seedLinksFile,
   startHopSut,
   warmServer,
 } from './common.ts';
@@ -47,11 +48,7 @@ export async function runMix(ctx: BenchContext, o: MixOptions): Promise<Scenario
   });
   const cleanup = new Cleanup();
   try {
-    const dir = await makeTempDir('hop-bench');
-    cleanup.add(() => removeDir(dir));
-    const codes = randomCodes(o.links);
-    const linksFile = join(dir, 'links.jsonl');
-    await writeLinksJsonl(linksFile, codes);
+    const { dir, codes, linksFile } = await seedLinksFile(cleanup, o.links);
     const apiKey = randomApiKey();
     const setup = { dataDir: join(dir, 'hop-data'), apiKey, env: ctx.hopEnv, verbose: ctx.verbose };
     let hop: Awaited<ReturnType<typeof startHopSut>>;

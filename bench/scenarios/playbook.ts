@@ -5,8 +5,8 @@
 import { cp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpuQuotaUnavailable } from '../lib/cgroup.ts';
-import { type ImportResult, importLinks, makeTempDir, removeDir } from '../lib/hop-process.ts';
-import { type Distribution, randomApiKey, randomCodes, writeLinksJsonl } from '../lib/links.ts';
+import { type ImportResult, importLinks } from '../lib/hop-process.ts';
+import { type Distribution, randomApiKey } from '../lib/links.ts';
 import type { RunResult } from '../lib/recorder.ts';
 import { fmtInt, fmtMs, newReport, runsTable, type ScenarioReport, type Table } from '../lib/report.ts';
 import {
@@ -16,7 +16,7 @@ import {
   RATE_REFERENCE_STAGE,
   type StageEnv,
 } from '../playbook.ts';
-import { type BenchContext, Cleanup, closedLoop, openLoop, warmServer } from './common.ts';
+import { type BenchContext, Cleanup, closedLoop, openLoop, seedLinksFile, warmServer } from './common.ts';
 import { noteTrouble, redirectRequests } from './redirect.ts';
 
 export interface PlaybookOptions {
@@ -90,11 +90,7 @@ export async function runPlaybook(ctx: BenchContext, o: PlaybookOptions): Promis
   const cleanup = new Cleanup();
   try {
     if (runnable.length > 0) {
-      const dir = await makeTempDir('hop-bench');
-      cleanup.add(() => removeDir(dir));
-      const codes = randomCodes(o.links);
-      const linksFile = join(dir, 'links.jsonl');
-      await writeLinksJsonl(linksFile, codes);
+      const { dir, codes, linksFile } = await seedLinksFile(cleanup, o.links);
       const apiKey = randomApiKey();
       // One import, copied for each stage: the stages then serve identical data, and a copy of a
       // closed data directory costs far less than importing again.

@@ -1,15 +1,8 @@
 // The redirect scenario: Hop's hot path against a bare node:http baseline doing the same lookup
 // (a Map when Hop's cache is on, PGlite when it is off), for capacity and for p99 at a fixed rate.
 import { join } from 'node:path';
-import { importLinks, makeTempDir, removeDir } from '../lib/hop-process.ts';
-import {
-  type Distribution,
-  indexSampler,
-  linkUrl,
-  randomApiKey,
-  randomCodes,
-  writeLinksJsonl,
-} from '../lib/links.ts';
+import { importLinks } from '../lib/hop-process.ts';
+import { type Distribution, indexSampler, linkUrl, randomApiKey } from '../lib/links.ts';
 import type { RequestFactory } from '../lib/load.ts';
 import type { RunResult } from '../lib/recorder.ts';
 import {
@@ -31,6 +24,7 @@ import {
   closedLoop,
   openLoop,
   type Sut,
+  seedLinksFile,
   startBaseline,
   startHopSut,
   touchEveryLink,
@@ -72,11 +66,7 @@ export async function runRedirect(ctx: BenchContext, o: RedirectOptions): Promis
   });
   const cleanup = new Cleanup();
   try {
-    const dir = await makeTempDir('hop-bench');
-    cleanup.add(() => removeDir(dir));
-    const codes = randomCodes(o.links);
-    const linksFile = join(dir, 'links.jsonl');
-    await writeLinksJsonl(linksFile, codes);
+    const { dir, codes, linksFile } = await seedLinksFile(cleanup, o.links);
     const request = redirectRequests(codes, o.dist);
 
     const suts: Sut[] = [];

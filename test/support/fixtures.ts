@@ -1,4 +1,6 @@
 // Small builders shared by tests.
+
+import type { RedirectRecord } from '../../src/domain/link.ts';
 import type { LinkFields } from '../../src/domain/link-input.ts';
 import type { NewLink } from '../../src/storage/ports.ts';
 
@@ -19,4 +21,18 @@ export function fields(over: Partial<LinkFields> = {}): LinkFields {
 export function newLink(over: Partial<NewLink> & { f?: Partial<LinkFields> } = {}): NewLink {
   const { f, ...rest } = over;
   return { alias: null, fields: fields(f), createdAt: new Date(), idempotency: null, ...rest };
+}
+
+export function redirectRecord(over: Partial<RedirectRecord> = {}): RedirectRecord {
+  return {
+    code: 'abc',
+    url: 'https://x.example/',
+    redirectType: 302,
+    forwardQuery: true,
+    expiresAt: null,
+    maxClicks: null,
+    disabled: false,
+    deletedAt: null,
+    ...over,
+  };
 }

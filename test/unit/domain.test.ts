@@ -4,9 +4,10 @@ import { describe, test } from 'node:test';
 import { BUCKET_COUNT, bucketOf, murmur3_32 } from '../../src/domain/bucket.ts';
 import { generateCode, validateAlias } from '../../src/domain/codes.ts';
 import { HopError } from '../../src/domain/errors.ts';
-import { decideRedirect, type RedirectRecord } from '../../src/domain/link.ts';
+import { decideRedirect } from '../../src/domain/link.ts';
 import { parseExpiry, validateCreate, validatePatch } from '../../src/domain/link-input.ts';
 import { mergeQuery, normalizeTargetUrl } from '../../src/domain/url-policy.ts';
+import { redirectRecord } from '../support/fixtures.ts';
 
 const enc = new TextEncoder();
 const policy = { ownHosts: new Set(['hop.example']), denyHosts: ['evil.example'] };
@@ -179,16 +180,7 @@ describe('link input', () => {
 });
 
 describe('redirect decision', () => {
-  const rec: RedirectRecord = {
-    code: 'abc',
-    url: 'https://x.example/',
-    redirectType: 302,
-    forwardQuery: true,
-    expiresAt: null,
-    maxClicks: null,
-    disabled: false,
-    deletedAt: null,
-  };
+  const rec = redirectRecord({ code: 'abc' });
   test('unknown and deleted are not found; disabled and expired are gone', () => {
     assert.equal(decideRedirect(null, 0), 'not_found');
     assert.equal(decideRedirect({ ...rec, deletedAt: new Date(0) }, 0), 'not_found');

@@ -11,6 +11,7 @@ import { noopMetrics } from '../../src/metrics/metrics.ts';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory-rate-limiter.ts';
 import { LinkResolver } from '../../src/redirect/resolve-link.ts';
 import type { ClickBatch } from '../../src/storage/ports.ts';
+import { redirectRecord } from '../support/fixtures.ts';
 
 const silent = createLogger('silent');
 
@@ -49,16 +50,7 @@ describe('rate limiter (GCRA)', () => {
 });
 
 describe('link resolver', () => {
-  const rec: RedirectRecord = {
-    code: 'hot',
-    url: 'https://x.example/',
-    redirectType: 302,
-    forwardQuery: true,
-    expiresAt: null,
-    maxClicks: null,
-    disabled: false,
-    deletedAt: null,
-  };
+  const rec = redirectRecord({ code: 'hot' });
 
   test('1,000 concurrent lookups of an uncached code cause one store read', async () => {
     let reads = 0;
