@@ -5,12 +5,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { RESERVED_WORDS } from '../domain/codes.ts';
+import { errorTable } from '../domain/errors.ts';
 import {
   HTML_ERROR_HEADERS,
   htmlErrorPage,
   PROBLEM_CONTENT_TYPE,
   problemOf,
-  sendProblem,
   wantsHtml,
 } from '../http/problem.ts';
 import { enforceRateLimit, policies } from '../http/rate-limit.ts';
@@ -20,7 +20,39 @@ import { createRedirector, type RedirectAnswer } from './redirect.ts';
 // Browsers and proxies must ask again every time: edits take effect at once and every click counts.
 const CACHE_CONTROL = 'private, no-store';
 const SHORT_PATH = /^\/[A-Za-z0-9_-]{1,64}$/;
-const STORE_DOWN = 'The link store did not answer; try again.';
+const STORE_DOWN = { code: 'unavailable', detail: 'The link store did not answer; try again.' } as const;
+
+interface Rendered {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The one rendering of a redirect answer, shared by both doors so they answer byte for byte alike. */
+function render(
+  a: RedirectAnswer | typeof STORE_DOWN,
+  accept: string | undefined,
+  requestId: string,
+): Rendered {
+  if ('location' in a) {
+    return {
+      status: a.status,
+      headers: { location: a.location, 'cache-control': CACHE_CONTROL, 'content-length': '0' },
+      body: '',
+    };
+  }
+  const status = errorTable[a.code].status;
+  // A dead link in a browser gets a page; a store outage is for clients to retry, so it stays JSON.
+  if (a.code !== 'unavailable' && wantsHtml(accept)) {
+    return { status, headers: { ...HTML_ERROR_HEADERS }, body: htmlErrorPage(a.code, a.detail) };
+  }
+  const headers: Record<string, string> = {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'cache-control': 'no-store',
+  };
+  if (a.code === 'unavailable') headers['retry-after'] = '1';
+  return { status, headers, body: JSON.stringify(problemOf(a.code, a.detail, requestId)) };
+}
 
 export function registerRedirect(app: FastifyInstance, deps: Deps): void {
   const answer = createRedirector(deps);
@@ -30,23 +62,15 @@ export function registerRedirect(app: FastifyInstance, deps: Deps): void {
     { schema: { hide: true }, exposeHeadRoute: true },
     async (req, reply) => {
       if (limit !== null) await enforceRateLimit(deps, reply, limit, req.ip);
-      let a: RedirectAnswer;
+      let a: RedirectAnswer | typeof STORE_DOWN;
       try {
         a = await answer(req.method, req.url, req.params.code, req.headers.referer);
       } catch (err) {
         req.log.error({ err }, 'redirect failed');
-        return sendProblem(req, reply, 'unavailable', STORE_DOWN, {}, { 'retry-after': '1' });
+        a = STORE_DOWN;
       }
-      if ('location' in a) {
-        return reply
-          .code(a.status)
-          .header('location', a.location)
-          .header('cache-control', CACHE_CONTROL)
-          .send();
-      }
-      reply.header('cache-control', 'no-store');
-      if (!wantsHtml(req.headers.accept)) return sendProblem(req, reply, a.code, a.detail);
-      return reply.code(a.status).headers(HTML_ERROR_HEADERS).send(htmlErrorPage(a.code, a.detail));
+      const r = render(a, req.headers.accept, req.id);
+      return reply.code(r.status).headers(r.headers).send(r.body);
     },
   );
 }
@@ -61,28 +85,13 @@ export function createFastRedirect(
 ): ((req: IncomingMessage, res: ServerResponse) => boolean) | null {
   if (policies(deps).redirect !== null && deps.config.rateLimits) return null;
   const answer = createRedirector(deps);
-  const write = (req: IncomingMessage, res: ServerResponse, a: RedirectAnswer) => {
-    if ('location' in a) {
-      res.writeHead(a.status, {
-        location: a.location,
-        'cache-control': CACHE_CONTROL,
-        'content-length': '0',
-      });
-      res.end();
-    } else if (wantsHtml(req.headers.accept)) {
-      res.writeHead(a.status, HTML_ERROR_HEADERS).end(htmlErrorPage(a.code, a.detail));
-    } else {
-      const body = JSON.stringify(problemOf(a.code, a.detail, requestIdFor(req.headers['x-request-id'])));
-      res
-        .writeHead(a.status, { 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' })
-        .end(body);
-    }
+  const write = (req: IncomingMessage, res: ServerResponse, a: RedirectAnswer | typeof STORE_DOWN) => {
+    const r = render(a, req.headers.accept, requestIdFor(req.headers['x-request-id']));
+    res.writeHead(r.status, r.headers).end(r.body);
   };
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
-    const id = requestIdFor(req.headers['x-request-id']);
-    deps.log.error({ err, reqId: id, url: req.url }, 'redirect failed');
-    const body = JSON.stringify(problemOf('unavailable', STORE_DOWN, id));
-    res.writeHead(503, { 'content-type': PROBLEM_CONTENT_TYPE, 'retry-after': '1' }).end(body);
+    deps.log.error({ err, url: req.url }, 'redirect failed');
+    write(req, res, STORE_DOWN);
   };
   return (req, res) => {
     const method = req.method;

@@ -91,16 +91,18 @@ function withClicks(r: LinkRow): LinkWithClicks {
 const RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(code text, bucket int, url text, "redirectType" int,
   "forwardQuery" boolean, "expiresAt" timestamptz, "maxClicks" int, "usedClicks" int, disabled boolean,
   "deletedAt" timestamptz, tags jsonb, title text, "createdAt" timestamptz, "updatedAt" timestamptz)`;
-const INSERT_FROM_RECORDSET = `INSERT INTO links (${LINK_COLUMNS})
+const insertFromRecordset = (returning: string) => `INSERT INTO links (${LINK_COLUMNS})
   SELECT r.code, r.bucket, r.url, r."redirectType", r."forwardQuery", r."expiresAt", r."maxClicks", r."usedClicks",
     r.disabled, r."deletedAt", ARRAY(SELECT jsonb_array_elements_text(r.tags)), r.title, r."createdAt", r."updatedAt"
   FROM ${RECORDSET}
   ON CONFLICT (code) DO NOTHING
-  RETURNING ${LINK_COLUMNS}`;
+  RETURNING ${returning}`;
 
 // Links and their link.created events in one statement (data-modifying CTEs run atomically).
 // Only codes come back: the rows inserted are exactly the records sent.
-const INSERT_WITH_OUTBOX = `WITH ins AS (${INSERT_FROM_RECORDSET.replace(/RETURNING[\s\S]*$/, 'RETURNING code, bucket')}),
+const INSERT_LINKS = insertFromRecordset(LINK_COLUMNS);
+
+const INSERT_WITH_OUTBOX = `WITH ins AS (${insertFromRecordset('code, bucket')}),
   ob AS (
     INSERT INTO outbox (kind, code, bucket, payload)
     SELECT 'link.created', ins.code, ins.bucket, j.j
@@ -265,7 +267,7 @@ export class SqlStore implements Store {
       const redraw: Pending[] = [];
       if (toInsert.length > 0) {
         const rows = toInsert.map((p) => linkToJson(this.newLinkRecord(p)));
-        const res = await tx.query<LinkRow>(INSERT_FROM_RECORDSET, [JSON.stringify(rows)]);
+        const res = await tx.query<LinkRow>(INSERT_LINKS, [JSON.stringify(rows)]);
         const inserted = new Map(res.rows.map((r) => [r.code, rowToLink(r)]));
         for (const p of toInsert) {
           const link = inserted.get(p.code);
