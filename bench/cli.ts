@@ -8,12 +8,15 @@ import { renderHtml } from './lib/html-report.ts';
 import type { Distribution } from './lib/links.ts';
 import { renderText, type ScenarioReport } from './lib/report.ts';
 import { parseStageList } from './playbook.ts';
+import { runClicks } from './scenarios/clicks.ts';
 import type { BenchContext } from './scenarios/common.ts';
 import { runCreate } from './scenarios/create.ts';
+import { runIngest } from './scenarios/ingest.ts';
 import { runMemory } from './scenarios/memory.ts';
 import { runMix } from './scenarios/mix.ts';
 import { runPlaybook } from './scenarios/playbook.ts';
 import { runRedirect } from './scenarios/redirect.ts';
+import { runStats } from './scenarios/stats.ts';
 
 const USAGE = `Usage: npm run bench -- <scenario> [options]
 
@@ -24,6 +27,12 @@ Scenarios:
   create     POST /api/v1/links: closed-loop links/s, then p99 at half that rate
              --concurrency N (32)  --duration S (10)
   mix        reads and writes together   --ratio R (100 reads per write)  --links N  --duration S
+  clicks     redirect capacity and p99 with click recording on vs off, two Hops alternating in one run
+             --links N (100000)  --dist uniform|zipf (zipf)  --rounds N (3)  --probe S (5)  --duration S (10)
+  stats      stats API latency (open-loop) for a link with 10 million clicks and for all links
+             --rate R (5/s per query)  --duration S (20)
+  ingest     clicks/s the embedded click writer sums and writes into rollups, in process
+             --links N (100000)  --dist uniform|zipf (zipf)  --duration S (10)
   memory     Hop's RSS and import speed by size   --sizes 100000,1000000  --duration S (5)
   playbook   the scaling playbook's stages, each a Hop of its own under the same redirect load:
              closed-loop capacity, then open-loop latency at one fixed rate for all stages
@@ -167,6 +176,29 @@ async function run(argv: string[]): Promise<number> {
         rate: values.rate === undefined ? null : num(values, 'rate', 0, 1),
         stages: values.stages === undefined ? null : usage(() => parseStageList(values.stages ?? '')),
         cpuQuota: values['cpu-quota'] === undefined ? null : parseCpuQuota(values['cpu-quota']),
+      });
+      break;
+    case 'clicks':
+      report = await runClicks(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 3, 1),
+        rate: values.rate === undefined ? null : num(values, 'rate', 0, 1),
+      });
+      break;
+    case 'stats':
+      report = await runStats(ctx, {
+        durationS: num(values, 'duration', quick ? 3 : 20, 0.1),
+        rate: num(values, 'rate', 5, 0.1),
+      });
+      break;
+    case 'ingest':
+      report = await runIngest(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
       });
       break;
     default:

@@ -9,7 +9,14 @@ npx --no-install biome check .
 
 echo "== typescript"
 npx --no-install tsc -p tsconfig.json
+npx --no-install tsc -p web/tsconfig.json
+
+echo "== dashboard build"
+node --import tsx scripts/build-web.ts
+
+echo "== browser for the dashboard tests"
+bash scripts/ensure-chromium.sh
 
 echo "== tests"
-files=(test/unit/**/*.test.ts test/integration/**/*.test.ts)
+files=(test/unit/**/*.test.ts test/integration/**/*.test.ts test/browser/**/*.test.ts)
 exec node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout "${files[@]}"

@@ -3,17 +3,23 @@
 import { createServer } from 'node:http';
 import swagger from '@fastify/swagger';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { registerFeedRoutes } from './analytics/feed-routes.ts';
+import { registerStatsRoutes } from './analytics/stats-routes.ts';
+import { registerDashboard } from './dashboard/dashboard-routes.ts';
+import { registerSessionRoutes, registerSignIn } from './dashboard/session-routes.ts';
+import { createSessions } from './dashboard/session-secret.ts';
+import { registerSystemRoute } from './dashboard/system-route.ts';
 import type { Deps } from './deps.ts';
 import { authenticate } from './http/auth.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { registerHealthRoutes } from './http/health-routes.ts';
-import { registerHomePage } from './http/home-page.ts';
 import { enforceRateLimit, policies } from './http/rate-limit.ts';
 import { requestIdFor } from './http/request-id.ts';
 import { registerKeyRoutes } from './keys/key-routes.ts';
 import { registerCreateLink } from './links/create-link.ts';
 import { registerDeleteLink } from './links/delete-link.ts';
 import { registerGetLink } from './links/get-link.ts';
+import { registerLinkQr } from './links/link-qr.ts';
 import { linkSchema, problemSchema } from './links/link-view.ts';
 import { registerListLinks } from './links/list-links.ts';
 import { registerUpdateLink } from './links/update-link.ts';
@@ -49,6 +55,8 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
     forceCloseConnections: 'idle',
   });
   app.decorateRequest('apiKey', null);
+  app.decorateRequest('session', null);
+  const sessions = createSessions(deps.config);
   installErrorHandling(app);
   await app.register(swagger, {
     openapi: {
@@ -66,18 +74,21 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
   app.addSchema(linkSchema);
   app.addSchema(problemSchema);
 
-  registerHomePage(app);
+  registerDashboard(app, deps);
   registerHealthRoutes(app, deps, state);
+  // Live feeds never go idle on their own; end them so closing does not wait out the timeout.
+  app.addHook('preClose', async () => deps.clickFeed.close());
   registerRedirect(app, deps);
 
   const { api } = policies(deps);
   await app.register(
     async (v1) => {
       v1.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+      registerSignIn(v1, deps, sessions);
       v1.register(async (authed) => {
         authed.addHook('onRequest', async (req, reply) => {
           reply.header('x-request-id', req.id);
-          const key = await authenticate(deps, req);
+          const key = await authenticate(deps, req, sessions);
           await enforceRateLimit(deps, reply, api, key.id);
         });
         authed.addHook('onResponse', async (req, reply) => {
@@ -99,6 +110,12 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
         registerUpdateLink(authed, deps);
         registerDeleteLink(authed, deps);
         registerKeyRoutes(authed, deps);
+        registerStatsRoutes(authed, deps);
+        registerFeedRoutes(authed, deps);
+        // The dashboard's API: session, QR codes, system figures.
+        registerSessionRoutes(authed, deps, sessions);
+        registerLinkQr(authed, deps);
+        registerSystemRoute(authed, deps);
       });
     },
     { prefix: '/api/v1' },

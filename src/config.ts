@@ -22,9 +22,18 @@ export interface Config {
   clickBatchSize: number;
   clickBufferSize: number;
   clickRecording: boolean;
+  clickRetentionDays: number;
+  clickUpkeepMs: number;
+  countryHeader: string | null;
+  feedHeartbeatMs: number;
   shutdownTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   trustProxy: string | boolean;
+  /** null: generated once and kept in the data directory (random per process in memory). */
+  sessionSecret: string | null;
+  sessionTtlMs: number;
+  /** null: / answers with the dashboard; otherwise / redirects here. */
+  homeRedirect: string | null;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -225,7 +234,7 @@ const settings = [
     env: 'HOP_CLICK_BATCH_SIZE',
     flag: 'click-batch-size',
     default: '20000',
-    help: 'Clicks written per batch',
+    help: 'Pending clicks that start a write before the flush interval is up',
     parse: int(1, 100_000),
   },
   {
@@ -243,6 +252,42 @@ const settings = [
     default: 'on',
     help: 'on, or off to record no clicks',
     parse: onOff,
+  },
+  {
+    key: 'clickRetentionDays',
+    env: 'HOP_CLICK_RETENTION_DAYS',
+    flag: 'click-retention-days',
+    default: '30',
+    help: 'Days raw click events are kept (rollups are kept for good)',
+    parse: int(1, 3650),
+  },
+  {
+    key: 'clickUpkeepMs',
+    env: 'HOP_CLICK_UPKEEP_MS',
+    flag: 'click-upkeep-ms',
+    default: '600000',
+    help: 'How often whole past days are summed into daily rollups and expired raw events dropped',
+    parse: int(1000, 86_400_000),
+  },
+  {
+    key: 'countryHeader',
+    env: 'HOP_COUNTRY_HEADER',
+    flag: 'country-header',
+    default: '',
+    help: "A CDN's country header to trust (e.g. cf-ipcountry); empty: the bundled GeoIP database",
+    parse: (r: string) => {
+      const v = r.trim().toLowerCase();
+      if (v !== '' && !/^[a-z0-9-]+$/.test(v)) throw new ConfigError('must be a header name');
+      return v === '' ? null : v;
+    },
+  },
+  {
+    key: 'feedHeartbeatMs',
+    env: 'HOP_FEED_HEARTBEAT_MS',
+    flag: 'feed-heartbeat-ms',
+    default: '15000',
+    help: 'Interval of heartbeats on the live click feed (Server-Sent Events)',
+    parse: int(100, 600_000),
   },
   {
     key: 'shutdownTimeoutMs',
@@ -275,6 +320,43 @@ const settings = [
       if (v === 'off' || v === '') return false;
       if (v === 'on') return true;
       return r;
+    },
+  },
+  {
+    key: 'sessionSecret',
+    env: 'HOP_SESSION_SECRET',
+    flag: 'session-secret',
+    default: '',
+    help: 'Secret that signs dashboard session cookies, 32+ characters (default: generated once and kept in HOP_DATA_DIR; random per process in memory)',
+    parse: (r: string) => {
+      if (r === '') return null;
+      if (r.length < 32) throw new ConfigError('must be at least 32 characters');
+      return r;
+    },
+  },
+  {
+    key: 'sessionTtlMs',
+    env: 'HOP_SESSION_TTL_MS',
+    flag: 'session-ttl-ms',
+    default: '43200000',
+    help: 'How long a dashboard sign-in lasts (revoking its API key ends it sooner)',
+    parse: int(60_000, 30 * 86_400_000),
+  },
+  {
+    key: 'homeRedirect',
+    env: 'HOP_HOME_REDIRECT',
+    flag: 'home-redirect',
+    default: '',
+    help: 'What / answers: empty for the dashboard, or an absolute http(s) URL to redirect to',
+    parse: (r: string) => {
+      if (r === '') return null;
+      let u: URL | null = null;
+      try {
+        u = new URL(r);
+      } catch {}
+      if (u === null || (u.protocol !== 'http:' && u.protocol !== 'https:'))
+        throw new ConfigError('must be empty or an absolute http(s) URL');
+      return u.href;
     },
   },
 ] as const satisfies readonly Setting<keyof Config>[];

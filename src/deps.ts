@@ -1,4 +1,8 @@
 // The composition root: the one place that picks adapters. Everything else receives Deps.
+import { ClickEnricher } from './analytics/click-enricher.ts';
+import { ClickFeed } from './analytics/click-feed.ts';
+import { ClickUpkeep } from './analytics/click-upkeep.ts';
+import { VisitorSalts } from './analytics/visitor-salts.ts';
 import { LruCache } from './cache/lru-cache.ts';
 import type { Config } from './config.ts';
 import type { RedirectRecord } from './domain/link.ts';
@@ -21,6 +25,10 @@ export interface Deps {
   readonly keys: KeyVerifier;
   readonly resolver: LinkResolver;
   readonly clicks: ClickSink;
+  readonly clickEnricher: ClickEnricher;
+  readonly clickFeed: ClickFeed;
+  readonly clickUpkeep: ClickUpkeep;
+  readonly visitorSalts: VisitorSalts;
   readonly rateLimiter: RateLimiter;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -51,6 +59,11 @@ export async function buildDeps(
     { l1, l2: null, ttlMs: config.cacheTtlMs, negativeTtlMs: Math.min(5_000, config.cacheTtlMs) },
     metrics,
   );
+  const clickFeed = new ClickFeed({ heartbeatMs: config.feedHeartbeatMs });
+  const visitorSalts = new VisitorSalts(store, log);
+  await visitorSalts.start();
+  const clickUpkeep = new ClickUpkeep(store, config.clickRetentionDays, log);
+  clickUpkeep.start(config.clickUpkeepMs);
   const clicks = config.clickRecording
     ? new BufferedClickSink(
         store,
@@ -58,6 +71,7 @@ export async function buildDeps(
           batchSize: config.clickBatchSize,
           flushMs: config.clickFlushMs,
           maxBuffered: config.clickBufferSize,
+          onClick: (e) => clickFeed.publish(e),
         },
         metrics,
         log,
@@ -69,6 +83,13 @@ export async function buildDeps(
     keys: new KeyVerifier(store, config.apiKeyCacheMs),
     resolver,
     clicks,
+    clickEnricher: new ClickEnricher(
+      { trustProxy: config.trustProxy, countryHeader: config.countryHeader },
+      visitorSalts,
+    ),
+    clickFeed,
+    clickUpkeep,
+    visitorSalts,
     rateLimiter: new MemoryRateLimiter(),
     metrics,
     log,
@@ -79,7 +100,10 @@ export async function buildDeps(
 
 /** Shutdown order matters: clicks flush into the store before the store closes. */
 export async function closeDeps(deps: Deps): Promise<void> {
+  deps.clickFeed.close();
+  deps.visitorSalts.stop();
   try {
+    await deps.clickUpkeep.stop();
     await deps.clicks.close();
   } finally {
     await deps.store.close();

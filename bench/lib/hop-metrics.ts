@@ -45,3 +45,22 @@ export async function readCacheCounts(target: Target): Promise<CacheCounts | nul
     return null;
   }
 }
+
+/** Sums of the named counters (all label sets), or null when /metrics does not answer. */
+export async function readCounters(
+  target: Target,
+  names: readonly string[],
+): Promise<Record<string, number> | null> {
+  try {
+    const res = await requestOnce(target, { method: 'GET', path: '/metrics' });
+    if (res.status !== 200 || res.body === null) return null;
+    const out: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+    for (const line of res.body.toString('utf8').split('\n')) {
+      const m = /^([a-z_]+)(?:\{[^}]*\})?\s+(\S+)/.exec(line);
+      if (m !== null && m[1]! in out) out[m[1]!]! += Number(m[2]);
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}

@@ -1,10 +1,13 @@
-// Embedded click pipeline: clicks are summed in memory per (code, hour, referrer) as they
-// arrive, and the sums are written as one batch once per flush interval (or when enough clicks
-// are pending). Bounded: beyond maxBuffered pending clicks, new ones are dropped and counted.
-// A batch keeps its id across retries, so a write that committed but looked failed counts once.
+// Embedded click pipeline: the redirect adds its click to in-memory sums (per link, hour and
+// value, so a hot link costs one row, not one per click) and returns. Once per flush interval (or
+// when batchSize clicks are pending) the sums are swapped out and written in chunks of bounded
+// size, each an exactly-once batch with its own id. Beyond maxBuffered clicks new ones are dropped
+// and counted. A batch keeps its id across retries, so a write that committed but looked failed
+// counts once.
+import { type ClickEvent, ClickSums } from '../domain/clicks.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { ClickBatch, ClickCount, ClickEvent, ClickStore } from '../storage/ports.ts';
+import type { ClickBatch, ClickStore } from '../storage/ports.ts';
 import type { ClickSink } from './click-sink.ts';
 import { uuid7 } from './uuid7.ts';
 
@@ -12,40 +15,75 @@ export interface BufferedClickSinkOptions {
   readonly batchSize: number;
   readonly flushMs: number;
   readonly maxBuffered: number;
+  /** Told of every click as it is accepted (the live feed). */
+  readonly onClick?: (event: ClickEvent) => void;
 }
 
-interface Sum {
-  readonly code: string;
-  readonly hourMs: number;
-  readonly referrerHost: string | null;
-  clicks: number;
-}
-
-const HOUR = 3600_000;
-// Rows per write: a batch's transaction holds the embedded database, so lookups queued behind it
-// wait for it; small batches keep that wait to a few milliseconds.
+// A chunk's transaction holds the embedded database, so lookups queued behind it wait for it;
+// small chunks keep that wait to a few milliseconds.
 const MAX_ROWS_PER_BATCH = 500;
+// Under load the writer rests at least this many times as long as its last pass took, so it uses
+// at most a third of a core: clicks then wait longer and sum into fewer rows, and redirects keep
+// the CPU. Analytics trail behind under overload; redirects never do.
+const REST_FACTOR = 2;
+const MAX_EVENTS_PER_BATCH = 2_000;
+
+/** Splits a set of clicks into batches of bounded size, each with its own id. */
+export function batchesOf(events: readonly ClickEvent[]): ClickBatch[] {
+  const sums = new ClickSums();
+  for (const e of events) sums.add(e);
+  const out: ClickBatch[] = [];
+  for (
+    let c = sums.take(MAX_ROWS_PER_BATCH, MAX_EVENTS_PER_BATCH);
+    c !== null;
+    c = sums.take(MAX_ROWS_PER_BATCH, MAX_EVENTS_PER_BATCH)
+  ) {
+    out.push({ id: uuid7(), ...c });
+  }
+  return out;
+}
 
 export class BufferedClickSink implements ClickSink {
   readonly active = true;
-  private sums = new Map<string, Sum>();
-  private pending = 0;
-  /** A batch that failed to write; retried first, with the same id. */
+  /** Clicks arriving now. */
+  private current = new ClickSums();
+  /** Sums being written, chunk by chunk. */
+  private draining: ClickSums | null = null;
+  /** A batch whose write failed: retried first, as it is (same id). */
   private retry: ClickBatch | null = null;
   private writing: Promise<void> | null = null;
   private closed = false;
-  private readonly timer: NodeJS.Timeout;
-  private readonly store: ClickStore;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  /** No pass starts before this (performance.now() ms): the writer's rest after a long pass. */
+  private restUntil = 0;
+  private readonly store: Pick<ClickStore, 'recordClickBatch'>;
   private readonly opts: BufferedClickSinkOptions;
   private readonly metrics: Metrics;
   private readonly log: Logger;
 
-  constructor(store: ClickStore, opts: BufferedClickSinkOptions, metrics: Metrics, log: Logger) {
+  constructor(
+    store: Pick<ClickStore, 'recordClickBatch'>,
+    opts: BufferedClickSinkOptions,
+    metrics: Metrics,
+    log: Logger,
+  ) {
     this.store = store;
     this.opts = opts;
     this.metrics = metrics;
     this.log = log;
-    this.timer = setInterval(() => void this.writeSome().catch(() => {}), opts.flushMs);
+    this.schedule(opts.flushMs);
+  }
+
+  private schedule(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.writeSome()
+        .catch(() => {})
+        .finally(() => {
+          if (!this.stopped) this.schedule(Math.max(this.opts.flushMs, this.restUntil - performance.now()));
+        });
+    }, ms);
     this.timer.unref();
   }
 
@@ -54,39 +92,27 @@ export class BufferedClickSink implements ClickSink {
       this.metrics.clicksDropped(1);
       return;
     }
-    const hourMs = event.at - (event.at % HOUR);
-    const key = `${event.code}\u0000${hourMs}\u0000${event.referrerHost ?? ''}`;
-    const sum = this.sums.get(key);
-    if (sum !== undefined) sum.clicks++;
-    else this.sums.set(key, { code: event.code, hourMs, referrerHost: event.referrerHost, clicks: 1 });
-    this.pending++;
+    this.current.add(event);
     this.metrics.clicksRecorded(1);
-    if (this.pending >= this.opts.batchSize && this.writing === null) void this.writeSome().catch(() => {});
+    this.opts.onClick?.(event);
+    if (
+      this.current.remaining >= this.opts.batchSize &&
+      this.writing === null &&
+      performance.now() >= this.restUntil
+    ) {
+      void this.writeSome().catch(() => {});
+    }
   }
 
   /** Clicks accepted but not yet written. */
   get buffered(): number {
-    return this.pending + (this.retry?.events ?? 0);
-  }
-
-  /** Takes up to MAX_ROWS_PER_BATCH sums (Map order: oldest first) as one batch. */
-  private takeBatch(): ClickBatch {
-    const counts: ClickCount[] = [];
-    let events = 0;
-    for (const [key, s] of this.sums) {
-      if (counts.length >= MAX_ROWS_PER_BATCH) break;
-      counts.push({ code: s.code, hour: new Date(s.hourMs), referrerHost: s.referrerHost, clicks: s.clicks });
-      events += s.clicks;
-      this.sums.delete(key);
-    }
-    this.pending -= events;
-    return { id: uuid7(), counts, events };
+    return this.current.remaining + (this.draining?.remaining ?? 0) + (this.retry?.events.length ?? 0);
   }
 
   /** Writes one batch at a time; concurrent callers share the write in progress. */
   private writeSome(): Promise<void> {
     if (this.writing !== null) return this.writing;
-    if (this.retry === null && this.pending === 0) return Promise.resolve();
+    if (this.buffered === 0) return Promise.resolve();
     // .finally runs after the assignment below, even if the write settles at once.
     const p: Promise<void> = this.writeLoop().finally(() => {
       if (this.writing === p) this.writing = null;
@@ -96,25 +122,48 @@ export class BufferedClickSink implements ClickSink {
   }
 
   private async writeLoop(): Promise<void> {
-    while (this.retry !== null || this.pending > 0) {
-      const batch = this.retry ?? this.takeBatch();
-      this.retry = batch;
+    const started = performance.now();
+    try {
+      await this.writeAll();
+    } finally {
+      this.restUntil = performance.now() + REST_FACTOR * (performance.now() - started);
+    }
+  }
+
+  /** Writes what is pending when the pass starts; clicks arriving meanwhile wait for the next. */
+  private async writeAll(): Promise<void> {
+    if (this.draining === null && this.retry === null) {
+      this.draining = this.current;
+      this.current = new ClickSums();
+    }
+    for (;;) {
+      let batch = this.retry;
+      if (batch === null) {
+        const chunk = this.draining?.take(MAX_ROWS_PER_BATCH, MAX_EVENTS_PER_BATCH) ?? null;
+        if (chunk === null) break;
+        batch = { id: uuid7(), ...chunk };
+        this.retry = batch;
+      }
       const started = performance.now();
       try {
         await this.store.recordClickBatch(batch);
       } catch (err) {
         this.metrics.clickBatchFailed();
-        this.log.warn({ err, batch: batch.id, events: batch.events }, 'click batch write failed; will retry');
+        this.log.warn(
+          { err, batch: batch.id, events: batch.events.length },
+          'click batch write failed; will retry',
+        );
         throw err;
       }
       this.retry = null;
-      this.metrics.clickBatchWritten(batch.events, (performance.now() - started) / 1000);
+      this.metrics.clickBatchWritten(batch.events.length, (performance.now() - started) / 1000);
     }
+    this.draining = null;
   }
 
   async flush(): Promise<void> {
     while (this.writing !== null) await this.writing.catch(() => {});
-    while (this.retry !== null || this.pending > 0) {
+    while (this.buffered > 0) {
       const before = this.buffered;
       await this.writeSome();
       if (this.buffered >= before) break;
@@ -122,7 +171,8 @@ export class BufferedClickSink implements ClickSink {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
     await this.flush();
     this.closed = true;
   }

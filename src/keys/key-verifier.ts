@@ -8,6 +8,8 @@ export class KeyVerifier {
   private readonly store: ApiKeyStore;
   private readonly ttlMs: number;
   private readonly known = new Map<string, { record: ApiKeyRecord; until: number }>();
+  /** Live keys by id, for dashboard sessions (which carry the key's id, never the key). */
+  private liveById: { byId: Map<string, ApiKeyRecord>; until: number } | null = null;
 
   constructor(store: ApiKeyStore, ttlMs: number) {
     this.store = store;
@@ -31,9 +33,25 @@ export class KeyVerifier {
     return record;
   }
 
+  /**
+   * The live key with this id. Keys are few, so the whole list is remembered for the cache
+   * lifetime; an id missing from it is looked up afresh (a key made since), so only sessions of
+   * revoked keys pay that lookup.
+   */
+  async liveKey(id: string): Promise<ApiKeyRecord | null> {
+    const now = Date.now();
+    const cached =
+      this.liveById !== null && this.liveById.until > now ? this.liveById.byId.get(id) : undefined;
+    if (cached !== undefined) return cached;
+    const live = (await this.store.listApiKeys()).filter((k) => k.revokedAt === null);
+    this.liveById = { byId: new Map(live.map((k) => [k.id, k])), until: now + this.ttlMs };
+    return this.liveById.byId.get(id) ?? null;
+  }
+
   async revoke(idOrPrefix: string, now: Date): Promise<boolean> {
     const revoked = await this.store.revokeApiKey(idOrPrefix, now);
     this.known.clear();
+    this.liveById = null;
     return revoked;
   }
 }

@@ -4,6 +4,16 @@
 export type CacheResult = 'hit' | 'miss' | 'negative';
 export type RedirectOutcome = 'redirect' | 'not_found' | 'gone';
 
+/** Cumulative figures since start, for the dashboard's system page (rates come from deltas). */
+export interface MetricsSnapshot {
+  redirects: number;
+  apiRequests: number;
+  /** API latency histogram: cumulative counts per upper bound in seconds, +Inf last. */
+  apiLatency: { le: number; count: number }[];
+  cache: { hits: number; misses: number; negative: number };
+  clicks: { recorded: number; written: number; dropped: number; batchFailures: number };
+}
+
 export interface Metrics {
   redirect(outcome: RedirectOutcome): void;
   cacheLookup(tier: 'l1' | 'l2', result: CacheResult): void;
@@ -17,6 +27,7 @@ export interface Metrics {
   rateLimited(policy: string): void;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
+  snapshot(): Promise<MetricsSnapshot>;
 }
 
 export const noopMetrics: Metrics = {
@@ -32,5 +43,14 @@ export const noopMetrics: Metrics = {
   rateLimited() {},
   async render() {
     return { contentType: 'text/plain; version=0.0.4', body: '' };
+  },
+  async snapshot() {
+    return {
+      redirects: 0,
+      apiRequests: 0,
+      apiLatency: [{ le: Number.POSITIVE_INFINITY, count: 0 }],
+      cache: { hits: 0, misses: 0, negative: 0 },
+      clicks: { recorded: 0, written: 0, dropped: 0, batchFailures: 0 },
+    };
   },
 };

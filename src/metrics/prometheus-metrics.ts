@@ -1,6 +1,10 @@
 // Metrics on prom-client, one registry per app so several apps can live in one test process.
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
-import type { CacheResult, Metrics, RedirectOutcome } from './metrics.ts';
+import type { CacheResult, Metrics, MetricsSnapshot, RedirectOutcome } from './metrics.ts';
+
+type Values = { value: number; labels: Partial<Record<string, string | number>>; metricName?: string }[];
+const total = (values: Values, where: (l: Values[number]['labels']) => boolean = () => true) =>
+  values.reduce((n, v) => (where(v.labels) ? n + v.value : n), 0);
 
 export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?: () => void }): Metrics {
   const register = new Registry();
@@ -14,7 +18,7 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     clicks: 0,
     dropped: 0,
   };
-  new Counter({
+  const redirectsTotal = new Counter({
     name: 'hop_redirects_total',
     help: 'Redirect requests by outcome',
     labelNames: ['outcome'] as const,
@@ -26,7 +30,7 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
       }
     },
   });
-  new Counter({
+  const cacheTotal = new Counter({
     name: 'hop_cache_requests_total',
     help: 'Cache lookups by tier and result',
     labelNames: ['tier', 'result'] as const,
@@ -60,7 +64,7 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     help: 'Links created',
     registers: [register],
   });
-  new Counter({
+  const clicksRecordedTotal = new Counter({
     name: 'hop_clicks_recorded_total',
     help: 'Clicks accepted into the buffer',
     registers: [register],
@@ -69,7 +73,7 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
       pending.clicks = 0;
     },
   });
-  new Counter({
+  const clicksDroppedTotal = new Counter({
     name: 'hop_clicks_dropped_total',
     help: 'Clicks dropped because the buffer was full',
     registers: [register],
@@ -134,6 +138,42 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     async render() {
       opts.gauges?.();
       return { contentType: register.contentType, body: await register.metrics() };
+    },
+    async snapshot(): Promise<MetricsSnapshot> {
+      // get() runs each counter's collect(), folding in the plain-number tallies first.
+      const [r, c, rec, drop, lat, written, failed] = await Promise.all([
+        redirectsTotal.get(),
+        cacheTotal.get(),
+        clicksRecordedTotal.get(),
+        clicksDroppedTotal.get(),
+        httpDuration.get(),
+        batchEvents.get(),
+        batchFailures.get(),
+      ]);
+      const buckets = new Map<number, number>();
+      let requests = 0;
+      for (const v of lat.values as Values) {
+        if (v.metricName?.endsWith('_count')) requests += v.value;
+        if (!v.metricName?.endsWith('_bucket')) continue;
+        const le = v.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(v.labels.le);
+        buckets.set(le, (buckets.get(le) ?? 0) + v.value);
+      }
+      const l1 = (result: string) => total(c.values, (l) => l.tier === 'l1' && l.result === result);
+      return {
+        redirects: total(r.values),
+        apiRequests: requests,
+        apiLatency: [...buckets]
+          .sort(([a], [b]) => a - b)
+          .map(([le, count]) => ({ le, count }))
+          .concat(buckets.size === 0 ? [{ le: Number.POSITIVE_INFINITY, count: 0 }] : []),
+        cache: { hits: l1('hit'), misses: l1('miss'), negative: l1('negative') },
+        clicks: {
+          recorded: total(rec.values),
+          written: total(written.values),
+          dropped: total(drop.values),
+          batchFailures: total(failed.values),
+        },
+      };
     },
   };
 }

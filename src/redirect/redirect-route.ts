@@ -64,7 +64,7 @@ export function registerRedirect(app: FastifyInstance, deps: Deps): void {
       if (limit !== null) await enforceRateLimit(deps, reply, limit, req.ip);
       let a: RedirectAnswer | typeof STORE_DOWN;
       try {
-        a = await answer(req.method, req.url, req.params.code, req.headers.referer);
+        a = await answer(req.method, req.url, req.params.code, req.raw);
       } catch (err) {
         req.log.error({ err }, 'redirect failed');
         a = STORE_DOWN;
@@ -101,7 +101,7 @@ export function createFastRedirect(
     const path = q === -1 ? url : url.slice(0, q);
     if (!SHORT_PATH.test(path) || RESERVED_WORDS.has(path.slice(1))) return false;
     try {
-      const a = answer(method, url, path.slice(1), req.headers.referer);
+      const a = answer(method, url, path.slice(1), req);
       if (a instanceof Promise)
         a.then(
           (x) => write(req, res, x),

@@ -1,10 +1,10 @@
 // THE hot path: resolve → decide → redirect → hand the click to the sink (never awaited).
 // Synchronous on a cache hit; policies are the functions it calls. Adapters render the answer.
+import type { IncomingMessage } from 'node:http';
 import type { Deps } from '../deps.ts';
 import { looksLikeCode } from '../domain/codes.ts';
 import { decideRedirect, type RedirectRecord } from '../domain/link.ts';
 import { mergeQuery } from '../domain/url-policy.ts';
-import { clickFrom } from './click-from-request.ts';
 
 export type RedirectAnswer =
   | { readonly status: number; readonly location: string }
@@ -19,45 +19,40 @@ export type Redirector = (
   method: string,
   url: string,
   code: string,
-  referer: string | undefined,
+  req: IncomingMessage,
 ) => RedirectAnswer | Promise<RedirectAnswer>;
 
 export function createRedirector(deps: Deps): Redirector {
-  const { resolver, store, clicks, metrics } = deps;
+  const { resolver, store, clicks, clickEnricher, metrics } = deps;
 
-  function go(
-    link: RedirectRecord,
-    url: string,
-    counts: boolean,
-    referer: string | undefined,
-  ): RedirectAnswer {
+  function go(link: RedirectRecord, url: string, counts: boolean, req: IncomingMessage): RedirectAnswer {
     const q = url.indexOf('?');
     const location = link.forwardQuery && q !== -1 ? mergeQuery(link.url, url.slice(q + 1)) : link.url;
-    if (counts && clicks.active) clicks.record(clickFrom(link.code, referer));
+    if (counts && clicks.active) clicks.record(clickEnricher.eventFor(link.code, req));
     metrics.redirect('redirect');
     return { status: link.redirectType, location };
   }
 
-  function decide(record: RedirectRecord | null, method: string, url: string, referer: string | undefined) {
+  function decide(record: RedirectRecord | null, method: string, url: string, req: IncomingMessage) {
     const d = decideRedirect(record, Date.now());
     if (d !== 'redirect' || record === null) {
       metrics.redirect(d === 'not_found' ? 'not_found' : 'gone');
       return d === 'expired' ? EXPIRED : d === 'disabled' ? DISABLED : NOT_FOUND;
     }
     const counts = method === 'GET'; // HEAD is a probe: it neither counts nor uses up a limited link
-    if (record.maxClicks === null || !counts) return go(record, url, counts, referer);
+    if (record.maxClicks === null || !counts) return go(record, url, counts, req);
     return store.consumeClick(record.code).then((ok) => {
-      if (ok) return go(record, url, counts, referer);
+      if (ok) return go(record, url, counts, req);
       metrics.redirect('gone');
       return USED_UP;
     });
   }
 
-  return (method, url, code, referer) => {
-    if (!looksLikeCode(code)) return decide(null, method, url, referer);
+  return (method, url, code, req) => {
+    if (!looksLikeCode(code)) return decide(null, method, url, req);
     const found = resolver.resolve(code);
     return found instanceof Promise
-      ? found.then((r) => decide(r, method, url, referer))
-      : decide(found, method, url, referer);
+      ? found.then((r) => decide(r, method, url, req))
+      : decide(found, method, url, req);
   };
 }

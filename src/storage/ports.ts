@@ -1,8 +1,11 @@
 // The storage ports. Routes and use cases see only these; adapters (memory, embedded PGlite,
 // and later pooled/sharded PostgreSQL) implement them and pass one conformance suite.
 
+import type { BreakdownDim, ClickEvent, RollupIncrement, VisitorRegister } from '../domain/clicks.ts';
 import type { Link, RedirectRecord } from '../domain/link.ts';
 import type { LinkFields } from '../domain/link-input.ts';
+
+export type { ClickEvent } from '../domain/clicks.ts';
 
 export interface IdempotencyClaim {
   /** Who owns the key space (the API key id), so clients cannot collide. */
@@ -102,38 +105,61 @@ export interface ApiKeyStore {
   countApiKeys(): Promise<number>;
 }
 
-/** One redirect that counted (DESIGN §7 lists the fields analytics will add). */
-export interface ClickEvent {
-  readonly code: string;
-  /** Epoch milliseconds. */
-  readonly at: number;
-  readonly referrerHost: string | null;
-}
-
-/** The rollup increment a batch carries for one link, hour and referrer. */
-export interface ClickCount {
-  readonly code: string;
-  readonly hour: Date;
-  readonly referrerHost: string | null;
-  readonly clicks: number;
-}
-
 /**
- * A producer's batch: clicks already summed per (code, hour, referrer), with an id that makes
- * writing it exactly-once. Summing first is what keeps the embedded write rate independent of
- * how many clicks a hot link gets.
+ * A producer's batch of clicks, already summed into rollup increments, with an id that makes
+ * writing it exactly-once (DESIGN §7). Summing first is what keeps the write rate independent of
+ * how many clicks a hot link gets. `events` are kept raw for the retention window.
  */
 export interface ClickBatch {
   /** Time-ordered UUID (v7). */
   readonly id: string;
-  readonly counts: readonly ClickCount[];
-  /** How many clicks the counts add up to. */
-  readonly events: number;
+  readonly events: readonly ClickEvent[];
+  readonly rollups: readonly RollupIncrement[];
+  readonly visitors: readonly VisitorRegister[];
+}
+
+export interface StatsQuery {
+  /** A link's code, or ALL_LINKS. */
+  readonly code: string;
+  /** Whole hours, epoch ms: [from, to). */
+  readonly from: number;
+  readonly to: number;
+  readonly interval: 'hour' | 'day';
+  readonly includeBots: boolean;
+  /** How many entries each breakdown and topLinks keep. */
+  readonly top: number;
+}
+
+export interface ClickStats {
+  /** Buckets with clicks only, oldest first; t is the bucket start (epoch ms). */
+  readonly series: readonly { readonly t: number; readonly clicks: number }[];
+  /** Each breakdown's top values ('' = unknown), most clicks first. */
+  readonly breakdowns: Readonly<Record<BreakdownDim, readonly { value: string; clicks: number }[]>>;
+  /** The visitor registers' maxima over the window's days (for the HyperLogLog estimate). */
+  readonly visitorRanks: readonly number[];
+  /** Only for ALL_LINKS: the links with most clicks in the window. */
+  readonly topLinks: readonly { code: string; clicks: number }[];
+}
+
+export interface ClickMaintenance {
+  /** Hours before this (epoch ms) are also summed per day. */
+  readonly compactedThrough: number;
+  readonly prunedEvents: number;
+  readonly prunedBatches: number;
 }
 
 export interface ClickStore {
   /** Applies a batch's rollup increments exactly once: a replayed batch id changes nothing. */
   recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'>;
+  /** Answers from rollups only, never from raw events. */
+  clickStats(query: StatsQuery): Promise<ClickStats>;
+  /** The salt of each UTC day asked for (epoch ms of its start), made once and shared by every process. */
+  daySalts(days: readonly number[], fresh: () => string): Promise<Map<number, string>>;
+  /**
+   * Sums whole past days into daily rollups and drops raw events, batch ids and salts older than
+   * the retention window.
+   */
+  maintainClicks(now: number, retentionDays: number): Promise<ClickMaintenance>;
 }
 
 export interface MigrationReport {

@@ -2,9 +2,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { bucketOf } from '../../src/domain/bucket.ts';
+import { ALL_LINKS, estimateVisitors } from '../../src/domain/clicks.ts';
 import type { Link } from '../../src/domain/link.ts';
 import type { Store } from '../../src/storage/ports.ts';
-import { fields, newLink } from '../support/fixtures.ts';
+import { clickBatch, clickEvent, fields, newLink } from '../support/fixtures.ts';
+
+const statsQuery = (code: string, from: number, to: number) => ({
+  code,
+  from,
+  to,
+  interval: 'hour' as const,
+  includeBots: false,
+  top: 10,
+});
+const sum = (series: readonly { clicks: number }[]) => series.reduce((n, p) => n + p.clicks, 0);
 
 export function runStoreConformance(name: string, open: () => Promise<Store>): void {
   describe(`Store conformance: ${name}`, () => {
@@ -184,18 +195,124 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
 
     test('a click batch is counted once however often it is written', async () => {
       await store.createLink(newLink({ alias: 'clicked' }));
-      const hour = new Date(Date.UTC(2030, 0, 1, 10));
-      const batch = {
-        id: '01900000-0000-7000-8000-00000000abcd',
-        counts: [
-          { code: 'clicked', hour, referrerHost: null, clicks: 3 },
-          { code: 'clicked', hour, referrerHost: 'news.example', clicks: 2 },
+      const at = Date.UTC(2030, 0, 1, 10, 5);
+      const batch = clickBatch(
+        [
+          ...Array.from({ length: 3 }, () => clickEvent({ code: 'clicked', at })),
+          ...Array.from({ length: 2 }, () =>
+            clickEvent({ code: 'clicked', at, referrerHost: 'news.example' }),
+          ),
         ],
-        events: 5,
-      };
+        '01900000-0000-7000-8000-00000000abcd',
+      );
       assert.equal(await store.recordClickBatch(batch), 'applied');
       assert.equal(await store.recordClickBatch(batch), 'duplicate');
       assert.equal((await store.getLink('clicked'))?.clicks, 5);
+      const s = await store.clickStats(statsQuery('clicked', Date.UTC(2030, 0, 1), Date.UTC(2030, 0, 2)));
+      assert.equal(sum(s.series), 5);
+    });
+
+    test('stats: series per hour and day, top breakdowns, bots apart, visitors estimated', async () => {
+      await store.createLink(newLink({ alias: 'statsy' }));
+      const t0 = Date.UTC(2031, 4, 1, 9, 30);
+      const alice = clickEvent().visitor;
+      const events = [
+        ...Array.from({ length: 4 }, () =>
+          clickEvent({ code: 'statsy', at: t0, referrerHost: 'news.example', country: 'DE', visitor: alice }),
+        ),
+        clickEvent({
+          code: 'statsy',
+          at: t0 + 3_600_000,
+          country: 'FR',
+          browser: 'Firefox',
+          device: 'mobile',
+        }),
+        clickEvent({ code: 'statsy', at: t0 + 86_400_000, country: 'DE', os: 'Linux' }),
+        clickEvent({ code: 'statsy', at: t0, bot: true, browser: null, device: 'bot' }),
+      ];
+      assert.equal(await store.recordClickBatch(clickBatch(events)), 'applied');
+      const from = Date.UTC(2031, 4, 1);
+      const to = Date.UTC(2031, 4, 3);
+      const hourly = await store.clickStats(statsQuery('statsy', from, to));
+      assert.deepEqual(hourly.series, [
+        { t: Date.UTC(2031, 4, 1, 9), clicks: 4 },
+        { t: Date.UTC(2031, 4, 1, 10), clicks: 1 },
+        { t: Date.UTC(2031, 4, 2, 9), clicks: 1 },
+      ]);
+      assert.deepEqual(hourly.breakdowns.country, [
+        { value: 'DE', clicks: 5 },
+        { value: 'FR', clicks: 1 },
+      ]);
+      assert.deepEqual(hourly.breakdowns.referrer, [
+        { value: 'news.example', clicks: 4 },
+        { value: '', clicks: 2 },
+      ]);
+      assert.deepEqual(hourly.breakdowns.browser[0], { value: 'Chrome', clicks: 5 });
+      assert.equal(estimateVisitors(hourly.visitorRanks), 3, 'alice counts once; two others');
+      const daily = await store.clickStats({
+        ...statsQuery('statsy', from, to),
+        interval: 'day',
+        includeBots: true,
+      });
+      assert.deepEqual(daily.series, [
+        { t: Date.UTC(2031, 4, 1), clicks: 6 },
+        { t: Date.UTC(2031, 4, 2), clicks: 1 },
+      ]);
+      assert.deepEqual(
+        daily.breakdowns.device.find((d) => d.value === 'bot'),
+        { value: 'bot', clicks: 1 },
+      );
+      const all = await store.clickStats(statsQuery(ALL_LINKS, from, to));
+      assert.equal(sum(all.series), 6);
+      assert.deepEqual(all.topLinks, [{ code: 'statsy', clicks: 6 }]);
+      const narrow = await store.clickStats(
+        statsQuery('statsy', Date.UTC(2031, 4, 1, 10), Date.UTC(2031, 4, 1, 11)),
+      );
+      assert.equal(sum(narrow.series), 1);
+    });
+
+    test('summing past days into daily rollups changes no answer, late clicks included', async () => {
+      await store.createLink(newLink({ alias: 'compact' }));
+      const day = (d: number, h: number) => Date.UTC(2020, 2, d, h, 15);
+      const events = [1, 1, 2, 3, 3, 3].map((d, i) =>
+        clickEvent({ code: 'compact', at: day(d, 6 + i), country: i % 2 === 0 ? 'NL' : 'BE' }),
+      );
+      await store.recordClickBatch(clickBatch(events));
+      const q = {
+        ...statsQuery('compact', Date.UTC(2020, 2, 1, 12), Date.UTC(2020, 2, 4)),
+        interval: 'day' as const,
+      };
+      const before = await store.clickStats(q);
+      await store.maintainClicks(Date.UTC(2020, 2, 10), 3650);
+      const afterCompaction = await store.clickStats(q);
+      assert.deepEqual(afterCompaction, before);
+      await store.recordClickBatch(
+        clickBatch([clickEvent({ code: 'compact', at: day(2, 20), country: 'NL' })]),
+      );
+      const late = await store.clickStats(q);
+      assert.equal(sum(late.series), sum(before.series) + 1);
+      assert.equal(late.breakdowns.country.find((c) => c.value === 'NL')?.clicks, 3);
+      const hourly = await store.clickStats({ ...q, interval: 'hour' });
+      assert.equal(sum(hourly.series), sum(late.series));
+    });
+
+    test('raw events and batch ids leave after the retention window; rollups stay', async () => {
+      await store.createLink(newLink({ alias: 'aging' }));
+      const old = Date.UTC(2019, 0, 1, 12);
+      await store.recordClickBatch(clickBatch([clickEvent({ code: 'aging', at: old })]));
+      const r = await store.maintainClicks(Date.now(), 30);
+      assert.ok(r.prunedEvents >= 1, `pruned ${r.prunedEvents}`);
+      const s = await store.clickStats(statsQuery('aging', Date.UTC(2019, 0, 1), Date.UTC(2019, 0, 2)));
+      assert.equal(sum(s.series), 1);
+    });
+
+    test('a day has one salt however often and by whom it is asked', async () => {
+      const day = Date.UTC(2032, 0, 1);
+      let n = 0;
+      const fresh = () => `salt-${++n}`;
+      const [a, b] = await Promise.all([store.daySalts([day], fresh), store.daySalts([day], fresh)]);
+      assert.equal(a.get(day), b.get(day));
+      assert.equal((await store.daySalts([day, day + 86_400_000], fresh)).get(day), a.get(day));
     });
 
     test('every change is on the change stream, in order', async () => {

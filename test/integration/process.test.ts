@@ -50,6 +50,34 @@ describe('the hop process', () => {
     }
   });
 
+  test('SIGKILL loses at most the clicks of the last flush interval', async () => {
+    const killed = tempDir();
+    const env = { HOP_DATA_DIR: killed.path, HOP_INITIAL_API_KEY: KEY, HOP_CLICK_FLUSH_MS: '200' };
+    try {
+      const first = await startHop(env);
+      const created = await fetch(`${first.url}/api/v1/links`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: 'https://killed.example/', alias: 'killed' }),
+      });
+      assert.equal(created.status, 201);
+      for (let i = 0; i < 30; i++) await fetch(`${first.url}/killed`, { redirect: 'manual' });
+      await new Promise((r) => setTimeout(r, 1_500)); // several flush intervals: all 30 written
+      for (let i = 0; i < 20; i++) await fetch(`${first.url}/killed`, { redirect: 'manual' });
+      await first.stop('SIGKILL');
+      const second = await startHop(env);
+      try {
+        const res = await fetch(`${second.url}/api/v1/links/killed`, { headers: { 'x-api-key': KEY } });
+        const { clicks } = (await res.json()) as { clicks: number };
+        assert.ok(clicks >= 30 && clicks <= 50, `clicks after SIGKILL: ${clicks}`);
+      } finally {
+        assert.equal(await second.stop(), 0);
+      }
+    } finally {
+      killed.remove();
+    }
+  });
+
   test('the admin key is printed once, on the first start only', async () => {
     const fresh = tempDir();
     try {

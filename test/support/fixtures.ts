@@ -1,8 +1,11 @@
 // Small builders shared by tests.
 
+import { createHash } from 'node:crypto';
+import { type ClickEvent, summarizeClicks } from '../../src/domain/clicks.ts';
 import type { RedirectRecord } from '../../src/domain/link.ts';
 import type { LinkFields } from '../../src/domain/link-input.ts';
-import type { NewLink } from '../../src/storage/ports.ts';
+import { uuid7 } from '../../src/events/uuid7.ts';
+import type { ClickBatch, NewLink } from '../../src/storage/ports.ts';
 
 export function fields(over: Partial<LinkFields> = {}): LinkFields {
   return {
@@ -35,4 +38,29 @@ export function redirectRecord(over: Partial<RedirectRecord> = {}): RedirectReco
     deletedAt: null,
     ...over,
   };
+}
+
+let clickSeq = 0;
+
+/** A click as the enricher would make it; a fresh visitor unless one is given. */
+export function clickEvent(over: Partial<ClickEvent> = {}): ClickEvent {
+  clickSeq++;
+  return {
+    id: uuid7(),
+    code: 'abc',
+    at: Date.now(),
+    referrerHost: null,
+    country: null,
+    browser: 'Chrome',
+    os: 'Windows',
+    device: 'desktop',
+    bot: false,
+    visitor: createHash('sha256').update(`visitor-${clickSeq}-${Math.random()}`).digest('hex').slice(0, 16),
+    ...over,
+  };
+}
+
+/** One exactly-once batch carrying these clicks, summed as the pipeline sums them. */
+export function clickBatch(events: readonly ClickEvent[], id: string = uuid7()): ClickBatch {
+  return { id, events, ...summarizeClicks(events) };
 }

@@ -11,7 +11,7 @@ import { noopMetrics } from '../../src/metrics/metrics.ts';
 import { MemoryRateLimiter } from '../../src/ratelimit/memory-rate-limiter.ts';
 import { LinkResolver } from '../../src/redirect/resolve-link.ts';
 import type { ClickBatch } from '../../src/storage/ports.ts';
-import { redirectRecord } from '../support/fixtures.ts';
+import { clickEvent, redirectRecord } from '../support/fixtures.ts';
 
 const silent = createLogger('silent');
 
@@ -108,7 +108,13 @@ describe('link resolver', () => {
 });
 
 describe('click buffer', () => {
-  const event = (code: string) => ({ code, at: Date.now(), referrerHost: null });
+  const event = (code: string) => clickEvent({ code });
+  const clicksIn = (bs: readonly ClickBatch[]) =>
+    bs.reduce(
+      (n, b) =>
+        n + b.rollups.filter((r) => r.dim === 'all' && r.code !== '').reduce((m, r) => m + r.clicks, 0),
+      0,
+    );
 
   test('writes in batches by size and keeps a failed batch id for the retry', async () => {
     const written: ClickBatch[] = [];
@@ -132,15 +138,14 @@ describe('click buffer', () => {
     for (let i = 0; i < 7; i++) sink.record(event(i % 2 === 0 ? 'a' : 'b'));
     await sink.flush().catch(() => {});
     await sink.close();
-    const total = written.reduce((n, b) => n + b.counts.reduce((m, c) => m + c.clicks, 0), 0);
-    assert.equal(total, 7);
+    assert.equal(clicksIn(written), 7);
     assert.equal(
-      written.reduce((n, b) => n + b.events, 0),
+      written.reduce((n, b) => n + b.events.length, 0),
       7,
     );
     assert.equal(new Set(written.map((b) => b.id)).size, written.length);
     assert.ok(
-      written.every((b) => b.counts.length <= 2),
+      written.every((b) => b.rollups.filter((r) => r.dim === 'all').length <= 3),
       'clicks are summed per link before writing',
     );
   });
@@ -162,11 +167,12 @@ describe('click buffer', () => {
     for (let i = 0; i < 1200; i++) sink.record(event(`code-${i}`));
     for (let i = 0; i < 300; i++) sink.record(event('code-1'));
     await sink.close();
-    assert.ok(written.length >= 3 && written.every((b) => b.counts.length <= 500));
+    assert.ok(written.length >= 3 && written.every((b) => b.rollups.length <= 2000));
     assert.equal(
-      written.reduce((n, b) => n + b.events, 0),
+      written.reduce((n, b) => n + b.events.length, 0),
       1500,
     );
+    assert.equal(clicksIn(written), 1500);
     assert.equal(sink.buffered, 0);
   });
 

@@ -9,6 +9,8 @@ import type {
   ApiKeyRecord,
   ChangeEvent,
   ClickBatch,
+  ClickMaintenance,
+  ClickStats,
   CreateOutcome,
   ImportStatus,
   LinkWithClicks,
@@ -16,9 +18,11 @@ import type {
   ListQuery,
   MigrationReport,
   NewLink,
+  StatsQuery,
   Store,
   StoredIdempotency,
 } from '../ports.ts';
+import { MemoryClicks } from './memory-clicks.ts';
 
 const newestFirst = (a: Link, b: Link) =>
   b.createdAt.getTime() - a.createdAt.getTime() || (a.code < b.code ? 1 : a.code > b.code ? -1 : 0);
@@ -26,8 +30,7 @@ const newestFirst = (a: Link, b: Link) =>
 export class MemoryStore implements Store {
   readonly kind = 'memory';
   private readonly links = new Map<string, Link>();
-  private readonly clicks = new Map<string, number>();
-  private readonly batches = new Set<string>();
+  private readonly clickData = new MemoryClicks();
   private readonly idempotency = new Map<string, StoredIdempotency & { createdAt: Date }>();
   private readonly keys = new Map<string, ApiKeyRecord & { hash: string }>();
   private readonly outbox: ChangeEvent[] = [];
@@ -104,7 +107,7 @@ export class MemoryStore implements Store {
   }
 
   private withClicks(l: Link): LinkWithClicks {
-    return { ...l, clicks: this.clicks.get(l.code) ?? 0 };
+    return { ...l, clicks: this.clickData.totals.get(l.code) ?? 0 };
   }
 
   async getLink(code: string): Promise<LinkWithClicks | null> {
@@ -221,9 +224,18 @@ export class MemoryStore implements Store {
   }
 
   async recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
-    if (this.batches.has(batch.id)) return 'duplicate';
-    this.batches.add(batch.id);
-    for (const c of batch.counts) this.clicks.set(c.code, (this.clicks.get(c.code) ?? 0) + c.clicks);
-    return 'applied';
+    return this.clickData.record(batch, Date.now());
+  }
+
+  async clickStats(query: StatsQuery): Promise<ClickStats> {
+    return this.clickData.stats(query);
+  }
+
+  async daySalts(days: readonly number[], fresh: () => string): Promise<Map<number, string>> {
+    return this.clickData.daySalts(days, fresh);
+  }
+
+  async maintainClicks(now: number, retentionDays: number): Promise<ClickMaintenance> {
+    return this.clickData.maintain(now, retentionDays);
   }
 }

@@ -10,6 +10,8 @@ import type {
   ApiKeyRecord,
   ChangeEvent,
   ClickBatch,
+  ClickMaintenance,
+  ClickStats,
   CreateOutcome,
   ImportStatus,
   LinkWithClicks,
@@ -17,9 +19,11 @@ import type {
   ListQuery,
   MigrationReport,
   NewLink,
+  StatsQuery,
   Store,
   StoredIdempotency,
 } from '../ports.ts';
+import { clickStats, daySalts, maintainClicks, recordClickBatch } from './click-sql.ts';
 import { migrate } from './migrate.ts';
 import type { SqlClient } from './sql-client.ts';
 
@@ -543,38 +547,19 @@ export class SqlStore implements Store {
   }
 
   recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
-    // Referrers are summed away until analytics adds its dimensions.
-    const hourly = new Map<string, { code: string; hour: string; clicks: number }>();
-    const totals = new Map<string, number>();
-    for (const c of batch.counts) {
-      const hour = c.hour.toISOString();
-      const k = `${c.code}\u0000${hour}`;
-      const h = hourly.get(k);
-      if (h) h.clicks += c.clicks;
-      else hourly.set(k, { code: c.code, hour, clicks: c.clicks });
-      totals.set(c.code, (totals.get(c.code) ?? 0) + c.clicks);
-    }
-    return this.db.transaction(async (tx) => {
-      const ledger = await tx.query(
-        'INSERT INTO click_batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id',
-        [batch.id],
-      );
-      if (ledger.rows.length === 0) return 'duplicate';
-      await tx.query(
-        `INSERT INTO click_rollups (code, hour, dim, value, clicks)
-         SELECT r.code, r.hour, 'all', '', r.clicks
-         FROM jsonb_to_recordset($1::jsonb) AS r(code text, hour timestamptz, clicks bigint)
-         ON CONFLICT (code, hour, dim, value) DO UPDATE SET clicks = click_rollups.clicks + excluded.clicks`,
-        [JSON.stringify([...hourly.values()])],
-      );
-      await tx.query(
-        `INSERT INTO click_totals (code, clicks)
-         SELECT r.code, r.clicks FROM jsonb_to_recordset($1::jsonb) AS r(code text, clicks bigint)
-         ON CONFLICT (code) DO UPDATE SET clicks = click_totals.clicks + excluded.clicks`,
-        [JSON.stringify([...totals].map(([code, clicks]) => ({ code, clicks })))],
-      );
-      return 'applied';
-    });
+    return recordClickBatch(this.db, batch);
+  }
+
+  clickStats(query: StatsQuery): Promise<ClickStats> {
+    return clickStats(this.db, query);
+  }
+
+  daySalts(days: readonly number[], fresh: () => string): Promise<Map<number, string>> {
+    return daySalts(this.db, days, fresh);
+  }
+
+  maintainClicks(now: number, retentionDays: number): Promise<ClickMaintenance> {
+    return maintainClicks(this.db, now, retentionDays);
   }
 }
 

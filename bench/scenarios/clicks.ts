@@ -1,0 +1,251 @@
+// The clicks scenario: what recording clicks costs the redirect path. Two Hops with the same links,
+// one recording clicks and one not, are loaded alike and alternately in one run, with browser-like
+// requests (user agents and referrers vary, as enrichment sees them). Hop's own counters tell how many
+// clicks were recorded, written and dropped, so a fast run that dropped its clicks shows as such.
+import { join } from 'node:path';
+import { readCounters } from '../lib/hop-metrics.ts';
+import { importLinks } from '../lib/hop-process.ts';
+import { type Distribution, indexSampler, linkUrl, randomApiKey, seededRandom } from '../lib/links.ts';
+import type { RequestFactory } from '../lib/load.ts';
+import type { RunResult } from '../lib/recorder.ts';
+import { fmtInt, fmtMs, fmtPct, newReport, runsTable, type ScenarioReport } from '../lib/report.ts';
+import {
+  type BenchContext,
+  best,
+  Cleanup,
+  checkRedirect,
+  closedLoop,
+  openLoop,
+  type Sut,
+  seedLinksFile,
+  startHopSut,
+  touchEveryLink,
+  warmServer,
+} from './common.ts';
+import { noteTrouble } from './redirect.ts';
+
+export interface ClicksOptions {
+  links: number;
+  dist: Distribution;
+  probeS: number;
+  rounds: number;
+  durationS: number;
+  rate: number | null;
+}
+
+// A spread of real browsers and one crawler, as a shortener's traffic has.
+const AGENTS = [
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15',
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36',
+  'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0',
+  'Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0',
+  'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+];
+const REFERRERS = [
+  undefined,
+  undefined,
+  'https://www.google.com/',
+  'https://t.co/abc',
+  'https://news.ycombinator.com/item?id=1',
+  'https://www.reddit.com/r/programming/',
+  'https://mail.example.com/inbox',
+  'https://www.linkedin.com/feed/',
+];
+
+const CLIENTS = 20_000;
+
+/**
+ * Redirects as browsers send them: twenty thousand clients (public IPv4 addresses, passed on by a
+ * trusted proxy in X-Forwarded-For, each with its own user agent), with varying referrers. Hop then
+ * hashes and geolocates real addresses, not one loopback peer.
+ */
+export function browserRedirects(codes: readonly string[], dist: Distribution): RequestFactory {
+  const paths = codes.map((c) => `/${c}`);
+  const next = indexSampler(paths.length, dist);
+  const rnd = seededRandom(11);
+  const clients = Array.from({ length: CLIENTS }, (_, i) => {
+    const ip = [
+      1 + Math.floor(rnd() * 222),
+      Math.floor(rnd() * 256),
+      Math.floor(rnd() * 256),
+      1 + Math.floor(rnd() * 254),
+    ];
+    if (ip[0] === 10 || ip[0] === 127) ip[0] = 81;
+    return { ip: ip.join('.'), ua: AGENTS[i % AGENTS.length]! };
+  });
+  const nextClient = indexSampler(CLIENTS, 'zipf', 13);
+  return () => {
+    const c = clients[nextClient()]!;
+    const ref = REFERRERS[Math.floor(rnd() * REFERRERS.length)];
+    const headers: Record<string, string> = { 'user-agent': c.ua, 'x-forwarded-for': c.ip };
+    if (ref !== undefined) headers.referer = ref;
+    return { method: 'GET', path: paths[next()]!, headers, expect: 'redirect' };
+  };
+}
+
+const COUNTERS = ['hop_clicks_recorded_total', 'hop_clicks_dropped_total', 'hop_clicks_written_total'];
+
+/** Waits (at most two minutes) until every click the Hop accepted is written; returns how long. */
+async function waitForWriter(sut: Sut): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < 120_000) {
+    const c = await readCounters(sut.target, COUNTERS);
+    if (c !== null && (c.hop_clicks_written_total ?? 0) >= (c.hop_clicks_recorded_total ?? 0)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return Date.now() - started;
+}
+
+export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<ScenarioReport> {
+  const report = newReport('clicks', {
+    links: o.links,
+    dist: o.dist,
+    probeS: o.probeS,
+    durationS: o.durationS,
+    rounds: o.rounds,
+    connections: ctx.connections,
+  });
+  const cleanup = new Cleanup();
+  try {
+    const { dir, codes, linksFile } = await seedLinksFile(cleanup, o.links);
+    const request = browserRedirects(codes, o.dist);
+    const suts: Sut[] = [];
+    // The middle Hop enriches every click and drops it (a one-click buffer): what enrichment alone costs.
+    const shapes: [string, Record<string, string>][] = [
+      ['recording on', { HOP_CLICK_RECORDING: 'on' }],
+      ['enrich only', { HOP_CLICK_RECORDING: 'on', HOP_CLICK_BUFFER_SIZE: '1' }],
+      ['recording off', { HOP_CLICK_RECORDING: 'off' }],
+    ];
+    for (const [name, env] of shapes) {
+      const setup = {
+        dataDir: join(dir, name.replace(' ', '-')),
+        apiKey: randomApiKey(),
+        env: { ...env, HOP_TRUST_PROXY: '127.0.0.1', ...ctx.hopEnv },
+        verbose: ctx.verbose,
+      };
+      ctx.log(`importing ${fmtInt(o.links)} links into the Hop "${name}"`);
+      await importLinks(setup, linksFile, o.links);
+      const hop = await startHopSut(setup);
+      cleanup.add(() => hop.stop());
+      const sut: Sut = { ...hop, name };
+      const problem = await checkRedirect(sut, codes[0]!, linkUrl(0));
+      if (problem !== null) throw new Error(problem);
+      await touchEveryLink(ctx, sut, codes);
+      await warmServer(ctx, sut, request);
+      suts.push(sut);
+    }
+    const [on, enrich, off] = suts as [Sut, Sut, Sut];
+    const catchUps: number[] = [];
+    // The recording Hop goes on writing its backlog after a run; the next server's run must not
+    // share the cores with that (it would measure the other Hop's writer, not its own speed).
+    const settle = async (sut: Sut) => {
+      if (sut !== on) return;
+      const ms = await waitForWriter(on);
+      catchUps.push(ms);
+      ctx.log(`the recording Hop's writer caught up ${(ms / 1000).toFixed(1)} s after the run`);
+    };
+    await settle(on);
+    const before = await readCounters(on.target, COUNTERS);
+    const probes = new Map<string, RunResult[]>();
+    for (let round = 0; round < o.rounds; round++) {
+      for (const sut of round % 2 === 0 ? suts : [...suts].reverse()) {
+        const r = await closedLoop(ctx, sut, request, o.probeS);
+        report.runs.push(r);
+        probes.set(sut.name, [...(probes.get(sut.name) ?? []), r]);
+        await settle(sut);
+      }
+    }
+    const onMax = best(probes.get(on.name) ?? [])!;
+    const enrichMax = best(probes.get(enrich.name) ?? [])!;
+    const offMax = best(probes.get(off.name) ?? [])!;
+    const rate = o.rate ?? Math.max(1, Math.floor(offMax.achievedRate / 2));
+    const beforeFixed = await readCounters(on.target, COUNTERS);
+    const fixed: RunResult[] = [];
+    for (const sut of [on, off]) {
+      const r = await openLoop(ctx, sut, request, rate, o.durationS);
+      report.runs.push(r);
+      fixed.push(r);
+      await settle(sut);
+    }
+    const after = await readCounters(on.target, COUNTERS);
+    const delta = (name: string) =>
+      before === null || after === null ? null : (after[name] ?? 0) - (before[name] ?? 0);
+    const recorded = delta('hop_clicks_recorded_total');
+    const dropped = delta('hop_clicks_dropped_total');
+    const droppedFixed =
+      beforeFixed === null || after === null
+        ? null
+        : (after.hop_clicks_dropped_total ?? 0) - (beforeFixed.hop_clicks_dropped_total ?? 0);
+    const written = delta('hop_clicks_written_total');
+    const cost = 1 - onMax.achievedRate / offMax.achievedRate;
+    const [fixedOn, fixedOff] = fixed as [RunResult, RunResult];
+    report.tables.push({
+      title: 'Redirect throughput with click recording on vs off (one run, alternating)',
+      head: ['', 'recording on', 'recording off', 'on/off'],
+      rows: [
+        [
+          'max throughput, closed-loop (req/s)',
+          fmtInt(onMax.achievedRate),
+          fmtInt(offMax.achievedRate),
+          (onMax.achievedRate / offMax.achievedRate).toFixed(3),
+        ],
+        ['cost of recording (share of throughput)', fmtPct(cost * 100), '', ''],
+        [
+          'of which enrichment alone (enrich-only Hop)',
+          fmtPct((1 - enrichMax.achievedRate / offMax.achievedRate) * 100),
+          `${fmtInt(enrichMax.achievedRate)} req/s`,
+          '',
+        ],
+        [
+          `open-loop @ ${fmtInt(rate)}/s: p50 (ms)`,
+          fmtMs(fixedOn.latency.p50),
+          fmtMs(fixedOff.latency.p50),
+          '',
+        ],
+        ['  p99 (ms)', fmtMs(fixedOn.latency.p99), fmtMs(fixedOff.latency.p99), ''],
+        ['  p99.9 (ms)', fmtMs(fixedOn.latency.p999), fmtMs(fixedOff.latency.p999), ''],
+        [
+          '  server CPU',
+          fmtPct(fixedOn.server?.cpuPercent ?? null),
+          fmtPct(fixedOff.server?.cpuPercent ?? null),
+          '',
+        ],
+        ['clicks recorded during the runs', recorded === null ? '-' : fmtInt(recorded), '', ''],
+        ['clicks written to rollups', written === null ? '-' : fmtInt(written), '', ''],
+        ['clicks dropped (buffer full), all runs', dropped === null ? '-' : fmtInt(dropped), '', ''],
+        [`  of them during the open-loop run`, droppedFixed === null ? '-' : fmtInt(droppedFixed), '', ''],
+        [
+          'writer caught up after a run, worst (s)',
+          catchUps.length === 0 ? '-' : (Math.max(...catchUps) / 1000).toFixed(1),
+          '',
+          '',
+        ],
+      ],
+      note: 'Every redirect of the recording Hop is enriched (user agent, bot, country, visitor hash) and summed into rollups.',
+    });
+    report.tables.push(runsTable(report.runs));
+    report.data.summary = {
+      onMaxRate: onMax.achievedRate,
+      enrichOnlyMaxRate: enrichMax.achievedRate,
+      offMaxRate: offMax.achievedRate,
+      cost,
+      fixedRate: rate,
+      p99On: fixedOn.latency.p99,
+      p99Off: fixedOff.latency.p99,
+      recorded,
+      written,
+      dropped,
+      droppedFixed,
+    };
+    if (dropped !== null && dropped > 0)
+      report.notes.push(`${fmtInt(dropped)} clicks were dropped: the writer fell behind.`);
+    for (const r of report.runs) noteTrouble(report, r);
+    return report;
+  } finally {
+    await cleanup.run();
+  }
+}

@@ -1,0 +1,155 @@
+// Turns a redirect's request into a click event: referrer host, country, browser, OS, device,
+// bot flag and a salted daily visitor hash. The raw IP is used for the hash and the country
+// lookup and then forgotten (DESIGN §7). User-agent answers are cached: parsing one costs far
+// more than a cached redirect, and real traffic repeats a small set of them.
+import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import proxyAddr from '@fastify/proxy-addr';
+import Bowser from 'bowser';
+import geoip from 'geoip-country';
+import { isbot } from 'isbot';
+import type { ClickEvent } from '../domain/clicks.ts';
+import { uuid7 } from '../events/uuid7.ts';
+import type { VisitorSalts } from './visitor-salts.ts';
+
+interface Agent {
+  readonly browser: string | null;
+  readonly os: string | null;
+  readonly device: string | null;
+  readonly bot: boolean;
+  /** Recent clients with this user agent, by IP: a visitor clicking again costs no hash or lookup. */
+  clients: Map<string, Client>;
+  /** The salt those clients' hashes were made with. */
+  salt: string;
+}
+
+export interface ClickEnricherOptions {
+  /** Proxies whose X-Forwarded-For is believed: false, true (all) or addresses/CIDRs. */
+  readonly trustProxy: string | boolean;
+  /** A CDN's country header (e.g. cf-ipcountry), or null to use the bundled GeoIP database. */
+  readonly countryHeader: string | null;
+}
+
+const AGENT_CACHE_SIZE = 4096;
+// Remembered clients across all agents, at most (a few MB).
+const CLIENT_CACHE_SIZE = 50_000;
+
+interface Client {
+  readonly visitor: string;
+  readonly geoCountry: string | null;
+}
+const UNKNOWN_COUNTRIES = new Set(['XX', 'T1', 'A1', 'A2', 'O1']);
+
+function referrerHost(referer: string | undefined): string | null {
+  if (referer === undefined || referer === '') return null;
+  try {
+    return new URL(referer).hostname || null;
+  } catch {
+    return null;
+  }
+}
+
+function parseAgent(ua: string): Agent {
+  if (ua === '') return { browser: null, os: null, device: null, bot: false, clients: new Map(), salt: '' };
+  const bot = isbot(ua);
+  const p = Bowser.parse(ua);
+  return {
+    browser: p.browser.name || null,
+    os: p.os.name || null,
+    device: bot ? 'bot' : p.platform.type || null,
+    bot,
+    clients: new Map(),
+    salt: '',
+  };
+}
+
+export class ClickEnricher {
+  private readonly agents = new Map<string, Agent>();
+  private clientCount = 0;
+  private readonly trust: ((addr: string, i: number) => boolean) | null;
+  private readonly countryHeader: string | null;
+  private readonly salts: VisitorSalts;
+
+  constructor(opts: ClickEnricherOptions, salts: VisitorSalts) {
+    this.trust =
+      opts.trustProxy === false
+        ? null
+        : opts.trustProxy === true
+          ? () => true
+          : proxyAddr.compile(opts.trustProxy.split(',').map((s) => s.trim()));
+    this.countryHeader = opts.countryHeader?.toLowerCase() ?? null;
+    this.salts = salts;
+  }
+
+  private agent(ua: string): Agent {
+    let a = this.agents.get(ua);
+    if (a === undefined) {
+      a = parseAgent(ua);
+      // A full cache starts over: cheaper than LRU bookkeeping, and real traffic refills it fast.
+      if (this.agents.size >= AGENT_CACHE_SIZE) {
+        this.agents.clear();
+        this.clientCount = 0;
+      }
+      this.agents.set(ua, a);
+    }
+    return a;
+  }
+
+  private clientIp(req: IncomingMessage): string {
+    const peer = req.socket.remoteAddress ?? '';
+    return this.trust === null ? peer : proxyAddr(req, this.trust);
+  }
+
+  private headerCountry(req: IncomingMessage): string | null | undefined {
+    if (this.countryHeader === null) return undefined;
+    const h = req.headers[this.countryHeader];
+    const c = typeof h === 'string' ? h.trim().toUpperCase() : '';
+    if (!/^[A-Z]{2}$/.test(c)) return undefined;
+    return UNKNOWN_COUNTRIES.has(c) ? null : c;
+  }
+
+  /** The visitor hash and GeoIP country of (IP, user agent) under the day's salt, remembered. */
+  private client(agent: Agent, ip: string, ua: string, at: number): Client {
+    const salt = this.salts.saltFor(at);
+    if (this.clientCount >= CLIENT_CACHE_SIZE) {
+      // Full: start over (cheaper than LRU bookkeeping; real traffic refills it fast).
+      for (const a of this.agents.values()) a.clients = new Map();
+      this.clientCount = 0;
+    }
+    if (salt !== agent.salt) {
+      // A new day's salt makes every remembered hash stale.
+      this.clientCount -= agent.clients.size;
+      agent.clients = new Map();
+      agent.salt = salt;
+    }
+    let c = agent.clients.get(ip);
+    if (c === undefined) {
+      c = {
+        visitor: createHash('sha256').update(`${salt}\u0000${ip}\u0000${ua}`).digest('hex').slice(0, 16),
+        geoCountry: geoip.lookup(ip)?.country ?? null,
+      };
+      agent.clients.set(ip, c);
+      this.clientCount++;
+    }
+    return c;
+  }
+
+  eventFor(code: string, req: IncomingMessage, at: number = Date.now()): ClickEvent {
+    const ua = req.headers['user-agent'] ?? '';
+    const agent = this.agent(ua);
+    const client = this.client(agent, this.clientIp(req), ua, at);
+    const fromHeader = this.headerCountry(req);
+    return {
+      id: uuid7(at),
+      code,
+      at,
+      referrerHost: referrerHost(req.headers.referer),
+      country: fromHeader === undefined ? client.geoCountry : fromHeader,
+      browser: agent.browser,
+      os: agent.os,
+      device: agent.device,
+      bot: agent.bot,
+      visitor: client.visitor,
+    };
+  }
+}

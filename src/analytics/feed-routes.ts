@@ -1,0 +1,58 @@
+// GET /api/v1/events and GET /api/v1/links/{code}/events — the live click feed as Server-Sent
+// Events (event "click", data a JSON object naming the link's code), with heartbeats.
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Deps } from '../deps.ts';
+import { HopError } from '../domain/errors.ts';
+import { codeParamsSchema, errorResponses } from '../links/link-view.ts';
+
+// Bytes a subscriber may have unsent before it is dropped: some hundreds of clicks.
+const MAX_UNSENT_BYTES = 256 * 1024;
+
+function stream(deps: Deps, req: FastifyRequest, reply: FastifyReply, code: string | null): void {
+  reply.hijack();
+  const res: ServerResponse = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-accel-buffering': 'no',
+    'x-request-id': req.id,
+  });
+  res.write('retry: 3000\n: connected\n\n');
+  const unsubscribe = deps.clickFeed.subscribe({
+    code,
+    send: (chunk) => {
+      if (res.writableLength > MAX_UNSENT_BYTES) return false;
+      res.write(chunk);
+      return true;
+    },
+    end: () => res.end(),
+  });
+  res.on('close', unsubscribe);
+}
+
+export function registerFeedRoutes(app: FastifyInstance, deps: Deps): void {
+  const schema = (summary: string) => ({
+    summary,
+    tags: ['analytics'],
+    produces: ['text/event-stream'],
+    response: {
+      200: { description: 'text/event-stream: "click" events', type: 'string' },
+      ...errorResponses,
+    },
+  });
+  app.get(
+    '/events',
+    { schema: schema('Live clicks on every link (Server-Sent Events)') },
+    async (req, reply) => stream(deps, req, reply, null),
+  );
+  app.get<{ Params: { code: string } }>(
+    '/links/:code/events',
+    { schema: { ...schema('Live clicks on one link (Server-Sent Events)'), params: codeParamsSchema } },
+    async (req, reply) => {
+      const link = await deps.store.getLink(req.params.code);
+      if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
+      stream(deps, req, reply, link.code);
+    },
+  );
+}

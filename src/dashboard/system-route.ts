@@ -1,0 +1,66 @@
+// GET /api/v1/system — what the dashboard's system page draws: Hop's own counters (cumulative;
+// the page turns successive answers into rates) and which scaled-out parts are in use.
+import type { FastifyInstance } from 'fastify';
+import type { Deps } from '../deps.ts';
+import { errorResponses } from '../links/link-view.ts';
+import type { MetricsSnapshot } from '../metrics/metrics.ts';
+
+const NOT_IN_USE = { inUse: false } as const;
+
+/** The latency below which `q` of the observations fall, interpolated within its bucket. */
+export function quantileSeconds(buckets: MetricsSnapshot['apiLatency'], q: number): number | null {
+  const all = buckets.at(-1)?.count ?? 0;
+  if (all === 0) return null;
+  const rank = q * all;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const b of buckets) {
+    if (b.count >= rank) {
+      if (!Number.isFinite(b.le)) return prevLe;
+      const inBucket = b.count - prevCount;
+      return inBucket === 0 ? b.le : prevLe + ((b.le - prevLe) * (rank - prevCount)) / inBucket;
+    }
+    prevLe = b.le;
+    prevCount = b.count;
+  }
+  return prevLe;
+}
+
+export function registerSystemRoute(app: FastifyInstance, deps: Deps): void {
+  app.get(
+    '/system',
+    {
+      schema: {
+        summary: "Hop's own figures for the dashboard's system page",
+        tags: ['operations'],
+        response: { 401: errorResponses[401] },
+      },
+    },
+    async (_req, reply) => {
+      const m = await deps.metrics.snapshot();
+      reply.header('cache-control', 'no-store');
+      return {
+        at: new Date(deps.now()).toISOString(),
+        uptimeSeconds: Math.round(process.uptime()),
+        store: { kind: deps.store.kind },
+        redirects: m.redirects,
+        apiRequests: m.apiRequests,
+        // JSON has no Infinity: the last bucket's bound is sent as null.
+        apiLatency: m.apiLatency.map((b) => ({ le: Number.isFinite(b.le) ? b.le : null, count: b.count })),
+        apiP99SecondsSinceStart: quantileSeconds(m.apiLatency, 0.99),
+        cache: { inUse: deps.config.cacheSize > 0, ...m.cache },
+        clickQueue: {
+          inUse: deps.config.clickRecording,
+          ...m.clicks,
+          // Accepted but not yet written: what a crash would lose, and how far analytics trail.
+          queued: Math.max(0, m.clicks.recorded - m.clicks.written),
+          flushMs: deps.config.clickFlushMs,
+        },
+        // The embedded default has no pool, replicas or shards; the scaled-out store fills these.
+        pool: NOT_IN_USE,
+        replicas: NOT_IN_USE,
+        shards: NOT_IN_USE,
+      };
+    },
+  );
+}

@@ -1,0 +1,70 @@
+// GET /api/v1/links/{code}/qr — the short URL as a QR code, SVG or PNG, for printing and sharing.
+import type { FastifyInstance } from 'fastify';
+import QRCode from 'qrcode';
+import type { Deps } from '../deps.ts';
+import { HopError } from '../domain/errors.ts';
+import { codeParamsSchema, errorResponses } from './link-view.ts';
+
+interface QrQuery {
+  format?: 'svg' | 'png';
+  size?: string;
+  download?: 'true' | 'false';
+}
+
+const DEFAULT_SIZE = 256;
+
+export function registerLinkQr(app: FastifyInstance, deps: Deps): void {
+  app.get<{ Params: { code: string }; Querystring: QrQuery }>(
+    '/links/:code/qr',
+    {
+      schema: {
+        summary: "The link's short URL as a QR code",
+        tags: ['links'],
+        params: codeParamsSchema,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            format: { type: 'string', enum: ['svg', 'png'], default: 'svg' },
+            size: {
+              type: 'string',
+              pattern: '^[0-9]{2,4}$',
+              description: 'Pixels, 64 to 2048 (default 256)',
+            },
+            download: { type: 'string', enum: ['true', 'false'], description: 'Answer as an attachment' },
+          },
+        },
+        response: {
+          200: { description: 'image/svg+xml or image/png', type: 'string' },
+          ...errorResponses,
+        },
+      },
+    },
+    async (req, reply) => {
+      const size = req.query.size === undefined ? DEFAULT_SIZE : Number(req.query.size);
+      if (size < 64 || size > 2048) {
+        throw new HopError('validation_failed', 'size must be from 64 to 2048 pixels.', {
+          extra: { field: 'size' },
+        });
+      }
+      const link = await deps.store.getLink(req.params.code);
+      if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
+      const text = `${deps.config.publicUrl}/${link.code}`;
+      const format = req.query.format ?? 'svg';
+      // The code never changes what it encodes, so a browser may keep the picture a while.
+      reply.header('cache-control', 'private, max-age=3600');
+      if (req.query.download === 'true') {
+        reply.header('content-disposition', `attachment; filename="${link.code}.${format}"`);
+      }
+      if (format === 'png') {
+        const png = await QRCode.toBuffer(text, { type: 'png', width: size, margin: 2 });
+        return reply.type('image/png').send(png);
+      }
+      const svg = await QRCode.toString(text, { type: 'svg', width: size, margin: 2 });
+      return reply
+        .type('image/svg+xml; charset=utf-8')
+        .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
+        .send(svg);
+    },
+  );
+}

@@ -1,0 +1,111 @@
+// The click half of the memory store: the same answers as the SQL rollups, from plain maps.
+import {
+  ALL_LINKS,
+  BREAKDOWNS,
+  type ClickEvent,
+  DAY_MS,
+  emptyBreakdowns,
+  floorTo,
+  type RollupIncrement,
+} from '../../domain/clicks.ts';
+import type { ClickBatch, ClickMaintenance, ClickStats, StatsQuery } from '../ports.ts';
+
+export class MemoryClicks {
+  private readonly batches = new Map<string, number>();
+  private readonly rollups = new Map<string, RollupIncrement>();
+  private readonly visitors = new Map<string, number>();
+  private readonly salts = new Map<number, string>();
+  private events: { batchAt: number; events: readonly ClickEvent[] }[] = [];
+  readonly totals = new Map<string, number>();
+
+  record(batch: ClickBatch, now: number): 'applied' | 'duplicate' {
+    if (this.batches.has(batch.id)) return 'duplicate';
+    this.batches.set(batch.id, now);
+    for (const r of batch.rollups) {
+      const k = `${r.code}\u0000${r.dim}\u0000${r.hour}\u0000${r.value}\u0000${r.bot}`;
+      const old = this.rollups.get(k);
+      this.rollups.set(k, { ...r, clicks: (old?.clicks ?? 0) + r.clicks });
+      if (r.dim === 'all' && r.code !== ALL_LINKS)
+        this.totals.set(r.code, (this.totals.get(r.code) ?? 0) + r.clicks);
+    }
+    for (const v of batch.visitors) {
+      const k = `${v.code}\u0000${v.day}\u0000${v.bot}\u0000${v.reg}`;
+      this.visitors.set(k, Math.max(this.visitors.get(k) ?? 0, v.rank));
+    }
+    if (batch.events.length > 0) this.events.push({ batchAt: now, events: batch.events });
+    return 'applied';
+  }
+
+  stats(q: StatsQuery): ClickStats {
+    const unit = q.interval === 'hour' ? 3_600_000 : DAY_MS;
+    const series = new Map<number, number>();
+    const dims = new Map<string, number>();
+    const links = new Map<string, number>();
+    for (const r of this.rollups.values()) {
+      if (r.hour < q.from || r.hour >= q.to || (r.bot && !q.includeBots)) continue;
+      if (r.dim === 'all' && r.code !== ALL_LINKS) links.set(r.code, (links.get(r.code) ?? 0) + r.clicks);
+      if (r.code !== q.code) continue;
+      if (r.dim === 'all') {
+        const t = floorTo(r.hour, unit);
+        series.set(t, (series.get(t) ?? 0) + r.clicks);
+      } else {
+        const k = `${r.dim}\u0000${r.value}`;
+        dims.set(k, (dims.get(k) ?? 0) + r.clicks);
+      }
+    }
+    const byClicks = <T extends { clicks: number }>(a: T, b: T, ka: string, kb: string) =>
+      b.clicks - a.clicks || (ka < kb ? -1 : ka > kb ? 1 : 0);
+    const breakdowns = emptyBreakdowns();
+    for (const dim of BREAKDOWNS) {
+      breakdowns[dim] = [...dims]
+        .filter(([k]) => k.startsWith(`${dim}\u0000`))
+        .map(([k, clicks]) => ({ value: k.slice(dim.length + 1), clicks }))
+        .sort((a, b) => byClicks(a, b, a.value, b.value))
+        .slice(0, q.top);
+    }
+    const firstDay = floorTo(q.from, DAY_MS);
+    const ranks = new Map<number, number>();
+    for (const [k, rank] of this.visitors) {
+      const [code, day, bot, reg] = k.split('\u0000') as [string, string, string, string];
+      if (code !== q.code || Number(day) < firstDay || Number(day) >= q.to) continue;
+      if (bot === 'true' && !q.includeBots) continue;
+      ranks.set(Number(reg), Math.max(ranks.get(Number(reg)) ?? 0, rank));
+    }
+    return {
+      series: [...series].sort((a, b) => a[0] - b[0]).map(([t, clicks]) => ({ t, clicks })),
+      breakdowns,
+      visitorRanks: [...ranks.values()],
+      topLinks:
+        q.code === ALL_LINKS
+          ? [...links]
+              .map(([code, clicks]) => ({ code, clicks }))
+              .sort((a, b) => byClicks(a, b, a.code, b.code))
+              .slice(0, q.top)
+          : [],
+    };
+  }
+
+  daySalts(days: readonly number[], fresh: () => string): Map<number, string> {
+    for (const d of days) if (!this.salts.has(d)) this.salts.set(d, fresh());
+    return new Map(days.map((d) => [d, this.salts.get(d)!]));
+  }
+
+  maintain(now: number, retentionDays: number): ClickMaintenance {
+    const cutoff = now - retentionDays * DAY_MS;
+    const before = this.events.reduce((n, b) => n + b.events.length, 0);
+    this.events = this.events.filter((b) => b.events.some((e) => e.at >= cutoff));
+    let prunedBatches = 0;
+    for (const [id, at] of this.batches) {
+      if (at < cutoff) {
+        this.batches.delete(id);
+        prunedBatches++;
+      }
+    }
+    for (const d of this.salts.keys()) if (d < floorTo(now, DAY_MS) - DAY_MS) this.salts.delete(d);
+    return {
+      compactedThrough: floorTo(now, DAY_MS),
+      prunedEvents: before - this.events.reduce((n, b) => n + b.events.length, 0),
+      prunedBatches,
+    };
+  }
+}

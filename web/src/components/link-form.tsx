@@ -1,0 +1,215 @@
+// The link fields, for shortening and for editing in place. API validation errors land next to
+// the field they name; anything else is shown above the buttons.
+import { useState } from 'preact/hooks';
+import { ApiError, type Link } from '../api.ts';
+import { fromLocalInput, parseTags, toLocalInput } from '../format.ts';
+import { Field } from './field.tsx';
+
+export interface LinkFormValues {
+  url: string;
+  alias: string;
+  title: string;
+  tags: string;
+  expiresAt: string;
+  maxClicks: string;
+  redirectType: string;
+  forwardQuery: boolean;
+}
+
+export const emptyValues: LinkFormValues = {
+  url: '',
+  alias: '',
+  title: '',
+  tags: '',
+  expiresAt: '',
+  maxClicks: '',
+  redirectType: '302',
+  forwardQuery: true,
+};
+
+export function valuesOf(link: Link): LinkFormValues {
+  return {
+    url: link.url,
+    alias: '',
+    title: link.title ?? '',
+    tags: link.tags.join(', '),
+    expiresAt: toLocalInput(link.expiresAt),
+    maxClicks: link.maxClicks === null ? '' : String(link.maxClicks),
+    redirectType: String(link.redirectType),
+    forwardQuery: link.forwardQuery,
+  };
+}
+
+/** The request body: on create, empty optional fields are left out; on edit they clear. */
+export function bodyOf(v: LinkFormValues, mode: 'create' | 'edit'): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    url: v.url.trim(),
+    tags: parseTags(v.tags),
+    redirectType: Number(v.redirectType),
+    forwardQuery: v.forwardQuery,
+  };
+  const title = v.title.trim();
+  const maxClicks = v.maxClicks.trim();
+  const expiresAt = fromLocalInput(v.expiresAt);
+  if (mode === 'edit') {
+    body.title = title === '' ? null : title;
+    body.maxClicks = maxClicks === '' ? null : Number(maxClicks);
+    body.expiresAt = expiresAt;
+  } else {
+    if (v.alias.trim() !== '') body.alias = v.alias.trim();
+    if (title !== '') body.title = title;
+    if (maxClicks !== '') body.maxClicks = Number(maxClicks);
+    if (expiresAt !== null) body.expiresAt = expiresAt;
+  }
+  return body;
+}
+
+// Problem codes that concern one field even when the problem names none.
+const CODE_FIELDS: Record<string, keyof LinkFormValues> = {
+  invalid_url: 'url',
+  invalid_alias: 'alias',
+  reserved_alias: 'alias',
+  alias_taken: 'alias',
+  invalid_expiry: 'expiresAt',
+};
+
+interface Props {
+  idPrefix: string;
+  mode: 'create' | 'edit';
+  initial: LinkFormValues;
+  submitLabel: string;
+  onSubmit: (body: Record<string, unknown>) => Promise<void>;
+  onCancel?: () => void;
+}
+
+export function LinkForm({ idPrefix, mode, initial, submitLabel, onSubmit, onCancel }: Props) {
+  const [v, setV] = useState(initial);
+  const [errors, setErrors] = useState<Partial<Record<keyof LinkFormValues, string>>>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const id = (f: string) => `${idPrefix}-${f}`;
+  const set =
+    (f: keyof LinkFormValues) =>
+    (e: Event): void => {
+      const t = e.currentTarget as HTMLInputElement;
+      setV({ ...v, [f]: t.type === 'checkbox' ? t.checked : t.value });
+    };
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setErrors({});
+    setFormError(null);
+    try {
+      await onSubmit(bodyOf(v, mode));
+      if (mode === 'create') setV(initial);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const field =
+        err instanceof ApiError ? ((err.field ?? CODE_FIELDS[err.code]) as string | undefined) : undefined;
+      if (field !== undefined && field in initial) {
+        setErrors({ [field]: message });
+        document.getElementById(id(field))?.focus();
+      } else setFormError(message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form class="link-form" onSubmit={submit} noValidate>
+      <Field id={id('url')} label="Long URL" error={errors.url}>
+        {(a) => (
+          <input
+            {...a}
+            type="url"
+            name="url"
+            required
+            autoComplete="off"
+            placeholder="https://example.com/a/long/page"
+            value={v.url}
+            onInput={set('url')}
+          />
+        )}
+      </Field>
+      <div class="grid">
+        {mode === 'create' && (
+          <Field
+            id={id('alias')}
+            label="Alias (optional)"
+            error={errors.alias}
+            hint="3–64 of A–Z a–z 0–9 _ -"
+          >
+            {(a) => <input {...a} name="alias" autoComplete="off" value={v.alias} onInput={set('alias')} />}
+          </Field>
+        )}
+        <Field id={id('title')} label="Title (optional)" error={errors.title}>
+          {(a) => <input {...a} name="title" autoComplete="off" value={v.title} onInput={set('title')} />}
+        </Field>
+        <Field id={id('tags')} label="Tags (optional)" error={errors.tags} hint="Comma-separated">
+          {(a) => <input {...a} name="tags" autoComplete="off" value={v.tags} onInput={set('tags')} />}
+        </Field>
+        <Field id={id('expiresAt')} label="Expires (optional)" error={errors.expiresAt}>
+          {(a) => (
+            <input
+              {...a}
+              type="datetime-local"
+              name="expiresAt"
+              value={v.expiresAt}
+              onInput={set('expiresAt')}
+            />
+          )}
+        </Field>
+        <Field id={id('maxClicks')} label="Max clicks (optional)" error={errors.maxClicks}>
+          {(a) => (
+            <input
+              {...a}
+              type="number"
+              min="1"
+              step="1"
+              inputMode="numeric"
+              name="maxClicks"
+              value={v.maxClicks}
+              onInput={set('maxClicks')}
+            />
+          )}
+        </Field>
+        <Field id={id('redirectType')} label="Redirect type" error={errors.redirectType}>
+          {(a) => (
+            <select {...a} name="redirectType" value={v.redirectType} onChange={set('redirectType')}>
+              <option value="302">302 Found (temporary)</option>
+              <option value="301">301 Moved permanently</option>
+              <option value="307">307 Temporary, keeps method</option>
+              <option value="308">308 Permanent, keeps method</option>
+            </select>
+          )}
+        </Field>
+      </div>
+      <div class="check">
+        <input
+          id={id('forwardQuery')}
+          type="checkbox"
+          name="forwardQuery"
+          checked={v.forwardQuery}
+          onChange={set('forwardQuery')}
+        />
+        <label for={id('forwardQuery')}>Pass the short link's query string on to the target</label>
+      </div>
+      {formError !== null && (
+        <p class="error form-error" role="alert">
+          {formError}
+        </p>
+      )}
+      <div class="actions">
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? 'Saving…' : submitLabel}
+        </button>
+        {onCancel !== undefined && (
+          <button type="button" onClick={onCancel}>
+            Cancel
+          </button>
+        )}
+      </div>
+    </form>
+  );
+}
