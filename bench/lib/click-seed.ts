@@ -16,27 +16,26 @@ export interface ClickHistory {
   otherLinks: number;
 }
 
+/** Distinct values per stored dimension; agent values combine browser, OS and device. */
 export const BREAKDOWN_VALUES: [string, number][] = [
   ['referrer', 20],
   ['country', 30],
-  ['browser', 8],
-  ['os', 6],
-  ['device', 3],
+  ['agent', 24],
 ];
+
+const valueSql = (dim: string) =>
+  dim === 'agent'
+    ? `'browser-' || (v % 8) || chr(31) || 'os-' || (v % 6) || chr(31) || 'device-' || (v % 3)`
+    : `$2 || '-' || v`;
 
 export async function seedClickHistory(db: SqlClient, h: ClickHistory): Promise<void> {
   const t0 = `to_timestamp(${h.start / 1000})`;
   const hours = `generate_series(${t0}, ${t0} + interval '${h.hours - 1} hours', interval '1 hour') AS h`;
   for (const code of [h.code, '']) {
-    await db.query(
-      `INSERT INTO click_rollups (code, dim, hour, value, bot, clicks)
-       SELECT $1, 'all', h, '', false, ${h.perHour} FROM ${hours}`,
-      [code],
-    );
     for (const [dim, n] of BREAKDOWN_VALUES) {
       await db.query(
         `INSERT INTO click_rollups (code, dim, hour, value, bot, clicks)
-         SELECT $1, $2, h, $2 || '-' || v, false, ${h.perHour} / ${n} + CASE WHEN v <= ${h.perHour} % ${n} THEN 1 ELSE 0 END
+         SELECT $1, $2, h, ${valueSql(dim)}, false, ${h.perHour} / ${n} + CASE WHEN v <= ${h.perHour} % ${n} THEN 1 ELSE 0 END
          FROM ${hours}, generate_series(1, ${n}) AS v`,
         [code, dim],
       );
@@ -46,7 +45,7 @@ export async function seedClickHistory(db: SqlClient, h: ClickHistory): Promise<
     `INSERT INTO click_rollups (code, dim, hour, value, bot, clicks)
      SELECT 'l' || i, d, ${t0} + (i % ${h.hours}) * interval '1 hour', '', false, 1
      FROM generate_series(1, ${h.otherLinks}) AS i,
-       unnest(ARRAY['all', 'referrer', 'country', 'browser', 'os', 'device']) AS d`,
+       unnest(ARRAY['referrer', 'country', 'agent']) AS d`,
   );
   await db.query(
     `INSERT INTO click_totals (code, clicks) VALUES ($1, ${h.hours * h.perHour})

@@ -23,11 +23,12 @@ describe('click rollups', () => {
     ]);
     const find = (code: string, dim: string, value: string, bot = false) =>
       rollups.find((r) => r.code === code && r.dim === dim && r.value === value && r.bot === bot)?.clicks;
-    assert.equal(find('a', 'all', ''), 2);
     assert.equal(find('a', 'country', 'DE'), 2);
+    assert.equal(find('a', 'agent', 'Chrome\u001fWindows\u001fdesktop'), 2);
     assert.equal(find('b', 'country', 'FR', true), 1);
-    assert.equal(find(ALL_LINKS, 'all', ''), 2);
-    assert.equal(find(ALL_LINKS, 'all', '', true), 1);
+    assert.equal(find(ALL_LINKS, 'referrer', ''), 2);
+    assert.equal(find(ALL_LINKS, 'country', 'FR', true), 1);
+    assert.equal(rollups.filter((r) => r.code === 'a').length, 3, 'three rows per link and hour');
     assert.ok(rollups.every((r) => r.hour === Date.UTC(2030, 5, 1, 12)));
     assert.ok(visitors.every((v) => v.day === Date.UTC(2030, 5, 1)));
   });

@@ -112,7 +112,7 @@ describe('click buffer', () => {
   const clicksIn = (bs: readonly ClickBatch[]) =>
     bs.reduce(
       (n, b) =>
-        n + b.rollups.filter((r) => r.dim === 'all' && r.code !== '').reduce((m, r) => m + r.clicks, 0),
+        n + b.rollups.filter((r) => r.dim === 'country' && r.code !== '').reduce((m, r) => m + r.clicks, 0),
       0,
     );
 
@@ -145,7 +145,7 @@ describe('click buffer', () => {
     );
     assert.equal(new Set(written.map((b) => b.id)).size, written.length);
     assert.ok(
-      written.every((b) => b.rollups.filter((r) => r.dim === 'all').length <= 3),
+      written.every((b) => b.rollups.filter((r) => r.dim === 'country').length <= 3),
       'clicks are summed per link before writing',
     );
   });

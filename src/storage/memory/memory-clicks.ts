@@ -1,8 +1,10 @@
 // The click half of the memory store: the same answers as the SQL rollups, from plain maps.
 import {
+  AGENT_SEP,
   ALL_LINKS,
   BREAKDOWNS,
   type ClickEvent,
+  COUNTED_BY,
   DAY_MS,
   emptyBreakdowns,
   floorTo,
@@ -25,7 +27,7 @@ export class MemoryClicks {
       const k = `${r.code}\u0000${r.dim}\u0000${r.hour}\u0000${r.value}\u0000${r.bot}`;
       const old = this.rollups.get(k);
       this.rollups.set(k, { ...r, clicks: (old?.clicks ?? 0) + r.clicks });
-      if (r.dim === 'all' && r.code !== ALL_LINKS)
+      if (r.dim === COUNTED_BY && r.code !== ALL_LINKS)
         this.totals.set(r.code, (this.totals.get(r.code) ?? 0) + r.clicks);
     }
     for (const v of batch.visitors) {
@@ -43,15 +45,23 @@ export class MemoryClicks {
     const links = new Map<string, number>();
     for (const r of this.rollups.values()) {
       if (r.hour < q.from || r.hour >= q.to || (r.bot && !q.includeBots)) continue;
-      if (r.dim === 'all' && r.code !== ALL_LINKS) links.set(r.code, (links.get(r.code) ?? 0) + r.clicks);
+      if (r.dim === COUNTED_BY && r.code !== ALL_LINKS)
+        links.set(r.code, (links.get(r.code) ?? 0) + r.clicks);
       if (r.code !== q.code) continue;
-      if (r.dim === 'all') {
+      if (r.dim === COUNTED_BY) {
         const t = floorTo(r.hour, unit);
         series.set(t, (series.get(t) ?? 0) + r.clicks);
-      } else {
-        const k = `${r.dim}\u0000${r.value}`;
-        dims.set(k, (dims.get(k) ?? 0) + r.clicks);
       }
+      const add = (dim: string, value: string) => {
+        const k = `${dim}\u0000${value}`;
+        dims.set(k, (dims.get(k) ?? 0) + r.clicks);
+      };
+      if (r.dim === 'agent') {
+        const [browser = '', os = '', device = ''] = r.value.split(AGENT_SEP);
+        add('browser', browser);
+        add('os', os);
+        add('device', device);
+      } else add(r.dim, r.value);
     }
     const byClicks = <T extends { clicks: number }>(a: T, b: T, ka: string, kb: string) =>
       b.clicks - a.clicks || (ka < kb ? -1 : ka > kb ? 1 : 0);

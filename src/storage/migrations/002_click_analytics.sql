@@ -1,6 +1,8 @@
 -- Click analytics (DESIGN §7): hourly rollups with breakdowns and a bot flag, daily rollups
 -- summed from whole past hours, HyperLogLog visitor registers, raw events for a retention window.
--- Rows with code '' are the rollups across all links.
+-- Rows with code '' are the rollups across all links. Dimensions: referrer, country (which also
+-- serves as the total: every click has one country value, '' when unknown) and agent (browser,
+-- OS and device joined by chr(31)).
 
 ALTER TABLE click_rollups RENAME TO click_rollups_v1;
 
@@ -14,15 +16,15 @@ CREATE TABLE click_rollups (
   PRIMARY KEY (code, dim, hour, value, bot)
 );
 -- Top links over a window scan one dimension's rows by time, across links.
-CREATE INDEX click_rollups_hour_idx ON click_rollups (hour) WHERE dim = 'all';
+CREATE INDEX click_rollups_hour_idx ON click_rollups (hour) WHERE dim = 'country';
 -- The daily compaction reads whole hours across links; rows arrive in time order, so a BRIN index
 -- finds them for almost nothing on the write path.
 CREATE INDEX click_rollups_hour_brin ON click_rollups USING brin (hour);
 
 INSERT INTO click_rollups (code, dim, hour, value, bot, clicks)
-  SELECT code, 'all', hour, '', false, clicks FROM click_rollups_v1 WHERE dim = 'all';
+  SELECT code, 'country', hour, '', false, clicks FROM click_rollups_v1 WHERE dim = 'all';
 INSERT INTO click_rollups (code, dim, hour, value, bot, clicks)
-  SELECT '', 'all', hour, '', false, sum(clicks) FROM click_rollups_v1 WHERE dim = 'all' GROUP BY hour;
+  SELECT '', 'country', hour, '', false, sum(clicks) FROM click_rollups_v1 WHERE dim = 'all' GROUP BY hour;
 DROP TABLE click_rollups_v1;
 
 -- The same sums per UTC day, for every hour before click_compaction.through: long windows
@@ -36,7 +38,7 @@ CREATE TABLE click_rollups_daily (
   clicks bigint NOT NULL,
   PRIMARY KEY (code, dim, day, value, bot)
 );
-CREATE INDEX click_rollups_daily_day_idx ON click_rollups_daily (day) WHERE dim = 'all';
+CREATE INDEX click_rollups_daily_day_idx ON click_rollups_daily (day) WHERE dim = 'country';
 
 -- One row. Batch writers hold it FOR SHARE while they decide whether an hour is already
 -- compacted; the compaction job holds it FOR UPDATE, so no increment falls between the two.

@@ -2,8 +2,8 @@
 // stats answered from hourly and daily rollups (never raw events), and the upkeep job.
 import {
   ALL_LINKS,
-  BREAKDOWNS,
   type BreakdownDim,
+  COUNTED_BY,
   DAY_MS,
   emptyBreakdowns,
   encodeRawClicks,
@@ -51,7 +51,7 @@ const RECORD_BATCH = `WITH ledger AS (
     ON CONFLICT (code, dim, day, value, bot) DO UPDATE SET clicks = click_rollups_daily.clicks + excluded.clicks
   ), totals AS (
     INSERT INTO click_totals (code, clicks)
-    SELECT c, sum(n) FROM inc WHERE d = 'all' AND c <> '' GROUP BY c
+    SELECT c, sum(n) FROM inc WHERE d = '${COUNTED_BY}' AND c <> '' GROUP BY c
     ON CONFLICT (code) DO UPDATE SET clicks = click_totals.clicks + excluded.clicks
   ), visitors AS (
     -- Registers merge by maximum, so applying one twice would be harmless even without the ledger.
@@ -128,15 +128,22 @@ export function clickStatsSql(
     series: {
       sql: `SELECT (extract(epoch FROM date_trunc('${unit}', t AT TIME ZONE 'UTC')) * 1000)::bigint AS t,
           sum(clicks)::bigint AS clicks
-        FROM (${source('code = $1', "dim = 'all'")}) s GROUP BY 1 ORDER BY 1`,
+        FROM (${source('code = $1', `dim = '${COUNTED_BY}'`)}) s GROUP BY 1 ORDER BY 1`,
       params: [q.code, q.includeBots],
     },
     breakdowns: {
+      // Stored agent values split back into browser, OS and device.
       sql: `SELECT dim, value, clicks FROM (
-          SELECT dim, value, sum(clicks)::bigint AS clicks,
-            row_number() OVER (PARTITION BY dim ORDER BY sum(clicks) DESC, value) AS rank
-          FROM (${source('code = $1', `dim IN (${BREAKDOWNS.map((d) => `'${d}'`).join(', ')})`)}) s
-          GROUP BY dim, value) ranked
+          SELECT x.dim, x.value, sum(s.clicks)::bigint AS clicks,
+            row_number() OVER (PARTITION BY x.dim ORDER BY sum(s.clicks) DESC, x.value) AS rank
+          FROM (${source('code = $1', "dim IN ('referrer', 'country', 'agent')")}) s
+          CROSS JOIN LATERAL (
+            SELECT s.dim AS dim, s.value AS value WHERE s.dim <> 'agent'
+            UNION ALL SELECT 'browser', split_part(s.value, chr(31), 1) WHERE s.dim = 'agent'
+            UNION ALL SELECT 'os', split_part(s.value, chr(31), 2) WHERE s.dim = 'agent'
+            UNION ALL SELECT 'device', split_part(s.value, chr(31), 3) WHERE s.dim = 'agent'
+          ) x
+          GROUP BY x.dim, x.value) ranked
         WHERE rank <= $3 ORDER BY dim, clicks DESC, value`,
       params: [q.code, q.includeBots, q.top],
     },
@@ -149,7 +156,7 @@ export function clickStatsSql(
     },
     topLinks: {
       sql: `SELECT code, sum(clicks)::bigint AS clicks
-        FROM (${source("code <> ''", "dim = 'all'", '$1')}) s GROUP BY code ORDER BY 2 DESC, 1 LIMIT $2`,
+        FROM (${source("code <> ''", `dim = '${COUNTED_BY}'`, '$1')}) s GROUP BY code ORDER BY 2 DESC, 1 LIMIT $2`,
       params: [q.includeBots, q.top],
     },
   };
@@ -211,7 +218,7 @@ async function compactOneDay(db: SqlClient, today: number): Promise<boolean> {
     if (through >= today) return false;
     // Skip days without clicks: the all-links rows say where the next clicked hour is.
     const next = await tx.query<{ hour: Date }>(
-      `SELECT hour FROM click_rollups WHERE code = '' AND dim = 'all' AND hour >= $1 ORDER BY hour LIMIT 1`,
+      `SELECT hour FROM click_rollups WHERE code = '' AND dim = '${COUNTED_BY}' AND hour >= $1 ORDER BY hour LIMIT 1`,
       [new Date(through)],
     );
     const first = next.rows[0];
@@ -239,6 +246,10 @@ export async function maintainClicks(
 ): Promise<ClickMaintenance> {
   const today = floorTo(now, DAY_MS);
   while (await compactOneDay(db, today)) {}
+  // The embedded database has no autovacuum: fresh statistics keep the planner on the right
+  // index as the rollups grow (ANALYZE samples a fixed number of rows, so this stays cheap).
+  await db.query('ANALYZE click_rollups');
+  await db.query('ANALYZE click_rollups_daily');
   const cutoff = new Date(now - retentionDays * DAY_MS);
   const events = await db.query<{ n: number }>(
     `WITH gone AS (DELETE FROM click_events WHERE last_at < $1 RETURNING events)
