@@ -10,11 +10,11 @@ import type { RequestFactory } from '../lib/load.ts';
 import type { RunResult } from '../lib/recorder.ts';
 import { fmtInt, fmtMs, fmtPct, newReport, runsTable, type ScenarioReport } from '../lib/report.ts';
 import {
+  alternateProbes,
   type BenchContext,
   best,
   Cleanup,
   checkRedirect,
-  closedLoop,
   openLoop,
   type Sut,
   seedLinksFile,
@@ -150,15 +150,7 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
     };
     await settle(on);
     const before = await readCounters(on.target, COUNTERS);
-    const probes = new Map<string, RunResult[]>();
-    for (let round = 0; round < o.rounds; round++) {
-      for (const sut of round % 2 === 0 ? suts : [...suts].reverse()) {
-        const r = await closedLoop(ctx, sut, request, o.probeS);
-        report.runs.push(r);
-        probes.set(sut.name, [...(probes.get(sut.name) ?? []), r]);
-        await settle(sut);
-      }
-    }
+    const probes = await alternateProbes(ctx, suts, request, o, report, settle);
     const onMax = best(probes.get(on.name) ?? [])!;
     const enrichMax = best(probes.get(enrich.name) ?? [])!;
     const offMax = best(probes.get(off.name) ?? [])!;

@@ -10,6 +10,7 @@ import { randomCodes, writeLinksJsonl } from '../lib/links.ts';
 import type { RequestFactory } from '../lib/load.ts';
 import { runOpenLoop } from '../lib/open-loop.ts';
 import type { RunResult } from '../lib/recorder.ts';
+import type { ScenarioReport } from '../lib/report.ts';
 
 export interface BenchContext {
   quick: boolean;
@@ -100,6 +101,30 @@ export function closedLoop(
       progress: ctx.progress,
     }),
   );
+}
+
+/**
+ * Capacity of each server, closed-loop, alternating round by round (and reversing the order every
+ * other round) so that drift in the machine hits all alike. `after` runs after each probe.
+ */
+export async function alternateProbes(
+  ctx: BenchContext,
+  suts: readonly Sut[],
+  request: RequestFactory,
+  o: { probeS: number; rounds: number },
+  report: ScenarioReport,
+  after: (sut: Sut) => Promise<void> = async () => {},
+): Promise<Map<string, RunResult[]>> {
+  const probes = new Map<string, RunResult[]>();
+  for (let round = 0; round < o.rounds; round++) {
+    for (const sut of round % 2 === 0 ? suts : [...suts].reverse()) {
+      const r = await closedLoop(ctx, sut, request, o.probeS);
+      report.runs.push(r);
+      probes.set(sut.name, [...(probes.get(sut.name) ?? []), r]);
+      await after(sut);
+    }
+  }
+  return probes;
 }
 
 export function openLoop(

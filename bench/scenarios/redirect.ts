@@ -17,11 +17,11 @@ import {
   type Table,
 } from '../lib/report.ts';
 import {
+  alternateProbes,
   type BenchContext,
   best,
   Cleanup,
   checkRedirect,
-  closedLoop,
   openLoop,
   type Sut,
   seedLinksFile,
@@ -111,16 +111,7 @@ export async function runRedirect(ctx: BenchContext, o: RedirectOptions): Promis
       return report;
     }
 
-    // Capacity: alternate the servers round by round, so drift in the machine hits both alike.
-    const probes = new Map<string, RunResult[]>();
-    for (let round = 0; round < o.rounds; round++) {
-      const order = round % 2 === 0 ? working : [...working].reverse();
-      for (const sut of order) {
-        const r = await closedLoop(ctx, sut, request, o.probeS);
-        report.runs.push(r);
-        probes.set(sut.name, [...(probes.get(sut.name) ?? []), r]);
-      }
-    }
+    const probes = await alternateProbes(ctx, working, request, o, report);
     const hopMax = best(probes.get('hop') ?? []);
     const baseName = working.find((s) => s.name !== 'hop')?.name;
     const baseMax = baseName === undefined ? undefined : best(probes.get(baseName) ?? []);

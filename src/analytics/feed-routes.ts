@@ -3,7 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { HopError } from '../domain/errors.ts';
+import { findLink } from '../links/find-link.ts';
 import { codeParamsSchema, errorResponses } from '../links/link-view.ts';
 
 // Bytes a subscriber may have unsent before it is dropped: some hundreds of clicks.
@@ -50,8 +50,7 @@ export function registerFeedRoutes(app: FastifyInstance, deps: Deps): void {
     '/links/:code/events',
     { schema: { ...schema('Live clicks on one link (Server-Sent Events)'), params: codeParamsSchema } },
     async (req, reply) => {
-      const link = await deps.store.getLink(req.params.code);
-      if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
+      const link = await findLink(deps, req.params.code);
       stream(deps, req, reply, link.code);
     },
   );

@@ -3,8 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { ALL_LINKS, type BreakdownDim, estimateVisitors } from '../domain/clicks.ts';
-import { HopError } from '../domain/errors.ts';
 import { breakdownKey, fillSeries, type StatsParams, statsWindow } from '../domain/stats-window.ts';
+import { findLink } from '../links/find-link.ts';
 import { codeParamsSchema, errorResponses } from '../links/link-view.ts';
 
 const TOP = 10;
@@ -102,8 +102,7 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
       },
     },
     async (req) => {
-      const link = await deps.store.getLink(req.params.code);
-      if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
+      const link = await findLink(deps, req.params.code);
       return statsFor(deps, link.code, req.query);
     },
   );

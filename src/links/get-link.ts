@@ -1,7 +1,7 @@
 // GET /api/v1/links/{code} — one live link with its click count.
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { HopError } from '../domain/errors.ts';
+import { findLink } from './find-link.ts';
 import { codeParamsSchema, errorResponses, toView } from './link-view.ts';
 
 export function registerGetLink(app: FastifyInstance, deps: Deps): void {
@@ -16,8 +16,7 @@ export function registerGetLink(app: FastifyInstance, deps: Deps): void {
       },
     },
     async (req) => {
-      const link = await deps.store.getLink(req.params.code);
-      if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
+      const link = await findLink(deps, req.params.code);
       return toView(link, deps.config.publicUrl, deps.now());
     },
   );

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import QRCode from 'qrcode';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
+import { findLink } from './find-link.ts';
 import { codeParamsSchema, errorResponses } from './link-view.ts';
 
 interface QrQuery {
@@ -47,8 +48,7 @@ export function registerLinkQr(app: FastifyInstance, deps: Deps): void {
           extra: { field: 'size' },
         });
       }
-      const link = await deps.store.getLink(req.params.code);
-      if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
+      const link = await findLink(deps, req.params.code);
       const text = `${deps.config.publicUrl}/${link.code}`;
       const format = req.query.format ?? 'svg';
       // The code never changes what it encodes, so a browser may keep the picture a while.
