@@ -11,6 +11,7 @@ import { createSessions } from './dashboard/session-secret.ts';
 import { registerSystemRoute } from './dashboard/system-route.ts';
 import type { Deps } from './deps.ts';
 import { authenticate } from './http/auth.ts';
+import { installConsistency } from './http/consistency.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { registerHealthRoutes } from './http/health-routes.ts';
 import { enforceRateLimit, policies } from './http/rate-limit.ts';
@@ -58,6 +59,9 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
   app.decorateRequest('session', null);
   const sessions = createSessions(deps.config);
   installErrorHandling(app);
+  if (deps.config.databaseUrls !== null) {
+    installConsistency(app, { secureCookie: deps.config.publicUrl.startsWith('https:') });
+  }
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

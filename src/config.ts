@@ -1,5 +1,6 @@
 // One schema for every setting: flags > environment > defaults, validated at boot. A bad value
 // stops the process with a message that names the setting. The README table mirrors this list.
+import { availableParallelism } from 'node:os';
 import { normalizeHostName } from './domain/url-policy.ts';
 
 export interface Config {
@@ -34,6 +35,16 @@ export interface Config {
   sessionTtlMs: number;
   /** null: / answers with the dashboard; otherwise / redirects here. */
   homeRedirect: string | null;
+  /** null: the embedded database. Otherwise one entry per shard: its primary, then its replicas. */
+  databaseUrls: { primary: string; replicas: string[] }[] | null;
+  pgPoolSize: number;
+  pgPoolQueue: number;
+  pgAcquireTimeoutMs: number;
+  pgStatementTimeoutMs: number;
+  replicaMaxLagMs: number;
+  replicaMaxLagBytes: number;
+  replicaCheckMs: number;
+  primaryFallbackLimit: number;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -98,6 +109,30 @@ const apiKey: Parser<string | null> = (raw) => {
     throw new ConfigError('must be 24 to 128 characters of A-Z, a-z, 0-9, "_" or "-"');
   }
   return raw;
+};
+
+const DEFAULT_POOL_SIZE = 2 * availableParallelism() + 1;
+
+/** HOP_DATABASE_URLS: `primary[,replica…][;primary[,replica…]…]`, every URL postgres(ql)://. */
+const databaseUrls: Parser<Config['databaseUrls']> = (raw) => {
+  if (raw.trim() === '') return null;
+  return raw.split(';').map((shard, i) => {
+    const urls = shard
+      .split(',')
+      .map((u) => u.trim())
+      .filter((u) => u !== '');
+    for (const u of urls) {
+      let url: URL | null = null;
+      try {
+        url = new URL(u);
+      } catch {}
+      if (url === null || (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:'))
+        throw new ConfigError(`has "${u}" in shard ${i}: every URL must be postgres://…`);
+    }
+    const [primary, ...replicas] = urls;
+    if (primary === undefined) throw new ConfigError(`has no primary URL for shard ${i}`);
+    return { primary, replicas };
+  });
 };
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -358,6 +393,78 @@ const settings = [
         throw new ConfigError('must be empty or an absolute http(s) URL');
       return u.href;
     },
+  },
+  {
+    key: 'databaseUrls',
+    env: 'HOP_DATABASE_URLS',
+    flag: 'database-urls',
+    default: '',
+    help: 'PostgreSQL instead of the embedded database: shards separated by ";", each "primaryURL[,replicaURL…]"',
+    parse: databaseUrls,
+  },
+  {
+    key: 'pgPoolSize',
+    env: 'HOP_PG_POOL_SIZE',
+    flag: 'pg-pool-size',
+    default: '',
+    help: 'Connections per PostgreSQL server; empty: 2 × cores + 1 (the pool-sizing rule, for a server like this machine)',
+    parse: (r: string) => (r.trim() === '' ? DEFAULT_POOL_SIZE : int(1, 1000)(r)),
+  },
+  {
+    key: 'pgPoolQueue',
+    env: 'HOP_PG_POOL_QUEUE',
+    flag: 'pg-pool-queue',
+    default: '64',
+    help: 'Requests that may wait for a connection per server; beyond it: 503 with Retry-After at once',
+    parse: int(0, 100_000),
+  },
+  {
+    key: 'pgAcquireTimeoutMs',
+    env: 'HOP_PG_ACQUIRE_TIMEOUT_MS',
+    flag: 'pg-acquire-timeout-ms',
+    default: '1000',
+    help: 'Longest a request waits for a connection before 503 with Retry-After',
+    parse: int(1, 60_000),
+  },
+  {
+    key: 'pgStatementTimeoutMs',
+    env: 'HOP_PG_STATEMENT_TIMEOUT_MS',
+    flag: 'pg-statement-timeout-ms',
+    default: '5000',
+    help: 'statement_timeout of every query on PostgreSQL',
+    parse: int(1, 3_600_000),
+  },
+  {
+    key: 'replicaMaxLagMs',
+    env: 'HOP_REPLICA_MAX_LAG_MS',
+    flag: 'replica-max-lag-ms',
+    default: '5000',
+    help: 'A replica further behind its primary than this leaves the read rotation until it catches up',
+    parse: int(0, 86_400_000),
+  },
+  {
+    key: 'replicaMaxLagBytes',
+    env: 'HOP_REPLICA_MAX_LAG_BYTES',
+    flag: 'replica-max-lag-bytes',
+    default: '67108864',
+    help: 'The same limit in bytes of WAL not yet replayed',
+    parse: int(0, Number.MAX_SAFE_INTEGER),
+  },
+  {
+    key: 'replicaCheckMs',
+    env: 'HOP_REPLICA_CHECK_MS',
+    flag: 'replica-check-ms',
+    default: '500',
+    help: 'How often replica health and lag are checked',
+    parse: int(50, 600_000),
+  },
+  {
+    key: 'primaryFallbackLimit',
+    env: 'HOP_PRIMARY_FALLBACK_LIMIT',
+    flag: 'primary-fallback-limit',
+    default: '16',
+    help: 'Reads a replica missed that may be asked again of the primary at once (a link created a moment ago); beyond it: 503',
+    parse: int(0, 10_000),
   },
 ] as const satisfies readonly Setting<keyof Config>[];
 

@@ -18,6 +18,7 @@ import type { RateLimiter } from './ratelimit/rate-limiter.ts';
 import { LinkResolver } from './redirect/resolve-link.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
 import type { Store } from './storage/ports.ts';
+import { openPostgresStore } from './storage/postgres/open-postgres-store.ts';
 
 export interface Deps {
   readonly config: Config;
@@ -41,8 +42,19 @@ export function urlPolicyFor(config: Config): UrlPolicy {
   return { ownHosts, denyHosts: config.denyHosts };
 }
 
-/** Opens the store the configuration names. Later shapes (PostgreSQL, shards) branch here. */
-export function openStore(config: Config): Promise<Store> {
+/** Opens the store the configuration names: PostgreSQL servers when HOP_DATABASE_URLS is set. */
+export function openStore(config: Config, metrics: Metrics | null = null): Promise<Store> {
+  if (config.databaseUrls !== null) {
+    const observer =
+      metrics === null
+        ? null
+        : {
+            acquired: (server: string, s: number) => metrics.poolAcquired(server, s),
+            refused: (server: string, reason: string) => metrics.poolRefused(server, reason),
+            primaryFallback: (result: string) => metrics.primaryFallback(result),
+          };
+    return openPostgresStore({ ...config, databaseUrls: config.databaseUrls }, observer);
+  }
   return openEmbeddedStore({ dataDir: config.dataDir, codeLength: config.codeLength });
 }
 
@@ -52,7 +64,8 @@ export async function buildDeps(
 ): Promise<Deps> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? createPrometheusMetrics({ defaultMetrics: true });
-  const store = overrides.store ?? (await openStore(config));
+  const store = overrides.store ?? (await openStore(config, metrics));
+  if (store.topology !== undefined) metrics.watchStore(() => store.topology!());
   const l1 = config.cacheSize > 0 ? new LruCache<RedirectRecord | null>(config.cacheSize) : null;
   const resolver = new LinkResolver(
     store,

@@ -143,6 +143,15 @@ export class CpuCgroup {
     live.delete(this);
   }
 
+  /**
+   * Keeps the group past this process's exit: the exit hook forgets it without removing it. For
+   * groups holding processes that outlive their creator (a cluster started by a CLI); whoever
+   * removes them later goes by `path`.
+   */
+  persist(): void {
+    live.delete(this);
+  }
+
   /** Best effort for the exit hook, where nothing asynchronous runs. */
   removeSync(): void {
     live.delete(this);

@@ -79,7 +79,10 @@ async function statsFor(deps: Deps, code: string, params: StatsParams) {
     to: new Date(w.to).toISOString(),
     interval: w.interval,
     includeBots: w.includeBots,
-    totals: { clicks: series.reduce((n, p) => n + p.clicks, 0), visitors: estimateVisitors(s.visitorRanks) },
+    totals: {
+      clicks: series.reduce((n, p) => n + p.clicks, 0),
+      visitors: estimateVisitors(s.visitorRegisters.map((r) => r.rank)),
+    },
     series,
     ...lists,
     topLinks: s.topLinks,

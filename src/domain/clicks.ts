@@ -264,3 +264,51 @@ export function decodeRawClicks(text: string): ClickEvent[] {
     visitor: at('visitor', i),
   }));
 }
+
+/**
+ * A chunk split by the shard that owns each link. The all-links rows are kept per shard (and summed
+ * across shards when read), so each part gets its own, summed from its links' rows: the input's
+ * all-links rows are not used. Exact, because a link's rows are all in one chunk and the all-links
+ * visitor register is the maximum of the links' registers.
+ */
+export function splitByShard(chunk: ClickChunk, shardOf: (code: string) => number): Map<number, ClickChunk> {
+  const parts = new Map<
+    number,
+    ClickChunk & { all: Map<string, RollupIncrement>; allVisitors: Map<string, VisitorRegister> }
+  >();
+  const part = (code: string) => {
+    const shard = shardOf(code);
+    let p = parts.get(shard);
+    if (p === undefined) {
+      p = { rollups: [], visitors: [], events: [], all: new Map(), allVisitors: new Map() };
+      parts.set(shard, p);
+    }
+    return p;
+  };
+  for (const r of chunk.rollups) {
+    if (r.code === ALL_LINKS) continue;
+    const p = part(r.code);
+    p.rollups.push(r);
+    const k = `${r.hour}\u0000${r.bot}\u0000${r.dim}\u0000${r.value}`;
+    const sum = p.all.get(k);
+    p.all.set(k, { ...r, code: ALL_LINKS, clicks: (sum?.clicks ?? 0) + r.clicks });
+  }
+  for (const v of chunk.visitors) {
+    if (v.code === ALL_LINKS) continue;
+    const p = part(v.code);
+    p.visitors.push(v);
+    const k = `${v.day}\u0000${v.bot}\u0000${v.reg}`;
+    const max = p.allVisitors.get(k);
+    if (max === undefined || max.rank < v.rank) p.allVisitors.set(k, { ...v, code: ALL_LINKS });
+  }
+  for (const e of chunk.events) part(e.code).events.push(e);
+  const out = new Map<number, ClickChunk>();
+  for (const [shard, p] of parts) {
+    out.set(shard, {
+      rollups: [...p.all.values(), ...p.rollups],
+      visitors: [...p.allVisitors.values(), ...p.visitors],
+      events: p.events,
+    });
+  }
+  return out;
+}

@@ -1,5 +1,6 @@
 // The Metrics port: what Hop counts, named once. The Prometheus adapter serves /metrics;
 // the noop adapter keeps unit tests free of global state.
+import type { StoreTopology } from '../storage/ports.ts';
 
 export type CacheResult = 'hit' | 'miss' | 'negative';
 export type RedirectOutcome = 'redirect' | 'not_found' | 'gone';
@@ -25,6 +26,14 @@ export interface Metrics {
   clickBatchWritten(events: number, seconds: number): void;
   clickBatchFailed(): void;
   rateLimited(policy: string): void;
+  /** Time a query waited for a pooled connection to a database server. */
+  poolAcquired(server: string, seconds: number): void;
+  /** A query refused a connection: wait queue full, acquire timeout, or the server down. */
+  poolRefused(server: string, reason: string): void;
+  /** A read a replica missed, asked again of the primary (or refused by the bound on that). */
+  primaryFallback(result: string): void;
+  /** Pool, replica and shard gauges, read from the store each time metrics are scraped. */
+  watchStore(topology: () => StoreTopology): void;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
   snapshot(): Promise<MetricsSnapshot>;
@@ -41,6 +50,10 @@ export const noopMetrics: Metrics = {
   clickBatchWritten() {},
   clickBatchFailed() {},
   rateLimited() {},
+  poolAcquired() {},
+  poolRefused() {},
+  primaryFallback() {},
+  watchStore() {},
   async render() {
     return { contentType: 'text/plain; version=0.0.4', body: '' };
   },

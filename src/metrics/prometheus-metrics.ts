@@ -1,5 +1,6 @@
 // Metrics on prom-client, one registry per app so several apps can live in one test process.
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { StoreTopology } from '../storage/ports.ts';
 import type { CacheResult, Metrics, MetricsSnapshot, RedirectOutcome } from './metrics.ts';
 
 type Values = { value: number; labels: Partial<Record<string, string | number>>; metricName?: string }[];
@@ -104,6 +105,114 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     labelNames: ['policy'] as const,
     registers: [register],
   });
+  // The PostgreSQL store's servers, when there are any.
+  let topology: (() => StoreTopology) | null = null;
+  const servers = () =>
+    (topology?.().shards ?? []).flatMap((s) => [
+      {
+        shard: s.shard,
+        role: 'primary',
+        name: s.primary.name,
+        up: s.primary.up,
+        pool: s.primary.pool,
+        replica: null,
+      },
+      ...s.replicas.map((r) => ({
+        shard: s.shard,
+        role: 'replica',
+        name: r.name,
+        up: r.up,
+        pool: r.pool,
+        replica: r,
+      })),
+    ]);
+  new Gauge({
+    name: 'hop_db_pool_connections',
+    help: 'Pooled connections per database server, by state (in_use, idle) and the pool size (max)',
+    labelNames: ['server', 'state'] as const,
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of servers()) {
+        this.set({ server: s.name, state: 'in_use' }, s.pool.total - s.pool.idle);
+        this.set({ server: s.name, state: 'idle' }, s.pool.idle);
+        this.set({ server: s.name, state: 'max' }, s.pool.max);
+      }
+    },
+  });
+  new Gauge({
+    name: 'hop_db_pool_waiting',
+    help: 'Queries waiting for a pooled connection, per database server',
+    labelNames: ['server'] as const,
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of servers()) this.set({ server: s.name }, s.pool.waiting);
+    },
+  });
+  new Gauge({
+    name: 'hop_db_server_up',
+    help: 'Whether the last check reached the server (1) or not (0)',
+    labelNames: ['server', 'role', 'shard'] as const,
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of servers()) this.set({ server: s.name, role: s.role, shard: s.shard }, s.up ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'hop_db_replica_in_rotation',
+    help: 'Whether a replica serves reads (1) or is out for lag or failure (0)',
+    labelNames: ['server'] as const,
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of servers()) if (s.replica) this.set({ server: s.name }, s.replica.inRotation ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'hop_db_replica_lag_seconds',
+    help: 'How far a replica trails its primary, in seconds',
+    labelNames: ['server'] as const,
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of servers())
+        if (s.replica?.lagMs !== null && s.replica?.lagMs !== undefined)
+          this.set({ server: s.name }, s.replica.lagMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'hop_db_replica_lag_bytes',
+    help: 'How far a replica trails its primary, in bytes of WAL not yet replayed',
+    labelNames: ['server'] as const,
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const s of servers())
+        if (s.replica?.lagBytes !== null && s.replica?.lagBytes !== undefined)
+          this.set({ server: s.name }, s.replica.lagBytes);
+    },
+  });
+  const acquire = new Histogram({
+    name: 'hop_db_pool_acquire_seconds',
+    help: 'Time a query waited for a pooled connection, per database server',
+    labelNames: ['server'] as const,
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [register],
+  });
+  const refused = new Counter({
+    name: 'hop_db_pool_refused_total',
+    help: 'Queries refused a connection (queue_full, timeout, down), per database server',
+    labelNames: ['server', 'reason'] as const,
+    registers: [register],
+  });
+  const fallbacks = new Counter({
+    name: 'hop_db_primary_fallbacks_total',
+    help: 'Reads a replica missed that were asked of the primary, by result (refused: over the bound)',
+    labelNames: ['result'] as const,
+    registers: [register],
+  });
   const cacheKeys = { l1: {}, l2: {} } as Record<'l1' | 'l2', Partial<Record<CacheResult, string>>>;
   return {
     redirect(o) {
@@ -135,6 +244,12 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     },
     clickBatchFailed: () => batchFailures.inc(),
     rateLimited: (p) => limited.labels(p).inc(),
+    poolAcquired: (server, seconds) => acquire.labels(server).observe(seconds),
+    poolRefused: (server, reason) => refused.labels(server, reason).inc(),
+    primaryFallback: (result) => fallbacks.labels(result).inc(),
+    watchStore(t) {
+      topology = t;
+    },
     async render() {
       opts.gauges?.();
       return { contentType: register.contentType, body: await register.metrics() };

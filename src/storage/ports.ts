@@ -74,8 +74,10 @@ export interface LinkStore {
   importLinks(links: readonly Link[]): Promise<ImportStatus[]>;
   /** Every link in code order, tombstones only when asked. */
   exportLinks(opts: { includeDeleted: boolean }): AsyncIterable<Link>;
-  /** The change stream (DESIGN §6): outbox rows after `afterSeq`, in order. */
-  readChanges(afterSeq: number, limit: number): Promise<ChangeEvent[]>;
+  /** How many change streams there are: one per shard, each with its own sequence. */
+  readonly changeStreams: number;
+  /** The change stream (DESIGN §6): outbox rows of stream (shard) `stream` after `afterSeq`, in order. */
+  readChanges(afterSeq: number, limit: number, stream?: number): Promise<ChangeEvent[]>;
 }
 
 export interface ChangeEvent {
@@ -135,8 +137,9 @@ export interface ClickStats {
   readonly series: readonly { readonly t: number; readonly clicks: number }[];
   /** Each breakdown's top values ('' = unknown), most clicks first. */
   readonly breakdowns: Readonly<Record<BreakdownDim, readonly { value: string; clicks: number }[]>>;
-  /** The visitor registers' maxima over the window's days (for the HyperLogLog estimate). */
-  readonly visitorRanks: readonly number[];
+  /** The visitor registers' maxima over the window's days (for the HyperLogLog estimate); registers
+   * are named so that estimates from several shards merge by taking each register's maximum. */
+  readonly visitorRegisters: readonly { readonly reg: number; readonly rank: number }[];
   /** Only for ALL_LINKS: the links with most clicks in the window. */
   readonly topLinks: readonly { code: string; clicks: number }[];
 }
@@ -165,6 +168,39 @@ export interface ClickStore {
 export interface MigrationReport {
   readonly applied: string[];
   readonly alreadyApplied: string[];
+  /** Per shard, where there are shards. */
+  readonly perShard?: readonly {
+    readonly shard: number;
+    readonly applied: string[];
+    readonly alreadyApplied: string[];
+  }[];
+}
+
+export interface PoolFigures {
+  readonly total: number;
+  readonly idle: number;
+  readonly waiting: number;
+  readonly max: number;
+}
+
+/** The servers behind a store and their state (the PostgreSQL store; the embedded one has none). */
+export interface StoreTopology {
+  readonly shardMapVersion: number;
+  readonly shards: readonly {
+    readonly shard: number;
+    /** Buckets the shard owns under the current map. */
+    readonly buckets: number;
+    readonly primary: { readonly name: string; readonly up: boolean; readonly pool: PoolFigures };
+    readonly replicas: readonly {
+      readonly name: string;
+      readonly up: boolean;
+      readonly inRotation: boolean;
+      readonly lagMs: number | null;
+      readonly lagBytes: number | null;
+      readonly lastError: string | null;
+      readonly pool: PoolFigures;
+    }[];
+  }[];
 }
 
 /** Lifecycle of whatever holds the data. */
@@ -173,6 +209,8 @@ export interface StoreAdmin {
   migrate(): Promise<MigrationReport>;
   /** Throws when the store cannot answer (readiness). */
   ping(): Promise<void>;
+  /** Servers, pools and replica lag, where the store has servers. */
+  topology?(): StoreTopology;
   close(): Promise<void>;
 }
 

@@ -117,7 +117,10 @@ describe('the hop CLI', () => {
   before(async () => {
     const m = await runHop(['migrate'], env);
     assert.equal(m.code, 0, m.stderr);
-    assert.match(m.stdout, /applied/);
+    assert.match(
+      m.stdout,
+      /embedded: applied 001_links, 002_click_analytics, 003_shard_map; already applied: 0/,
+    );
   });
   after(() => dir.remove());
 

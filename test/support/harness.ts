@@ -1,5 +1,5 @@
-// Builds a real Hop app (embedded PGlite in memory, or the memory store) for HTTP tests,
-// with a known admin key; closes everything it opened.
+// Builds a real Hop app (embedded PGlite in memory, the memory store, or PostgreSQL servers when
+// HOP_DATABASE_URLS is given) for HTTP tests, with a known admin key; closes everything it opened.
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
@@ -35,11 +35,16 @@ export async function startHarness(
       ...env,
     },
   );
-  const store: Store =
+  const store: Store | undefined =
     opts.store === 'memory'
       ? new MemoryStore()
-      : await openEmbeddedStore({ dataDir: null, codeLength: config.codeLength });
-  const deps = await buildDeps(config, { store, log: createLogger('silent') });
+      : config.databaseUrls !== null
+        ? undefined
+        : await openEmbeddedStore({ dataDir: null, codeLength: config.codeLength });
+  const deps = await buildDeps(config, {
+    ...(store === undefined ? {} : { store }),
+    log: createLogger('silent'),
+  });
   await createApiKey(deps.store, 'test', new Date(), TEST_KEY);
   const app = await buildApp(deps);
   if (opts.listen) await app.listen({ port: 0, host: '127.0.0.1' });

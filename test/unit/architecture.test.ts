@@ -24,7 +24,7 @@ function imports(file: string): string[] {
 
 const files = sourceFiles(SRC).map((f) => ({ path: relative(SRC, f), imports: imports(f) }));
 const ADAPTERS = [
-  /^storage\/(embedded|sql|memory)\//,
+  /^storage\/(embedded|sql|memory|postgres)\//,
   /^metrics\/prometheus-metrics\.ts$/,
   /^ratelimit\/memory-rate-limiter\.ts$/,
   /^events\/buffered-click-sink\.ts$/,

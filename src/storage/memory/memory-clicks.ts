@@ -84,7 +84,7 @@ export class MemoryClicks {
     return {
       series: [...series].sort((a, b) => a[0] - b[0]).map(([t, clicks]) => ({ t, clicks })),
       breakdowns,
-      visitorRanks: [...ranks.values()],
+      visitorRegisters: [...ranks].map(([reg, rank]) => ({ reg, rank })),
       topLinks:
         q.code === ALL_LINKS
           ? [...links]

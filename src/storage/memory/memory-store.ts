@@ -29,6 +29,7 @@ const newestFirst = (a: Link, b: Link) =>
 
 export class MemoryStore implements Store {
   readonly kind = 'memory';
+  readonly changeStreams = 1;
   private readonly links = new Map<string, Link>();
   private readonly clickData = new MemoryClicks();
   private readonly idempotency = new Map<string, StoredIdempotency & { createdAt: Date }>();

@@ -185,7 +185,7 @@ export async function clickStats(db: SqlClient, q: StatsQuery): Promise<ClickSta
   return {
     series: series.rows.map((r) => ({ t: Number(r.t), clicks: Number(r.clicks) })),
     breakdowns: byDim,
-    visitorRanks: visitors.rows.map((r) => r.rank),
+    visitorRegisters: visitors.rows,
     topLinks: topLinks.rows.map((r) => ({ code: r.code, clicks: Number(r.clicks) })),
   };
 }

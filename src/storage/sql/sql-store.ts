@@ -154,23 +154,36 @@ interface Pending {
 export interface SqlStoreOptions {
   readonly kind: string;
   readonly codeLength: number;
+  /** Draws a generated code; a shard draws only codes whose bucket it owns. */
+  readonly drawCode?: () => string;
 }
 
 export class SqlStore implements Store {
   readonly kind: string;
+  readonly changeStreams = 1;
   private readonly db: SqlClient;
-  private readonly codeLength: number;
+  private readonly drawCode: () => string;
   private readonly creates: GroupCommit<NewLink, CreateOutcome>;
+  private readonly appliedHere = new Set<string>();
 
   constructor(db: SqlClient, opts: SqlStoreOptions) {
     this.db = db;
     this.kind = opts.kind;
-    this.codeLength = opts.codeLength;
+    this.drawCode = opts.drawCode ?? (() => generateCode(opts.codeLength));
     this.creates = new GroupCommit((reqs) => this.createGroup(reqs));
   }
 
-  migrate(): Promise<MigrationReport> {
-    return migrate(this.db);
+  /**
+   * Reports what this store has applied since it was opened (opening already migrates), so
+   * `hop migrate` on a new database says what it did.
+   */
+  async migrate(): Promise<MigrationReport> {
+    const r = await migrate(this.db);
+    for (const v of r.applied) this.appliedHere.add(v);
+    return {
+      applied: [...this.appliedHere],
+      alreadyApplied: r.alreadyApplied.filter((v) => !this.appliedHere.has(v)),
+    };
   }
 
   async ping(): Promise<void> {
@@ -196,7 +209,7 @@ export class SqlStore implements Store {
     const rest: number[] = [];
     const codes = new Set<string>();
     const records: (Link | null)[] = reqs.map((req, i) => {
-      const code = req.alias ?? generateCode(this.codeLength);
+      const code = req.alias ?? this.drawCode();
       if (req.idempotency !== null || codes.has(code)) {
         rest.push(i);
         return null;
@@ -239,7 +252,7 @@ export class SqlStore implements Store {
     let pending: Pending[] = reqs.map((req, index) => ({
       index,
       req,
-      code: req.alias ?? generateCode(this.codeLength),
+      code: req.alias ?? this.drawCode(),
       claimed: false,
       draws: 1,
     }));
@@ -285,7 +298,7 @@ export class SqlStore implements Store {
           } else if (p.draws >= MAX_CODE_DRAWS) {
             throw new Error(`could not draw a free code in ${MAX_CODE_DRAWS} tries; raise HOP_CODE_LENGTH`);
           } else {
-            p.code = generateCode(this.codeLength);
+            p.code = this.drawCode();
             p.draws++;
             redraw.push(p);
           }

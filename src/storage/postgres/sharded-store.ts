@@ -1,0 +1,451 @@
+// The Store on PostgreSQL servers: every code routes by its bucket through the versioned shard
+// map to one shard; each shard runs the same SQL store as the embedded default on its primary,
+// and reads on its replicas. Per-operation choices (README, "Scaled out on PostgreSQL"):
+// creates and edits need the shard's primary (consistency first, 503 when it is down); redirects
+// are served by replicas (availability first), and a miss there asks the primary, bounded.
+import { bucketOf } from '../../domain/bucket.ts';
+import { ALL_LINKS, type Breakdowns, emptyBreakdowns, splitByShard } from '../../domain/clicks.ts';
+import { generateCode } from '../../domain/codes.ts';
+import { HopError } from '../../domain/errors.ts';
+import type { Link, RedirectRecord } from '../../domain/link.ts';
+import type { LinkFields } from '../../domain/link-input.ts';
+import { ownerOf, type ShardMap } from '../../domain/shard-map.ts';
+import { currentConsistency } from '../consistency.ts';
+import type {
+  ApiKeyRecord,
+  ChangeEvent,
+  ClickBatch,
+  ClickMaintenance,
+  ClickStats,
+  CreateOutcome,
+  ImportStatus,
+  LinkWithClicks,
+  ListPage,
+  ListQuery,
+  MigrationReport,
+  NewLink,
+  StatsQuery,
+  Store,
+  StoredIdempotency,
+  StoreTopology,
+} from '../ports.ts';
+import type { SqlStore } from '../sql/sql-store.ts';
+import { isServerFailure } from './pg-pool.ts';
+import type { ShardNode } from './shard-node.ts';
+
+/** How the redirect path's misses on replicas may fall back to primaries. */
+export interface FallbackObserver {
+  primaryFallback(result: 'found' | 'not_found' | 'refused' | 'failed'): void;
+}
+
+// Per-shard top lists are cut longer than the answer so that merging them stays close to exact.
+const MERGE_TOP_FACTOR = 10;
+
+export class ShardedStore implements Store {
+  readonly kind = 'postgres';
+  readonly shards: readonly ShardNode[];
+  private map: ShardMap;
+  private readonly fallbackLimit: number;
+  private fallbacksInFlight = 0;
+  private readonly observer: FallbackObserver | null;
+
+  constructor(
+    shards: readonly ShardNode[],
+    map: ShardMap,
+    fallbackLimit: number,
+    observer: FallbackObserver | null,
+  ) {
+    this.shards = shards;
+    this.map = map;
+    this.fallbackLimit = fallbackLimit;
+    this.observer = observer;
+  }
+
+  get changeStreams(): number {
+    return this.shards.length;
+  }
+
+  get shardMap(): ShardMap {
+    return this.map;
+  }
+
+  /** The shard that owns a code under the current map. */
+  shardFor(code: string): ShardNode {
+    return this.shards[ownerOf(this.map, bucketOf(code))]!;
+  }
+
+  /** A code this shard owns, drawn from the CSPRNG until its bucket lands here (about N draws). */
+  drawCodeFor(shard: number, codeLength: number): string {
+    for (;;) {
+      const code = generateCode(codeLength);
+      if (ownerOf(this.map, bucketOf(code)) === shard) return code;
+    }
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  /** The store a read of `shard` goes to: a replica far enough along for the request, else the primary. */
+  private reader(shard: ShardNode): { store: SqlStore; replica: ShardNode['replicas'][number] | null } {
+    const need = currentConsistency()?.required(shard.index, this.map.version) ?? null;
+    const replica = shard.pickReplica(need);
+    return replica === null
+      ? { store: shard.primaryStore, replica: null }
+      : { store: replica.store, replica };
+  }
+
+  /** Reads on a replica; when it fails, the same read on the primary. */
+  private async read<R>(shard: ShardNode, fn: (s: SqlStore) => Promise<R>): Promise<R> {
+    const { store, replica } = this.reader(shard);
+    if (replica === null) return fn(store);
+    try {
+      return await fn(store);
+    } catch (err) {
+      if (!isServerFailure(err)) throw err;
+      replica.markDown(err);
+      return fn(shard.primaryStore);
+    }
+  }
+
+  /**
+   * A replica's "not there" may only mean it has not replayed the create yet, so the primary is
+   * asked too, at most `fallbackLimit` at once (a scan of random codes must not reach every
+   * primary). Beyond that, 503: better than a wrong 404 for a link shared the instant it was made.
+   * With the primary down, the replica's answer is the best there is.
+   */
+  private async readConfirmingMiss<R>(
+    shard: ShardNode,
+    fn: (s: SqlStore) => Promise<R | null>,
+  ): Promise<R | null> {
+    const { store, replica } = this.reader(shard);
+    if (replica === null) return fn(store);
+    let fromReplica: R | null;
+    try {
+      fromReplica = await fn(store);
+      if (fromReplica !== null) return fromReplica;
+    } catch (err) {
+      if (!isServerFailure(err)) throw err;
+      replica.markDown(err);
+      return fn(shard.primaryStore);
+    }
+    if (this.fallbacksInFlight >= this.fallbackLimit) {
+      this.observer?.primaryFallback('refused');
+      throw new HopError('unavailable', 'Too many lookups of unknown codes at once; try again shortly.', {
+        headers: { 'retry-after': '1' },
+      });
+    }
+    this.fallbacksInFlight++;
+    try {
+      const fromPrimary = await fn(shard.primaryStore);
+      this.observer?.primaryFallback(fromPrimary === null ? 'not_found' : 'found');
+      return fromPrimary;
+    } catch (err) {
+      if (!isServerFailure(err)) throw err;
+      this.observer?.primaryFallback('failed');
+      return null;
+    } finally {
+      this.fallbacksInFlight--;
+    }
+  }
+
+  getRedirect(code: string): Promise<RedirectRecord | null> {
+    return this.readConfirmingMiss(this.shardFor(code), (s) => s.getRedirect(code));
+  }
+
+  getLink(code: string): Promise<LinkWithClicks | null> {
+    return this.readConfirmingMiss(this.shardFor(code), (s) => s.getLink(code));
+  }
+
+  /** Scatter-gather: every shard's page after the same cursor, merged newest first. */
+  async listLinks(query: ListQuery): Promise<ListPage> {
+    const pages = await Promise.all(this.shards.map((sh) => this.read(sh, (s) => s.listLinks(query))));
+    const all = pages.flatMap((p) => p.items).sort(newestFirst);
+    const items = all.slice(0, query.limit);
+    const more = all.length > query.limit || pages.some((p) => p.next !== null);
+    const last = items.at(-1);
+    return {
+      items,
+      next: more && last !== undefined ? { createdAt: last.createdAt, code: last.code } : null,
+    };
+  }
+
+  /** The idempotency record may be on any shard (the one its link went to): ask every primary. */
+  async getIdempotency(scope: string, key: string, notBefore: Date): Promise<StoredIdempotency | null> {
+    const found = await Promise.all(
+      this.shards.map((sh) => sh.primaryStore.getIdempotency(scope, key, notBefore)),
+    );
+    return found.find((f) => f !== null) ?? null;
+  }
+
+  async *exportLinks(opts: { includeDeleted: boolean }): AsyncIterable<Link> {
+    // Each shard exports in code order; a k-way merge keeps the whole export in code order.
+    const its = this.shards.map((sh) => sh.primaryStore.exportLinks(opts)[Symbol.asyncIterator]());
+    const heads = await Promise.all(its.map((it) => it.next()));
+    for (;;) {
+      let min = -1;
+      for (let i = 0; i < heads.length; i++) {
+        const h = heads[i]!;
+        if (h.done) continue;
+        if (min < 0 || h.value.code < (heads[min]!.value as Link).code) min = i;
+      }
+      if (min < 0) return;
+      yield heads[min]!.value as Link;
+      heads[min] = await its[min]!.next();
+    }
+  }
+
+  readChanges(afterSeq: number, limit: number, stream = 0): Promise<ChangeEvent[]> {
+    const shard = this.shards[stream];
+    if (shard === undefined) throw new Error(`no change stream ${stream}: there are ${this.shards.length}`);
+    return shard.primaryStore.readChanges(afterSeq, limit);
+  }
+
+  // ---- writes ------------------------------------------------------------------------------
+
+  /** After a write committed on a shard: what a read must see to include it (when in a request). */
+  private async noteWrite(shard: ShardNode): Promise<void> {
+    const ctx = currentConsistency();
+    if (ctx === null) return;
+    try {
+      ctx.noteWrite(shard.index, await shard.lsnAfterWrite(), this.map.version);
+    } catch {
+      // The write is committed; without a position the next reads simply go to the primary.
+      ctx.noteWrite(shard.index, BigInt('0xffffffffffffffff'), this.map.version);
+    }
+  }
+
+  /**
+   * An alias routes by itself. A keyed request routes by its key, so a retry lands on the shard
+   * that holds its first answer; its generated code is drawn from that shard's buckets. Other
+   * generated codes go to a bucket picked at random, which spreads links evenly.
+   */
+  private shardForCreate(req: NewLink): ShardNode {
+    if (req.alias !== null) return this.shardFor(req.alias);
+    if (req.idempotency !== null)
+      return this.shardFor(`${req.idempotency.scope}\u0000${req.idempotency.key}`);
+    return this.shards[ownerOf(this.map, Math.floor(Math.random() * this.map.owners.length))]!;
+  }
+
+  async createLink(req: NewLink): Promise<CreateOutcome> {
+    const shard = this.shardForCreate(req);
+    const out = await shard.primaryStore.createLink(req);
+    if (out.kind === 'created') await this.noteWrite(shard);
+    return out;
+  }
+
+  async updateLink(code: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null> {
+    const shard = this.shardFor(code);
+    const link = await shard.primaryStore.updateLink(code, patch, now);
+    if (link !== null) await this.noteWrite(shard);
+    return link;
+  }
+
+  async deleteLink(code: string, now: Date): Promise<boolean> {
+    const shard = this.shardFor(code);
+    const done = await shard.primaryStore.deleteLink(code, now);
+    if (done) await this.noteWrite(shard);
+    return done;
+  }
+
+  consumeClick(code: string): Promise<boolean> {
+    return this.shardFor(code).primaryStore.consumeClick(code);
+  }
+
+  async importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
+    const byShard = new Map<ShardNode, number[]>();
+    links.forEach((l, i) => {
+      const sh = this.shardFor(l.code);
+      byShard.set(sh, [...(byShard.get(sh) ?? []), i]);
+    });
+    const out: ImportStatus[] = new Array(links.length);
+    await Promise.all(
+      [...byShard].map(async ([sh, idx]) => {
+        const statuses = await sh.primaryStore.importLinks(idx.map((i) => links[i]!));
+        await this.noteWrite(sh);
+        idx.forEach((i, k) => {
+          out[i] = statuses[k]!;
+        });
+      }),
+    );
+    return out;
+  }
+
+  // ---- API keys and day salts live on shard 0 --------------------------------------------------
+
+  private get catalog(): ShardNode {
+    return this.shards[0]!;
+  }
+
+  createApiKey(rec: ApiKeyRecord, keyHash: string): Promise<void> {
+    return this.catalog.primaryStore.createApiKey(rec, keyHash);
+  }
+
+  /** The primary decides (a revoked key must stop working); a replica answers while it is down. */
+  async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | null> {
+    try {
+      return await this.catalog.primaryStore.findApiKeyByHash(keyHash);
+    } catch (err) {
+      const replica = this.catalog.pickReplica(null);
+      if (!isServerFailure(err) || replica === null) throw err;
+      return replica.store.findApiKeyByHash(keyHash);
+    }
+  }
+
+  listApiKeys(): Promise<ApiKeyRecord[]> {
+    return this.catalog.primaryStore.listApiKeys();
+  }
+
+  revokeApiKey(idOrPrefix: string, now: Date): Promise<boolean> {
+    return this.catalog.primaryStore.revokeApiKey(idOrPrefix, now);
+  }
+
+  countApiKeys(): Promise<number> {
+    return this.catalog.primaryStore.countApiKeys();
+  }
+
+  daySalts(days: readonly number[], fresh: () => string): Promise<Map<number, string>> {
+    return this.catalog.primaryStore.daySalts(days, fresh);
+  }
+
+  // ---- clicks --------------------------------------------------------------------------------
+
+  /** Each shard gets its links' part under the same batch id; each shard's ledger makes it once. */
+  async recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
+    const parts = splitByShard(
+      { rollups: [...batch.rollups], visitors: [...batch.visitors], events: [...batch.events] },
+      (code) => ownerOf(this.map, bucketOf(code)),
+    );
+    const results = await Promise.all(
+      [...parts].map(async ([shard, part]) => {
+        const sh = this.shards[shard]!;
+        const result = await sh.primaryStore.recordClickBatch({ id: batch.id, ...part });
+        await this.noteWrite(sh);
+        return result;
+      }),
+    );
+    return results.includes('applied') ? 'applied' : 'duplicate';
+  }
+
+  async clickStats(query: StatsQuery): Promise<ClickStats> {
+    if (query.code !== ALL_LINKS) return this.read(this.shardFor(query.code), (s) => s.clickStats(query));
+    const wide = { ...query, top: query.top * MERGE_TOP_FACTOR };
+    const parts = await Promise.all(this.shards.map((sh) => this.read(sh, (s) => s.clickStats(wide))));
+    return mergeStats(parts, query.top);
+  }
+
+  async maintainClicks(now: number, retentionDays: number): Promise<ClickMaintenance> {
+    const parts = await Promise.all(
+      this.shards.map(async (sh) => {
+        const done = await sh.primaryStore.maintainClicks(now, retentionDays);
+        await this.noteWrite(sh);
+        return done;
+      }),
+    );
+    return {
+      compactedThrough: Math.min(...parts.map((p) => p.compactedThrough)),
+      prunedEvents: parts.reduce((n, p) => n + p.prunedEvents, 0),
+      prunedBatches: parts.reduce((n, p) => n + p.prunedBatches, 0),
+    };
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  async migrate(): Promise<MigrationReport> {
+    const reports = await Promise.all(this.shards.map((sh) => sh.primaryStore.migrate()));
+    return {
+      applied: [...new Set(reports.flatMap((r) => r.applied))],
+      alreadyApplied: [...new Set(reports.flatMap((r) => r.alreadyApplied))].filter(
+        (v) => !reports.some((r) => r.applied.includes(v)),
+      ),
+      perShard: reports.map((r, shard) => ({ shard, applied: r.applied, alreadyApplied: r.alreadyApplied })),
+    };
+  }
+
+  /** Ready while every shard can serve reads: its primary, or else one of its replicas. */
+  async ping(): Promise<void> {
+    await Promise.all(
+      this.shards.map(async (sh) => {
+        try {
+          await sh.primaryStore.ping();
+        } catch (err) {
+          const replica = sh.pickReplica(null);
+          if (replica === null) throw err;
+          await replica.store.ping();
+        }
+      }),
+    );
+  }
+
+  topology(): StoreTopology {
+    return {
+      shardMapVersion: this.map.version,
+      shards: this.shards.map((sh) => ({
+        shard: sh.index,
+        buckets: this.map.owners.filter((o) => o === sh.index).length,
+        primary: { name: sh.primary.name, up: sh.primaryUp, pool: sh.primary.stats() },
+        replicas: sh.replicas.map((r) => {
+          const v = r.view();
+          return {
+            name: v.name,
+            up: v.up,
+            inRotation: v.inRotation,
+            lagMs: v.lagMs,
+            lagBytes: v.lagBytes,
+            lastError: v.lastError,
+            pool: r.pool.stats(),
+          };
+        }),
+      })),
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.shards.map((sh) => sh.stop()));
+    await Promise.all(
+      this.shards.flatMap((sh) => [sh.primaryStore.close(), ...sh.replicas.map((r) => r.store.close())]),
+    );
+  }
+}
+
+function newestFirst(a: LinkWithClicks, b: LinkWithClicks): number {
+  const t = b.createdAt.getTime() - a.createdAt.getTime();
+  return t !== 0 ? t : a.code < b.code ? 1 : a.code > b.code ? -1 : 0;
+}
+
+const byClicks =
+  <T extends { clicks: number }>(key: (x: T) => string) =>
+  (a: T, b: T) =>
+    b.clicks - a.clicks || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+
+/**
+ * All-links stats from every shard's: series and breakdowns add up, visitor registers take their
+ * maximum (a HyperLogLog union), top links merge (a link lives on one shard, so that is exact).
+ */
+export function mergeStats(parts: readonly ClickStats[], top: number): ClickStats {
+  const series = new Map<number, number>();
+  const dims = new Map<string, Map<string, number>>();
+  const regs = new Map<number, number>();
+  const links: { code: string; clicks: number }[] = [];
+  for (const p of parts) {
+    for (const s of p.series) series.set(s.t, (series.get(s.t) ?? 0) + s.clicks);
+    for (const [dim, list] of Object.entries(p.breakdowns)) {
+      const m = dims.get(dim) ?? new Map<string, number>();
+      dims.set(dim, m);
+      for (const v of list) m.set(v.value, (m.get(v.value) ?? 0) + v.clicks);
+    }
+    for (const r of p.visitorRegisters) regs.set(r.reg, Math.max(regs.get(r.reg) ?? 0, r.rank));
+    links.push(...p.topLinks);
+  }
+  const breakdowns: Breakdowns = emptyBreakdowns();
+  for (const dim of Object.keys(breakdowns) as (keyof Breakdowns)[]) {
+    breakdowns[dim] = [...(dims.get(dim) ?? [])]
+      .map(([value, clicks]) => ({ value, clicks }))
+      .sort(byClicks((x) => x.value))
+      .slice(0, top);
+  }
+  return {
+    series: [...series].sort((a, b) => a[0] - b[0]).map(([t, clicks]) => ({ t, clicks })),
+    breakdowns,
+    visitorRegisters: [...regs].map(([reg, rank]) => ({ reg, rank })),
+    topLinks: links.sort(byClicks((x) => x.code)).slice(0, top),
+  };
+}

@@ -1,0 +1,421 @@
+// The scaled-out store on a real cluster this file starts (two shards, a streaming replica each):
+// placement, exactness across processes, read-your-writes under replication delay, and what
+// happens when a replica dies, a primary stops or a pool runs dry.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { killServer, setApplyDelay, startServer, stopServer } from '../../scripts/cluster/pg-cluster.ts';
+import { bucketOf } from '../../src/domain/bucket.ts';
+import { initialShardMap, ownerOf } from '../../src/domain/shard-map.ts';
+import { CONSISTENCY_HEADER } from '../../src/storage/consistency.ts';
+import type { ShardedStore } from '../../src/storage/postgres/sharded-store.ts';
+import { type Harness, startHarness, TEST_KEY } from '../support/harness.ts';
+import { runHop, startHop } from '../support/hop-process.ts';
+import {
+  type Cluster,
+  freshDatabases,
+  primaryOf,
+  replicasOf,
+  stopCluster,
+  testCluster,
+  withClient,
+} from '../support/pg-cluster.ts';
+
+const SHARDS = 2;
+const map = initialShardMap(SHARDS);
+const shardOf = (code: string) => ownerOf(map, bucketOf(code));
+
+/** Aliases with a prefix that the initial map places on `shard`. */
+function aliasesOn(shard: number, prefix: string, n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) if (shardOf(`${prefix}-${i}`) === shard) out.push(`${prefix}-${i}`);
+  return out;
+}
+
+let cluster: Cluster;
+before(async () => {
+  cluster = await testCluster(SHARDS, 1);
+});
+after(async () => {
+  await stopCluster(cluster);
+});
+
+const json = { 'content-type': 'application/json' };
+
+async function create(h: Harness, body: unknown, headers: Record<string, string> = {}) {
+  return h.app.inject({
+    method: 'POST',
+    url: '/api/v1/links',
+    headers: { ...h.auth, ...json, ...headers },
+    payload: JSON.stringify(body),
+  });
+}
+
+/** Runs `n` jobs with at most `width` at once. */
+async function pooled<T>(n: number, width: number, job: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await job(i);
+      }
+    }),
+  );
+  return out;
+}
+
+const store = (h: Harness) => h.deps.store as ShardedStore;
+
+async function untilInRotation(h: Harness, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const t = store(h).topology();
+    if (t.shards.every((s) => s.replicas.every((r) => r.inRotation))) return;
+    if (Date.now() > deadline) throw new Error(`replicas not back in rotation: ${JSON.stringify(t)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('placement', () => {
+  test('10,000 links created through the API spread evenly over the shards and all redirect', async () => {
+    const dbs = await freshDatabases(cluster);
+    const h = await startHarness({
+      HOP_DATABASE_URLS: dbs.urls,
+      HOP_CACHE_SIZE: '0',
+      HOP_CLICK_RECORDING: 'off',
+    });
+    try {
+      const n = 10_000;
+      const made = await pooled(n, 64, async (i) => {
+        const res = await create(h, { url: `https://spread.example/${i}` });
+        assert.equal(res.statusCode, 201, res.body);
+        return res.json() as { code: string; url: string };
+      });
+      const perShard = await Promise.all(
+        [0, 1].map((s) =>
+          withClient(dbs.url(primaryOf(cluster, s)), async (c) => {
+            const r = await c.query<{ n: number; wrong: number }>(
+              'SELECT count(*)::int AS n, count(*) FILTER (WHERE bucket <> ALL($1::smallint[]))::int AS wrong FROM links',
+              [map.owners.flatMap((o, b) => (o === s ? [b] : []))],
+            );
+            return r.rows[0]!;
+          }),
+        ),
+      );
+      for (const s of perShard) {
+        assert.equal(s.wrong, 0, 'every row sits on the shard that owns its bucket');
+        assert.ok(
+          Math.abs(s.n - n / SHARDS) <= (0.1 * n) / SHARDS,
+          `shard counts ${perShard.map((x) => x.n)}`,
+        );
+      }
+      assert.equal(perShard[0]!.n + perShard[1]!.n, n);
+      // Within the primary-fallback bound, so a replica a moment behind never makes this flaky.
+      await pooled(n, 16, async (i) => {
+        const res = await h.app.inject({ url: `/${made[i]!.code}` });
+        assert.equal(res.statusCode, 302);
+        assert.equal(res.headers.location, made[i]!.url);
+      });
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('a reordered HOP_DATABASE_URLS is refused at boot instead of misrouting codes', async () => {
+    const dbs = await freshDatabases(cluster, { replicas: false });
+    const h = await startHarness({ HOP_DATABASE_URLS: dbs.urls });
+    await h.close();
+    const swapped = dbs.urls.split(';').reverse().join(';');
+    await assert.rejects(
+      startHarness({ HOP_DATABASE_URLS: swapped }),
+      /does not match the databases it names/,
+    );
+  });
+
+  test('hop migrate applies the schema to every shard and reports each; running it again changes nothing', async () => {
+    const dbs = await freshDatabases(cluster, { replicas: false });
+    const first = await runHop(['migrate'], { HOP_DATABASE_URLS: dbs.urls });
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stdout, /shard 0: applied 001_links, 002_click_analytics, 003_shard_map/);
+    assert.match(first.stdout, /shard 1: applied 001_links, 002_click_analytics, 003_shard_map/);
+    const again = await runHop(['migrate'], { HOP_DATABASE_URLS: dbs.urls });
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /shard 0: applied nothing new; already applied: 3/);
+    assert.match(again.stdout, /shard 1: applied nothing new; already applied: 3/);
+  });
+});
+
+describe('two Hop processes on one cluster', () => {
+  test('maxClicks, alias uniqueness and idempotency keys stay exact', async () => {
+    const dbs = await freshDatabases(cluster);
+    const env = { HOP_DATABASE_URLS: dbs.urls, HOP_INITIAL_API_KEY: TEST_KEY, HOP_RATE_LIMITS: 'off' };
+    const a = await startHop(env);
+    const b = await startHop(env);
+    const hops = [a, b];
+    const auth = { authorization: `Bearer ${TEST_KEY}`, ...json };
+    try {
+      const post = (i: number, body: unknown, headers: Record<string, string> = {}) =>
+        fetch(`${hops[i % 2]!.url}/api/v1/links`, {
+          method: 'POST',
+          headers: { ...auth, ...headers },
+          body: JSON.stringify(body),
+        });
+
+      const limited = (await (await post(0, { url: 'https://limited.example/', maxClicks: 30 })).json()) as {
+        code: string;
+      };
+      const statuses = await Promise.all(
+        Array.from({ length: 120 }, (_, i) =>
+          fetch(`${hops[i % 2]!.url}/${limited.code}`, { redirect: 'manual' }).then((r) => r.status),
+        ),
+      );
+      assert.equal(statuses.filter((s) => s === 302).length, 30);
+      assert.equal(statuses.filter((s) => s === 410).length, 90);
+
+      const aliasTries = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          post(i, { url: `https://twin.example/${i}`, alias: 'twin-proc' }),
+        ),
+      );
+      assert.equal(aliasTries.filter((r) => r.status === 201).length, 1);
+      assert.equal(aliasTries.filter((r) => r.status === 409).length, 39);
+
+      const keyed = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          post(i, { url: 'https://once.example/' }, { 'idempotency-key': 'same-key-1' }).then(async (r) => ({
+            status: r.status,
+            code: ((await r.json()) as { code: string }).code,
+          })),
+        ),
+      );
+      assert.ok(keyed.every((k) => k.status === 201));
+      assert.equal(new Set(keyed.map((k) => k.code)).size, 1, 'every retry gets the first answer');
+      const rows = await Promise.all(
+        [0, 1].map((s) =>
+          withClient(dbs.url(primaryOf(cluster, s)), (c) =>
+            c.query("SELECT code FROM links WHERE url = 'https://once.example/'"),
+          ),
+        ),
+      );
+      assert.equal(rows[0]!.rows.length + rows[1]!.rows.length, 1, 'one link was created');
+    } finally {
+      await Promise.all(hops.map((h) => h.stop()));
+    }
+  });
+});
+
+describe('read replicas', () => {
+  test('with replication delayed, a new link never 404s and the consistency token reads its own writes', async () => {
+    const dbs = await freshDatabases(cluster);
+    const h = await startHarness({
+      HOP_DATABASE_URLS: dbs.urls,
+      HOP_CACHE_SIZE: '0',
+      HOP_CLICK_RECORDING: 'off',
+      // Keep the delayed replicas in rotation: this test is about reads that go to them.
+      HOP_REPLICA_MAX_LAG_MS: '600000',
+      HOP_REPLICA_MAX_LAG_BYTES: '1000000000',
+    });
+    const replicas = [...replicasOf(cluster, 0), ...replicasOf(cluster, 1)];
+    try {
+      // A link every replica has, to be edited while replication is held back.
+      const edited = (await create(h, { url: 'https://edited.example/', title: 'before' })).json() as {
+        code: string;
+      };
+      await untilInRotation(h);
+      for (const r of replicasOf(cluster, shardOf(edited.code))) {
+        const deadline = Date.now() + 10_000;
+        for (let seen = false; !seen; await new Promise((res) => setTimeout(res, 50))) {
+          assert.ok(Date.now() < deadline, 'the replica never received the link');
+          seen = await withClient(
+            dbs.url(r),
+            async (c) =>
+              (await c.query('SELECT 1 FROM links WHERE code = $1', [edited.code])).rows.length > 0,
+          );
+        }
+      }
+      for (const r of replicas) await setApplyDelay(cluster, r.name, 3_000);
+      const made: { code: string; url: string; token: string }[] = [];
+      for (let i = 0; i < 20; i++) {
+        const res = await create(h, { url: `https://fresh.example/${i}`, title: 'before' });
+        assert.equal(res.statusCode, 201);
+        const token = String(res.headers[CONSISTENCY_HEADER]);
+        assert.match(String(res.headers['set-cookie']), /hop_ct=/);
+        made.push({ ...(res.json() as { code: string; url: string }), token });
+        const redirect = await h.app.inject({ url: `/${made[i]!.code}` });
+        assert.equal(redirect.statusCode, 302, 'the replica has not replayed it; the primary answers');
+        assert.equal(redirect.headers.location, `https://fresh.example/${i}`);
+      }
+      const metrics = (await h.app.inject({ url: '/metrics' })).body;
+      assert.match(metrics, /hop_db_primary_fallbacks_total\{result="found"\} (2\d|[3-9]\d)/);
+
+      // An edit, then reads with and without the token while the replica is still 3 s behind.
+      const { code } = edited;
+      const patched = await h.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/links/${code}`,
+        headers: { ...h.auth, ...json },
+        payload: JSON.stringify({ title: 'after' }),
+      });
+      assert.equal(patched.statusCode, 200);
+      const token = String(patched.headers[CONSISTENCY_HEADER]);
+      const withToken = await h.app.inject({
+        url: `/api/v1/links/${code}`,
+        headers: { ...h.auth, [CONSISTENCY_HEADER]: token },
+      });
+      assert.equal(withToken.json().title, 'after');
+      const withCookie = await h.app.inject({
+        url: `/api/v1/links/${code}`,
+        headers: { ...h.auth, cookie: `hop_ct=${token}` },
+      });
+      assert.equal(withCookie.json().title, 'after');
+      const withoutToken = await h.app.inject({ url: `/api/v1/links/${code}`, headers: h.auth });
+      assert.equal(withoutToken.json().title, 'before', 'without the token a lagging replica may answer');
+    } finally {
+      for (const r of replicas) await setApplyDelay(cluster, r.name, 0);
+      await h.close();
+    }
+  });
+
+  test('killing a replica mid-load costs no redirect; it rejoins when restarted', async () => {
+    const dbs = await freshDatabases(cluster);
+    const h = await startHarness({
+      HOP_DATABASE_URLS: dbs.urls,
+      HOP_CACHE_SIZE: '0',
+      HOP_CLICK_RECORDING: 'off',
+    });
+    try {
+      const codes = await pooled(
+        40,
+        8,
+        async (i) => (await create(h, { url: `https://load.example/${i}` })).json().code as string,
+      );
+      await untilInRotation(h);
+      const victim = replicasOf(cluster, 0)[0]!;
+      const statuses = new Map<number, number>();
+      let sent = 0;
+      const until = Date.now() + 3_000;
+      const killer = (async () => {
+        await new Promise((r) => setTimeout(r, 1_000));
+        await killServer(cluster, victim.name);
+      })();
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          while (Date.now() < until) {
+            const res = await h.app.inject({ url: `/${codes[sent++ % codes.length]}` });
+            statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+          }
+        }),
+      );
+      await killer;
+      assert.deepEqual([...statuses.keys()], [302], `answers: ${JSON.stringify([...statuses])}`);
+      assert.ok(sent > 100, `only ${sent} redirects were sent`);
+      const out = store(h).topology().shards[0]!.replicas[0]!;
+      assert.equal(out.inRotation, false);
+      await startServer(cluster, victim.name);
+      await untilInRotation(h);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("a shard's primary stopped: its creates fail fast with 503, its links still redirect, the other shard is unaffected", async () => {
+    const dbs = await freshDatabases(cluster);
+    const h = await startHarness({
+      HOP_DATABASE_URLS: dbs.urls,
+      HOP_CACHE_SIZE: '0',
+      HOP_CLICK_RECORDING: 'off',
+    });
+    const down = primaryOf(cluster, 1);
+    try {
+      const [on1, later1] = aliasesOn(1, 'down', 2) as [string, string];
+      const [on0, later0] = aliasesOn(0, 'up', 2) as [string, string];
+      assert.equal((await create(h, { url: 'https://one.example/', alias: on1 })).statusCode, 201);
+      assert.equal((await create(h, { url: 'https://zero.example/', alias: on0 })).statusCode, 201);
+      await untilInRotation(h);
+      await stopServer(cluster, down.name, 'fast');
+
+      const started = performance.now();
+      const refused = await create(h, { url: 'https://one.example/later', alias: later1 });
+      const ms = performance.now() - started;
+      assert.equal(refused.statusCode, 503, refused.body);
+      assert.equal(refused.json().code, 'unavailable');
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.ok(ms < 1_000, `took ${ms} ms`);
+
+      for (let i = 0; i < 20; i++) {
+        const r1 = await h.app.inject({ url: `/${on1}` });
+        assert.equal(r1.statusCode, 302, 'served by the stopped shard’s replica');
+        assert.equal((await h.app.inject({ url: `/${on0}` })).statusCode, 302);
+      }
+      assert.equal((await create(h, { url: 'https://zero.example/later', alias: later0 })).statusCode, 201);
+      assert.equal((await h.app.inject({ url: `/${later0}` })).statusCode, 302);
+      assert.equal((await h.app.inject({ url: '/readyz' })).statusCode, 200, 'reads still work everywhere');
+
+      await startServer(cluster, down.name);
+      const deadline = Date.now() + 15_000;
+      let back = await create(h, { url: 'https://one.example/later', alias: later1 });
+      while (back.statusCode === 503 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        back = await create(h, { url: 'https://one.example/later', alias: later1 });
+      }
+      assert.equal(back.statusCode, 201, 'creates resume once the primary is back');
+    } finally {
+      await startServer(cluster, down.name).catch(() => {});
+      await h.close();
+    }
+  });
+});
+
+describe('pooling and back-pressure', () => {
+  test('an exhausted pool answers 503 with Retry-After within the acquire timeout and recovers by itself', async () => {
+    const dbs = await freshDatabases(cluster, { replicas: false });
+    const h = await startHarness({
+      HOP_DATABASE_URLS: dbs.urls,
+      HOP_CACHE_SIZE: '0',
+      HOP_CLICK_RECORDING: 'off',
+      HOP_PG_POOL_SIZE: '2',
+      HOP_PG_POOL_QUEUE: '2',
+      HOP_PG_ACQUIRE_TIMEOUT_MS: '300',
+    });
+    // Distinct codes: lookups of one code share a single query, which would not fill the pool.
+    const codes = aliasesOn(0, 'slow', 13);
+    for (const code of codes.slice(0, 2)) {
+      assert.equal((await create(h, { url: 'https://slow.example/', alias: code })).statusCode, 201);
+    }
+    const locker = await import('pg').then(
+      (pg) => new pg.default.Client({ connectionString: dbs.url(primaryOf(cluster, 0)) }),
+    );
+    await locker.connect();
+    try {
+      // Every lookup on shard 0 now waits for this lock: a stand-in for slow queries.
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE links IN ACCESS EXCLUSIVE MODE');
+      const stuck = codes.slice(0, 2).map((code) => h.app.inject({ url: `/${code}` }));
+      await new Promise((r) => setTimeout(r, 200));
+      const timed = await Promise.all(
+        codes.slice(2, 12).map(async (code) => {
+          const t = performance.now();
+          const res = await h.app.inject({ url: `/${code}` });
+          return { res, ms: performance.now() - t };
+        }),
+      );
+      for (const { res, ms } of timed) {
+        assert.equal(res.statusCode, 503);
+        assert.equal(res.json().code, 'unavailable');
+        assert.equal(res.headers['retry-after'], '1');
+        assert.ok(ms < 300 + 250, `refused after ${ms} ms`);
+      }
+      const metrics = (await h.app.inject({ url: '/metrics' })).body;
+      assert.match(metrics, /hop_db_pool_refused_total\{server="shard0-primary",reason="queue_full"\} [1-9]/);
+      assert.match(metrics, /hop_db_pool_refused_total\{server="shard0-primary",reason="timeout"\} [1-9]/);
+      await locker.query('ROLLBACK');
+      for (const r of await Promise.all(stuck)) assert.equal(r.statusCode, 302);
+      assert.equal((await h.app.inject({ url: `/${codes[0]}` })).statusCode, 302, 'recovered');
+      assert.equal((await h.app.inject({ url: `/${codes[12]}` })).statusCode, 404, 'recovered');
+    } finally {
+      await locker.end();
+      await h.close();
+    }
+  });
+});
