@@ -45,6 +45,7 @@ export interface Config {
   replicaMaxLagBytes: number;
   replicaCheckMs: number;
   primaryFallbackLimit: number;
+  primaryReads: boolean;
 }
 
 type Parser<T> = (raw: string) => T;
@@ -465,6 +466,14 @@ const settings = [
     default: '16',
     help: 'Reads a replica missed that may be asked again of the primary at once (a link created a moment ago); beyond it: 503',
     parse: int(0, 10_000),
+  },
+  {
+    key: 'primaryReads',
+    env: 'HOP_PRIMARY_READS',
+    flag: 'primary-reads',
+    default: 'off',
+    help: 'on: each primary also takes its turn serving reads beside its replicas; off: it reads only when no replica can',
+    parse: onOff,
   },
 ] as const satisfies readonly Setting<keyof Config>[];
 

@@ -18,6 +18,7 @@ export type PostgresSettings = Pick<
   | 'replicaMaxLagBytes'
   | 'replicaCheckMs'
   | 'primaryFallbackLimit'
+  | 'primaryReads'
 > & { databaseUrls: NonNullable<Config['databaseUrls']> };
 
 /** A server's name in metrics and logs: its place, never its password. */
@@ -55,6 +56,7 @@ export async function openPostgresStore(
       maxLagMs: cfg.replicaMaxLagMs,
       maxLagBytes: cfg.replicaMaxLagBytes,
       checkMs: cfg.replicaCheckMs,
+      primaryReads: cfg.primaryReads,
     });
   });
   try {

@@ -10,6 +10,8 @@ export interface ReplicaPolicy {
   readonly maxLagMs: number;
   readonly maxLagBytes: number;
   readonly checkMs: number;
+  /** The primary takes its turn in the read rotation too (else it reads only when no replica can). */
+  readonly primaryReads: boolean;
 }
 
 export interface ReplicaView {
@@ -89,14 +91,24 @@ export class ShardNode {
     this.policy = policy;
   }
 
-  /** A replica in rotation that has replayed at least `minLsn`, round-robin; null: use the primary. */
-  pickReplica(minLsn: bigint | null): Replica | null {
+  /**
+   * A replica in rotation that has replayed at least `minLsn`, round-robin; null: use the primary.
+   * With primaryReads, the primary is one more member of the rotation.
+   */
+  pickReplica(minLsn: bigint | null, forReads = true): Replica | null {
     const n = this.replicas.length;
-    for (let i = 0; i < n; i++) {
-      const r = this.replicas[(this.next + i) % n]!;
+    const slots = forReads && this.policy.primaryReads && n > 0 ? n + 1 : n;
+    for (let i = 0; i < slots; i++) {
+      const slot = (this.next + i) % slots;
+      if (slot === n) {
+        if (!this.primaryUp) continue;
+        this.next = (slot + 1) % slots;
+        return null;
+      }
+      const r = this.replicas[slot]!;
       if (!r.inRotation) continue;
       if (minLsn !== null && (r.replayLsn === null || r.replayLsn < minLsn)) continue;
-      this.next = (this.next + i + 1) % n;
+      this.next = (slot + 1) % slots;
       return r;
     }
     return null;

@@ -284,7 +284,7 @@ export class ShardedStore implements Store {
     try {
       return await this.catalog.primaryStore.findApiKeyByHash(keyHash);
     } catch (err) {
-      const replica = this.catalog.pickReplica(null);
+      const replica = this.catalog.pickReplica(null, false);
       if (!isServerFailure(err) || replica === null) throw err;
       return replica.store.findApiKeyByHash(keyHash);
     }
@@ -367,7 +367,7 @@ export class ShardedStore implements Store {
         try {
           await sh.primaryStore.ping();
         } catch (err) {
-          const replica = sh.pickReplica(null);
+          const replica = sh.pickReplica(null, false);
           if (replica === null) throw err;
           await replica.store.ping();
         }
