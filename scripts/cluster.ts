@@ -115,7 +115,7 @@ async function up(dir: string, values: Values): Promise<number> {
     process.stdout.write(`wrote ${file}\n`);
   }
   process.stdout.write(`stop it with: npm run cluster -- down --dir ${cluster.dir}\n\n`);
-  process.stdout.write(`HOP_DATABASE_URLS=${databaseUrls(cluster)}\n`);
+  process.stdout.write(`HOP_DATABASE_URLS="${databaseUrls(cluster)}"\n`);
   return 0;
 }
 

@@ -17,6 +17,9 @@ node --import tsx scripts/build-web.ts
 echo "== browser for the dashboard tests"
 bash scripts/ensure-chromium.sh
 
+echo "== PostgreSQL 15 binaries for the cluster tests"
+bash scripts/ensure-postgres.sh
+
 echo "== tests"
 files=(test/unit/**/*.test.ts test/integration/**/*.test.ts test/browser/**/*.test.ts)
 exec node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout "${files[@]}"

@@ -351,7 +351,8 @@ export function envFileText(c: Cluster): string {
       `# ${s.name.padEnd(18)} ${s.role.padEnd(7)} 127.0.0.1:${s.port} pid ${s.pid ?? '-'} log ${s.logFile}`,
     );
   }
-  lines.push(`HOP_DATABASE_URLS=${databaseUrls(c)}`);
+  // Quoted: the ";" between shards would end the assignment where a shell sources the file.
+  lines.push(`HOP_DATABASE_URLS="${databaseUrls(c)}"`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { errorResponses } from '../links/link-view.ts';
 import type { MetricsSnapshot } from '../metrics/metrics.ts';
+import type { StoreTopology } from '../storage/ports.ts';
 
 const NOT_IN_USE = { inUse: false } as const;
 
@@ -24,6 +25,43 @@ export function quantileSeconds(buckets: MetricsSnapshot['apiLatency'], q: numbe
     prevCount = b.count;
   }
   return prevLe;
+}
+
+/** Pool, replicas and shards of the PostgreSQL store; the embedded default has none of them. */
+function scaledOutParts(t: StoreTopology | null) {
+  if (t === null) return { pool: NOT_IN_USE, replicas: NOT_IN_USE, shards: NOT_IN_USE };
+  const servers = t.shards.flatMap((s) => [
+    { name: s.primary.name, ...s.primary.pool },
+    ...s.replicas.map((r) => ({ name: r.name, ...r.pool })),
+  ]);
+  const replicas = t.shards.flatMap((s) =>
+    s.replicas.map((r) => ({
+      name: r.name,
+      shard: s.shard,
+      up: r.up,
+      inRotation: r.inRotation,
+      lagMs: r.lagMs,
+      lagBytes: r.lagBytes,
+    })),
+  );
+  return {
+    pool: {
+      inUse: true,
+      servers: servers.map((s) => ({
+        name: s.name,
+        inUse: s.total - s.idle,
+        idle: s.idle,
+        waiting: s.waiting,
+        max: s.max,
+      })),
+    },
+    replicas: replicas.length === 0 ? NOT_IN_USE : { inUse: true, servers: replicas },
+    shards: {
+      inUse: true,
+      mapVersion: t.shardMapVersion,
+      shards: t.shards.map((s) => ({ shard: s.shard, buckets: s.buckets, primaryUp: s.primary.up })),
+    },
+  };
 }
 
 export function registerSystemRoute(app: FastifyInstance, deps: Deps): void {
@@ -56,10 +94,7 @@ export function registerSystemRoute(app: FastifyInstance, deps: Deps): void {
           queued: Math.max(0, m.clicks.recorded - m.clicks.written),
           flushMs: deps.config.clickFlushMs,
         },
-        // The embedded default has no pool, replicas or shards; the scaled-out store fills these.
-        pool: NOT_IN_USE,
-        replicas: NOT_IN_USE,
-        shards: NOT_IN_USE,
+        ...scaledOutParts(deps.store.topology?.() ?? null),
       };
     },
   );

@@ -206,6 +206,39 @@ describe('two Hop processes on one cluster', () => {
 });
 
 describe('read replicas', () => {
+  test('metrics and the system figures show every pool, replica and shard', async () => {
+    const dbs = await freshDatabases(cluster);
+    const h = await startHarness({ HOP_DATABASE_URLS: dbs.urls });
+    try {
+      await untilInRotation(h);
+      const sys = (await h.app.inject({ url: '/api/v1/system', headers: h.auth })).json();
+      assert.equal(sys.store.kind, 'postgres');
+      assert.deepEqual(
+        sys.pool.servers.map((s: { name: string }) => s.name),
+        ['shard0-primary', 'shard0-replica1', 'shard1-primary', 'shard1-replica1'],
+      );
+      assert.deepEqual(
+        sys.replicas.servers.map((s: { inRotation: boolean }) => s.inRotation),
+        [true, true],
+      );
+      assert.deepEqual(sys.shards, {
+        inUse: true,
+        mapVersion: 1,
+        shards: [
+          { shard: 0, buckets: 512, primaryUp: true },
+          { shard: 1, buckets: 512, primaryUp: true },
+        ],
+      });
+      const metrics = (await h.app.inject({ url: '/metrics' })).body;
+      assert.match(metrics, /hop_db_pool_connections\{server="shard1-replica1",state="max"\} \d+/);
+      assert.match(metrics, /hop_db_replica_in_rotation\{server="shard0-replica1"\} 1/);
+      assert.match(metrics, /hop_db_replica_lag_seconds\{server="shard0-replica1"\} [\d.]+/);
+      assert.match(metrics, /hop_db_pool_acquire_seconds_count\{server="shard0-primary"\} [1-9]/);
+    } finally {
+      await h.close();
+    }
+  });
+
   test('with replication delayed, a new link never 404s and the consistency token reads its own writes', async () => {
     const dbs = await freshDatabases(cluster);
     const h = await startHarness({

@@ -28,9 +28,17 @@ interface SystemSnapshot {
     queued: number;
     flushMs: number;
   };
-  pool: Part;
-  replicas: Part;
-  shards: Part;
+  pool: Part & { servers?: { name: string; inUse: number; idle: number; waiting: number; max: number }[] };
+  replicas: Part & {
+    servers?: {
+      name: string;
+      up: boolean;
+      inRotation: boolean;
+      lagMs: number | null;
+      lagBytes: number | null;
+    }[];
+  };
+  shards: Part & { mapVersion?: number; shards?: { shard: number; buckets: number; primaryUp: boolean }[] };
 }
 
 /** What happened between two successive snapshots, per second or as a fraction. */
@@ -227,17 +235,71 @@ export function SystemPage() {
             <Tile title="Store" value={last.store.kind}>
               <p class="muted">Up {formatUptime(last.uptimeSeconds)}</p>
             </Tile>
-            {last.pool.inUse ? <Tile title="Store pool" value="in use" /> : <NotInUse title="Store pool" />}
+            {last.pool.inUse ? <PoolTile pool={last.pool} /> : <NotInUse title="Store pool" />}
             {last.replicas.inUse ? (
-              <Tile title="Replica lag" value="in use" />
+              <ReplicaTile replicas={last.replicas} />
             ) : (
               <NotInUse title="Replica lag" />
             )}
-            {last.shards.inUse ? <Tile title="Shards" value="in use" /> : <NotInUse title="Shards" />}
+            {last.shards.inUse ? <ShardTile shards={last.shards} /> : <NotInUse title="Shards" />}
           </div>
         </>
       )}
     </main>
+  );
+}
+
+function PoolTile({ pool }: { pool: SystemSnapshot['pool'] }) {
+  const servers = pool.servers ?? [];
+  const busy = servers.reduce((n, s) => n + s.inUse, 0);
+  const max = servers.reduce((n, s) => n + s.max, 0);
+  const waiting = servers.reduce((n, s) => n + s.waiting, 0);
+  return (
+    <Tile title="Store pool" value={`${formatNumber(busy)} of ${formatNumber(max)} busy`}>
+      <ul class="muted plain">
+        {servers.map((s) => (
+          <li key={s.name}>
+            {s.name}: {formatNumber(s.inUse)} busy, {formatNumber(s.idle)} idle, {formatNumber(s.waiting)}{' '}
+            waiting
+          </li>
+        ))}
+      </ul>
+      {waiting > 0 && <p class="muted">{formatNumber(waiting)} queries waiting for a connection</p>}
+    </Tile>
+  );
+}
+
+function ReplicaTile({ replicas }: { replicas: SystemSnapshot['replicas'] }) {
+  const servers = replicas.servers ?? [];
+  const lags = servers.flatMap((s) => (s.lagMs === null ? [] : [s.lagMs]));
+  const worst = lags.length === 0 ? null : Math.max(...lags);
+  return (
+    <Tile title="Replica lag" value={worst === null ? '—' : `${formatNumber(worst)} ms`}>
+      <ul class="muted plain">
+        {servers.map((s) => (
+          <li key={s.name}>
+            {s.name}: {!s.up ? 'down' : s.inRotation ? 'serving reads' : 'out of rotation'}
+            {s.lagMs !== null && `, ${formatNumber(s.lagMs)} ms behind`}
+          </li>
+        ))}
+      </ul>
+    </Tile>
+  );
+}
+
+function ShardTile({ shards }: { shards: SystemSnapshot['shards'] }) {
+  const list = shards.shards ?? [];
+  return (
+    <Tile title="Shards" value={`${formatNumber(list.length)}`}>
+      <ul class="muted plain">
+        {list.map((s) => (
+          <li key={s.shard}>
+            shard {s.shard}: {formatNumber(s.buckets)} buckets, primary {s.primaryUp ? 'up' : 'down'}
+          </li>
+        ))}
+      </ul>
+      <p class="muted">Shard map version {shards.mapVersion ?? '—'}</p>
+    </Tile>
   );
 }
 
