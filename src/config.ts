@@ -46,7 +46,19 @@ export interface Config {
   replicaCheckMs: number;
   primaryFallbackLimit: number;
   primaryReads: boolean;
+  /** null: in-process cache and rate limiter only. */
+  redis: RedisTarget | null;
+  redisCommandTimeoutMs: number;
 }
+
+/** One Redis server, or the seed nodes of a Redis Cluster. */
+export type RedisTarget =
+  | { readonly kind: 'single'; readonly url: string }
+  | {
+      readonly kind: 'cluster';
+      readonly nodes: readonly { host: string; port: number }[];
+      readonly password: string | null;
+    };
 
 type Parser<T> = (raw: string) => T;
 
@@ -134,6 +146,31 @@ const databaseUrls: Parser<Config['databaseUrls']> = (raw) => {
     if (primary === undefined) throw new ConfigError(`has no primary URL for shard ${i}`);
     return { primary, replicas };
   });
+};
+
+/**
+ * HOP_REDIS_URL: `redis://[:password@]host:port[/db]` (or rediss://) for one server;
+ * `redis-cluster://[:password@]host:port,host:port,…` for the seed nodes of a Redis Cluster.
+ */
+const redisTarget: Parser<RedisTarget | null> = (raw) => {
+  const r = raw.trim();
+  if (r === '') return null;
+  const m = /^redis-cluster:\/\/(?::([^@]*)@)?(.+)$/.exec(r);
+  if (m !== null) {
+    const nodes = m[2]!.split(',').map((hp) => {
+      const n = /^([^:,/]+):(\d{1,5})$/.exec(hp.trim());
+      if (n === null) throw new ConfigError(`has "${hp}": each seed node must be host:port`);
+      return { host: n[1]!, port: Number(n[2]) };
+    });
+    return { kind: 'cluster', nodes, password: m[1] === undefined ? null : decodeURIComponent(m[1]) };
+  }
+  let url: URL | null = null;
+  try {
+    url = new URL(r);
+  } catch {}
+  if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:'))
+    throw new ConfigError('must be redis://host:port, rediss://…, or redis-cluster://host:port,host:port,…');
+  return { kind: 'single', url: r };
 };
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -474,6 +511,22 @@ const settings = [
     default: 'off',
     help: 'on: each primary also takes its turn serving reads beside its replicas; off: it reads only when no replica can',
     parse: onOff,
+  },
+  {
+    key: 'redis',
+    env: 'HOP_REDIS_URL',
+    flag: 'redis-url',
+    default: '',
+    help: "Redis for the shared cache and rate limits: redis://host:port, or redis-cluster://host:port,host:port,… (a Redis Cluster's seed nodes); empty: in-process only",
+    parse: redisTarget,
+  },
+  {
+    key: 'redisCommandTimeoutMs',
+    env: 'HOP_REDIS_TIMEOUT_MS',
+    flag: 'redis-timeout-ms',
+    default: '250',
+    help: 'A Redis command slower than this counts as a failure (the breaker opens after repeated failures)',
+    parse: int(1, 60_000),
   },
 ] as const satisfies readonly Setting<keyof Config>[];
 
