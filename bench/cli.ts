@@ -16,6 +16,7 @@ import { runMemory } from './scenarios/memory.ts';
 import { runMix } from './scenarios/mix.ts';
 import { runPlaybook } from './scenarios/playbook.ts';
 import { runRedirect } from './scenarios/redirect.ts';
+import { runScale } from './scenarios/scale.ts';
 import { runStats } from './scenarios/stats.ts';
 
 const USAGE = `Usage: npm run bench -- <scenario> [options]
@@ -36,9 +37,17 @@ Scenarios:
   memory     Hop's RSS and import speed by size   --sizes 100000,1000000  --duration S (5)
   playbook   the scaling playbook's stages, each a Hop of its own under the same redirect load:
              closed-loop capacity, then open-loop latency at one fixed rate for all stages
+             (1, 2, 4 on the embedded store; 3, 5, 6 on PostgreSQL clusters of their own, cache off)
              --stages 1,2,4 (all)  --links N (100000)  --dist uniform|zipf (zipf)  --probe S (5)
              --duration S (10)  --rate R (half stage 2's max)
              --cpu-quota CORES  CPU budget per Hop process via a cgroup v1 CFS quota, e.g. 0.5 (none)
+             --db-cpu-quota CORES|none  CPU budget per PostgreSQL server (0.25)
+  scale      does adding database servers add capacity? cache off, every server on a CPU budget,
+             one run, alternating: reads on a primary vs primary + replica, creates on 1 vs 2 shards;
+             max of each, the ratio (target 1.8x), p99 at half each max, pool wait at saturation
+             --links N (100000)  --dist uniform|zipf (zipf)  --rounds N (3)  --probe S (5)  --duration S (10)
+             --cpu-quota CORES|none  per Hop (1)   --db-cpu-quota CORES|none  per PostgreSQL server (0.1)
+             --read-connections 32,64  --create-connections 32,64,128,256  closed-loop concurrencies; max: the best
 
 Common options:
   --json            machine-readable report on stdout (text goes to stderr)
@@ -67,6 +76,9 @@ const options = {
   sizes: { type: 'string' },
   stages: { type: 'string' },
   'cpu-quota': { type: 'string' },
+  'db-cpu-quota': { type: 'string' },
+  'read-connections': { type: 'string' },
+  'create-connections': { type: 'string' },
   json: { type: 'boolean' },
   html: { type: 'string' },
   quick: { type: 'boolean' },
@@ -176,6 +188,20 @@ async function run(argv: string[]): Promise<number> {
         rate: values.rate === undefined ? null : num(values, 'rate', 0, 1),
         stages: values.stages === undefined ? null : usage(() => parseStageList(values.stages ?? '')),
         cpuQuota: values['cpu-quota'] === undefined ? null : parseCpuQuota(values['cpu-quota']),
+        dbCpuQuota: parseCpuQuota(values['db-cpu-quota'] ?? String(DEFAULT_DB_CPU_QUOTA)),
+      });
+      break;
+    case 'scale':
+      report = await runScale(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 3, 1),
+        cpuQuota: parseCpuQuota(values['cpu-quota'] ?? '1'),
+        dbCpuQuota: parseCpuQuota(values['db-cpu-quota'] ?? String(SCALE_DB_CPU_QUOTA)),
+        readConnections: parseCounts(values, 'read-connections', quick ? '32' : '32,64'),
+        createConnections: parseCounts(values, 'create-connections', quick ? '32,256' : '32,64,128,256'),
       });
       break;
     case 'clicks':
@@ -228,7 +254,22 @@ function usage<T>(fn: () => T): T {
   }
 }
 
-function parseCpuQuota(raw: string): number {
+/**
+ * A PostgreSQL server's CPU budget by default: a quarter core, so that on two cores the database
+ * servers, not Hop or the load generator, run out first.
+ */
+const DEFAULT_DB_CPU_QUOTA = 0.25;
+
+/**
+ * The scale scenario's: a tenth of a core, because on this two-core machine one Hop (one event loop)
+ * cannot keep two quarter-core servers busy with creates (Hop spends about 0.5 ms of CPU per create),
+ * and the point of the measurement is that the database servers run out first.
+ */
+const SCALE_DB_CPU_QUOTA = 0.1;
+
+/** Cores for a CFS quota, or null for `none`. */
+function parseCpuQuota(raw: string): number | null {
+  if (raw === 'none') return null;
   const cores = Number(raw);
   usage(() => cfsQuotaUs(cores));
   return cores;
@@ -242,6 +283,21 @@ function parseHopEnv(pairs: string[]): Record<string, string> {
     env[p.slice(0, eq)] = p.slice(eq + 1);
   }
   return env;
+}
+
+function parseCounts(
+  values: Values,
+  name: 'read-connections' | 'create-connections',
+  fallback: string,
+): number[] {
+  const raw = values[name] ?? fallback;
+  const counts = raw.split(',').map((x) => Number(x.trim()));
+  if (counts.length === 0 || counts.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new UsageError(
+      `--${name} needs a comma-separated list of positive integers, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return [...new Set(counts)];
 }
 
 function parseSizes(s: string): number[] {

@@ -1,8 +1,10 @@
-// The system-design playbook's scaling stages as data: later issues make a stage runnable by giving
-// it a `start`, and the playbook scenario measures whatever is there with the same workload.
+// The system-design playbook's scaling stages as data: a stage is runnable once it has a `start`, and
+// the playbook scenario measures whatever is there with the same workload. Stages 1, 2 and 4 run on
+// the embedded store; 3, 5 and 6 on PostgreSQL clusters of their own.
 
 import type { Table } from './lib/report.ts';
 import type { BenchContext, Sut } from './scenarios/common.ts';
+import { clusterStage } from './scenarios/playbook-cluster.ts';
 import { embeddedStage } from './scenarios/playbook-embedded.ts';
 
 /** What the playbook scenario hands every stage. */
@@ -15,8 +17,14 @@ export interface StageEnv {
    * so every stage starts from the same data and none sees another's changes.
    */
   freshDataDir(name: string): Promise<string>;
-  /** CPU budget of each server process, in cores; null for none. */
+  /** An empty directory of the stage's own, removed after it. */
+  emptyDir(name: string): Promise<string>;
+  /** The links as JSON Lines, for `hop import` into a store of the stage's own (a PostgreSQL cluster). */
+  linksFile: string;
+  /** CPU budget of each Hop process, in cores; null for none. */
   cpuQuota: number | null;
+  /** CPU budget of each PostgreSQL server a stage starts, in cores; null for none. */
+  dbCpuQuota: number | null;
 }
 
 /** A stage's system, up and ready for the redirect workload. */
@@ -27,6 +35,9 @@ export interface RunningStage {
   details: Table[];
   /** Anything the reader must know; `stop` may add to it (e.g. how often a CPU quota throttled). */
   notes: string[];
+  /** Called right before and after the closed-loop capacity probe, while the system is up. */
+  beforeProbe?: () => Promise<void>;
+  afterProbe?: () => Promise<void>;
   /** Called right before and after the measured open-loop run, while the system is up; may add notes. */
   beforeRun?: () => Promise<void>;
   afterRun?: () => Promise<void>;
@@ -66,8 +77,7 @@ export const PLAYBOOK_STAGES: PlaybookStage[] = [
     stage: 3,
     name: 'bounded connection pool',
     change: 'a fixed pool of database connections, so overload queues instead of exhausting the server',
-    unavailable:
-      'needs the PostgreSQL server adapter (issue "Scale out the store"); the embedded store has no connections to pool',
+    start: clusterStage({ shards: 1, replicas: 0, primaryReads: false }),
   },
   {
     stage: 4,
@@ -79,13 +89,14 @@ export const PLAYBOOK_STAGES: PlaybookStage[] = [
     stage: 5,
     name: 'read replicas',
     change: 'redirects read from replicas; writes go to the primary',
-    unavailable: 'needs read replicas from issue "Scale out the store"',
+    // The primary takes its turn in the read rotation: one replica then doubles the servers reading.
+    start: clusterStage({ shards: 1, replicas: 1, primaryReads: true }),
   },
   {
     stage: 6,
     name: 'sharded',
     change: 'links spread over shards by bucket; each shard owns a slice of the code space',
-    unavailable: 'needs shards from issue "Scale out the store"',
+    start: clusterStage({ shards: 2, replicas: 0, primaryReads: false }),
   },
 ];
 

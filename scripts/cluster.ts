@@ -1,7 +1,8 @@
 // `npm run cluster -- up|down|status`: a local cluster of real PostgreSQL servers (shards × streaming
-// replicas) that outlives this command, for running Hop against HOP_DATABASE_URLS by hand.
-import { writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+// replicas), and optionally Redis, that outlives this command, for running Hop against
+// HOP_DATABASE_URLS and HOP_REDIS_URL by hand.
+import { access, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   type Cluster,
@@ -12,25 +13,40 @@ import {
   startCluster,
   stopCluster,
 } from './cluster/pg-cluster.ts';
+import {
+  loadRedis,
+  REDIS_STATE_FILE,
+  type RedisMode,
+  type RedisServers,
+  redisEnvText,
+  startRedis,
+  stopRedis,
+} from './cluster/redis-servers.ts';
+
+/** Redis started with the cluster lives in this subdirectory of it. */
+const REDIS_DIR = 'redis';
 
 const USAGE = `Usage: npm run cluster -- <command> [options]
 
 Commands:
   up       start a cluster: per shard a primary and streaming replicas, on free 127.0.0.1 ports
-  down     stop every server of the cluster and remove its directory (safe to run twice)
+  down     stop every server of the cluster (Redis included) and remove its directory (safe to run twice)
   status   list the servers and whether they run
 
 Options:
   --dir D            cluster directory (default .hop-cluster in the current directory)
   --shards N         up: shards (default 2)
   --replicas R       up: streaming replicas per shard (default 1)
-  --cpu-quota CORES  up: confine each server to CORES cores (cgroup v1 CFS quota)
+  --redis MODE       up: also start Redis without persistence: single (one server) or cluster (a Redis
+                     Cluster of three masters); its HOP_REDIS_URL goes into the env file
+  --cpu-quota CORES  up: confine each server to CORES cores (cgroup v1 CFS quota), Redis included
   --fsync            up: keep fsync and full_page_writes on (off by default: the data is throwaway)
-  --env-file F       up: also write HOP_DATABASE_URLS to F as a dotenv file
+  --env-file F       up: also write HOP_DATABASE_URLS (and HOP_REDIS_URL) to F as a dotenv file
   --json             status: print JSON
   -h, --help         this text
 
-PostgreSQL 15 binaries come from /usr/lib/postgresql/15/bin, or from HOP_PG_BIN.
+PostgreSQL 15 binaries come from /usr/lib/postgresql/15/bin, or from HOP_PG_BIN; redis-server and
+redis-cli (Redis 7) from PATH.
 Run directly, put -- before the arguments (node --import tsx scripts/cluster.ts -- up --env-file F):
 Node 20 otherwise reads --env-file as its own option.`;
 
@@ -74,6 +90,7 @@ function parse(argv: string[]) {
       dir: { type: 'string' },
       shards: { type: 'string' },
       replicas: { type: 'string' },
+      redis: { type: 'string' },
       'cpu-quota': { type: 'string' },
       fsync: { type: 'boolean' },
       'env-file': { type: 'string' },
@@ -95,6 +112,9 @@ async function up(dir: string, values: Values): Promise<number> {
   });
   const cpuQuota =
     values['cpu-quota'] === undefined ? null : positiveNumber('--cpu-quota', values['cpu-quota']);
+  const redisMode = values.redis === undefined ? null : redisModeOf(values.redis);
+  if (redisMode !== null) await refuseLiveRedis(dir);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
   const cluster = await startCluster({
     dir,
     shards: values.shards === undefined ? 2 : wholeNumber('--shards', values.shards, 1),
@@ -103,23 +123,48 @@ async function up(dir: string, values: Values): Promise<number> {
     fsync: values.fsync ?? false,
     // The servers must outlive this command, cgroups included.
     detached: true,
-    log: (line) => process.stderr.write(`${line}\n`),
+    log,
   });
+  let redis: RedisServers | null = null;
+  if (redisMode !== null) {
+    try {
+      redis = await startRedis({
+        mode: redisMode,
+        dir: join(cluster.dir, REDIS_DIR),
+        cpuQuota,
+        detached: true,
+        log,
+      });
+    } catch (err) {
+      // All or nothing: a cluster without the Redis asked for is not what `up` promised.
+      log('Redis did not start; stopping the PostgreSQL servers');
+      await stopCluster(cluster).catch((stopErr: unknown) => log(`cleanup failed too: ${String(stopErr)}`));
+      throw err;
+    }
+  }
   const seconds = (performance.now() - began) / 1000;
-  process.stdout.write(`${table(cluster, false)}\n\n`);
+  process.stdout.write(`${table(cluster, redis, false)}\n\n`);
   process.stdout.write(`cluster up in ${seconds.toFixed(1)} s in ${cluster.dir}`);
   process.stdout.write(cluster.cpuQuota === null ? '\n' : `, ${cluster.cpuQuota} core(s) per server\n`);
   if (values['env-file'] !== undefined) {
     const file = resolve(values['env-file']);
-    await writeFile(file, envFileText(cluster));
+    await writeFile(file, envFileText(cluster) + (redis === null ? '' : redisEnvText(redis)));
     process.stdout.write(`wrote ${file}\n`);
   }
   process.stdout.write(`stop it with: npm run cluster -- down --dir ${cluster.dir}\n\n`);
   process.stdout.write(`HOP_DATABASE_URLS="${databaseUrls(cluster)}"\n`);
+  if (redis !== null) process.stdout.write(`HOP_REDIS_URL="${redis.url}"\n`);
   return 0;
 }
 
 async function down(dir: string): Promise<number> {
+  // Redis first: stopping PostgreSQL removes the directory Redis runs in.
+  const redis = await redisIn(dir);
+  if (redis !== null) {
+    const running = redis.servers.filter((s) => s.pid !== null).length;
+    await stopRedis(redis);
+    process.stdout.write(`stopped ${running} Redis server(s)\n`);
+  }
   let cluster: Cluster;
   try {
     cluster = await loadCluster(dir);
@@ -138,6 +183,7 @@ async function down(dir: string): Promise<number> {
 
 async function status(dir: string, json: boolean): Promise<number> {
   const cluster = await loadCluster(dir);
+  const redis = await redisIn(dir);
   if (json) {
     const { shards, replicas, cpuQuota } = cluster;
     const servers = cluster.servers.map((s) => ({
@@ -153,26 +199,78 @@ async function status(dir: string, json: boolean): Promise<number> {
       url: s.url,
       cgroup: s.cgroup,
     }));
+    const redisJson =
+      redis === null
+        ? null
+        : {
+            mode: redis.mode,
+            url: redis.url,
+            dir: redis.dir,
+            servers: redis.servers.map((s) => ({
+              name: s.name,
+              port: s.port,
+              busPort: s.busPort,
+              pid: s.pid,
+              alive: s.pid !== null,
+              dir: s.dir,
+              logFile: s.logFile,
+              cgroup: s.cgroup,
+            })),
+          };
     process.stdout.write(
-      `${JSON.stringify({ dir: cluster.dir, shards, replicas, cpuQuota, servers }, null, 2)}\n`,
+      `${JSON.stringify({ dir: cluster.dir, shards, replicas, cpuQuota, servers, redis: redisJson }, null, 2)}\n`,
     );
   } else {
-    process.stdout.write(`${cluster.dir}: ${cluster.shards} shard(s) × ${cluster.replicas} replica(s)\n`);
-    process.stdout.write(`${table(cluster, true)}\n`);
+    process.stdout.write(`${cluster.dir}: ${cluster.shards} shard(s) × ${cluster.replicas} replica(s)`);
+    process.stdout.write(redis === null ? '\n' : `, Redis (${redis.mode}) at ${redis.url}\n`);
+    process.stdout.write(`${table(cluster, redis, true)}\n`);
   }
   return 0;
 }
 
-function table(c: Cluster, withState: boolean): string {
+/** The Redis started with the cluster in `dir`, or null when it was started without. */
+async function redisIn(dir: string): Promise<RedisServers | null> {
+  const redisDir = join(dir, REDIS_DIR);
+  try {
+    await access(join(redisDir, REDIS_STATE_FILE));
+  } catch {
+    // Never started, or interrupted before it wrote its state (then nothing of it runs).
+    return null;
+  }
+  return loadRedis(redisDir);
+}
+
+/** `up` into a dir whose PostgreSQL is dead but whose Redis is not would remove files under live servers. */
+async function refuseLiveRedis(dir: string): Promise<void> {
+  const redis = await redisIn(dir).catch(() => null);
+  const alive = redis?.servers.filter((s) => s.pid !== null).length ?? 0;
+  if (alive > 0) {
+    throw new ClusterError(
+      `Redis is already running in ${join(dir, REDIS_DIR)} (${alive} server(s) alive): ` +
+        `stop it first (npm run cluster -- down --dir ${dir})`,
+    );
+  }
+}
+
+function table(c: Cluster, redis: RedisServers | null, withState: boolean): string {
   const head = ['SERVER', 'ROLE', 'PORT', 'PID', ...(withState ? ['STATE'] : []), 'URL'];
-  if (c.cpuQuota !== null) head.push('CGROUP');
+  const quota = c.cpuQuota !== null || (redis !== null && redis.cpuQuota !== null);
+  if (quota) head.push('CGROUP');
   const rows = c.servers.map((s) => {
     const row = [s.name, s.role, String(s.port), s.pid === null ? '-' : String(s.pid)];
     if (withState) row.push(s.pid === null ? 'down' : 'up');
     row.push(s.url);
-    if (c.cpuQuota !== null) row.push(s.cgroup ?? '-');
+    if (quota) row.push(s.cgroup ?? '-');
     return row;
   });
+  for (const s of redis?.servers ?? []) {
+    const row = [s.name, redis?.mode === 'cluster' ? 'redis master' : 'redis', String(s.port)];
+    row.push(s.pid === null ? '-' : String(s.pid));
+    if (withState) row.push(s.pid === null ? 'down' : 'up');
+    row.push(`redis://127.0.0.1:${s.port}`);
+    if (quota) row.push(s.cgroup ?? '-');
+    rows.push(row);
+  }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   return [head, ...rows]
     .map((r) =>
@@ -182,6 +280,11 @@ function table(c: Cluster, withState: boolean): string {
         .trimEnd(),
     )
     .join('\n');
+}
+
+function redisModeOf(text: string): RedisMode {
+  if (text === 'single' || text === 'cluster') return text;
+  throw new UsageError(`--redis needs single or cluster, got '${text}'`);
 }
 
 function wholeNumber(flag: string, text: string, min: number): number {

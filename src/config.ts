@@ -49,6 +49,10 @@ export interface Config {
   /** null: in-process cache and rate limiter only. */
   redis: RedisTarget | null;
   redisCommandTimeoutMs: number;
+  redisCacheTtlMs: number;
+  negativeCacheTtlMs: number;
+  storeReadLimit: number;
+  stampedeControl: boolean;
 }
 
 /** One Redis server, or the seed nodes of a Redis Cluster. */
@@ -527,6 +531,38 @@ const settings = [
     default: '250',
     help: 'A Redis command slower than this counts as a failure (the breaker opens after repeated failures)',
     parse: int(1, 60_000),
+  },
+  {
+    key: 'redisCacheTtlMs',
+    env: 'HOP_REDIS_CACHE_TTL_MS',
+    flag: 'redis-cache-ttl-ms',
+    default: '3600000',
+    help: 'Lifetime of a link in the Redis cache, ±10% jitter (changes invalidate it at once)',
+    parse: int(1_000, 30 * 86_400_000),
+  },
+  {
+    key: 'negativeCacheTtlMs',
+    env: 'HOP_NEGATIVE_CACHE_TTL_MS',
+    flag: 'negative-cache-ttl-ms',
+    default: '5000',
+    help: 'How long an unknown code is remembered in both cache tiers (0: not at all); a create makes its code known at once',
+    parse: int(0, 3_600_000),
+  },
+  {
+    key: 'storeReadLimit',
+    env: 'HOP_STORE_READ_LIMIT',
+    flag: 'store-read-limit',
+    default: '256',
+    help: 'Redirect lookups that may read the store at once per process (a bulkhead); beyond it: 503 with Retry-After',
+    parse: int(1, 100_000),
+  },
+  {
+    key: 'stampedeControl',
+    env: 'HOP_STAMPEDE_CONTROL',
+    flag: 'stampede-control',
+    default: 'on',
+    help: 'off: no shared in-flight loads and no early refresh of hot entries (only to measure what they save)',
+    parse: onOff,
   },
 ] as const satisfies readonly Setting<keyof Config>[];
 

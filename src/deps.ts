@@ -4,7 +4,9 @@ import { ClickFeed } from './analytics/click-feed.ts';
 import { ClickUpkeep } from './analytics/click-upkeep.ts';
 import { VisitorSalts } from './analytics/visitor-salts.ts';
 import { LruCache } from './cache/lru-cache.ts';
-import type { Config } from './config.ts';
+import { RedisSharedCache } from './cache/redis-cache.ts';
+import type { SharedCache } from './cache/shared-cache.ts';
+import type { Config, RedisTarget } from './config.ts';
 import type { RedirectRecord } from './domain/link.ts';
 import { normalizeHostName, type UrlPolicy } from './domain/url-policy.ts';
 import { BufferedClickSink } from './events/buffered-click-sink.ts';
@@ -15,7 +17,9 @@ import type { Metrics } from './metrics/metrics.ts';
 import { createPrometheusMetrics } from './metrics/prometheus-metrics.ts';
 import { MemoryRateLimiter } from './ratelimit/memory-rate-limiter.ts';
 import type { RateLimiter } from './ratelimit/rate-limiter.ts';
+import { RedisRateLimiter } from './ratelimit/redis-rate-limiter.ts';
 import { LinkResolver } from './redirect/resolve-link.ts';
+import { connectRedis } from './redis/connect-redis.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
 import type { Store } from './storage/ports.ts';
 import { openPostgresStore } from './storage/postgres/open-postgres-store.ts';
@@ -25,6 +29,8 @@ export interface Deps {
   readonly store: Store;
   readonly keys: KeyVerifier;
   readonly resolver: LinkResolver;
+  /** The Redis tier's cache, when configured (readiness reports it degraded while it fails). */
+  readonly sharedCache: SharedCache | null;
   readonly clicks: ClickSink;
   readonly clickEnricher: ClickEnricher;
   readonly clickFeed: ClickFeed;
@@ -58,6 +64,34 @@ export function openStore(config: Config, metrics: Metrics | null = null): Promi
   return openEmbeddedStore({ dataDir: config.dataDir, codeLength: config.codeLength });
 }
 
+// With the shared tier down, other processes' changes cannot reach L1: its copies live this long.
+const DEGRADED_L1_TTL_MS = 1_000;
+
+/** The Redis tier: one command connection for the cache and the rate limiter, one for pub/sub. */
+function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
+  const client = connectRedis(target, { name: 'hop', commandTimeoutMs: config.redisCommandTimeoutMs });
+  const subscriber = connectRedis(target, {
+    name: 'hop-invalidations',
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    subscriber: true,
+  });
+  const cache = new RedisSharedCache(
+    client,
+    subscriber,
+    { ttlMs: config.redisCacheTtlMs, negativeTtlMs: config.negativeCacheTtlMs, jitter: 0.1 },
+    {
+      command: (op, s, ok) => metrics.redisCommand(op, s, ok),
+      breaker: (state) => metrics.breakerState('redis_cache', state),
+    },
+  );
+  const rateLimiter = new RedisRateLimiter(client, {
+    // While Redis is unreachable each process limits on its own: approximate across processes.
+    fallback: new MemoryRateLimiter(),
+    onFallback: () => metrics.rateLimitFallback(),
+  });
+  return { client, cache, rateLimiter };
+}
+
 export async function buildDeps(
   config: Config,
   overrides: { store?: Store; log?: Logger; metrics?: Metrics } = {},
@@ -67,9 +101,18 @@ export async function buildDeps(
   const store = overrides.store ?? (await openStore(config, metrics));
   if (store.topology !== undefined) metrics.watchStore(() => store.topology!());
   const l1 = config.cacheSize > 0 ? new LruCache<RedirectRecord | null>(config.cacheSize) : null;
+  const redis = config.redis === null ? null : openRedisTier(config, config.redis, metrics);
   const resolver = new LinkResolver(
     store,
-    { l1, l2: null, ttlMs: config.cacheTtlMs, negativeTtlMs: Math.min(5_000, config.cacheTtlMs) },
+    {
+      l1,
+      l2: redis?.cache ?? null,
+      ttlMs: config.cacheTtlMs,
+      negativeTtlMs: Math.min(config.negativeCacheTtlMs, config.cacheTtlMs),
+      degradedTtlMs: DEGRADED_L1_TTL_MS,
+      maxStoreLoads: config.storeReadLimit,
+      stampedeControl: config.stampedeControl,
+    },
     metrics,
   );
   const clickFeed = new ClickFeed({ heartbeatMs: config.feedHeartbeatMs });
@@ -95,6 +138,7 @@ export async function buildDeps(
     store,
     keys: new KeyVerifier(store, config.apiKeyCacheMs),
     resolver,
+    sharedCache: redis?.cache ?? null,
     clicks,
     clickEnricher: new ClickEnricher(
       { trustProxy: config.trustProxy, countryHeader: config.countryHeader },
@@ -103,7 +147,7 @@ export async function buildDeps(
     clickFeed,
     clickUpkeep,
     visitorSalts,
-    rateLimiter: new MemoryRateLimiter(),
+    rateLimiter: redis?.rateLimiter ?? new MemoryRateLimiter(),
     metrics,
     log,
     urlPolicy: urlPolicyFor(config),
@@ -119,6 +163,7 @@ export async function closeDeps(deps: Deps): Promise<void> {
     await deps.clickUpkeep.stop();
     await deps.clicks.close();
   } finally {
+    await deps.sharedCache?.close();
     await deps.store.close();
   }
 }

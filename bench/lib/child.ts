@@ -1,7 +1,7 @@
 // Servers under test run as child processes, never inside the generator: one process would make the
 // generator's and the server's CPU, GC pauses and event loops indistinguishable.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 export interface ManagedChild {
@@ -149,6 +149,61 @@ export function readCpuMs(pid: number): number | null {
     const stime = Number(fields[12]);
     if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
     return ((utime + stime) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/** The fields of /proc/<pid>/stat a CPU account needs, in ms; null where unavailable. */
+function readStatCpu(pid: number): { ppid: number; ownMs: number; reapedMs: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [utime, stime, cutime, cstime] = [11, 12, 13, 14].map((i) => Number(fields[i]));
+    if (![utime, stime, cutime, cstime].every(Number.isFinite)) return null;
+    return {
+      ppid: Number(fields[1]),
+      ownMs: ((utime! + stime!) * 1000) / TICKS_PER_SECOND,
+      reapedMs: ((cutime! + cstime!) * 1000) / TICKS_PER_SECOND,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU in ms of a process and its direct children: those alive, and those it has already reaped
+ * (the kernel adds them to the parent's cutime/cstime). A PostgreSQL postmaster's backends are its
+ * direct children, so this is the whole server's CPU; null when the process is gone.
+ */
+export function readProcessTreeCpuMs(pid: number): number | null {
+  const self = readStatCpu(pid);
+  if (self === null) return null;
+  let ms = self.ownMs + self.reapedMs;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return ms;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = readStatCpu(Number(entry));
+    if (child !== null && child.ppid === pid) ms += child.ownMs;
+  }
+  return ms;
+}
+
+/** Busy CPU of the whole machine so far (all cores, ms), from /proc/stat; null where unavailable. */
+export function readMachineBusyMs(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const ticks = line.trim().split(/\s+/).slice(1).map(Number);
+    if (ticks.length < 5 || !ticks.every(Number.isFinite)) return null;
+    // user nice system idle iowait irq softirq steal ...; idle and iowait are not busy. guest time
+    // is already inside user and nice, so only the first eight count.
+    const busy = ticks.slice(0, 8).reduce((a, b) => a + b, 0) - ticks[3]! - ticks[4]!;
+    return (busy * 1000) / TICKS_PER_SECOND;
   } catch {
     return null;
   }

@@ -64,3 +64,132 @@ export async function readCounters(
     return null;
   }
 }
+
+/** One server's connection-pool figures: the acquire-wait histogram and refusals by reason. */
+export interface PoolCounts {
+  /** Cumulative counts per upper bound in seconds, ascending; the last bound is Infinity (+Inf). */
+  buckets: { le: number; count: number }[];
+  /** Total seconds waited, and acquisitions counted (hop_db_pool_acquire_seconds_sum / _count). */
+  sum: number;
+  count: number;
+  /** hop_db_pool_refused_total by reason (queue_full, timeout, down). */
+  refused: Record<string, number>;
+}
+
+function labelsOf(text: string): Map<string, string> {
+  const labels = new Map<string, string>();
+  for (const l of text.matchAll(/(\w+)="([^"]*)"/g)) labels.set(l[1]!, l[2]!);
+  return labels;
+}
+
+function emptyPool(): PoolCounts {
+  return { buckets: [], sum: 0, count: 0, refused: {} };
+}
+
+/**
+ * Per-server pool figures out of a Prometheus text exposition (hop_db_pool_acquire_seconds and
+ * hop_db_pool_refused_total); servers without a line are absent.
+ */
+export function parsePoolCounts(text: string): Map<string, PoolCounts> {
+  const out = new Map<string, PoolCounts>();
+  const at = (server: string) => {
+    let p = out.get(server);
+    if (p === undefined) {
+      p = emptyPool();
+      out.set(server, p);
+    }
+    return p;
+  };
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('hop_db_pool_')) continue;
+    const m = /^(hop_db_pool_\w+)\{([^}]*)\}\s+(\S+)/.exec(line);
+    if (m === null) continue;
+    const [, name, labelText, raw] = m;
+    const labels = labelsOf(labelText!);
+    const server = labels.get('server');
+    const value = Number(raw);
+    if (server === undefined || !Number.isFinite(value)) continue;
+    if (name === 'hop_db_pool_acquire_seconds_bucket') {
+      const le = labels.get('le');
+      if (le === undefined) continue;
+      at(server).buckets.push({ le: le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), count: value });
+    } else if (name === 'hop_db_pool_acquire_seconds_sum') at(server).sum = value;
+    else if (name === 'hop_db_pool_acquire_seconds_count') at(server).count = value;
+    else if (name === 'hop_db_pool_refused_total') {
+      const reason = labels.get('reason') ?? 'unknown';
+      const p = at(server);
+      p.refused[reason] = (p.refused[reason] ?? 0) + value;
+    }
+  }
+  for (const p of out.values()) p.buckets.sort((a, b) => a.le - b.le);
+  return out;
+}
+
+/**
+ * What happened between two readings: counters and buckets subtracted. A server missing from
+ * `before` counts from zero (its first query came after the first reading).
+ */
+export function poolCountsDelta(
+  before: ReadonlyMap<string, PoolCounts>,
+  after: ReadonlyMap<string, PoolCounts>,
+): Map<string, PoolCounts> {
+  const out = new Map<string, PoolCounts>();
+  for (const [server, a] of after) {
+    const b = before.get(server) ?? emptyPool();
+    const earlier = new Map(b.buckets.map((x) => [x.le, x.count]));
+    const refused: Record<string, number> = {};
+    for (const [reason, n] of Object.entries(a.refused)) refused[reason] = n - (b.refused[reason] ?? 0);
+    out.set(server, {
+      buckets: a.buckets.map((x) => ({ le: x.le, count: x.count - (earlier.get(x.le) ?? 0) })),
+      sum: a.sum - b.sum,
+      count: a.count - b.count,
+      refused,
+    });
+  }
+  return out;
+}
+
+/** A quantile estimated from a cumulative histogram. */
+export interface BucketQuantile {
+  /** Seconds; for `overflow`, the highest finite bound (the true value is above it). */
+  seconds: number;
+  /** The rank fell in the +Inf bucket. */
+  overflow: boolean;
+}
+
+/**
+ * The q-quantile of a cumulative histogram the way Prometheus' histogram_quantile estimates it:
+ * the bucket holding rank q × count, interpolated linearly between its bounds (the first bucket
+ * from 0). Null when the histogram counted nothing. Only as fine as the buckets are.
+ */
+export function bucketQuantile(
+  buckets: readonly { le: number; count: number }[],
+  q: number,
+): BucketQuantile | null {
+  if (buckets.length === 0) return null;
+  const total = buckets.at(-1)!.count;
+  if (!(total > 0)) return null;
+  const rank = q * total;
+  let lower = 0;
+  let below = 0;
+  for (const b of buckets) {
+    if (b.count >= rank && b.count > below) {
+      if (b.le === Number.POSITIVE_INFINITY) return { seconds: lower, overflow: true };
+      return { seconds: lower + ((b.le - lower) * (rank - below)) / (b.count - below), overflow: false };
+    }
+    if (b.le !== Number.POSITIVE_INFINITY) lower = b.le;
+    below = b.count;
+  }
+  return { seconds: lower, overflow: true };
+}
+
+/** Pool figures of every server now, or null when /metrics does not answer. */
+export async function readPoolCounts(target: Target): Promise<Map<string, PoolCounts> | null> {
+  try {
+    const res = await requestOnce(target, { method: 'GET', path: '/metrics' });
+    if (res.status !== 200 || res.body === null) return null;
+    return parsePoolCounts(res.body.toString('utf8'));
+  } catch {
+    return null;
+  }
+}

@@ -2,6 +2,7 @@
 // interface (Hop or a baseline), and runs wrapped with the server's CPU and memory.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type CpuCgroup, confineToCpuQuota } from '../lib/cgroup.ts';
 import { readCpuMs, readRssKb, spawnChild, waitForReadyLine } from '../lib/child.ts';
 import { runClosedLoop } from '../lib/closed-loop.ts';
 import { type HopProcess, type HopSetup, makeTempDir, removeDir, startHop } from '../lib/hop-process.ts';
@@ -105,7 +106,7 @@ export function closedLoop(
 
 /**
  * Capacity of each server, closed-loop, alternating round by round (and reversing the order every
- * other round) so that drift in the machine hits all alike. `after` runs after each probe.
+ * other round) so that drift in the machine hits all alike. `before` and `after` bracket each probe.
  */
 export async function alternateProbes(
   ctx: BenchContext,
@@ -113,15 +114,17 @@ export async function alternateProbes(
   request: RequestFactory,
   o: { probeS: number; rounds: number },
   report: ScenarioReport,
-  after: (sut: Sut) => Promise<void> = async () => {},
+  after: (sut: Sut, r: RunResult) => Promise<void> = async () => {},
+  before: (sut: Sut) => Promise<void> = async () => {},
 ): Promise<Map<string, RunResult[]>> {
   const probes = new Map<string, RunResult[]>();
   for (let round = 0; round < o.rounds; round++) {
     for (const sut of round % 2 === 0 ? suts : [...suts].reverse()) {
+      await before(sut);
       const r = await closedLoop(ctx, sut, request, o.probeS);
       report.runs.push(r);
       probes.set(sut.name, [...(probes.get(sut.name) ?? []), r]);
-      await after(sut);
+      await after(sut, r);
     }
   }
   return probes;
@@ -195,7 +198,39 @@ export async function checkRedirect(sut: Sut, code: string, url: string): Promis
   }
 }
 
-/** Runs cleanups in reverse order, never letting one failure skip the rest. */
+/**
+ * Puts a running server into a CPU-quota cgroup of its own; null when `cores` is null or the quota
+ * could not be applied (then `notes` says why). The group must be removed once the server is gone.
+ */
+export async function confineSut(
+  ctx: BenchContext,
+  sut: Sut,
+  cores: number | null,
+  label: string,
+  notes: string[],
+): Promise<CpuCgroup | null> {
+  if (cores === null) return null;
+  const confined = await confineToCpuQuota(sut.pid, cores, label);
+  if ('group' in confined) {
+    ctx.log(`${sut.name} (pid ${sut.pid}) limited to ${cores} cores by cgroup ${confined.group.path}`);
+    return confined.group;
+  }
+  const why = `CPU quota NOT applied to ${sut.name}: ${confined.notApplied}`;
+  ctx.log(why);
+  notes.push(why);
+  return null;
+}
+
+/** How often a cgroup's quota held its processes back, for the notes; null when unreadable. */
+export async function throttlingNote(group: CpuCgroup, who: string): Promise<string | null> {
+  const t = await group.throttling();
+  if (t === null) return null;
+  return (
+    `${who}'s cgroup (${group.cores} cores): throttled in ${t.throttledPeriods.toLocaleString('en-US')} of ` +
+    `${t.periods.toLocaleString('en-US')} CFS periods, ${(t.throttledMs / 1000).toFixed(1)} s in all`
+  );
+}
+
 /** A throwaway directory (removed by `cleanup`) holding `n` random links as JSON Lines. */
 export async function seedLinksFile(
   cleanup: Cleanup,
@@ -209,6 +244,7 @@ export async function seedLinksFile(
   return { dir, codes, linksFile };
 }
 
+/** Runs cleanups in reverse order, never letting one failure skip the rest. */
 export class Cleanup {
   readonly #fns: (() => Promise<void>)[] = [];
   add(fn: () => Promise<void>): void {

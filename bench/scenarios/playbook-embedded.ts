@@ -1,12 +1,19 @@
 // The playbook stages that run on Hop's embedded default (PGlite in the Hop process): one Hop, its
 // data prepared before it starts, with or without its in-process cache.
-import { type CpuCgroup, confineToCpuQuota } from '../lib/cgroup.ts';
+import type { CpuCgroup } from '../lib/cgroup.ts';
 import { type CacheCounts, cacheCountsDelta, readCacheCounts } from '../lib/hop-metrics.ts';
 import { linkUrl } from '../lib/links.ts';
 import { fmtInt } from '../lib/report.ts';
 import { adminStore, REDIRECT_LOOKUP_SQL } from '../lib/store-admin.ts';
 import type { RunningStage, StageEnv } from '../playbook.ts';
-import { type BenchContext, checkRedirect, startHopSut, touchEveryLink } from './common.ts';
+import {
+  type BenchContext,
+  checkRedirect,
+  confineSut,
+  startHopSut,
+  throttlingNote,
+  touchEveryLink,
+} from './common.ts';
 
 export interface EmbeddedStageOptions {
   /** The deliberately naive schema: no primary key, so no index on code. */
@@ -60,30 +67,15 @@ export function embeddedStage(
     let group: CpuCgroup | null = null;
     const stop = async () => {
       if (group !== null) {
-        const t = await group.throttling();
-        if (t !== null) {
-          notes.push(
-            `Hop's cgroup (${group.cores} cores): throttled in ${fmtInt(t.throttledPeriods)} of ${fmtInt(t.periods)} ` +
-              `CFS periods, ${(t.throttledMs / 1000).toFixed(1)} s in all`,
-          );
-        }
+        const t = await throttlingNote(group, 'Hop');
+        if (t !== null) notes.push(t);
       }
       await hop.stop();
       // Only once Hop has gone: a cgroup with a process in it cannot be removed.
       if (group !== null) await group.remove();
     };
     try {
-      if (env.cpuQuota !== null) {
-        const confined = await confineToCpuQuota(hop.pid, env.cpuQuota, `stage-${name}`);
-        if ('group' in confined) {
-          group = confined.group;
-          ctx.log(`Hop (pid ${hop.pid}) limited to ${env.cpuQuota} cores by cgroup ${group.path}`);
-        } else {
-          const why = `CPU quota NOT applied to Hop: ${confined.notApplied}`;
-          ctx.log(why);
-          notes.push(why);
-        }
-      }
+      group = await confineSut(ctx, hop, env.cpuQuota, `stage-${name}`, notes);
       const problem = await checkRedirect(hop, code, linkUrl(0));
       if (problem !== null) throw new Error(problem);
       if (o.cache) await touchEveryLink(ctx, hop, env.codes);

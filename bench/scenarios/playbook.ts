@@ -2,7 +2,7 @@
 // each a real Hop of its own, and why the others cannot, so the report always shows the whole ladder.
 // Per stage: capacity from a closed-loop probe, then latency from an open-loop run at one fixed rate
 // shared by all stages, so that a stage below that rate shows its queue instead of a flattering p99.
-import { cp, rm } from 'node:fs/promises';
+import { cp, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpuQuotaUnavailable } from '../lib/cgroup.ts';
 import { type ImportResult, importLinks } from '../lib/hop-process.ts';
@@ -32,6 +32,8 @@ export interface PlaybookOptions {
   stages: number[] | null;
   /** CPU budget per Hop process in cores (cgroup v1 CFS quota); null for none. */
   cpuQuota: number | null;
+  /** CPU budget per PostgreSQL server of stages 3, 5 and 6, in cores; null for none. */
+  dbCpuQuota: number | null;
 }
 
 /** What became of one stage. */
@@ -57,6 +59,7 @@ export async function runPlaybook(ctx: BenchContext, o: PlaybookOptions): Promis
     serverWarmupS: ctx.serverWarmupS,
     stages: o.stages === null ? 'all' : o.stages.join(','),
     cpuQuota: o.cpuQuota === null ? 'none' : `${o.cpuQuota} cores per Hop`,
+    dbCpuQuota: o.dbCpuQuota === null ? 'none' : `${o.dbCpuQuota} cores per PostgreSQL server`,
   });
   const selected = (s: PlaybookStage) => o.stages === null || o.stages.includes(s.stage);
   const outcomes = new Map<number, StageOutcome>();
@@ -92,26 +95,29 @@ export async function runPlaybook(ctx: BenchContext, o: PlaybookOptions): Promis
     if (runnable.length > 0) {
       const { dir, codes, linksFile } = await seedLinksFile(cleanup, o.links);
       const apiKey = randomApiKey();
-      // One import, copied for each stage: the stages then serve identical data, and a copy of a
-      // closed data directory costs far less than importing again.
+      // One import into the embedded store, copied for each embedded stage: they then serve identical
+      // data, and a copy of a closed data directory costs far less than importing again. Made when
+      // the first stage asks for it (the PostgreSQL stages import the same file into their clusters).
       const seedDir = join(dir, 'seed');
-      ctx.log(`importing ${fmtInt(o.links)} links into Hop`);
-      let imported: ImportResult;
-      try {
-        imported = await importLinks(
-          { dataDir: seedDir, apiKey, env: ctx.hopEnv, verbose: ctx.verbose },
-          linksFile,
-          o.links,
-        );
-      } catch (err) {
-        // Still a report: the stage table says what failed, and the stages that cannot run yet.
-        const why = `hop import failed: ${err instanceof Error ? err.message : String(err)}`;
-        for (const s of runnable) outcomes.get(s.stage)!.reason = why;
-        report.notes.push(why);
-        return finishReport(report, outcomes, rate, rateSource);
-      }
-      report.data.import = imported;
-      ctx.log(`imported in ${(imported.ms / 1000).toFixed(1)} s (${fmtInt(imported.linksPerS)} links/s)`);
+      let seeded: Promise<void> | null = null;
+      const seed = () => {
+        seeded ??= (async () => {
+          ctx.log(`importing ${fmtInt(o.links)} links into Hop`);
+          let imported: ImportResult;
+          try {
+            imported = await importLinks(
+              { dataDir: seedDir, apiKey, env: ctx.hopEnv, verbose: ctx.verbose },
+              linksFile,
+              o.links,
+            );
+          } catch (err) {
+            throw new Error(`hop import failed: ${err instanceof Error ? err.message : String(err)}`);
+          }
+          report.data.import = imported;
+          ctx.log(`imported in ${(imported.ms / 1000).toFixed(1)} s (${fmtInt(imported.linksPerS)} links/s)`);
+        })();
+        return seeded;
+      };
       const request = redirectRequests(codes, o.dist);
 
       let serial = 0;
@@ -121,11 +127,20 @@ export async function runPlaybook(ctx: BenchContext, o: PlaybookOptions): Promis
         const env: StageEnv = {
           codes,
           apiKey,
+          linksFile,
           cpuQuota,
+          dbCpuQuota: o.dbCpuQuota,
           async freshDataDir(name) {
+            await seed();
             const d = join(dir, `stage-${s.stage}-${name}-${++serial}`);
             // A lock file left by a killed importer would make Hop think the copy is in use.
             await cp(seedDir, d, { recursive: true, filter: (src) => !src.endsWith('hop.lock') });
+            stageDirs.push(d);
+            return d;
+          },
+          async emptyDir(name) {
+            const d = join(dir, `stage-${s.stage}-${name}-${++serial}`);
+            await mkdir(d);
             stageDirs.push(d);
             return d;
           },
@@ -137,7 +152,9 @@ export async function runPlaybook(ctx: BenchContext, o: PlaybookOptions): Promis
           try {
             const sut = running.sut;
             await warmServer(ctx, sut, request);
+            await running.beforeProbe?.();
             const probe = label(await closedLoop(ctx, sut, request, o.probeS), s);
+            await running.afterProbe?.();
             outcome.probe = probe;
             if (rate === null) {
               rate = Math.max(1, Math.floor(probe.achievedRate / 2));

@@ -27,7 +27,9 @@ export function registerHealthRoutes(app: FastifyInstance, deps: Deps, state: { 
           { 'retry-after': '1' },
         );
       }
-      return { status: 'ready', store: deps.store.kind };
+      // Still ready without the shared cache (lookups read through to the store), but say so.
+      const degraded = deps.sharedCache !== null && !deps.sharedCache.healthy ? ['redis'] : [];
+      return { status: degraded.length > 0 ? 'degraded' : 'ready', store: deps.store.kind, degraded };
     },
   );
   app.get(

@@ -34,6 +34,16 @@ export interface Metrics {
   primaryFallback(result: string): void;
   /** Pool, replica and shard gauges, read from the store each time metrics are scraped. */
   watchStore(topology: () => StoreTopology): void;
+  /** An L2 entry refreshed ahead of its expiry (XFetch). */
+  earlyRefresh(): void;
+  /** A store lookup refused because too many were in flight (the bulkhead). */
+  storeReadRejected(): void;
+  /** One Redis command: its latency and whether it succeeded. */
+  redisCommand(op: string, seconds: number, ok: boolean): void;
+  /** A rate-limit decision made by the in-process fallback because Redis was unreachable. */
+  rateLimitFallback(): void;
+  /** A circuit breaker changed state (closed, open, half_open). */
+  breakerState(name: string, state: string): void;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
   snapshot(): Promise<MetricsSnapshot>;
@@ -54,6 +64,11 @@ export const noopMetrics: Metrics = {
   poolRefused() {},
   primaryFallback() {},
   watchStore() {},
+  earlyRefresh() {},
+  storeReadRejected() {},
+  redisCommand() {},
+  breakerState() {},
+  rateLimitFallback() {},
   async render() {
     return { contentType: 'text/plain; version=0.0.4', body: '' };
   },

@@ -213,6 +213,34 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     labelNames: ['result'] as const,
     registers: [register],
   });
+  const early = new Counter({
+    name: 'hop_cache_early_refreshes_total',
+    help: 'Shared-cache entries reloaded ahead of their expiry by one reader (XFetch)',
+    registers: [register],
+  });
+  const storeRejected = new Counter({
+    name: 'hop_store_reads_rejected_total',
+    help: 'Lookups refused with 503 because the most store reads allowed at once were in flight (bulkhead)',
+    registers: [register],
+  });
+  const redisSeconds = new Histogram({
+    name: 'hop_redis_command_seconds',
+    help: 'Redis command latency by operation and outcome',
+    labelNames: ['op', 'ok'] as const,
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+    registers: [register],
+  });
+  const limiterFallbacks = new Counter({
+    name: 'hop_rate_limit_fallbacks_total',
+    help: 'Rate-limit decisions made by the per-process limiter because Redis was unreachable',
+    registers: [register],
+  });
+  const breakers = new Gauge({
+    name: 'hop_circuit_breaker_state',
+    help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open',
+    labelNames: ['breaker'] as const,
+    registers: [register],
+  });
   const cacheKeys = { l1: {}, l2: {} } as Record<'l1' | 'l2', Partial<Record<CacheResult, string>>>;
   return {
     redirect(o) {
@@ -247,6 +275,12 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     poolAcquired: (server, seconds) => acquire.labels(server).observe(seconds),
     poolRefused: (server, reason) => refused.labels(server, reason).inc(),
     primaryFallback: (result) => fallbacks.labels(result).inc(),
+    earlyRefresh: () => early.inc(),
+    storeReadRejected: () => storeRejected.inc(),
+    redisCommand: (op, seconds, ok) => redisSeconds.labels(op, ok ? 'true' : 'false').observe(seconds),
+    rateLimitFallback: () => limiterFallbacks.inc(),
+    breakerState: (name, state) =>
+      breakers.labels(name).set(state === 'open' ? 2 : state === 'half-open' ? 1 : 0),
     watchStore(t) {
       topology = t;
     },

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { buildDeps, closeDeps, type Deps } from '../../src/deps.ts';
-import { createApiKey } from '../../src/keys/api-keys.ts';
+import { createApiKey, hashApiKey } from '../../src/keys/api-keys.ts';
 import { createLogger } from '../../src/logger.ts';
 import { openEmbeddedStore } from '../../src/storage/embedded/open-embedded-store.ts';
 import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
@@ -45,7 +45,10 @@ export async function startHarness(
     ...(store === undefined ? {} : { store }),
     log: createLogger('silent'),
   });
-  await createApiKey(deps.store, 'test', new Date(), TEST_KEY);
+  // Several harnesses may share one PostgreSQL database (standing for several processes).
+  if ((await deps.store.findApiKeyByHash(hashApiKey(TEST_KEY))) === null) {
+    await createApiKey(deps.store, 'test', new Date(), TEST_KEY);
+  }
   const app = await buildApp(deps);
   if (opts.listen) await app.listen({ port: 0, host: '127.0.0.1' });
   else await app.ready();

@@ -26,7 +26,8 @@ const files = sourceFiles(SRC).map((f) => ({ path: relative(SRC, f), imports: im
 const ADAPTERS = [
   /^storage\/(embedded|sql|memory|postgres)\//,
   /^metrics\/prometheus-metrics\.ts$/,
-  /^ratelimit\/memory-rate-limiter\.ts$/,
+  /^ratelimit\/(memory|redis)-rate-limiter\.ts$/,
+  /^cache\/(redis-cache|memory-shared-cache)\.ts$/,
   /^events\/buffered-click-sink\.ts$/,
 ];
 const COMPOSITION = [/^deps\.ts$/, /^storage\//, /^cli\//];
@@ -50,7 +51,7 @@ test('only the composition root and the storage layer import concrete adapters',
 test('routes and use cases do not reach into http internals of each other or the store', () => {
   for (const f of files.filter((f) => /^(links|redirect|keys)\//.test(f.path))) {
     for (const i of f.imports)
-      assert.ok(!/^storage\/(?!ports\.ts|link-json\.ts)/.test(i), `${f.path} imports ${i}`);
+      assert.ok(!/^(storage\/(?!ports\.ts|link-json\.ts)|redis\/)/.test(i), `${f.path} imports ${i}`);
   }
 });
 

@@ -1,0 +1,188 @@
+// The shared tier on Redis (one server or a Redis Cluster): entries with a TTL plus jitter, short
+// negative entries, and invalidation across processes by pub/sub. Every command goes through a
+// circuit breaker: while Redis errors or times out, the tier answers "miss" at once (callers read
+// through to the store) and tries Redis again after a cool-down.
+import type { RedirectRecord, RedirectType } from '../domain/link.ts';
+import { CircuitBreaker } from '../redis/circuit-breaker.ts';
+import type { RedisClient } from '../redis/connect-redis.ts';
+import type { SharedCache, SharedEntry } from './shared-cache.ts';
+
+export interface RedisCacheOptions {
+  /** Lifetime of an entry for a link. */
+  readonly ttlMs: number;
+  /** Lifetime of a "no such code" entry: short, so a new link is never hidden for long. */
+  readonly negativeTtlMs: number;
+  /** Each TTL is stretched or shrunk by up to this fraction, so entries filled together expire apart. */
+  readonly jitter: number;
+}
+
+export interface RedisCacheObserver {
+  command(op: string, seconds: number, ok: boolean): void;
+  breaker(state: string): void;
+}
+
+const KEY_PREFIX = 'hop:link:';
+export const INVALIDATION_CHANNEL = 'hop:invalidate';
+
+interface Stored {
+  /** The record, or null for "no such code". */
+  r: {
+    c: string;
+    u: string;
+    t: number;
+    q: boolean;
+    x: number | null;
+    m: number | null;
+    d: boolean;
+    g: number | null;
+  } | null;
+  e: number;
+  l: number;
+}
+
+function encode(record: RedirectRecord | null, expiresAt: number, loadMs: number): string {
+  const s: Stored = {
+    r:
+      record === null
+        ? null
+        : {
+            c: record.code,
+            u: record.url,
+            t: record.redirectType,
+            q: record.forwardQuery,
+            x: record.expiresAt?.getTime() ?? null,
+            m: record.maxClicks,
+            d: record.disabled,
+            g: record.deletedAt?.getTime() ?? null,
+          },
+    e: expiresAt,
+    l: loadMs,
+  };
+  return JSON.stringify(s);
+}
+
+function decode(text: string): SharedEntry | undefined {
+  try {
+    const s = JSON.parse(text) as Stored;
+    const r = s.r;
+    return {
+      record:
+        r === null
+          ? null
+          : {
+              code: r.c,
+              url: r.u,
+              redirectType: r.t as RedirectType,
+              forwardQuery: r.q,
+              expiresAt: r.x === null ? null : new Date(r.x),
+              maxClicks: r.m,
+              disabled: r.d,
+              deletedAt: r.g === null ? null : new Date(r.g),
+            },
+      expiresAt: s.e,
+      loadMs: s.l,
+    };
+  } catch {
+    return undefined; // Not ours or damaged: a miss, and the next fill overwrites it.
+  }
+}
+
+export class RedisSharedCache implements SharedCache {
+  private readonly client: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly opts: RedisCacheOptions;
+  private readonly observer: RedisCacheObserver | null;
+  private readonly breaker: CircuitBreaker;
+  private readonly handlers: ((code: string | null) => void)[] = [];
+  private subscribed = false;
+  private everSubscribed = false;
+
+  constructor(
+    client: RedisClient,
+    subscriber: RedisClient,
+    opts: RedisCacheOptions,
+    observer: RedisCacheObserver | null = null,
+    breaker: CircuitBreaker = new CircuitBreaker({ failureThreshold: 3, coolDownMs: 1_000 }),
+  ) {
+    this.client = client;
+    this.subscriber = subscriber;
+    this.opts = opts;
+    this.observer = observer;
+    this.breaker = breaker;
+    subscriber.on('message', (channel: string, code: string) => {
+      if (channel === INVALIDATION_CHANNEL) for (const h of this.handlers) h(code);
+    });
+    // Messages published while the subscription was down are lost: whoever holds copies drops
+    // them, when it goes down and again when it is back (ioredis subscribes again by itself).
+    subscriber.on('ready', () => {
+      if (this.everSubscribed) this.missedInvalidations();
+      this.subscribed = true;
+      this.everSubscribed = true;
+    });
+    subscriber.on('close', () => {
+      if (this.subscribed) this.missedInvalidations();
+      this.subscribed = false;
+    });
+    subscriber.on('error', () => {});
+    client.on('error', () => {});
+    subscriber.subscribe(INVALIDATION_CHANNEL).catch(() => {});
+  }
+
+  private missedInvalidations(): void {
+    for (const h of this.handlers) h(null);
+  }
+
+  get healthy(): boolean {
+    return this.breaker.state !== 'open' && this.subscribed;
+  }
+
+  get breakerState(): string {
+    return this.breaker.state;
+  }
+
+  /** Runs a command through the breaker; undefined when the breaker refused it or it failed. */
+  private async run<T>(op: string, fn: () => Promise<T>): Promise<T | undefined> {
+    if (!this.breaker.allow()) return undefined;
+    const started = performance.now();
+    const before = this.breaker.state;
+    try {
+      const out = await fn();
+      this.breaker.success();
+      this.observer?.command(op, (performance.now() - started) / 1000, true);
+      return out;
+    } catch {
+      this.breaker.failure();
+      this.observer?.command(op, (performance.now() - started) / 1000, false);
+      return undefined;
+    } finally {
+      if (this.breaker.state !== before) this.observer?.breaker(this.breaker.state);
+    }
+  }
+
+  async get(code: string): Promise<SharedEntry | undefined> {
+    const text = await this.run('get', () => this.client.get(KEY_PREFIX + code));
+    return text === undefined || text === null ? undefined : decode(text);
+  }
+
+  async set(code: string, record: RedirectRecord | null, loadMs: number): Promise<void> {
+    const base = record === null ? this.opts.negativeTtlMs : this.opts.ttlMs;
+    const ttl = Math.max(1, Math.round(base * (1 + this.opts.jitter * (2 * Math.random() - 1))));
+    const value = encode(record, Date.now() + ttl, loadMs);
+    await this.run('set', () => this.client.set(KEY_PREFIX + code, value, 'PX', ttl));
+  }
+
+  async invalidate(code: string): Promise<void> {
+    await this.run('del', () => this.client.del(KEY_PREFIX + code));
+    await this.run('publish', () => this.client.publish(INVALIDATION_CHANNEL, code));
+  }
+
+  onInvalidate(handler: (code: string | null) => void): void {
+    this.handlers.push(handler);
+  }
+
+  async close(): Promise<void> {
+    this.handlers.length = 0;
+    this.subscriber.disconnect();
+    this.client.disconnect();
+  }
+}
