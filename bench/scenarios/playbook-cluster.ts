@@ -111,7 +111,11 @@ export function clusterStage(
       const budget = bc.cpuQuota === null ? 'no CPU budget' : `${bc.cpuQuota} cores each`;
       notes.push(
         `PostgreSQL 15: ${bc.cluster.servers.map((s) => s.name).join(', ')} (${budget}); Hop cache off` +
-          (o.primaryReads ? ', HOP_PRIMARY_READS=on' : ''),
+          (o.primaryReads ? ', HOP_PRIMARY_READS=on' : '') +
+          // Hop's default, as in the other stages: every redirect's click is written to a primary.
+          (ctx.hopEnv.HOP_CLICK_RECORDING === 'off'
+            ? ''
+            : '; click recording on, its writes go to the primary'),
       );
     } catch (err) {
       await stop();

@@ -36,6 +36,8 @@ export interface Metrics {
   watchStore(topology: () => StoreTopology): void;
   /** An L2 entry refreshed ahead of its expiry (XFetch). */
   earlyRefresh(): void;
+  /** A redirect lookup that reached the store (a miss in every cache tier, or an early refresh). */
+  storeLookup(): void;
   /** A store lookup refused because too many were in flight (the bulkhead). */
   storeReadRejected(): void;
   /** One Redis command: its latency and whether it succeeded. */
@@ -66,6 +68,7 @@ export const noopMetrics: Metrics = {
   watchStore() {},
   earlyRefresh() {},
   storeReadRejected() {},
+  storeLookup() {},
   redisCommand() {},
   breakerState() {},
   rateLimitFallback() {},

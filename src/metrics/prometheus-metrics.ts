@@ -16,6 +16,7 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     redirect: { redirect: 0, not_found: 0, gone: 0 } as Record<RedirectOutcome, number>,
     cache: new Map<string, number>(),
     coalesced: 0,
+    storeLookups: 0,
     clicks: 0,
     dropped: 0,
   };
@@ -218,6 +219,15 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     help: 'Shared-cache entries reloaded ahead of their expiry by one reader (XFetch)',
     registers: [register],
   });
+  new Counter({
+    name: 'hop_store_lookups_total',
+    help: 'Redirect lookups that reached the store (missed every cache tier, or refreshed early)',
+    registers: [register],
+    collect() {
+      this.inc(pending.storeLookups);
+      pending.storeLookups = 0;
+    },
+  });
   const storeRejected = new Counter({
     name: 'hop_store_reads_rejected_total',
     help: 'Lookups refused with 503 because the most store reads allowed at once were in flight (bulkhead)',
@@ -277,6 +287,9 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     primaryFallback: (result) => fallbacks.labels(result).inc(),
     earlyRefresh: () => early.inc(),
     storeReadRejected: () => storeRejected.inc(),
+    storeLookup() {
+      pending.storeLookups++;
+    },
     redisCommand: (op, seconds, ok) => redisSeconds.labels(op, ok ? 'true' : 'false').observe(seconds),
     rateLimitFallback: () => limiterFallbacks.inc(),
     breakerState: (name, state) =>

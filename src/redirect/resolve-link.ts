@@ -100,6 +100,7 @@ export class LinkResolver {
       });
     }
     this.storeLoads++;
+    this.metrics.storeLookup();
     const started = performance.now();
     let record: RedirectRecord | null;
     try {
