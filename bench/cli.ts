@@ -16,6 +16,7 @@ import { runMemory } from './scenarios/memory.ts';
 import { runMix } from './scenarios/mix.ts';
 import { runPlaybook } from './scenarios/playbook.ts';
 import { runRedirect } from './scenarios/redirect.ts';
+import { REDIS_TIER_PARTS, type RedisTierPart, runRedisTier } from './scenarios/redis-tier.ts';
 import { runScale } from './scenarios/scale.ts';
 import { runStats } from './scenarios/stats.ts';
 
@@ -48,6 +49,14 @@ Scenarios:
              --links N (100000)  --dist uniform|zipf (zipf)  --rounds N (3)  --probe S (5)  --duration S (10)
              --cpu-quota CORES|none  per Hop (1)   --db-cpu-quota CORES|none  per PostgreSQL server (0.1)
              --read-connections 32,64  --create-connections 32,64,128,256  closed-loop concurrencies; max: the best
+  redis-tier the Redis tier (playbook stage 4 on PostgreSQL + Redis): redirect max and p99 with the cache
+             off / L2 only / L1+L2 vs the embedded hot path and bare node:http + Redis; store reads while a
+             popular entry expires (stampede control on vs off); a scan of unknown codes (negative cache
+             on vs off); invalidation delay between two Hops. Prints each target and whether it was met
+             --links N (100000)  --probe S (5)  --rounds N (2)  --duration S (10)
+             --cpu-quota CORES|none  per Hop and baseline (1)   --db-cpu-quota CORES|none  the primary (0.5)
+             --parts throughput,stampede,scan,invalidation (all)  --stampede-rate R (2000)
+             --stampede-duration S (20)  --scan-rate R (5000)  --scan-codes N (20000)  --invalidations N (200)
 
 Common options:
   --json            machine-readable report on stdout (text goes to stderr)
@@ -79,6 +88,12 @@ const options = {
   'db-cpu-quota': { type: 'string' },
   'read-connections': { type: 'string' },
   'create-connections': { type: 'string' },
+  parts: { type: 'string' },
+  'stampede-rate': { type: 'string' },
+  'stampede-duration': { type: 'string' },
+  'scan-rate': { type: 'string' },
+  'scan-codes': { type: 'string' },
+  invalidations: { type: 'string' },
   json: { type: 'boolean' },
   html: { type: 'string' },
   quick: { type: 'boolean' },
@@ -204,6 +219,22 @@ async function run(argv: string[]): Promise<number> {
         createConnections: parseCounts(values, 'create-connections', quick ? '32,256' : '32,64,128,256'),
       });
       break;
+    case 'redis-tier':
+      report = await runRedisTier(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 2, 1),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        cpuQuota: parseCpuQuota(values['cpu-quota'] ?? '1'),
+        dbCpuQuota: parseCpuQuota(values['db-cpu-quota'] ?? String(REDIS_TIER_DB_CPU_QUOTA)),
+        parts: usage(() => parseParts(values.parts)),
+        stampedeRate: num(values, 'stampede-rate', 2000, 2),
+        stampedeS: num(values, 'stampede-duration', quick ? 6 : 20, 1),
+        scanRate: num(values, 'scan-rate', 5000, 1),
+        scanCodes: Math.floor(num(values, 'scan-codes', quick ? 5000 : 20_000, 1)),
+        invalidations: Math.floor(num(values, 'invalidations', quick ? 30 : 200, 1)),
+      });
+      break;
     case 'clicks':
       report = await runClicks(ctx, {
         links: num(values, 'links', quick ? 10_000 : 100_000, 1),
@@ -266,6 +297,24 @@ const DEFAULT_DB_CPU_QUOTA = 0.25;
  * and the point of the measurement is that the database servers run out first.
  */
 const SCALE_DB_CPU_QUOTA = 0.1;
+
+/**
+ * The redis-tier scenario's PostgreSQL budget: half a core, so that with the cache off the store is
+ * what runs out, while Hop, Redis and the generator share the rest of the two cores.
+ */
+const REDIS_TIER_DB_CPU_QUOTA = 0.5;
+
+/** The redis-tier parts to run: all by default. */
+function parseParts(raw: string | undefined): RedisTierPart[] {
+  if (raw === undefined) return [...REDIS_TIER_PARTS];
+  const parts = raw.split(',').map((x) => x.trim());
+  for (const p of parts) {
+    if (!(REDIS_TIER_PARTS as readonly string[]).includes(p)) {
+      throw new Error(`--parts takes ${REDIS_TIER_PARTS.join(', ')}; got ${JSON.stringify(p)}`);
+    }
+  }
+  return [...new Set(parts)] as RedisTierPart[];
+}
 
 /** Cores for a CFS quota, or null for `none`. */
 function parseCpuQuota(raw: string): number | null {

@@ -1,7 +1,7 @@
 // PostgreSQL clusters for the benchmarks: started with a CPU budget per server (or a note saying why
 // not), seeded with `hop import`, explained, and watched: per server its CPU, its cgroup's throttling
 // and Hop's connection-pool waits for it, over any window a scenario brackets with two samples.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import {
@@ -11,7 +11,7 @@ import {
   startCluster,
   stopCluster,
 } from '../../scripts/cluster/pg-cluster.ts';
-import { cpuQuotaUnavailable, parseCpuStat, type Throttling } from './cgroup.ts';
+import { cfsQuotaUs, cpuQuotaUnavailable, parseCpuStat, type Throttling } from './cgroup.ts';
 import { readMachineBusyMs, readProcessTreeCpuMs } from './child.ts';
 import { bucketQuantile, type PoolCounts, poolCountsDelta, readPoolCounts } from './hop-metrics.ts';
 import { type HopSetup, type ImportResult, importLinks } from './hop-process.ts';
@@ -74,6 +74,23 @@ export async function startBenchCluster(o: BenchClusterOptions): Promise<BenchCl
       return stopped;
     },
   };
+}
+
+/**
+ * Runs `fn` with every server's CPU budget lifted, then puts the budgets back (throws if it cannot:
+ * a measurement must not run unconfined unknowingly). Seeding is setup, not measurement, and a
+ * `hop import` batch on a server held to a tenth of a core outlasts Hop's statement timeout.
+ */
+export async function withoutCpuBudget<T>(bc: BenchCluster, fn: () => Promise<T>): Promise<T> {
+  const groups = bc.cluster.servers.map((s) => s.cgroup).filter((g): g is string => g !== null);
+  if (bc.cpuQuota === null || groups.length === 0) return fn();
+  const quota = String(cfsQuotaUs(bc.cpuQuota));
+  try {
+    for (const g of groups) await writeFile(join(g, 'cpu.cfs_quota_us'), '-1');
+    return await fn();
+  } finally {
+    for (const g of groups) await writeFile(join(g, 'cpu.cfs_quota_us'), quota);
+  }
 }
 
 /** `hop import` of the links file into the cluster (the setup's env gets HOP_DATABASE_URLS). */

@@ -23,6 +23,13 @@ export interface RedisCacheObserver {
 
 const KEY_PREFIX = 'hop:link:';
 export const INVALIDATION_CHANNEL = 'hop:invalidate';
+// A fill this recent may have raced an invalidation (read the old row before the change, written
+// after the other process's delete): when the invalidation arrives, its own writer deletes it again.
+const RACE_WINDOW_MS = 10_000;
+const MAX_TRACKED = 50_000;
+// Invalidations that could not reach Redis are retried until they do, or until this many wait.
+const MAX_PENDING = 100_000;
+const RETRY_MS = 500;
 
 interface Stored {
   /** The record, or null for "no such code". */
@@ -96,6 +103,10 @@ export class RedisSharedCache implements SharedCache {
   private readonly handlers: ((code: string | null) => void)[] = [];
   private subscribed = false;
   private everSubscribed = false;
+  /** Codes this process filled lately, oldest first, with when. */
+  private readonly recentFills = new Map<string, number>();
+  private readonly pending = new Set<string>();
+  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     client: RedisClient,
@@ -110,12 +121,23 @@ export class RedisSharedCache implements SharedCache {
     this.observer = observer;
     this.breaker = breaker;
     subscriber.on('message', (channel: string, code: string) => {
-      if (channel === INVALIDATION_CHANNEL) for (const h of this.handlers) h(code);
+      if (channel !== INVALIDATION_CHANNEL) return;
+      const filled = this.recentFills.get(code);
+      if (filled !== undefined && Date.now() - filled < RACE_WINDOW_MS) {
+        this.recentFills.delete(code);
+        void this.run('del', () => this.client.del(KEY_PREFIX + code));
+      }
+      for (const h of this.handlers) h(code);
     });
     // Messages published while the subscription was down are lost: whoever holds copies drops
     // them, when it goes down and again when it is back (ioredis subscribes again by itself).
     subscriber.on('ready', () => {
-      if (this.everSubscribed) this.missedInvalidations();
+      if (this.everSubscribed) {
+        this.missedInvalidations();
+        // A single server's client subscribes again by itself; a Cluster client does not after
+        // every node restarted. Subscribing twice is harmless.
+        subscriber.subscribe(INVALIDATION_CHANNEL).catch(() => {});
+      }
       this.subscribed = true;
       this.everSubscribed = true;
     });
@@ -168,12 +190,52 @@ export class RedisSharedCache implements SharedCache {
     const base = record === null ? this.opts.negativeTtlMs : this.opts.ttlMs;
     const ttl = Math.max(1, Math.round(base * (1 + this.opts.jitter * (2 * Math.random() - 1))));
     const value = encode(record, Date.now() + ttl, loadMs);
+    this.noteFill(code);
     await this.run('set', () => this.client.set(KEY_PREFIX + code, value, 'PX', ttl));
   }
 
+  private noteFill(code: string): void {
+    const now = Date.now();
+    this.recentFills.delete(code);
+    this.recentFills.set(code, now);
+    for (const [c, t] of this.recentFills) {
+      if (now - t < RACE_WINDOW_MS && this.recentFills.size <= MAX_TRACKED) break;
+      this.recentFills.delete(c);
+    }
+  }
+
   async invalidate(code: string): Promise<void> {
-    await this.run('del', () => this.client.del(KEY_PREFIX + code));
-    await this.run('publish', () => this.client.publish(INVALIDATION_CHANNEL, code));
+    if (!(await this.deliver(code))) this.retryLater(code);
+  }
+
+  private async deliver(code: string): Promise<boolean> {
+    const deleted = await this.run('del', () => this.client.del(KEY_PREFIX + code));
+    const published = await this.run('publish', () => this.client.publish(INVALIDATION_CHANNEL, code));
+    return deleted !== undefined && published !== undefined;
+  }
+
+  /**
+   * A change Redis did not hear of: its entry (should Redis still hold it) would be served until
+   * its TTL, so the invalidation is sent again until it gets through.
+   */
+  private retryLater(code: string): void {
+    if (this.pending.size < MAX_PENDING) this.pending.add(code);
+    if (this.retryTimer !== null) return;
+    this.retryTimer = setInterval(() => {
+      const codes = [...this.pending];
+      this.pending.clear();
+      void Promise.all(
+        codes.map(async (c) => {
+          if (!(await this.deliver(c))) this.pending.add(c);
+        }),
+      ).then(() => {
+        if (this.pending.size === 0 && this.retryTimer !== null) {
+          clearInterval(this.retryTimer);
+          this.retryTimer = null;
+        }
+      });
+    }, RETRY_MS);
+    this.retryTimer.unref();
   }
 
   onInvalidate(handler: (code: string | null) => void): void {
@@ -181,6 +243,7 @@ export class RedisSharedCache implements SharedCache {
   }
 
   async close(): Promise<void> {
+    if (this.retryTimer !== null) clearInterval(this.retryTimer);
     this.handlers.length = 0;
     this.subscriber.disconnect();
     this.client.disconnect();

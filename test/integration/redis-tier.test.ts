@@ -10,10 +10,11 @@ import {
   startRedisServer,
   stopRedis,
 } from '../../scripts/cluster/redis-servers.ts';
-import { RedisSharedCache } from '../../src/cache/redis-cache.ts';
+import { INVALIDATION_CHANNEL, RedisSharedCache } from '../../src/cache/redis-cache.ts';
 import { loadConfig } from '../../src/config.ts';
 import { connectRedis } from '../../src/redis/connect-redis.ts';
 import { runSharedCacheConformance } from '../conformance/shared-cache-conformance.ts';
+import { redirectRecord } from '../support/fixtures.ts';
 import { type Harness, startHarness, TEST_KEY } from '../support/harness.ts';
 import { startHop } from '../support/hop-process.ts';
 import { type Cluster, freshDatabases, stopCluster, testCluster } from '../support/pg-cluster.ts';
@@ -75,6 +76,49 @@ for (const mode of ['single', 'cluster'] as const) {
           await b.close();
         },
       };
+    });
+
+    test('a fill that raced an invalidation is deleted again; an invalidation Redis missed is sent again', async () => {
+      const target = loadConfig({}, { HOP_REDIS_URL: redis.url }).redis!;
+      const make = (n: string) =>
+        new RedisSharedCache(
+          connectRedis(target, { name: `race-${n}`, commandTimeoutMs: 300 }),
+          connectRedis(target, { name: `race-${n}-sub`, commandTimeoutMs: 300, subscriber: true }),
+          { ttlMs: 60_000, negativeTtlMs: 1_000, jitter: 0 },
+        );
+      const a = make('a');
+      const b = make('b');
+      const heard: (string | null)[] = [];
+      b.onInvalidate((c) => heard.push(c));
+      const until = async (what: string, ok: () => Promise<boolean> | boolean, ms = 20_000) => {
+        const deadline = Date.now() + ms;
+        while (!(await ok())) {
+          assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      try {
+        await until('both to be healthy', () => a.healthy && b.healthy);
+        // A wrote the old row after B's delete (the race); B's message makes A delete it again.
+        await a.set('race', redirectRecord({ code: 'race', url: 'https://stale.example/' }), 1);
+        const raw = connectRedis(target, { name: 'race-raw', commandTimeoutMs: 1_000 });
+        await new Promise((r) => raw.once('ready', r));
+        await raw.publish(INVALIDATION_CHANNEL, 'race');
+        raw.disconnect();
+        await until('the raced fill to be deleted', async () => (await b.get('race')) === undefined);
+
+        for (const s of redis.servers) await killRedisServer(redis, s.name);
+        await until('the breaker to notice', async () => {
+          await a.get('probe');
+          return !a.healthy;
+        });
+        await a.invalidate('missed');
+        for (const s of redis.servers) await startRedisServer(redis, s.name);
+        await until('the missed invalidation to arrive', () => heard.includes('missed'));
+      } finally {
+        await a.close();
+        await b.close();
+      }
     });
 
     test('an update through process A reaches process B within a second', async () => {

@@ -1,0 +1,1094 @@
+// The redis-tier scenario: playbook stage 4 with a shared Redis, the Measured section of issue "The
+// Redis tier". Hop on one PostgreSQL primary held to a fixed CPU budget, one Redis, and four parts:
+// redirect throughput and p99 with the cache off / L2 only / L1+L2 (against the embedded hot path and a
+// bare node:http + Redis server), store reads while a popular entry expires under load (stampede
+// control on vs off), the store load of a scan of unknown codes (negative caching on vs off), and the
+// invalidation delay between two processes. It prints each target and whether it was met; it asserts
+// nothing.
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { type RedisServers, startRedis, stopRedis } from '../../scripts/cluster/redis-servers.ts';
+import {
+  type BenchCluster,
+  type ClusterSample,
+  type CpuPart,
+  clusterWindow,
+  fmtParts,
+  importIntoCluster,
+  sampleCluster,
+  saturatedParts,
+  startBenchCluster,
+} from '../lib/bench-cluster.ts';
+import { type CpuCgroup, cpuQuotaUnavailable } from '../lib/cgroup.ts';
+import { readCpuMs, readMachineBusyMs, spawnChild, waitForReadyLine } from '../lib/child.ts';
+import { importLinks, makeTempDir, removeDir } from '../lib/hop-process.ts';
+import { encodeRequest, HttpConnection, type ParsedResponse, type RequestSpec } from '../lib/http-client.ts';
+import { type Distribution, linkUrl, randomApiKey, randomCodes } from '../lib/links.ts';
+import type { RequestFactory } from '../lib/load.ts';
+import type { RunResult } from '../lib/recorder.ts';
+import {
+  cyclicScanStoreReads,
+  hitShares,
+  metText,
+  ratioVerdict,
+  readTierCounts,
+  type StampedeFigures,
+  type StoreScrape,
+  type StoreWindow,
+  stampedeFigures,
+  storeWindows,
+  summarizeDelays,
+  type TierCounts,
+  tierCountsDelta,
+} from '../lib/redis-tier-figures.ts';
+import {
+  fmtInt,
+  fmtMs,
+  fmtPct,
+  newReport,
+  runsTable,
+  type ScenarioReport,
+  type Table,
+} from '../lib/report.ts';
+import {
+  alternateProbes,
+  type BenchContext,
+  best,
+  Cleanup,
+  checkRedirect,
+  confineSut,
+  openLoop,
+  type Sut,
+  seedLinksFile,
+  startHopSut,
+  throttlingNote,
+  touchEveryLink,
+  warmServer,
+} from './common.ts';
+import { noteTrouble, redirectRequests } from './redirect.ts';
+
+export const REDIS_TIER_PARTS = ['throughput', 'stampede', 'scan', 'invalidation'] as const;
+export type RedisTierPart = (typeof REDIS_TIER_PARTS)[number];
+
+export interface RedisTierOptions {
+  links: number;
+  /** Seconds of each closed-loop probe. */
+  probeS: number;
+  rounds: number;
+  /** Seconds of each open-loop run at half a system's max, and of the scan. */
+  durationS: number;
+  /** Cores per Hop process and per baseline server; null for none. */
+  cpuQuota: number | null;
+  /** Cores of the PostgreSQL primary; null for none. */
+  dbCpuQuota: number | null;
+  parts: readonly RedisTierPart[];
+  /** Open-loop rate on the popular link, shared by the two processes. */
+  stampedeRate: number;
+  stampedeS: number;
+  scanRate: number;
+  /** Distinct unknown codes the scan cycles through. */
+  scanCodes: number;
+  invalidations: number;
+}
+
+/** Targets of the issue. */
+export const HOT_PATH_TARGET = 0.9;
+export const L2_TARGET = 0.9;
+/** At most this many store reads per process per expiry of a popular entry, with stampede control. */
+export const STAMPEDE_TARGET = 1;
+/** The bound the integration tests hold the invalidation delay under. */
+export const INVALIDATION_TARGET_MS = 1000;
+/** The scan's store lookups may exceed the cycle's arithmetic by this much (L2 and timing slack). */
+const SCAN_SLACK = 1.1;
+
+/** The short lifetimes that make the popular entry expire several times in a stampede run. */
+const STAMPEDE_L1_TTL_MS = 1000;
+const STAMPEDE_L2_TTL_MS = 2000;
+const NEGATIVE_TTL_MS = 5000;
+/** An invalidation not seen within this long counts as missed. */
+const INVALIDATION_GIVE_UP_MS = 5000;
+const POLL_MS = 2;
+
+const SERVERS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'servers');
+
+/** A server under test with its CPU group and whether it exposes Hop's /metrics. */
+interface TierSut {
+  sut: Sut;
+  group: CpuCgroup | null;
+  hop: boolean;
+}
+
+/** Everything the parts share: the data, the store, Redis, and how to start a Hop on them. */
+interface Shared {
+  ctx: BenchContext;
+  o: RedisTierOptions;
+  report: ScenarioReport;
+  codes: string[];
+  linksFile: string;
+  apiKey: string;
+  bc: BenchCluster;
+  redis: RedisServers;
+  admin: Redis;
+  hopQuota: number | null;
+  machineCores: number;
+}
+
+/** What the parts report into the targets table. */
+interface Verdicts {
+  hotPath: { ratio: number; met: boolean } | null;
+  l2: Partial<Record<Distribution, { ratio: number; met: boolean } | null>>;
+  stampede: { worst: number | null; met: boolean | null } | null;
+  scan: { measured: number; expected: number; met: boolean } | null;
+  invalidation: { p99: number; missed: number; met: boolean } | null;
+}
+
+export async function runRedisTier(ctx: BenchContext, o: RedisTierOptions): Promise<ScenarioReport> {
+  const machineCores = cpus().length;
+  const report = newReport('redis-tier', {
+    links: o.links,
+    parts: o.parts.join(','),
+    probeS: o.probeS,
+    rounds: o.rounds,
+    durationS: o.durationS,
+    connections: ctx.connections,
+    warmupS: ctx.warmupS,
+    serverWarmupS: ctx.serverWarmupS,
+    cpuQuota: o.cpuQuota === null ? 'none' : `${o.cpuQuota} cores per Hop and baseline`,
+    dbCpuQuota: o.dbCpuQuota === null ? 'none' : `${o.dbCpuQuota} cores for the PostgreSQL primary`,
+    stampedeRate: o.stampedeRate,
+    stampedeS: o.stampedeS,
+    scanRate: o.scanRate,
+    scanCodes: o.scanCodes,
+    invalidations: o.invalidations,
+    machineCores,
+  });
+  let hopQuota = o.cpuQuota;
+  if (hopQuota !== null) {
+    const why = await cpuQuotaUnavailable();
+    if (why !== null) {
+      report.notes.push(`CPU quota of ${hopQuota} cores NOT applied to Hop and the baseline: ${why}`);
+      hopQuota = null;
+    }
+  }
+  const verdicts: Verdicts = { hotPath: null, l2: {}, stampede: null, scan: null, invalidation: null };
+  const cleanup = new Cleanup();
+  try {
+    const { codes, linksFile } = await seedLinksFile(cleanup, o.links);
+    const apiKey = randomApiKey();
+    const bc = await startBenchCluster({
+      shards: 1,
+      replicas: 0,
+      cpuQuota: o.dbCpuQuota,
+      verbose: ctx.verbose,
+      log: ctx.log,
+    });
+    cleanup.add(() => bc.stop());
+    for (const n of bc.notes) report.notes.push(n);
+    ctx.log('starting one Redis server');
+    const redis = await startRedis({ mode: 'single' });
+    cleanup.add(() => stopRedis(redis));
+    const admin = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    admin.on('error', () => {});
+    await admin.connect();
+    cleanup.add(async () => admin.disconnect());
+
+    const importDir = await makeTempDir('hop-bench-tier-import');
+    cleanup.add(() => removeDir(importDir));
+    ctx.log(`importing ${fmtInt(o.links)} links into PostgreSQL with hop import`);
+    const imported = await importIntoCluster(
+      bc,
+      { dataDir: importDir, apiKey, env: {}, verbose: ctx.verbose },
+      linksFile,
+      o.links,
+    );
+    ctx.log(`imported in ${(imported.ms / 1000).toFixed(1)} s`);
+    report.data.import = imported;
+
+    const sh: Shared = { ctx, o, report, codes, linksFile, apiKey, bc, redis, admin, hopQuota, machineCores };
+    const part = async (name: RedisTierPart, run: () => Promise<void>) => {
+      if (!o.parts.includes(name)) return;
+      try {
+        await run();
+      } catch (err) {
+        const msg = `${name}: failed: ${err instanceof Error ? err.message : String(err)}`;
+        ctx.log(msg);
+        report.notes.push(msg);
+      }
+      // Every part starts from an empty L2: entries of one part (an hour's TTL) must not serve the next.
+      await admin.flushall();
+    };
+    await part('throughput', () => throughputPart(sh, verdicts));
+    await part('stampede', () => stampedePart(sh, verdicts));
+    await part('scan', () => scanPart(sh, verdicts));
+    await part('invalidation', () => invalidationPart(sh, verdicts));
+    report.tables.push(targetsTable(verdicts, o.parts));
+    if (report.runs.length > 0) report.tables.push(runsTable(report.runs));
+    for (const r of report.runs) noteTrouble(report, r);
+    return report;
+  } finally {
+    await cleanup.run();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting servers
+
+/** Hop's environment in every part: reads measure lookups, so clicks are not recorded unless asked. */
+function hopEnv(sh: Shared, own: Record<string, string>): Record<string, string> {
+  return { HOP_CLICK_RECORDING: 'off', ...own, ...sh.ctx.hopEnv };
+}
+
+function onStore(sh: Shared): Record<string, string> {
+  return { HOP_DATABASE_URLS: sh.bc.urls };
+}
+
+function onRedis(sh: Shared): Record<string, string> {
+  return { HOP_REDIS_URL: sh.redis.url };
+}
+
+/** A Hop in its CPU group, stopped (and its group and data directory removed) by `cleanup`. */
+async function startTierHop(
+  sh: Shared,
+  cleanup: Cleanup,
+  name: string,
+  env: Record<string, string>,
+  importFirst = false,
+): Promise<TierSut> {
+  const dataDir = await makeTempDir('hop-bench-tier');
+  cleanup.add(() => removeDir(dataDir));
+  const setup = { dataDir, apiKey: sh.apiKey, env: hopEnv(sh, env), verbose: sh.ctx.verbose };
+  if (importFirst) {
+    sh.ctx.log(`${name}: importing ${fmtInt(sh.o.links)} links into the embedded store`);
+    await importLinks(setup, sh.linksFile, sh.o.links);
+  }
+  const hop = await startHopSut(setup);
+  const sut: Sut = { ...hop, name };
+  const group = await confineSut(sh.ctx, sut, sh.hopQuota, `tier-${name}`, sh.report.notes);
+  cleanup.add(async () => {
+    if (group !== null) {
+      const t = await throttlingNote(group, name);
+      if (t !== null) sh.report.notes.push(t);
+    }
+    await hop.stop();
+    await group?.remove();
+  });
+  return { sut, group, hop: true };
+}
+
+/** bench/servers/baseline-redis.ts, seeded with the links, in a CPU group like Hop's. */
+async function startRedisBaseline(sh: Shared, cleanup: Cleanup, name: string): Promise<TierSut> {
+  const child = spawnChild(
+    name,
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(SERVERS_DIR, 'baseline-redis.ts'),
+      ...['--links', sh.linksFile, '--port', '0', '--redis', sh.redis.url],
+    ],
+    { echoStderr: sh.ctx.verbose },
+  );
+  cleanup.add(() => child.stop());
+  const port = await waitForReadyLine(child, 300_000);
+  const sut: Sut = { name, target: { host: '127.0.0.1', port }, pid: child.pid, stop: () => child.stop() };
+  const group = await confineSut(sh.ctx, sut, sh.hopQuota, `tier-${name}`, sh.report.notes);
+  cleanup.add(async () => {
+    if (group !== null) {
+      const t = await throttlingNote(group, name);
+      if (t !== null) sh.report.notes.push(t);
+    }
+    await child.stop();
+    await group?.remove();
+  });
+  return { sut, group, hop: false };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Throughput and p99 by cache configuration
+
+const CACHE_OFF = 'cache off';
+const L2_ONLY = 'L2 only';
+const L1_L2 = 'L1+L2';
+const EMBEDDED = 'embedded hot path';
+const BASELINE = 'node:http + Redis';
+
+/** CPU of the parts around one run. */
+interface Watched {
+  run: RunResult;
+  system: string;
+  dist: Distribution;
+  tiers: TierCounts | null;
+  pgCores: number | null;
+  pgQuota: number | null;
+  pgThrottled: number | null;
+  redisCores: number | null;
+  machineCores: number | null;
+}
+
+interface Before {
+  cluster: ClusterSample;
+  redisCpuMs: number | null;
+  machineMs: number | null;
+  tiers: TierCounts | null;
+  at: number;
+}
+
+async function sampleBefore(sh: Shared, t: TierSut): Promise<Before> {
+  return {
+    cluster: await sampleCluster(sh.bc.cluster, null),
+    redisCpuMs: redisPid(sh) === null ? null : readCpuMs(redisPid(sh)!),
+    machineMs: readMachineBusyMs(),
+    tiers: t.hop ? await readTierCounts(t.sut.target) : null,
+    at: performance.now(),
+  };
+}
+
+async function sampleAfter(
+  sh: Shared,
+  t: TierSut,
+  b: Before,
+  run: RunResult,
+  system: string,
+  dist: Distribution,
+): Promise<Watched> {
+  const tiers = t.hop ? await readTierCounts(t.sut.target) : null;
+  const cluster = await sampleCluster(sh.bc.cluster, null);
+  const elapsedS = Math.max(1e-9, (performance.now() - b.at) / 1000);
+  const w = clusterWindow(sh.bc.cluster, b.cluster, cluster);
+  const pg = w.servers[0];
+  const pid = redisPid(sh);
+  const redisMs = pid === null ? null : readCpuMs(pid);
+  const machineMs = readMachineBusyMs();
+  return {
+    run,
+    system,
+    dist,
+    tiers: tiers !== null && b.tiers !== null ? tierCountsDelta(b.tiers, tiers) : null,
+    pgCores: pg?.cpuCores ?? null,
+    pgQuota: pg?.quotaCores ?? null,
+    pgThrottled: pg?.throttledShare ?? null,
+    redisCores: redisMs !== null && b.redisCpuMs !== null ? (redisMs - b.redisCpuMs) / 1000 / elapsedS : null,
+    machineCores:
+      machineMs !== null && b.machineMs !== null ? (machineMs - b.machineMs) / 1000 / elapsedS : null,
+  };
+}
+
+function redisPid(sh: Shared): number | null {
+  return sh.redis.servers[0]?.pid ?? null;
+}
+
+async function throughputPart(sh: Shared, verdicts: Verdicts): Promise<void> {
+  const { ctx, o, report, codes } = sh;
+  const cleanup = new Cleanup();
+  try {
+    const candidates: [string, () => Promise<TierSut>][] = [
+      [CACHE_OFF, () => startTierHop(sh, cleanup, CACHE_OFF, { ...onStore(sh), HOP_CACHE_SIZE: '0' })],
+      [
+        L2_ONLY,
+        () => startTierHop(sh, cleanup, L2_ONLY, { ...onStore(sh), ...onRedis(sh), HOP_CACHE_SIZE: '0' }),
+      ],
+      [L1_L2, () => startTierHop(sh, cleanup, L1_L2, { ...onStore(sh), ...onRedis(sh) })],
+      [EMBEDDED, () => startTierHop(sh, cleanup, EMBEDDED, {}, true)],
+      [BASELINE, () => startRedisBaseline(sh, cleanup, BASELINE)],
+    ];
+    const systems = new Map<string, TierSut>();
+    for (const [name, start] of candidates) {
+      try {
+        ctx.log(`starting ${name}`);
+        const t = await start();
+        const problem = await checkRedirect(t.sut, codes[0]!, linkUrl(0));
+        if (problem !== null) throw new Error(problem);
+        systems.set(name, t);
+      } catch (err) {
+        report.notes.push(`${name}: not measured: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    // L2 and L1 hold every link before anything is timed (Zipf traffic alone leaves the tail cold).
+    for (const name of [L2_ONLY, L1_L2, EMBEDDED]) {
+      const t = systems.get(name);
+      if (t !== undefined) await touchEveryLink(ctx, t.sut, codes);
+    }
+
+    const watched: Watched[] = [];
+    const best_ = new Map<string, Watched>();
+    const open = new Map<string, Watched>();
+    for (const dist of ['uniform', 'zipf'] as const) {
+      const request = redirectRequests(codes, dist);
+      const here = [...systems].filter(([name]) => dist === 'zipf' || name !== EMBEDDED);
+      const label = (name: string) => `${name}, ${dist}`;
+      const byLabel = new Map(here.map(([name, t]) => [label(name), { name, t }]));
+      const suts = here.map(([name, t]) => ({ ...t.sut, name: label(name) }));
+      for (const s of suts) await warmServer(ctx, s, request);
+      const befores = new Map<string, Before>();
+      const probes = await alternateProbes(
+        ctx,
+        suts,
+        request,
+        o,
+        report,
+        async (s, r) => {
+          const { name, t } = byLabel.get(s.name)!;
+          watched.push(await sampleAfter(sh, t, befores.get(s.name)!, r, name, dist));
+        },
+        async (s) => {
+          befores.set(s.name, await sampleBefore(sh, byLabel.get(s.name)!.t));
+        },
+      );
+      for (const s of suts) {
+        const top = best(probes.get(s.name) ?? []);
+        if (top === undefined) continue;
+        const w = watched.find((x) => x.run === top)!;
+        best_.set(s.name, w);
+        const { name, t } = byLabel.get(s.name)!;
+        const rate = Math.max(1, Math.floor(top.achievedRate / 2));
+        const b = await sampleBefore(sh, t);
+        const r = await openLoop(ctx, s, request, rate, o.durationS);
+        report.runs.push(r);
+        open.set(s.name, await sampleAfter(sh, t, b, r, name, dist));
+      }
+    }
+    report.data.throughput = [...best_].map(([label, w]) => ({
+      label,
+      maxRate: w.run.achievedRate,
+      openLoopRate: open.get(label)?.run.targetRate ?? null,
+      p99: open.get(label)?.run.latency.p99 ?? null,
+      tiers: w.tiers,
+    }));
+
+    const maxOf = (name: string, dist: Distribution) => best_.get(`${name}, ${dist}`)?.run.achievedRate;
+    verdicts.hotPath = ratioVerdict(maxOf(L1_L2, 'zipf'), maxOf(EMBEDDED, 'zipf'), HOT_PATH_TARGET);
+    for (const dist of ['uniform', 'zipf'] as const) {
+      verdicts.l2[dist] = ratioVerdict(maxOf(L2_ONLY, dist), maxOf(BASELINE, dist), L2_TARGET);
+    }
+    report.tables.push(throughputTable(best_, open));
+    report.tables.push(capacityTable(sh, best_));
+    for (const [label, w] of best_) {
+      const parts = saturatedParts(cpuParts(sh, w));
+      report.notes.push(
+        `${label} at its max (${fmtInt(w.run.achievedRate)}/s): ` +
+          (parts.length === 0
+            ? 'no part at 85 % of its CPU budget (latency-bound: the connections were waiting)'
+            : `saturated: ${fmtParts(parts)}`),
+      );
+    }
+  } finally {
+    await cleanup.run();
+  }
+}
+
+/** The parts of a system during a run, each against its budget, for "what held it". */
+function cpuParts(sh: Shared, w: Watched): CpuPart[] {
+  const server = w.run.server?.cpuPercent ?? null;
+  const parts: CpuPart[] = [
+    {
+      name: w.system === BASELINE ? 'baseline' : 'Hop',
+      usedCores: server === null ? null : server / 100,
+      budgetCores: Math.min(sh.hopQuota ?? 1, 1),
+    },
+  ];
+  if (w.system !== EMBEDDED) {
+    parts.push({ name: 'Redis', usedCores: w.redisCores, budgetCores: 1 });
+    parts.push({ name: 'PostgreSQL', usedCores: w.pgCores, budgetCores: w.pgQuota });
+  }
+  parts.push({ name: 'generator', usedCores: w.run.generator.cpuPercent / 100, budgetCores: 1 });
+  parts.push({ name: 'machine', usedCores: w.machineCores, budgetCores: sh.machineCores });
+  return parts;
+}
+
+const SYSTEM_ORDER = [CACHE_OFF, L2_ONLY, L1_L2, EMBEDDED, BASELINE];
+
+function sortedLabels(m: ReadonlyMap<string, Watched>): string[] {
+  return [...m.keys()].sort((a, b) => {
+    const wa = m.get(a)!;
+    const wb = m.get(b)!;
+    return wa.dist === wb.dist
+      ? SYSTEM_ORDER.indexOf(wa.system) - SYSTEM_ORDER.indexOf(wb.system)
+      : wa.dist.localeCompare(wb.dist);
+  });
+}
+
+function share(x: number | null): string {
+  return x === null ? '-' : `${(x * 100).toFixed(1)}%`;
+}
+
+export function throughputTable(
+  best_: ReadonlyMap<string, Watched>,
+  open: ReadonlyMap<string, Watched>,
+): Table {
+  const rows = sortedLabels(best_).map((label) => {
+    const w = best_.get(label)!;
+    const o = open.get(label);
+    const shares = w.tiers === null ? null : hitShares(w.tiers);
+    const storePerS = w.tiers === null ? null : w.tiers.storeLookups / Math.max(1e-9, w.run.elapsedS);
+    return [
+      w.system,
+      w.dist,
+      fmtInt(w.run.achievedRate),
+      shares === null ? '-' : share(shares.l1),
+      shares === null ? '-' : share(shares.l2),
+      storePerS === null ? '-' : fmtInt(storePerS),
+      o === undefined ? '-' : fmtInt(o.run.targetRate ?? 0),
+      o === undefined ? '-' : fmtInt(o.run.achievedRate),
+      o === undefined ? '-' : fmtMs(o.run.latency.p50),
+      o === undefined ? '-' : fmtMs(o.run.latency.p99),
+      o === undefined ? '-' : fmtMs(o.run.latency.p999),
+      o === undefined ? '-' : String(o.run.errorCount + o.run.unexpected),
+    ];
+  });
+  return {
+    title: 'Redirects by cache configuration: closed-loop max, then open-loop at half of it',
+    head: [
+      'system',
+      'dist',
+      'max req/s',
+      'L1 hits',
+      'L2 hits',
+      'store reads/s',
+      'open @ /s',
+      'achieved/s',
+      'p50 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'wrong',
+    ],
+    rows,
+    note:
+      'max: the best closed-loop probe. L1 hits: share of lookups answered in process; L2 hits: share of those ' +
+      "reaching Redis answered there; store reads/s: hop_store_lookups_total; all from Hop's /metrics over that " +
+      'probe. Open-loop latency counts from the intended send time. wrong: errors and non-redirect answers.',
+    align: 'llrrrrrrrrrr',
+  };
+}
+
+function capacityTable(sh: Shared, best_: ReadonlyMap<string, Watched>): Table {
+  const cores = (used: number | null, budget: number | null) =>
+    used === null ? 'n/a' : budget === null ? used.toFixed(2) : `${used.toFixed(2)} / ${budget}`;
+  const rows = sortedLabels(best_).map((label) => {
+    const w = best_.get(label)!;
+    const parts = cpuParts(sh, w);
+    const part = (n: string) => parts.find((p) => p.name === n);
+    const server = parts[0]!;
+    const saturated = saturatedParts(parts).map((p) => p.name);
+    return [
+      w.system,
+      w.dist,
+      fmtInt(w.run.achievedRate),
+      cores(server.usedCores, server.budgetCores),
+      part('PostgreSQL') === undefined ? '-' : cores(w.pgCores, w.pgQuota),
+      w.pgThrottled === null || w.system === EMBEDDED ? '-' : fmtPct(w.pgThrottled * 100),
+      part('Redis') === undefined ? '-' : cores(w.redisCores, null),
+      cores(w.run.generator.cpuPercent / 100, 1),
+      cores(w.machineCores, sh.machineCores),
+      saturated.length === 0 ? 'none' : saturated.join(', '),
+    ];
+  });
+  return {
+    title: 'What held each system at its max (CPU cores used of the budget, during the best probe)',
+    head: [
+      'system',
+      'dist',
+      'max req/s',
+      'server',
+      'PostgreSQL',
+      'PG throttled',
+      'Redis',
+      'generator',
+      'machine',
+      '>= 85% of budget',
+    ],
+    rows,
+    note:
+      'server: Hop (or the baseline) against its quota, at most the one core its event loop can use. ' +
+      'PostgreSQL: the primary (postmaster and backends) against its cgroup quota; PG throttled: share of CFS ' +
+      "periods its quota ran out in. Redis: its process (one core). machine: all cores' busy time.",
+    align: 'llrrrrrrrl',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Stampede: a popular entry expiring under load, two processes
+
+interface StampedeResult {
+  mode: 'on' | 'off';
+  perProcess: { name: string; figures: StampedeFigures; run: RunResult; coalesced: number }[];
+  expiries: number;
+  fills: number;
+}
+
+async function stampedePart(sh: Shared, verdicts: Verdicts): Promise<void> {
+  const results: StampedeResult[] = [];
+  for (const mode of ['on', 'off'] as const) {
+    // A code of its own per mode, so that the other mode's entry cannot serve it.
+    const index = mode === 'on' ? 0 : 1;
+    results.push(await stampedeRun(sh, mode, sh.codes[index]!, linkUrl(index)));
+  }
+  const on = results.find((r) => r.mode === 'on');
+  if (on !== undefined) {
+    const worst = on.perProcess.reduce<number | null>(
+      (w, p) => (p.figures.readsPerExpiry === null ? w : Math.max(w ?? 0, p.figures.readsPerExpiry)),
+      null,
+    );
+    verdicts.stampede = { worst, met: worst === null ? null : worst <= STAMPEDE_TARGET };
+  }
+  sh.report.data.stampede = results.map((r) => ({
+    mode: r.mode,
+    expiries: r.expiries,
+    fills: r.fills,
+    processes: r.perProcess.map((p) => ({ name: p.name, ...p.figures, coalesced: p.coalesced })),
+  }));
+  sh.report.tables.push(stampedeTable(sh, results));
+}
+
+async function stampedeRun(
+  sh: Shared,
+  mode: 'on' | 'off',
+  code: string,
+  url: string,
+): Promise<StampedeResult> {
+  const { ctx, o, report } = sh;
+  const cleanup = new Cleanup();
+  try {
+    const env = {
+      ...onStore(sh),
+      ...onRedis(sh),
+      HOP_CACHE_TTL_MS: String(STAMPEDE_L1_TTL_MS),
+      HOP_REDIS_CACHE_TTL_MS: String(STAMPEDE_L2_TTL_MS),
+      HOP_STAMPEDE_CONTROL: mode,
+    };
+    const procs = [
+      await startTierHop(sh, cleanup, `stampede ${mode} A`, env),
+      await startTierHop(sh, cleanup, `stampede ${mode} B`, env),
+    ];
+    for (const p of procs) {
+      const problem = await checkRedirect(p.sut, code, url);
+      if (problem !== null) throw new Error(problem);
+    }
+    const request: RequestFactory = () => ({ method: 'GET', path: `/${code}`, expect: 'redirect' });
+    for (const p of procs) await warmServer(ctx, p.sut, request);
+
+    // Redis tells when the entry expires (keyspace notifications): the denominator of reads per expiry.
+    const key = `hop:link:${code}`;
+    await sh.admin.config('SET', 'notify-keyspace-events', 'Kg$x');
+    const sub = sh.admin.duplicate();
+    sub.on('error', () => {});
+    cleanup.add(async () => sub.disconnect());
+    const expiries: number[] = [];
+    let fills = 0;
+    sub.on('message', (_channel: string, event: string) => {
+      if (event === 'expired') expiries.push(performance.now());
+      else if (event === 'set') fills++;
+    });
+    await sub.subscribe(`__keyspace@0__:${key}`);
+
+    const scrapes: StoreScrape[][] = procs.map(() => []);
+    const scrape = async () => {
+      await Promise.all(
+        procs.map(async (p, i) => {
+          const c = await readTierCounts(p.sut.target);
+          if (c !== null) {
+            scrapes[i]!.push({
+              at: performance.now(),
+              storeLookups: c.storeLookups,
+              earlyRefreshes: c.earlyRefreshes,
+            });
+          }
+        }),
+      );
+    };
+    const firstCounts = await Promise.all(procs.map((p) => readTierCounts(p.sut.target)));
+    await scrape();
+    expiries.length = 0;
+    fills = 0;
+    let scraping = true;
+    const scraper = (async () => {
+      // Bounded by the run: one scrape a second until the generators are done.
+      for (let i = 0; scraping && i < o.stampedeS + 30; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        if (scraping) await scrape();
+      }
+    })();
+    ctx.log(`stampede (control ${mode}): /${code} at ${o.stampedeRate}/s over two Hops for ${o.stampedeS}s`);
+    const runs = await Promise.all(
+      procs.map((p, i) =>
+        openLoop(
+          { ...ctx, warmupS: 0, progress: ctx.progress && i === 0 },
+          p.sut,
+          request,
+          o.stampedeRate / procs.length,
+          o.stampedeS,
+        ),
+      ),
+    );
+    scraping = false;
+    await scraper;
+    await scrape();
+    await sub.unsubscribe();
+    const lastCounts = await Promise.all(procs.map((p) => readTierCounts(p.sut.target)));
+    for (const r of runs) report.runs.push(r);
+    return {
+      mode,
+      expiries: expiries.length,
+      fills,
+      perProcess: procs.map((p, i) => {
+        const windows: StoreWindow[] = storeWindows(scrapes[i]!, expiries);
+        const a = firstCounts[i];
+        const b = lastCounts[i];
+        return {
+          name: p.sut.name,
+          figures: stampedeFigures(windows),
+          run: runs[i]!,
+          coalesced:
+            a === null || a === undefined || b === null || b === undefined ? 0 : b.coalesced - a.coalesced,
+        };
+      }),
+    };
+  } finally {
+    await cleanup.run();
+  }
+}
+
+function stampedeTable(sh: Shared, results: readonly StampedeResult[]): Table {
+  const rows: string[][] = [];
+  const num = (x: number | null) => (x === null ? '-' : x.toFixed(2));
+  for (const r of results) {
+    for (const p of r.perProcess) {
+      const f = p.figures;
+      rows.push([
+        `control ${r.mode}`,
+        p.name.slice(-1),
+        fmtInt(p.run.achievedRate),
+        fmtMs(p.run.latency.p99),
+        fmtInt(f.reads),
+        f.meanPerS.toFixed(2),
+        f.maxPerS.toFixed(1),
+        fmtInt(f.earlyRefreshes),
+        fmtInt(p.coalesced),
+        fmtInt(r.expiries),
+        num(f.readsPerExpiry),
+        num(f.worstWindowReadsPerExpiry),
+      ]);
+    }
+  }
+  return {
+    title:
+      `Stampede: one link at ${fmtInt(sh.o.stampedeRate)}/s over two Hops for ${sh.o.stampedeS} s, ` +
+      `L1 TTL ${STAMPEDE_L1_TTL_MS} ms, L2 TTL ${STAMPEDE_L2_TTL_MS} ms ±10%`,
+    head: [
+      'stampede',
+      'Hop',
+      'achieved/s',
+      'p99 ms',
+      'store reads',
+      'mean/s',
+      'max/s',
+      'early refr.',
+      'coalesced',
+      'expiries',
+      'reads/expiry',
+      'worst sec',
+    ],
+    rows,
+    note:
+      "store reads: the process's hop_store_lookups_total over the run, scraped every second (mean/s and " +
+      'max/s over those seconds). expiries: times the entry expired in Redis (keyspace notifications), shared ' +
+      'by both processes. reads/expiry: (store reads - early refreshes) / expiries; worst sec: the same in the ' +
+      `worst one-second window (a window without an expiry counts as one). Target with control on: at most ` +
+      `${STAMPEDE_TARGET} per process per expiry.`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. A scan of unknown codes, negative caching on vs off
+
+interface ScanResult {
+  negativeTtlMs: number;
+  run: RunResult;
+  storeReads: number;
+  storePerS: number;
+  maxPerS: number;
+  expected: { requests: number; storeReads: number };
+}
+
+async function scanPart(sh: Shared, verdicts: Verdicts): Promise<void> {
+  const known = new Set(sh.codes);
+  const results: ScanResult[] = [];
+  for (const [i, ttl] of [NEGATIVE_TTL_MS, 0].entries()) {
+    // Codes of their own per run (a different seed), none of them a link.
+    const scan = randomCodes(sh.o.scanCodes + 100, 7, 9001 + i)
+      .filter((c) => !known.has(c))
+      .slice(0, sh.o.scanCodes);
+    results.push(await scanRun(sh, ttl, scan));
+  }
+  const on = results.find((r) => r.negativeTtlMs > 0);
+  if (on !== undefined) {
+    const expected = on.expected.storeReads / Math.max(1e-9, on.run.elapsedS);
+    verdicts.scan = { measured: on.storePerS, expected, met: on.storePerS <= expected * SCAN_SLACK };
+  }
+  sh.report.data.scan = results.map((r) => ({
+    negativeTtlMs: r.negativeTtlMs,
+    storeReads: r.storeReads,
+    storePerS: r.storePerS,
+    maxPerS: r.maxPerS,
+    expected: r.expected,
+    achieved: r.run.achievedRate,
+    p99: r.run.latency.p99,
+  }));
+  sh.report.tables.push(scanTable(sh, results));
+}
+
+async function scanRun(sh: Shared, negativeTtlMs: number, scan: readonly string[]): Promise<ScanResult> {
+  const { ctx, o, report } = sh;
+  const cleanup = new Cleanup();
+  try {
+    const name = `scan, negative cache ${negativeTtlMs} ms`;
+    const t = await startTierHop(sh, cleanup, name, {
+      ...onStore(sh),
+      ...onRedis(sh),
+      HOP_NEGATIVE_CACHE_TTL_MS: String(negativeTtlMs),
+    });
+    const problem = await checkRedirect(t.sut, sh.codes[0]!, linkUrl(0));
+    if (problem !== null) throw new Error(problem);
+    // Warmed on real links (JIT), so that the scan itself starts with no negative entry cached.
+    await warmServer(ctx, t.sut, redirectRequests(sh.codes, 'zipf'));
+    const paths = scan.map((c) => `/${c}`);
+    const request: RequestFactory = (i) => ({ method: 'GET', path: paths[i % paths.length]!, expect: 404 });
+    const samples: { at: number; reads: number }[] = [];
+    const sample = async () => {
+      const c = await readTierCounts(t.sut.target);
+      if (c !== null) samples.push({ at: performance.now(), reads: c.storeLookups });
+    };
+    await sample();
+    let running = true;
+    const sampler = (async () => {
+      for (let i = 0; running && i < o.durationS + 30; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        if (running) await sample();
+      }
+    })();
+    ctx.log(`scan: ${paths.length} unknown codes cycled at ${o.scanRate}/s for ${o.durationS}s (${name})`);
+    // No warm-up phase: it would fill the negative cache before the window opens.
+    const r = await openLoop({ ...ctx, warmupS: 0 }, t.sut, request, o.scanRate, o.durationS);
+    r.label = name;
+    running = false;
+    await sampler;
+    await sample();
+    report.runs.push(r);
+    const first = samples[0];
+    const last = samples.at(-1);
+    const storeReads = first === undefined || last === undefined ? 0 : last.reads - first.reads;
+    let maxPerS = 0;
+    for (let i = 1; i < samples.length; i++) {
+      const dt = (samples[i]!.at - samples[i - 1]!.at) / 1000;
+      if (dt > 0) maxPerS = Math.max(maxPerS, (samples[i]!.reads - samples[i - 1]!.reads) / dt);
+    }
+    return {
+      negativeTtlMs,
+      run: r,
+      storeReads,
+      storePerS: storeReads / Math.max(1e-9, r.elapsedS),
+      maxPerS,
+      expected: cyclicScanStoreReads(paths.length, o.scanRate, o.durationS, negativeTtlMs),
+    };
+  } finally {
+    await cleanup.run();
+  }
+}
+
+function scanTable(sh: Shared, results: readonly ScanResult[]): Table {
+  return {
+    title:
+      `Scan of ${fmtInt(sh.o.scanCodes)} unknown codes, cycled, at ${fmtInt(sh.o.scanRate)}/s open-loop ` +
+      `for ${sh.o.durationS} s: one Hop with L1+L2`,
+    head: [
+      'negative cache',
+      'requests',
+      'achieved/s',
+      'p50 ms',
+      'p99 ms',
+      '404s',
+      'other',
+      'store reads',
+      'store reads/s',
+      'max/s',
+      'expected/s',
+    ],
+    rows: results.map((r) => [
+      r.negativeTtlMs > 0 ? `${r.negativeTtlMs} ms` : 'off (0)',
+      fmtInt(r.run.scheduled),
+      fmtInt(r.run.achievedRate),
+      fmtMs(r.run.latency.p50),
+      fmtMs(r.run.latency.p99),
+      fmtInt(r.run.statusCounts['404'] ?? 0),
+      fmtInt(r.run.unexpected + r.run.errorCount),
+      fmtInt(r.storeReads),
+      fmtInt(r.storePerS),
+      fmtInt(r.maxPerS),
+      fmtInt(r.expected.storeReads / Math.max(1e-9, r.run.elapsedS)),
+    ]),
+    note:
+      `store reads: hop_store_lookups_total over the run (max/s: the busiest second). expected/s: what the ` +
+      `cycle allows one process with only its L1 negative entries (each code read again once its ` +
+      `${NEGATIVE_TTL_MS} ms entry has gone; all of them with the cache off), over the run's time. other: ` +
+      'answers other than 404 (a 503 is the store bulkhead refusing) and errors, timeouts included.',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Invalidation delay across two processes
+
+async function invalidationPart(sh: Shared, verdicts: Verdicts): Promise<void> {
+  const { ctx, o, codes, report } = sh;
+  const cleanup = new Cleanup();
+  try {
+    const env = { ...onStore(sh), ...onRedis(sh) };
+    const a = await startTierHop(sh, cleanup, 'invalidation A', env);
+    const b = await startTierHop(sh, cleanup, 'invalidation B', env);
+    const connA = new HttpConnection(a.sut.target, { keepHeaders: true, keepBody: true });
+    const connB = new HttpConnection(b.sut.target, { keepHeaders: true });
+    cleanup.add(async () => {
+      connA.close();
+      connB.close();
+    });
+    const delays: number[] = [];
+    let missed = 0;
+    let freshAtFirstPoll = 0;
+    let failures = 0;
+    ctx.log(`invalidation: ${o.invalidations} changes through A, each polled on B every ~${POLL_MS} ms`);
+    for (let i = 0; i < o.invalidations; i++) {
+      const index = (100 + i) % codes.length;
+      const code = codes[index]!;
+      const oldUrl = linkUrl(index);
+      const newUrl = `https://example.com/moved/${i}`;
+      // Twice: the first load fills B's L1, the second must be served from it.
+      let ok = true;
+      for (let k = 0; k < 2 && ok; k++) ok = (await send(connB, get(code))).headers?.location === oldUrl;
+      if (!ok) {
+        failures++;
+        continue;
+      }
+      const patched = await send(connA, {
+        method: 'PATCH',
+        path: `/api/v1/links/${code}`,
+        headers: { authorization: `Bearer ${sh.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: newUrl }),
+      });
+      const t0 = performance.now();
+      if (patched.status !== 200) {
+        failures++;
+        if (failures === 1) report.notes.push(`invalidation: PATCH answered ${patched.status}`);
+        continue;
+      }
+      let seen: number | null = null;
+      for (let poll = 0; performance.now() - t0 < INVALIDATION_GIVE_UP_MS; poll++) {
+        const res = await send(connB, get(code));
+        if (res.headers?.location === newUrl) {
+          seen = performance.now() - t0;
+          if (poll === 0) freshAtFirstPoll++;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, POLL_MS));
+      }
+      if (seen === null) missed++;
+      else delays.push(seen);
+    }
+    const s = summarizeDelays(delays);
+    if (s !== null) {
+      verdicts.invalidation = { p99: s.p99, missed, met: missed === 0 && s.p99 < INVALIDATION_TARGET_MS };
+    }
+    report.data.invalidation = { summary: s, missed, failures, freshAtFirstPoll, delays };
+    report.tables.push({
+      title:
+        'Invalidation delay: PATCH through Hop A, then poll Hop B (the old URL in its L1) for the new URL',
+      head: ['changes', 'seen', 'missed (> 5 s)', 'new at first poll', 'p50 ms', 'p99 ms', 'max ms'],
+      rows: [
+        [
+          fmtInt(o.invalidations),
+          fmtInt(delays.length),
+          fmtInt(missed),
+          fmtInt(freshAtFirstPoll),
+          s === null ? '-' : fmtMs(s.p50),
+          s === null ? '-' : fmtMs(s.p99),
+          s === null ? '-' : fmtMs(s.max),
+        ],
+      ],
+      note:
+        "From the PATCH response's arrival to the arrival of B's first answer with the new URL, B polled on " +
+        `one keep-alive connection with ${POLL_MS} ms between polls (so the figure is an upper bound, to about ` +
+        'a poll). Both processes otherwise idle; nearest-rank percentiles.',
+    });
+    if (failures > 0) report.notes.push(`invalidation: ${failures} changes could not be set up or made`);
+  } finally {
+    await cleanup.run();
+  }
+}
+
+function get(code: string): RequestSpec {
+  return { method: 'GET', path: `/${code}` };
+}
+
+/** One request on a kept-alive connection, with a timeout. */
+function send(conn: HttpConnection, spec: RequestSpec, timeoutMs = 5000): Promise<ParsedResponse> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => conn.expire(Number.POSITIVE_INFINITY, 0), timeoutMs);
+    conn.send(
+      encodeRequest(spec, conn.hostHeader),
+      (err, res) => {
+        clearTimeout(timer);
+        if (err !== null) reject(err);
+        else resolve(res!);
+      },
+      performance.now(),
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+
+export function targetsTable(v: Verdicts, parts: readonly RedisTierPart[]): Table {
+  const ratio = (x: { ratio: number; met: boolean } | null | undefined) =>
+    x === null || x === undefined ? ['-', metText(null)] : [`${x.ratio.toFixed(2)}x`, metText(x.met)];
+  const rows: string[][] = [];
+  if (parts.includes('throughput')) {
+    rows.push([
+      `L1+L2 on Zipf >= ${HOT_PATH_TARGET} x the embedded hot path (max req/s)`,
+      ...ratio(v.hotPath),
+    ]);
+    for (const dist of ['uniform', 'zipf'] as const) {
+      rows.push([`L2 only >= ${L2_TARGET} x node:http + Redis, ${dist} (max req/s)`, ...ratio(v.l2[dist])]);
+    }
+  }
+  if (parts.includes('stampede')) {
+    rows.push([
+      `stampede control on: <= ${STAMPEDE_TARGET} store read per process per expiry`,
+      v.stampede?.worst === null || v.stampede === null
+        ? '-'
+        : `${v.stampede.worst.toFixed(2)} (worst process)`,
+      metText(v.stampede?.met ?? null),
+    ]);
+  }
+  if (parts.includes('scan')) {
+    rows.push([
+      'negative cache: store reads/s of the scan <= what the cycle allows (no figure in the issue)',
+      v.scan === null ? '-' : `${fmtInt(v.scan.measured)}/s vs ${fmtInt(v.scan.expected)}/s`,
+      metText(v.scan?.met ?? null),
+    ]);
+  }
+  if (parts.includes('invalidation')) {
+    rows.push([
+      `invalidation delay p99 < ${INVALIDATION_TARGET_MS} ms across two processes, none missed`,
+      v.invalidation === null
+        ? '-'
+        : `${fmtMs(v.invalidation.p99)} ms${v.invalidation.missed > 0 ? `, ${v.invalidation.missed} missed` : ''}`,
+      metText(v.invalidation?.met ?? null),
+    ]);
+  }
+  return {
+    title: 'Targets (issue "The Redis tier", Measured)',
+    head: ['target', 'measured', 'verdict'],
+    rows,
+    align: 'lrl',
+  };
+}
