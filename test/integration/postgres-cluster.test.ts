@@ -67,6 +67,18 @@ async function pooled<T>(n: number, width: number, job: (i: number) => Promise<T
 
 const store = (h: Harness) => h.deps.store as ShardedStore;
 
+/** Hop on fresh databases of the cluster, its cache and click recording off unless asked: reads reach the store. */
+async function hopOnCluster(env: Record<string, string> = {}, opts: { replicas?: boolean } = {}) {
+  const dbs = await freshDatabases(cluster, opts);
+  const h = await startHarness({
+    HOP_DATABASE_URLS: dbs.urls,
+    HOP_CACHE_SIZE: '0',
+    HOP_CLICK_RECORDING: 'off',
+    ...env,
+  });
+  return { dbs, h };
+}
+
 async function untilInRotation(h: Harness, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -79,12 +91,7 @@ async function untilInRotation(h: Harness, timeoutMs = 20_000): Promise<void> {
 
 describe('placement', () => {
   test('10,000 links created through the API spread evenly over the shards and all redirect', async () => {
-    const dbs = await freshDatabases(cluster);
-    const h = await startHarness({
-      HOP_DATABASE_URLS: dbs.urls,
-      HOP_CACHE_SIZE: '0',
-      HOP_CLICK_RECORDING: 'off',
-    });
+    const { dbs, h } = await hopOnCluster();
     try {
       const n = 10_000;
       const made = await pooled(n, 64, async (i) => {
@@ -240,11 +247,7 @@ describe('read replicas', () => {
   });
 
   test('with replication delayed, a new link never 404s and the consistency token reads its own writes', async () => {
-    const dbs = await freshDatabases(cluster);
-    const h = await startHarness({
-      HOP_DATABASE_URLS: dbs.urls,
-      HOP_CACHE_SIZE: '0',
-      HOP_CLICK_RECORDING: 'off',
+    const { dbs, h } = await hopOnCluster({
       // Keep the delayed replicas in rotation: this test is about reads that go to them.
       HOP_REPLICA_MAX_LAG_MS: '600000',
       HOP_REPLICA_MAX_LAG_BYTES: '1000000000',
@@ -311,12 +314,7 @@ describe('read replicas', () => {
   });
 
   test('killing a replica mid-load costs no redirect; it rejoins when restarted', async () => {
-    const dbs = await freshDatabases(cluster);
-    const h = await startHarness({
-      HOP_DATABASE_URLS: dbs.urls,
-      HOP_CACHE_SIZE: '0',
-      HOP_CLICK_RECORDING: 'off',
-    });
+    const { h } = await hopOnCluster();
     try {
       const codes = await pooled(
         40,
@@ -353,12 +351,7 @@ describe('read replicas', () => {
   });
 
   test("a shard's primary stopped: its creates fail fast with 503, its links still redirect, the other shard is unaffected", async () => {
-    const dbs = await freshDatabases(cluster);
-    const h = await startHarness({
-      HOP_DATABASE_URLS: dbs.urls,
-      HOP_CACHE_SIZE: '0',
-      HOP_CLICK_RECORDING: 'off',
-    });
+    const { h } = await hopOnCluster();
     const down = primaryOf(cluster, 1);
     try {
       const [on1, later1] = aliasesOn(1, 'down', 2) as [string, string];
@@ -402,15 +395,14 @@ describe('read replicas', () => {
 
 describe('pooling and back-pressure', () => {
   test('an exhausted pool answers 503 with Retry-After within the acquire timeout and recovers by itself', async () => {
-    const dbs = await freshDatabases(cluster, { replicas: false });
-    const h = await startHarness({
-      HOP_DATABASE_URLS: dbs.urls,
-      HOP_CACHE_SIZE: '0',
-      HOP_CLICK_RECORDING: 'off',
-      HOP_PG_POOL_SIZE: '2',
-      HOP_PG_POOL_QUEUE: '2',
-      HOP_PG_ACQUIRE_TIMEOUT_MS: '300',
-    });
+    const { dbs, h } = await hopOnCluster(
+      {
+        HOP_PG_POOL_SIZE: '2',
+        HOP_PG_POOL_QUEUE: '2',
+        HOP_PG_ACQUIRE_TIMEOUT_MS: '300',
+      },
+      { replicas: false },
+    );
     // Distinct codes: lookups of one code share a single query, which would not fill the pool.
     const codes = aliasesOn(0, 'slow', 13);
     for (const code of codes.slice(0, 2)) {
