@@ -87,6 +87,9 @@ export function registerSystemRoute(app: FastifyInstance, deps: Deps): void {
         apiLatency: m.apiLatency.map((b) => ({ le: Number.isFinite(b.le) ? b.le : null, count: b.count })),
         apiP99SecondsSinceStart: quantileSeconds(m.apiLatency, 0.99),
         cache: { inUse: deps.config.cacheSize > 0, ...m.cache },
+        // The Redis tier's cache: healthy, or failing (its breaker open; lookups read the store).
+        sharedCache:
+          deps.sharedCache === null ? NOT_IN_USE : { inUse: true, healthy: deps.sharedCache.healthy },
         clickQueue: {
           inUse: deps.config.clickRecording,
           ...m.clicks,

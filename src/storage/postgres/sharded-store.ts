@@ -201,10 +201,13 @@ export class ShardedStore implements Store {
 
   // ---- writes ------------------------------------------------------------------------------
 
-  /** After a write committed on a shard: what a read must see to include it (when in a request). */
+  /**
+   * After a write committed on a shard: what a read must see to include it (when in a request). A
+   * shard without replicas reads from its primary anyway, so it skips the position probe.
+   */
   private async noteWrite(shard: ShardNode): Promise<void> {
     const ctx = currentConsistency();
-    if (ctx === null) return;
+    if (ctx === null || shard.replicas.length === 0) return;
     try {
       ctx.noteWrite(shard.index, await shard.lsnAfterWrite(), this.map.version);
     } catch {
