@@ -18,6 +18,8 @@ export interface TierCounts {
   coalesced: number;
   /** hop_cache_early_refreshes_total. */
   earlyRefreshes: number;
+  /** Redis commands that failed or timed out (hop_redis_command_seconds_count{ok="false"}): each a miss. */
+  redisFailures: number;
 }
 
 export function emptyTierCounts(): TierCounts {
@@ -31,6 +33,7 @@ export function emptyTierCounts(): TierCounts {
     storeLookups: 0,
     coalesced: 0,
     earlyRefreshes: 0,
+    redisFailures: 0,
   };
 }
 
@@ -51,10 +54,10 @@ export function parseTierCounts(text: string): TierCounts {
     if (m === null) continue;
     const value = Number(m[3]);
     if (!Number.isFinite(value)) continue;
+    const labels = new Map<string, string>();
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)) labels.set(l[1]!, l[2]!);
     switch (m[1]) {
       case 'hop_cache_requests_total': {
-        const labels = new Map<string, string>();
-        for (const l of (m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)) labels.set(l[1]!, l[2]!);
         const field = TIER_FIELDS[`${labels.get('tier')}:${labels.get('result')}`];
         if (field !== undefined) c[field] += value;
         break;
@@ -67,6 +70,9 @@ export function parseTierCounts(text: string): TierCounts {
         break;
       case 'hop_cache_early_refreshes_total':
         c.earlyRefreshes += value;
+        break;
+      case 'hop_redis_command_seconds_count':
+        if (labels.get('ok') === 'false') c.redisFailures += value;
         break;
     }
   }
@@ -98,6 +104,16 @@ export function hitShares(d: TierCounts): { l1: number | null; l2: number | null
     l1: l1 > 0 ? (d.l1Hit + d.l1Negative) / l1 : null,
     l2: l2 > 0 ? (d.l2Hit + d.l2Negative) / l2 : null,
   };
+}
+
+/**
+ * Share of redirect lookups that joined a load already in flight for the same code: of L1's lookups
+ * when there is an L1, else of those that reached L2 or joined.
+ */
+export function coalescedShare(d: TierCounts): number | null {
+  const l1 = d.l1Hit + d.l1Miss + d.l1Negative;
+  const lookups = l1 > 0 ? l1 : d.l2Hit + d.l2Miss + d.l2Negative + d.coalesced;
+  return lookups > 0 ? d.coalesced / lookups : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,6 +155,22 @@ export function storeWindows(scrapes: readonly StoreScrape[], expiries: readonly
     });
   }
   return out;
+}
+
+/**
+ * The expiries that belong to a measured window, from those Redis reported since just before it
+ * opened: one reported before `openedAt`, or an entry already gone at that moment (`absentAtOpen`),
+ * expired before the window but is followed by its read inside it, so it counts at `openedAt`; one after
+ * `endedAt` (the load over) is followed by no read, so it does not count.
+ */
+export function expiriesInWindow(
+  reported: readonly number[],
+  o: { absentAtOpen: boolean; openedAt: number; endedAt: number },
+): number[] {
+  const before = reported.filter((t) => t < o.openedAt).length;
+  const inside = reported.filter((t) => t >= o.openedAt && t <= o.endedAt);
+  const carried = Math.max(before, o.absentAtOpen ? 1 : 0);
+  return [...Array.from({ length: carried }, () => o.openedAt), ...inside];
 }
 
 export interface StampedeFigures {

@@ -4,8 +4,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  coalescedShare,
   cyclicScanStoreReads,
   emptyTierCounts,
+  expiriesInWindow,
   hitShares,
   metText,
   parseTierCounts,
@@ -29,6 +31,10 @@ const EXPOSITION = [
   'hop_cache_early_refreshes_total 2',
   'hop_store_lookups_total 27',
   'hop_store_reads_rejected_total 5',
+  'hop_redis_command_seconds_bucket{le="0.001",op="get",ok="false"} 3',
+  'hop_redis_command_seconds_count{op="get",ok="false"} 3',
+  'hop_redis_command_seconds_count{op="set",ok="false"} 1',
+  'hop_redis_command_seconds_count{op="get",ok="true"} 500',
   'hop_redirects_total{outcome="redirect"} 1000',
 ].join('\n');
 
@@ -45,6 +51,7 @@ describe('redis-tier figures', () => {
       storeLookups: 27,
       coalesced: 7,
       earlyRefreshes: 2,
+      redisFailures: 4,
     });
     assert.deepEqual(parseTierCounts(''), emptyTierCounts());
   });
@@ -64,6 +71,10 @@ describe('redis-tier figures', () => {
     assert.equal(s.l1, 0.8);
     assert.equal(s.l2, 0.75);
     assert.deepEqual(hitShares(emptyTierCounts()), { l1: null, l2: null });
+    // Without L1, a lookup either reached L2 or joined one in flight.
+    assert.equal(coalescedShare({ ...emptyTierCounts(), l2Hit: 75, coalesced: 25 }), 0.25);
+    assert.equal(coalescedShare({ ...emptyTierCounts(), l1Hit: 90, l1Miss: 10, coalesced: 5 }), 0.05);
+    assert.equal(coalescedShare(emptyTierCounts()), null);
   });
 
   it('puts each expiry into the window between the scrapes around it', () => {
@@ -82,6 +93,21 @@ describe('redis-tier figures', () => {
         [3, 1, 2, 1],
       ],
     );
+  });
+
+  it('counts an entry gone before the window opened once, at the opening, and none after the load', () => {
+    assert.deepEqual(
+      expiriesInWindow([5, 120, 300], { absentAtOpen: false, openedAt: 100, endedAt: 200 }),
+      [100, 120],
+    );
+    // Gone at the opening, and Redis said so just before: one expiry, not two.
+    assert.deepEqual(expiriesInWindow([5], { absentAtOpen: true, openedAt: 100, endedAt: 200 }), [100]);
+    // Expired before Redis was asked to tell: gone all the same.
+    assert.deepEqual(
+      expiriesInWindow([150], { absentAtOpen: true, openedAt: 100, endedAt: 200 }),
+      [100, 150],
+    );
+    assert.deepEqual(expiriesInWindow([], { absentAtOpen: false, openedAt: 100, endedAt: 200 }), []);
   });
 
   it('counts store reads per expiry without early refreshes, and the worst second', () => {
@@ -137,16 +163,16 @@ describe('redis-tier figures', () => {
     assert.equal(metText(false), 'NOT met');
   });
 
-  it('lists the targets of the parts that ran, each with its verdict', () => {
+  it('lists the targets of the parts asked for, each with its verdict', () => {
     const t = targetsTable(
       {
         hotPath: { ratio: 0.95, met: true },
         l2: { uniform: { ratio: 0.8, met: false }, zipf: null },
         stampede: { worst: 0.5, met: true },
-        scan: null,
+        scan: [{ codes: 2000, on: 400, off: 2400 }],
         invalidation: { p99: 3.2, missed: 0, met: true },
       },
-      ['throughput', 'stampede', 'invalidation'],
+      ['throughput', 'stampede', 'scan', 'invalidation'],
     );
     assert.deepEqual(
       t.rows.map((r) => [r[1], r[2]]),
@@ -155,8 +181,13 @@ describe('redis-tier figures', () => {
         ['0.80x', 'NOT met'],
         ['-', 'not measured'],
         ['0.50 (worst process)', 'met'],
+        ['400 vs 2,400/s (0.17x)', 'reported'],
         ['3.20 ms', 'met'],
       ],
     );
+    const none = targetsTable({ hotPath: null, l2: {}, stampede: null, scan: [], invalidation: null }, [
+      'scan',
+    ]);
+    assert.deepEqual(none.rows, [['scan store reads/s, negative cache on vs off', '-', 'not measured']]);
   });
 });
