@@ -19,7 +19,7 @@ import { MemoryRateLimiter } from './ratelimit/memory-rate-limiter.ts';
 import type { RateLimiter } from './ratelimit/rate-limiter.ts';
 import { RedisRateLimiter } from './ratelimit/redis-rate-limiter.ts';
 import { LinkResolver } from './redirect/resolve-link.ts';
-import { connectRedis } from './redis/connect-redis.ts';
+import { connectRedis, type RedisClient } from './redis/connect-redis.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
 import type { Store } from './storage/ports.ts';
 import { openPostgresStore } from './storage/postgres/open-postgres-store.ts';
@@ -64,6 +64,21 @@ export function openStore(config: Config, metrics: Metrics | null = null): Promi
   return openEmbeddedStore({ dataDir: config.dataDir, codeLength: config.codeLength });
 }
 
+const REDIS_BOOT_WAIT_MS = 3_000;
+
+function untilReady(client: RedisClient, ms: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    client.once('ready', done);
+  });
+}
+
 // With the shared tier down, other processes' changes cannot reach L1: its copies live this long.
 const DEGRADED_L1_TTL_MS = 1_000;
 
@@ -102,6 +117,9 @@ export async function buildDeps(
   if (store.topology !== undefined) metrics.watchStore(() => store.topology!());
   const l1 = config.cacheSize > 0 ? new LruCache<RedirectRecord | null>(config.cacheSize) : null;
   const redis = config.redis === null ? null : openRedisTier(config, config.redis, metrics);
+  // A process that starts serving before Redis answers begins degraded (limits per process):
+  // give the connection a moment, but never hold the boot hostage to Redis.
+  if (redis !== null) await untilReady(redis.client, REDIS_BOOT_WAIT_MS);
   const resolver = new LinkResolver(
     store,
     {

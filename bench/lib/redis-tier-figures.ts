@@ -272,6 +272,14 @@ export function summarizeDelays(values: readonly number[]): DelaySummary | null 
   return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted.at(-1)! };
 }
 
+/** The middle value (the mean of the middle two for an even count); null for none. */
+export function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** `value` against `target` × `reference`; null when either figure is missing. */
 export function ratioVerdict(
   value: number | null | undefined,

@@ -203,6 +203,13 @@ for (const mode of ['single', 'cluster'] as const) {
       const a = await startHarness(env);
       const b = await startHarness(env);
       try {
+        for (const h of [a, b]) {
+          const deadline = Date.now() + 10_000;
+          while (!h.deps.sharedCache?.healthy) {
+            assert.ok(Date.now() < deadline, 'Redis did not become healthy');
+            await new Promise((r) => setTimeout(r, 20));
+          }
+        }
         const started = performance.now();
         const answers = await Promise.all(
           Array.from({ length: 60 }, (_, i) =>
