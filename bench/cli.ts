@@ -8,6 +8,7 @@ import { renderHtml } from './lib/html-report.ts';
 import type { Distribution } from './lib/links.ts';
 import { renderText, type ScenarioReport } from './lib/report.ts';
 import { parseStageList } from './playbook.ts';
+import { runClickStream } from './scenarios/click-stream.ts';
 import { runClicks } from './scenarios/clicks.ts';
 import type { BenchContext } from './scenarios/common.ts';
 import { runCreate } from './scenarios/create.ts';
@@ -57,6 +58,12 @@ Scenarios:
              --cpu-quota CORES|none  per Hop and baseline (1)   --db-cpu-quota CORES|none  the primary (0.5)
              --parts throughput,stampede,scan,invalidation (all)  --stampede-rate R (2000)
              --stampede-duration S (20)  --scan-rate R (5000)  --scan-codes N,N (2000,20000)  --invalidations N (200)
+  click-stream  the click stream on Redis Streams: worker throughput draining a backlog with 1 vs 2
+             workers; redirects with the stream on vs recording off (one run, alternating), p99 at half
+             the stream-on max and the click-to-rollup delay over that run
+             --links N (100000)  --dist uniform|zipf (zipf)  --backlog N clicks (600000)  --rounds N (3)
+             --probe S (5)  --duration S (10)  --cpu-quota CORES|none  per Hop (1)
+             --worker-cpu-quota CORES|none  per worker (0.5)
 
 Common options:
   --json            machine-readable report on stdout (text goes to stderr)
@@ -94,6 +101,8 @@ const options = {
   'scan-rate': { type: 'string' },
   'scan-codes': { type: 'string' },
   invalidations: { type: 'string' },
+  backlog: { type: 'string' },
+  'worker-cpu-quota': { type: 'string' },
   json: { type: 'boolean' },
   html: { type: 'string' },
   quick: { type: 'boolean' },
@@ -217,6 +226,18 @@ async function run(argv: string[]): Promise<number> {
         dbCpuQuota: parseCpuQuota(values['db-cpu-quota'] ?? String(SCALE_DB_CPU_QUOTA)),
         readConnections: parseCounts(values, 'read-connections', quick ? '32' : '32,64'),
         createConnections: parseCounts(values, 'create-connections', quick ? '32,256' : '32,64,128,256'),
+      });
+      break;
+    case 'click-stream':
+      report = await runClickStream(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 3, 1),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        backlog: Math.floor(num(values, 'backlog', quick ? 100_000 : 600_000, 1)),
+        cpuQuota: parseCpuQuota(values['cpu-quota'] ?? '1'),
+        workerCpuQuota: parseCpuQuota(values['worker-cpu-quota'] ?? '0.5'),
       });
       break;
     case 'redis-tier':

@@ -53,6 +53,14 @@ export interface Config {
   negativeCacheTtlMs: number;
   storeReadLimit: number;
   stampedeControl: boolean;
+  /** local: this process writes its clicks; stream: they go to Redis Streams for `hop worker`. */
+  clickPipeline: 'local' | 'stream';
+  clickStreamPartitions: number;
+  clickStreamMaxEntries: number;
+  workerPort: number;
+  workerReadCount: number;
+  workerClaimIdleMs: number;
+  workerMaxDeliveries: number;
 }
 
 /** One Redis server, or the seed nodes of a Redis Cluster. */
@@ -564,6 +572,65 @@ const settings = [
     help: 'off: no shared in-flight loads and no early refresh of hot entries (only to measure what they save)',
     parse: onOff,
   },
+  {
+    key: 'clickPipeline',
+    env: 'HOP_CLICK_PIPELINE',
+    flag: 'click-pipeline',
+    default: 'local',
+    help: 'local: each process writes its clicks into rollups; stream: clicks go to Redis Streams (needs HOP_REDIS_URL) and `hop worker` processes write them',
+    parse: (r: string) => {
+      if (r !== 'local' && r !== 'stream') throw new ConfigError('must be local or stream');
+      return r;
+    },
+  },
+  {
+    key: 'clickStreamPartitions',
+    env: 'HOP_CLICK_STREAM_PARTITIONS',
+    flag: 'click-stream-partitions',
+    default: '4',
+    help: "Partition streams of the click stream (by the code's bucket); the same for every Hop and worker, which check it in Redis",
+    parse: int(1, 256),
+  },
+  {
+    key: 'clickStreamMaxEntries',
+    env: 'HOP_CLICK_STREAM_MAX_ENTRIES',
+    flag: 'click-stream-max-entries',
+    default: '100000',
+    help: 'Backlog (entries, each up to 2,000 clicks) a partition may hold; beyond it Hop keeps clicks in its buffer, then drops and counts them',
+    parse: int(1, 100_000_000),
+  },
+  {
+    key: 'workerPort',
+    env: 'HOP_WORKER_PORT',
+    flag: 'worker-port',
+    default: '9465',
+    help: '`hop worker` serves /metrics and /healthz here (0: any free port)',
+    parse: int(0, 65_535),
+  },
+  {
+    key: 'workerReadCount',
+    env: 'HOP_WORKER_READ_COUNT',
+    flag: 'worker-read-count',
+    default: '8',
+    help: 'Stream entries a worker reads per partition at a time',
+    parse: int(1, 1_000),
+  },
+  {
+    key: 'workerClaimIdleMs',
+    env: 'HOP_WORKER_CLAIM_IDLE_MS',
+    flag: 'worker-claim-idle-ms',
+    default: '30000',
+    help: "An entry delivered this long ago and not acknowledged is taken over by another worker (keep it above the slowest batch's write time)",
+    parse: int(100, 86_400_000),
+  },
+  {
+    key: 'workerMaxDeliveries',
+    env: 'HOP_WORKER_MAX_DELIVERIES',
+    flag: 'worker-max-deliveries',
+    default: '5',
+    help: 'Deliveries an entry may fail before it is moved to the dead-letter stream',
+    parse: int(1, 1_000),
+  },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 export const SETTINGS: readonly { env: string; flag: string; default: string; help: string }[] = settings;
@@ -588,6 +655,11 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     }
   }
   const cfg = out as unknown as Config;
+  if (cfg.clickPipeline === 'stream' && cfg.redis === null) {
+    throw new Error(
+      'Invalid configuration: HOP_CLICK_PIPELINE=stream needs HOP_REDIS_URL (the stream lives in Redis).',
+    );
+  }
   if (cfg.publicUrl === '') {
     const host = cfg.host === '0.0.0.0' || cfg.host === '::' ? 'localhost' : cfg.host;
     cfg.publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${cfg.port}`;

@@ -7,10 +7,13 @@ import { LruCache } from './cache/lru-cache.ts';
 import { RedisSharedCache } from './cache/redis-cache.ts';
 import type { SharedCache } from './cache/shared-cache.ts';
 import type { Config, RedisTarget } from './config.ts';
+import type { ClickEvent } from './domain/clicks.ts';
 import type { RedirectRecord } from './domain/link.ts';
 import { normalizeHostName, type UrlPolicy } from './domain/url-policy.ts';
 import { BufferedClickSink } from './events/buffered-click-sink.ts';
 import { type ClickSink, noopClickSink } from './events/click-sink.ts';
+import { agreeOnPartitions, PartitionMismatch } from './events/click-stream.ts';
+import { StreamClickSink } from './events/stream-click-sink.ts';
 import { KeyVerifier } from './keys/key-verifier.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { Metrics } from './metrics/metrics.ts';
@@ -19,7 +22,7 @@ import { MemoryRateLimiter } from './ratelimit/memory-rate-limiter.ts';
 import type { RateLimiter } from './ratelimit/rate-limiter.ts';
 import { RedisRateLimiter } from './ratelimit/redis-rate-limiter.ts';
 import { LinkResolver } from './redirect/resolve-link.ts';
-import { connectRedis, type RedisClient } from './redis/connect-redis.ts';
+import { connectRedis, untilReady } from './redis/connect-redis.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
 import type { Store } from './storage/ports.ts';
 import { openPostgresStore } from './storage/postgres/open-postgres-store.ts';
@@ -66,19 +69,6 @@ export function openStore(config: Config, metrics: Metrics | null = null): Promi
 
 const REDIS_BOOT_WAIT_MS = 3_000;
 
-function untilReady(client: RedisClient, ms: number): Promise<void> {
-  if (client.status === 'ready') return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      client.off('ready', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    client.once('ready', done);
-  });
-}
-
 // With the shared tier down, other processes' changes cannot reach L1: its copies live this long.
 const DEGRADED_L1_TTL_MS = 1_000;
 
@@ -106,6 +96,59 @@ function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
   });
   return { client, cache, rateLimiter };
 }
+
+/** Where redirects' clicks go: nowhere, this process's writer, or the click stream in Redis. */
+async function openClickSink(
+  config: Config,
+  store: Store,
+  feed: ClickFeed,
+  metrics: Metrics,
+  log: Logger,
+): Promise<ClickSink> {
+  if (!config.clickRecording) return noopClickSink;
+  const common = {
+    batchSize: config.clickBatchSize,
+    flushMs: config.clickFlushMs,
+    maxBuffered: config.clickBufferSize,
+    onClick: (e: ClickEvent) => feed.publish(e),
+  };
+  if (config.clickPipeline === 'local' || config.redis === null) {
+    return new BufferedClickSink(store, common, metrics, log);
+  }
+  // A connection of its own: large appends must not queue ahead of the cache's lookups.
+  const client = connectRedis(config.redis, {
+    name: 'hop-clicks',
+    commandTimeoutMs: Math.max(config.redisCommandTimeoutMs, STREAM_APPEND_TIMEOUT_MS),
+  });
+  client.on('error', () => {});
+  await untilReady(client, REDIS_BOOT_WAIT_MS);
+  try {
+    await agreeOnPartitions(client, config.clickStreamPartitions);
+  } catch (err) {
+    if (err instanceof PartitionMismatch) throw err;
+    log.warn(
+      { err },
+      'could not check the click stream partitions (Redis unreachable); clicks wait in the buffer',
+    );
+  }
+  const sink = new StreamClickSink(
+    client,
+    { ...common, partitions: config.clickStreamPartitions, maxStreamEntries: config.clickStreamMaxEntries },
+    metrics,
+    log,
+  );
+  return {
+    active: true,
+    record: (e) => sink.record(e),
+    flush: () => sink.flush(),
+    async close() {
+      await sink.close();
+      client.disconnect();
+    },
+  };
+}
+
+const STREAM_APPEND_TIMEOUT_MS = 2_000;
 
 export async function buildDeps(
   config: Config,
@@ -138,19 +181,7 @@ export async function buildDeps(
   await visitorSalts.start();
   const clickUpkeep = new ClickUpkeep(store, config.clickRetentionDays, log);
   clickUpkeep.start(config.clickUpkeepMs);
-  const clicks = config.clickRecording
-    ? new BufferedClickSink(
-        store,
-        {
-          batchSize: config.clickBatchSize,
-          flushMs: config.clickFlushMs,
-          maxBuffered: config.clickBufferSize,
-          onClick: (e) => clickFeed.publish(e),
-        },
-        metrics,
-        log,
-      )
-    : noopClickSink;
+  const clicks = await openClickSink(config, store, clickFeed, metrics, log);
   return {
     config,
     store,

@@ -113,11 +113,18 @@ export interface HopProcess {
   stop(): Promise<void>;
 }
 
-export async function startHop(setup: HopSetup, readyTimeoutMs = 60_000): Promise<HopProcess> {
+export async function startHop(
+  setup: HopSetup,
+  readyTimeoutMs = 60_000,
+  command: 'serve' | 'worker' = 'serve',
+): Promise<HopProcess> {
   const port = await freePort();
-  const child = spawnChild('hop serve', process.execPath, [HOP_BIN, 'serve'], {
+  // A worker serves only /metrics and /healthz, on its own port setting.
+  const env =
+    command === 'worker' ? { ...hopEnv(setup, 0), HOP_WORKER_PORT: String(port) } : hopEnv(setup, port);
+  const child = spawnChild(`hop ${command}`, process.execPath, [HOP_BIN, command], {
     cwd: REPO_ROOT,
-    env: hopEnv(setup, port),
+    env,
     echoStderr: setup.verbose ?? false,
   });
   const target: Target = { host: '127.0.0.1', port };
@@ -146,7 +153,7 @@ async function waitForHealthy(child: ManagedChild, target: Target, timeoutMs: nu
   let last = 'no answer yet';
   while (performance.now() < deadline) {
     if (gone !== null)
-      throw new Error(`hop serve exited (${gone}) before it was healthy:\n${child.outputTail()}`);
+      throw new Error(`${child.name} exited (${gone}) before it was healthy:\n${child.outputTail()}`);
     try {
       const res = await requestOnce(target, { method: 'GET', path: '/healthz' }, 2000);
       if (res.status === 200) return;
@@ -157,5 +164,5 @@ async function waitForHealthy(child: ManagedChild, target: Target, timeoutMs: nu
     await new Promise((r) => setTimeout(r, 100));
   }
   await child.stop(2000);
-  throw new Error(`hop serve not healthy within ${timeoutMs} ms (${last}):\n${child.outputTail()}`);
+  throw new Error(`${child.name} not healthy within ${timeoutMs} ms (${last}):\n${child.outputTail()}`);
 }

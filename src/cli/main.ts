@@ -1,8 +1,10 @@
-// The `hop` command: serve (default), migrate, keys, export, import. Config flags work on every
-// command (flags > environment > defaults); `--help` on each says what it takes.
+// The `hop` command: serve (default), migrate, keys, export, import, worker, dlq. Config flags
+// work on every command (flags > environment > defaults); `--help` on each says what it takes.
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig, SETTINGS } from '../config.ts';
 import { serve } from '../main.ts';
+import { runWorker } from '../worker/run-worker.ts';
+import { runDlq } from './dlq.ts';
 import { runExport, runImport } from './import-export.ts';
 import { runKeys } from './keys.ts';
 import { runMigrate } from './migrate.ts';
@@ -54,6 +56,31 @@ const commands: Record<string, Command> = {
           output: (a.values.output as string | undefined) ?? null,
           includeDeleted: a.values['include-deleted'] === true,
         },
+        err,
+      ),
+  },
+  worker: {
+    usage: 'hop worker [config flags]',
+    summary: 'Write the click stream (Redis Streams) into rollups; run one or more beside Hop',
+    async run(config) {
+      await runWorker(config, out);
+      return undefined; // keeps running until SIGTERM
+    },
+  },
+  dlq: {
+    usage:
+      'hop dlq list [--limit N] | hop dlq show <id> | hop dlq replay <id…|--all> | hop dlq purge <id…|--all>',
+    summary: "The click stream's dead letters: list, show, replay after a fix, or purge",
+    options: {
+      all: { type: 'boolean', help: 'replay or purge every dead letter' },
+      limit: { type: 'string', help: 'list at most this many (default 50)' },
+    },
+    run: (config, a) =>
+      runDlq(
+        config,
+        a.positionals,
+        { all: a.values.all === true, limit: Math.max(1, Number(a.values.limit ?? 50) || 50) },
+        out,
         err,
       ),
   },

@@ -240,6 +240,7 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
     registers: [register],
   });
+  const redisChildren = new Map<string, { observe(v: number): void }>();
   const limiterFallbacks = new Counter({
     name: 'hop_rate_limit_fallbacks_total',
     help: 'Rate-limit decisions made by the per-process limiter because Redis was unreachable',
@@ -290,7 +291,16 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     storeLookup() {
       pending.storeLookups++;
     },
-    redisCommand: (op, seconds, ok) => redisSeconds.labels(op, ok ? 'true' : 'false').observe(seconds),
+    redisCommand(op, seconds, ok) {
+      // One child per (op, outcome), bound once: labels() hashes its label set on every call.
+      const k = ok ? op : `${op}\u0000`;
+      let child = redisChildren.get(k);
+      if (child === undefined) {
+        child = redisSeconds.labels(op, ok ? 'true' : 'false');
+        redisChildren.set(k, child);
+      }
+      child.observe(seconds);
+    },
     rateLimitFallback: () => limiterFallbacks.inc(),
     breakerState: (name, state) =>
       breakers.labels(name).set(state === 'open' ? 2 : state === 'half-open' ? 1 : 0),

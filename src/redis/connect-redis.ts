@@ -36,3 +36,17 @@ export function connectRedis(target: RedisTarget, opts: RedisConnectOptions): Re
     scaleReads: 'master',
   });
 }
+
+/** Resolves once the client is ready, or after ms (then commands fail fast, as ever). */
+export function untilReady(client: RedisClient, ms: number): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    client.once('ready', done);
+  });
+}

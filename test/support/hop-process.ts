@@ -36,11 +36,31 @@ export interface HopProcess {
 
 export async function startHop(env: Record<string, string>, timeoutMs = 60_000): Promise<HopProcess> {
   const port = await freePort();
+  return startHopCommand('serve', { PORT: String(port), ...env }, `http://127.0.0.1:${port}`, timeoutMs);
+}
+
+/** `hop worker`, healthy once its /healthz answers; url is its metrics server. */
+export async function startWorker(env: Record<string, string>, timeoutMs = 60_000): Promise<HopProcess> {
+  const port = await freePort();
+  return startHopCommand(
+    'worker',
+    { HOP_WORKER_PORT: String(port), ...env },
+    `http://127.0.0.1:${port}`,
+    timeoutMs,
+  );
+}
+
+async function startHopCommand(
+  command: string,
+  env: Record<string, string>,
+  url: string,
+  timeoutMs: number,
+): Promise<HopProcess> {
   let out = '';
   let err = '';
-  const child = spawn(process.execPath, [BIN, 'serve'], {
+  const child = spawn(process.execPath, [BIN, command], {
     cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), HOP_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, HOST: '127.0.0.1', HOP_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => {
@@ -50,10 +70,9 @@ export async function startHop(env: Record<string, string>, timeoutMs = 60_000):
     err += d;
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`hop exited early (${child.exitCode}): ${err}`);
+    if (child.exitCode !== null) throw new Error(`hop ${command} exited early (${child.exitCode}): ${err}`);
     try {
       if ((await fetch(`${url}/healthz`)).ok) break;
     } catch {
@@ -61,7 +80,7 @@ export async function startHop(env: Record<string, string>, timeoutMs = 60_000):
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`hop did not become healthy: ${err}`);
+      throw new Error(`hop ${command} did not become healthy: ${err}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -71,7 +90,7 @@ export async function startHop(env: Record<string, string>, timeoutMs = 60_000):
     stdout: () => out,
     stderr: () => err,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (child.exitCode === null) child.kill(signal);
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
   };

@@ -28,9 +28,10 @@ const ADAPTERS = [
   /^metrics\/prometheus-metrics\.ts$/,
   /^ratelimit\/(memory|redis)-rate-limiter\.ts$/,
   /^cache\/(redis-cache|memory-shared-cache)\.ts$/,
-  /^events\/buffered-click-sink\.ts$/,
+  /^events\/(buffered|stream)-click-sink\.ts$/,
 ];
-const COMPOSITION = [/^deps\.ts$/, /^storage\//, /^cli\//];
+// deps.ts composes Hop; worker/run-worker.ts composes `hop worker`.
+const COMPOSITION = [/^deps\.ts$/, /^storage\//, /^cli\//, /^worker\/run-worker\.ts$/];
 
 test('the domain imports nothing but itself and node:crypto', () => {
   for (const f of files.filter((f) => f.path.startsWith('domain/'))) {
