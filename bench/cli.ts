@@ -18,6 +18,7 @@ import { runMix } from './scenarios/mix.ts';
 import { runPlaybook } from './scenarios/playbook.ts';
 import { runRedirect } from './scenarios/redirect.ts';
 import { REDIS_TIER_PARTS, type RedisTierPart, runRedisTier } from './scenarios/redis-tier.ts';
+import { runReplayBench } from './scenarios/replay.ts';
 import { runScale } from './scenarios/scale.ts';
 import { runStats } from './scenarios/stats.ts';
 
@@ -64,6 +65,9 @@ Scenarios:
              --links N (100000)  --dist uniform|zipf (zipf)  --backlog N clicks (600000)  --rounds N (3)
              --probe S (5)  --duration S (10)  --cpu-quota CORES|none  per Hop (1)
              --worker-cpu-quota CORES|none  per worker (0.5)
+  replay     changes/s through the change stream: the outbox relayed by hop worker, hop replay into an
+             empty Redis cache, and into a shard database holding only its schema and identity
+             --links N (100000)
 
 Common options:
   --json            machine-readable report on stdout (text goes to stderr)
@@ -227,6 +231,9 @@ async function run(argv: string[]): Promise<number> {
         readConnections: parseCounts(values, 'read-connections', quick ? '32' : '32,64'),
         createConnections: parseCounts(values, 'create-connections', quick ? '32,256' : '32,64,128,256'),
       });
+      break;
+    case 'replay':
+      report = await runReplayBench(ctx, { links: num(values, 'links', quick ? 10_000 : 100_000, 1) });
       break;
     case 'click-stream':
       report = await runClickStream(ctx, {

@@ -25,6 +25,7 @@ import { linkSchema, problemSchema } from './links/link-view.ts';
 import { registerListLinks } from './links/list-links.ts';
 import { registerUpdateLink } from './links/update-link.ts';
 import { createFastRedirect, registerRedirect } from './redirect/redirect-route.ts';
+import { registerWebhookRoutes } from './webhooks/webhook-routes.ts';
 
 export const BODY_LIMIT = 16 * 1024;
 
@@ -114,6 +115,7 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
         registerUpdateLink(authed, deps);
         registerDeleteLink(authed, deps);
         registerKeyRoutes(authed, deps);
+        registerWebhookRoutes(authed, deps);
         registerStatsRoutes(authed, deps);
         registerFeedRoutes(authed, deps);
         // The dashboard's API: session, QR codes, system figures.

@@ -61,6 +61,11 @@ export interface Config {
   workerReadCount: number;
   workerClaimIdleMs: number;
   workerMaxDeliveries: number;
+  webhooks: boolean;
+  webhookTimeoutMs: number;
+  webhookConcurrency: number;
+  webhookRetryBaseMs: number;
+  webhookRetryWindowMs: number;
 }
 
 /** One Redis server, or the seed nodes of a Redis Cluster. */
@@ -630,6 +635,46 @@ const settings = [
     default: '5',
     help: 'Deliveries an entry may fail before it is moved to the dead-letter stream',
     parse: int(1, 1_000),
+  },
+  {
+    key: 'webhooks',
+    env: 'HOP_WEBHOOKS',
+    flag: 'webhooks',
+    default: 'on',
+    help: 'off: this process sends no webhook deliveries (subscriptions are still kept)',
+    parse: onOff,
+  },
+  {
+    key: 'webhookTimeoutMs',
+    env: 'HOP_WEBHOOK_TIMEOUT_MS',
+    flag: 'webhook-timeout-ms',
+    default: '5000',
+    help: 'A webhook delivery not answered 2xx within this is a failed attempt',
+    parse: int(100, 60_000),
+  },
+  {
+    key: 'webhookConcurrency',
+    env: 'HOP_WEBHOOK_CONCURRENCY',
+    flag: 'webhook-concurrency',
+    default: '4',
+    help: 'Deliveries in flight per endpoint at most (a bulkhead: a slow endpoint cannot hold up others)',
+    parse: int(1, 100),
+  },
+  {
+    key: 'webhookRetryBaseMs',
+    env: 'HOP_WEBHOOK_RETRY_BASE_MS',
+    flag: 'webhook-retry-base-ms',
+    default: '1000',
+    help: 'First retry backoff of a failed delivery; it doubles per attempt (full jitter, capped at 1 h)',
+    parse: int(1, 3_600_000),
+  },
+  {
+    key: 'webhookRetryWindowMs',
+    env: 'HOP_WEBHOOK_RETRY_WINDOW_MS',
+    flag: 'webhook-retry-window-ms',
+    default: '86400000',
+    help: 'How long after its event a failing delivery is retried before it is dead-lettered',
+    parse: int(1_000, 30 * 86_400_000),
   },
 ] as const satisfies readonly Setting<keyof Config>[];
 

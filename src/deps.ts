@@ -3,6 +3,7 @@ import { ClickEnricher } from './analytics/click-enricher.ts';
 import { ClickFeed } from './analytics/click-feed.ts';
 import { ClickUpkeep } from './analytics/click-upkeep.ts';
 import { VisitorSalts } from './analytics/visitor-salts.ts';
+import { ChangeStreamInvalidator } from './cache/change-stream-invalidator.ts';
 import { LruCache } from './cache/lru-cache.ts';
 import { RedisSharedCache } from './cache/redis-cache.ts';
 import type { SharedCache } from './cache/shared-cache.ts';
@@ -26,6 +27,7 @@ import { connectRedis, untilReady } from './redis/connect-redis.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
 import type { Store } from './storage/ports.ts';
 import { openPostgresStore } from './storage/postgres/open-postgres-store.ts';
+import { WebhookDispatcher } from './webhooks/webhook-dispatcher.ts';
 
 export interface Deps {
   readonly config: Config;
@@ -40,6 +42,10 @@ export interface Deps {
   readonly clickUpkeep: ClickUpkeep;
   readonly visitorSalts: VisitorSalts;
   readonly rateLimiter: RateLimiter;
+  /** Tails the change streams in Redis to drop stale L1 copies (backs up pub/sub); null without Redis. */
+  readonly changeTail: ChangeStreamInvalidator | null;
+  /** Fans changes out to webhooks and sends their deliveries; null when HOP_WEBHOOKS=off. */
+  readonly webhooks: WebhookDispatcher | null;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly urlPolicy: UrlPolicy;
@@ -101,7 +107,7 @@ function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
 async function openClickSink(
   config: Config,
   store: Store,
-  feed: ClickFeed,
+  onClick: (e: ClickEvent) => void,
   metrics: Metrics,
   log: Logger,
 ): Promise<ClickSink> {
@@ -110,7 +116,7 @@ async function openClickSink(
     batchSize: config.clickBatchSize,
     flushMs: config.clickFlushMs,
     maxBuffered: config.clickBufferSize,
-    onClick: (e: ClickEvent) => feed.publish(e),
+    onClick,
   };
   if (config.clickPipeline === 'local' || config.redis === null) {
     return new BufferedClickSink(store, common, metrics, log);
@@ -149,6 +155,9 @@ async function openClickSink(
 }
 
 const STREAM_APPEND_TIMEOUT_MS = 2_000;
+/** How often changes are fanned out to webhooks and due deliveries sent. */
+const WEBHOOK_POLL_MS = 250;
+const WEBHOOK_RETRY_CAP_MS = 3_600_000;
 
 export async function buildDeps(
   config: Config,
@@ -176,12 +185,54 @@ export async function buildDeps(
     },
     metrics,
   );
+  const changeTail =
+    config.redis === null || l1 === null
+      ? null
+      : new ChangeStreamInvalidator(
+          () => {
+            const reader = connectRedis(config.redis!, {
+              name: 'hop-changes',
+              commandTimeoutMs: 5_000,
+              blocking: true,
+            });
+            reader.on('error', () => {});
+            return reader;
+          },
+          store.changeStreams,
+          (code) => resolver.forget(code),
+          log,
+        );
+  changeTail?.start();
   const clickFeed = new ClickFeed({ heartbeatMs: config.feedHeartbeatMs });
   const visitorSalts = new VisitorSalts(store, log);
   await visitorSalts.start();
   const clickUpkeep = new ClickUpkeep(store, config.clickRetentionDays, log);
   clickUpkeep.start(config.clickUpkeepMs);
-  const clicks = await openClickSink(config, store, clickFeed, metrics, log);
+  const webhooks = config.webhooks
+    ? new WebhookDispatcher(
+        store,
+        {
+          pollMs: WEBHOOK_POLL_MS,
+          timeoutMs: config.webhookTimeoutMs,
+          concurrency: config.webhookConcurrency,
+          retryBaseMs: config.webhookRetryBaseMs,
+          retryCapMs: WEBHOOK_RETRY_CAP_MS,
+          retryWindowMs: config.webhookRetryWindowMs,
+        },
+        log,
+      )
+    : null;
+  webhooks?.start();
+  const clicks = await openClickSink(
+    config,
+    store,
+    (e) => {
+      clickFeed.publish(e);
+      webhooks?.offerClick(e);
+    },
+    metrics,
+    log,
+  );
   return {
     config,
     store,
@@ -197,6 +248,8 @@ export async function buildDeps(
     clickUpkeep,
     visitorSalts,
     rateLimiter: redis?.rateLimiter ?? new MemoryRateLimiter(),
+    webhooks,
+    changeTail,
     metrics,
     log,
     urlPolicy: urlPolicyFor(config),
@@ -211,6 +264,8 @@ export async function closeDeps(deps: Deps): Promise<void> {
   try {
     await deps.clickUpkeep.stop();
     await deps.clicks.close();
+    await deps.webhooks?.stop();
+    await deps.changeTail?.stop();
   } finally {
     await deps.sharedCache?.close();
     await deps.store.close();

@@ -1,5 +1,5 @@
 // Baseline for the L2-only redirect path: bare node:http asking Redis for every code, with the same
-// client library as Hop (ioredis, one connection, no pipelining of its own) and values of the same
+// client library and settings as Hop (ioredis, one connection, auto-pipelining) and values of the same
 // shape as Hop's L2 entries, parsed on every request. Whatever Hop spends above this is its own.
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
@@ -28,6 +28,8 @@ const redis = new Redis(values.redis, {
   maxRetriesPerRequest: 0,
   enableOfflineQueue: false,
   lazyConnect: true,
+  // As Hop's client does: commands of one tick leave in one write.
+  enableAutoPipelining: true,
 });
 redis.on('error', () => {});
 await redis.connect();

@@ -162,28 +162,43 @@ export class RedisSharedCache implements SharedCache {
     return this.breaker.state;
   }
 
-  /** Runs a command through the breaker; undefined when the breaker refused it or it failed. */
-  private async run<T>(op: string, fn: () => Promise<T>): Promise<T | undefined> {
-    if (!this.breaker.allow()) return undefined;
+  /**
+   * Runs a command through the breaker; undefined when the breaker refused it or it failed.
+   * Plain promise chaining, no async frames: this is on every L2 lookup.
+   */
+  private run<T>(op: string, fn: () => Promise<T>): Promise<T | undefined> {
+    if (!this.breaker.allow()) return Promise.resolve(undefined);
     const started = performance.now();
     const before = this.breaker.state;
+    let pending: Promise<T>;
     try {
-      const out = await fn();
-      this.breaker.success();
-      this.observer?.command(op, (performance.now() - started) / 1000, true);
-      return out;
-    } catch {
-      this.breaker.failure();
-      this.observer?.command(op, (performance.now() - started) / 1000, false);
-      return undefined;
-    } finally {
-      if (this.breaker.state !== before) this.observer?.breaker(this.breaker.state);
+      pending = fn();
+    } catch (err) {
+      pending = Promise.reject(err);
     }
+    return pending.then(
+      (out) => {
+        this.breaker.success();
+        this.ran(op, started, true, before);
+        return out;
+      },
+      () => {
+        this.breaker.failure();
+        this.ran(op, started, false, before);
+        return undefined;
+      },
+    );
   }
 
-  async get(code: string): Promise<SharedEntry | undefined> {
-    const text = await this.run('get', () => this.client.get(KEY_PREFIX + code));
-    return text === undefined || text === null ? undefined : decode(text);
+  private ran(op: string, started: number, ok: boolean, before: string): void {
+    this.observer?.command(op, (performance.now() - started) / 1000, ok);
+    if (this.breaker.state !== before) this.observer?.breaker(this.breaker.state);
+  }
+
+  get(code: string): Promise<SharedEntry | undefined> {
+    return this.run('get', () => this.client.get(KEY_PREFIX + code)).then((text) =>
+      text === undefined || text === null ? undefined : decode(text),
+    );
   }
 
   async set(code: string, record: RedirectRecord | null, loadMs: number): Promise<void> {

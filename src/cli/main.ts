@@ -1,4 +1,4 @@
-// The `hop` command: serve (default), migrate, keys, export, import, worker, dlq. Config flags
+// The `hop` command: serve (default), migrate, keys, export, import, worker, dlq, replay. Flags
 // work on every command (flags > environment > defaults); `--help` on each says what it takes.
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig, SETTINGS } from '../config.ts';
@@ -8,6 +8,7 @@ import { runDlq } from './dlq.ts';
 import { runExport, runImport } from './import-export.ts';
 import { runKeys } from './keys.ts';
 import { runMigrate } from './migrate.ts';
+import { runReplay } from './replay.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -80,6 +81,30 @@ const commands: Record<string, Command> = {
         config,
         a.positionals,
         { all: a.values.all === true, limit: Math.max(1, Number(a.values.limit ?? 50) || 50) },
+        out,
+        err,
+      ),
+  },
+  replay: {
+    usage:
+      'hop replay --into cache [--from SEQ|TIME] | hop replay --into postgres://… --shard N [--from SEQ]',
+    summary: 'Rebuild from the change stream: warm a cold Redis cache, or bring a restored shard up to date',
+    options: {
+      into: { type: 'string', help: 'cache, or the URL of a shard database restored from a base copy' },
+      shard: { type: 'string', help: 'with a database: which shard it is (its change stream)' },
+      from: {
+        type: 'string',
+        help: 'first seq (or ISO time, cache only) to replay; a database: after its newest change',
+      },
+    },
+    run: (config, a) =>
+      runReplay(
+        config,
+        {
+          into: a.values.into as string | undefined,
+          shard: a.values.shard as string | undefined,
+          from: a.values.from as string | undefined,
+        },
         out,
         err,
       ),

@@ -1,6 +1,7 @@
 // Metrics on prom-client, one registry per app so several apps can live in one test process.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { StoreTopology } from '../storage/ports.ts';
+import { FastHistogram, type FastHistogramChild } from './fast-histogram.ts';
 import type { CacheResult, Metrics, MetricsSnapshot, RedirectOutcome } from './metrics.ts';
 
 type Values = { value: number; labels: Partial<Record<string, string | number>>; metricName?: string }[];
@@ -233,14 +234,13 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     help: 'Lookups refused with 503 because the most store reads allowed at once were in flight (bulkhead)',
     registers: [register],
   });
-  const redisSeconds = new Histogram({
+  const redisSeconds = new FastHistogram({
     name: 'hop_redis_command_seconds',
     help: 'Redis command latency by operation and outcome',
-    labelNames: ['op', 'ok'] as const,
     buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
     registers: [register],
   });
-  const redisChildren = new Map<string, { observe(v: number): void }>();
+  const redisChildren = new Map<string, FastHistogramChild>();
   const limiterFallbacks = new Counter({
     name: 'hop_rate_limit_fallbacks_total',
     help: 'Rate-limit decisions made by the per-process limiter because Redis was unreachable',
@@ -292,11 +292,11 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
       pending.storeLookups++;
     },
     redisCommand(op, seconds, ok) {
-      // One child per (op, outcome), bound once: labels() hashes its label set on every call.
+      // One child per (op, outcome), bound once.
       const k = ok ? op : `${op}\u0000`;
       let child = redisChildren.get(k);
       if (child === undefined) {
-        child = redisSeconds.labels(op, ok ? 'true' : 'false');
+        child = redisSeconds.child({ op, ok: ok ? 'true' : 'false' });
         redisChildren.set(k, child);
       }
       child.observe(seconds);

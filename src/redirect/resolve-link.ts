@@ -134,6 +134,13 @@ export class LinkResolver {
     l1.set(code, record, ttl, Date.now());
   }
 
+  /** Another process changed this link: drop this process's copy only (L2 is theirs to clear). */
+  forget(code: string): void {
+    this.epoch++;
+    this.inflight.delete(code);
+    this.opts.l1?.delete(code);
+  }
+
   /** After a change: drop every cached copy, here and (through L2) in every other process. */
   async invalidate(code: string): Promise<void> {
     this.epoch++;

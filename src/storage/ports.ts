@@ -4,6 +4,7 @@
 import type { BreakdownDim, ClickEvent, RollupIncrement, VisitorRegister } from '../domain/clicks.ts';
 import type { Link, RedirectRecord } from '../domain/link.ts';
 import type { LinkFields } from '../domain/link-input.ts';
+import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../domain/webhooks.ts';
 
 export type { ClickEvent } from '../domain/clicks.ts';
 
@@ -78,6 +79,8 @@ export interface LinkStore {
   readonly changeStreams: number;
   /** The change stream (DESIGN §6): outbox rows of stream (shard) `stream` after `afterSeq`, in order. */
   readChanges(afterSeq: number, limit: number, stream?: number): Promise<ChangeEvent[]>;
+  /** The relay appended every change of `stream` up to throughSeq to the change stream in Redis. */
+  markChangesPublished(throughSeq: number, stream?: number): Promise<void>;
 }
 
 export interface ChangeEvent {
@@ -214,4 +217,26 @@ export interface StoreAdmin {
   close(): Promise<void>;
 }
 
-export type Store = LinkStore & ApiKeyStore & ClickStore & StoreAdmin;
+/** Webhook subscriptions and the deliveries owed to them (kept with the API keys). */
+export interface WebhookStore {
+  createWebhook(w: Webhook): Promise<void>;
+  listWebhooks(): Promise<Webhook[]>;
+  getWebhook(id: string): Promise<Webhook | null>;
+  /** False when there is no live webhook with this id; its pending deliveries are given up. */
+  deleteWebhook(id: string, now: Date): Promise<boolean>;
+  /**
+   * Reads change stream `stream` after the webhooks' offset (at most `limit` changes), owes each
+   * wanting webhook a delivery, and moves the offset, atomically. How many changes it read.
+   */
+  fanOutChanges(stream: number, limit: number): Promise<number>;
+  /** Owes these deliveries; one already owed (same webhook and event id) is kept as it is. */
+  enqueueDeliveries(ds: readonly NewDelivery[]): Promise<void>;
+  /** Due deliveries, each held for lockMs so that no other sender takes it meanwhile. */
+  claimDeliveries(now: Date, limit: number, lockMs: number): Promise<DueDelivery[]>;
+  /** Records an attempt: delivered, due again at `next`, or dead when `next` is null. */
+  finishAttempt(id: number, outcome: DeliveryOutcome, next: Date | null, now: Date): Promise<void>;
+  /** A webhook's deliveries, newest first. */
+  listDeliveries(webhookId: string, limit: number): Promise<Delivery[]>;
+}
+
+export type Store = LinkStore & ApiKeyStore & ClickStore & WebhookStore & StoreAdmin;

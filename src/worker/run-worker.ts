@@ -1,11 +1,13 @@
-// `hop worker`: the process that turns the click stream into rollups on the shards. Composition
-// of its own (it serves no API): the PostgreSQL store, Redis, the worker loop, and /metrics and
+// `hop worker`: the process that turns the click stream into rollups on the shards, and relays each
+// shard's outbox to the change stream in Redis (one relay per shard across all workers, by lease).
+// Composition of its own (it serves no API): the PostgreSQL store, Redis, the loops, /metrics and
 // /healthz on HOP_WORKER_PORT. SIGTERM finishes the entries in hand and exits; SIGKILL loses
 // nothing either, since unacknowledged entries are taken over by the other workers.
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import type { Config } from '../config.ts';
 import { openStore } from '../deps.ts';
+import { ChangeRelay } from '../events/change-relay.ts';
 import { agreeOnPartitions, PartitionMismatch } from '../events/click-stream.ts';
 import { createLogger } from '../logger.ts';
 import { connectRedis } from '../redis/connect-redis.ts';
@@ -18,6 +20,8 @@ import { createWorkerMetrics } from './worker-metrics.ts';
 const BLOCK_MS = 1_000;
 // Commands that move whole entries (claims, dead letters) may take longer than a cache GET.
 const MIN_COMMAND_TIMEOUT_MS = 5_000;
+/** How often an idle relay looks for new outbox rows: the change stream trails writes by about this. */
+const RELAY_POLL_MS = 200;
 
 export class WorkerConfigError extends Error {}
 
@@ -54,6 +58,7 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
       const reader = connectRedis(redis, {
         name: 'hop-worker-reader',
         commandTimeoutMs: BLOCK_MS + commandTimeoutMs,
+        blocking: true,
       });
       reader.on('error', () => {});
       return reader;
@@ -76,6 +81,14 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
     log,
   );
   await worker.start();
+  const relay = new ChangeRelay(
+    client,
+    store,
+    { owner: consumer, pollMs: RELAY_POLL_MS, batch: 500, leaseMs: 10_000 },
+    log,
+    metrics.relayObserver,
+  );
+  relay.start();
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       metrics.render().then(
@@ -104,7 +117,7 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
     const force = setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 10_000);
     force.unref();
     try {
-      await worker.stop();
+      await Promise.all([worker.stop(), relay.stop()]);
       server.close();
       await store.close();
       client.disconnect();

@@ -2,6 +2,7 @@
 // click-to-rollup delay, and each partition's length, lag and pending entries as Redis reports
 // them at scrape time (so every worker shows the group's view, not only its own share).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ChangeRelayObserver } from '../events/change-relay.ts';
 import { DEAD_LETTER_KEY, partitionKey, ROLLUP_GROUP } from '../events/click-stream.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
 import type { ClickWorkerObserver } from './click-worker.ts';
@@ -42,6 +43,7 @@ export async function partitionStatus(client: RedisClient, partitions: number): 
 
 export interface WorkerMetrics {
   readonly observer: ClickWorkerObserver;
+  readonly relayObserver: ChangeRelayObserver;
   render(): Promise<{ contentType: string; body: string }>;
 }
 
@@ -133,8 +135,27 @@ export function createWorkerMetrics(client: RedisClient, partitions: number): Wo
     failed: () => failures.inc(),
     deadLettered: () => dead.inc(),
   };
+  const relayed = new Counter({
+    name: 'hop_change_relay_published_total',
+    help: "Outbox changes this worker's relay appended to the shard's change stream",
+    labelNames: ['shard'] as const,
+    registers: [register],
+  });
+  const relayedSeq = new Gauge({
+    name: 'hop_change_relay_last_seq',
+    help: "The last seq in each shard's change stream, as this worker's relay last saw it",
+    labelNames: ['shard'] as const,
+    registers: [register],
+  });
+  const relayObserver: ChangeRelayObserver = {
+    published(shard, n, last) {
+      relayed.labels(String(shard)).inc(n);
+      relayedSeq.labels(String(shard)).set(last);
+    },
+  };
   return {
     observer,
+    relayObserver,
     async render() {
       return { contentType: register.contentType, body: await register.metrics() };
     },

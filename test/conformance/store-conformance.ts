@@ -338,6 +338,68 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       assert.equal(changes[1]!.link.title, 'x');
     });
 
+    test('webhooks: each change is owed once per wanting webhook; claims are leased; attempts recorded', async () => {
+      await new Promise((r) => setTimeout(r, 20)); // earlier tests' changes are older than the webhook
+      const now = new Date();
+      const hook = {
+        id: `wh_conf${Math.floor(Math.random() * 1e9)}`,
+        url: 'http://127.0.0.1:9/hook',
+        events: ['link.created', 'link.deleted'] as const,
+        secret: 'whsec_x',
+        clickSampleRate: 1,
+        createdAt: now,
+      };
+      await store.createWebhook({ ...hook, events: [...hook.events] });
+      assert.equal((await store.getWebhook(hook.id))?.url, hook.url);
+      const drain = async () => {
+        for (let s = 0; s < store.changeStreams; s++) while ((await store.fanOutChanges(s, 500)) > 0) {}
+      };
+      await drain();
+      const before = (await store.listDeliveries(hook.id, 10_000)).length;
+      const code = `hooked${Math.floor(Math.random() * 1e6)}`;
+      await store.createLink(newLink({ alias: code }));
+      await store.updateLink(code, { title: 'not asked for' }, new Date());
+      await store.deleteLink(code, new Date());
+      await drain();
+      await drain(); // fanning out again owes nothing more
+      const ofCode = <D extends { payload: unknown }>(ds: readonly D[]) =>
+        ds.filter((d) => (d.payload as { data: { link: { code: string } } }).data.link.code === code);
+      const all = await store.listDeliveries(hook.id, 10_000);
+      assert.equal(all.length, before + 2);
+      const owed = ofCode(all);
+      assert.deepEqual(owed.map((d) => d.eventType).sort(), ['link.created', 'link.deleted']);
+      await store.enqueueDeliveries([{ ...owed[0]!, payload: { again: true } }]);
+      assert.equal(
+        (await store.listDeliveries(hook.id, 10_000)).length,
+        before + 2,
+        'same event id: owed once',
+      );
+
+      const t = new Date(Date.now() + 5_000);
+      const claim = async (at: Date) =>
+        ofCode((await store.claimDeliveries(at, 10_000, 30_000)).filter((d) => d.webhookId === hook.id));
+      const mine = await claim(t);
+      assert.equal(mine.length, 2);
+      assert.equal(mine[0]!.secret, 'whsec_x');
+      assert.equal((await claim(t)).length, 0, 'held by the first claim');
+      await store.finishAttempt(
+        mine[0]!.id,
+        { ok: false, status: 500, error: 'answered 500' },
+        new Date(t.getTime() + 1),
+        t,
+      );
+      await store.finishAttempt(mine[1]!.id, { ok: true, status: 204 }, null, t);
+      const retry = await claim(new Date(t.getTime() + 10));
+      assert.equal(retry.length, 1, 'the failed one is due again, the delivered one is done');
+      assert.equal(retry[0]!.attempts, 1);
+      await store.finishAttempt(retry[0]!.id, { ok: false, status: null, error: 'timeout' }, null, t);
+      const log = ofCode(await store.listDeliveries(hook.id, 10_000));
+      assert.deepEqual(log.map((d) => d.status).sort(), ['dead', 'delivered']);
+      assert.equal(await store.deleteWebhook(hook.id, new Date()), true);
+      assert.equal(await store.getWebhook(hook.id), null);
+      assert.equal(await store.deleteWebhook(hook.id, new Date()), false);
+    });
+
     test('import is idempotent and reports conflicts; export returns what was imported', async () => {
       const now = new Date('2029-05-05T05:05:05.000Z');
       const link = (code: string, url: string): Link => ({

@@ -144,12 +144,18 @@ describe('placement', () => {
     const dbs = await freshDatabases(cluster, { replicas: false });
     const first = await runHop(['migrate'], { HOP_DATABASE_URLS: dbs.urls });
     assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /shard 0: applied 001_links, 002_click_analytics, 003_shard_map/);
-    assert.match(first.stdout, /shard 1: applied 001_links, 002_click_analytics, 003_shard_map/);
+    assert.match(
+      first.stdout,
+      /shard 0: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks/,
+    );
+    assert.match(
+      first.stdout,
+      /shard 1: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks/,
+    );
     const again = await runHop(['migrate'], { HOP_DATABASE_URLS: dbs.urls });
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /shard 0: applied nothing new; already applied: 3/);
-    assert.match(again.stdout, /shard 1: applied nothing new; already applied: 3/);
+    assert.match(again.stdout, /shard 0: applied nothing new; already applied: 5/);
+    assert.match(again.stdout, /shard 1: applied nothing new; already applied: 5/);
   });
 });
 

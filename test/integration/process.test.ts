@@ -119,7 +119,7 @@ describe('the hop CLI', () => {
     assert.equal(m.code, 0, m.stderr);
     assert.match(
       m.stdout,
-      /embedded: applied 001_links, 002_click_analytics, 003_shard_map; already applied: 0/,
+      /embedded: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks; already applied: 0/,
     );
   });
   after(() => dir.remove());

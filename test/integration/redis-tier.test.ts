@@ -12,7 +12,7 @@ import {
 } from '../../scripts/cluster/redis-servers.ts';
 import { INVALIDATION_CHANNEL, RedisSharedCache } from '../../src/cache/redis-cache.ts';
 import { loadConfig } from '../../src/config.ts';
-import { connectRedis } from '../../src/redis/connect-redis.ts';
+import { connectRedis, untilReady } from '../../src/redis/connect-redis.ts';
 import { runSharedCacheConformance } from '../conformance/shared-cache-conformance.ts';
 import { redirectRecord } from '../support/fixtures.ts';
 import { type Harness, startHarness, TEST_KEY } from '../support/harness.ts';
@@ -59,14 +59,18 @@ for (const mode of ['single', 'cluster'] as const) {
 
     runSharedCacheConformance(`Redis (${mode})`, async () => {
       const target = loadConfig({}, { HOP_REDIS_URL: redis.url }).redis!;
-      const make = (n: string) =>
-        new RedisSharedCache(
-          connectRedis(target, { name: `conf-${n}`, commandTimeoutMs: 500 }),
+      // Connected first, as Hop is at boot: commands fail fast while a client is not ready.
+      const make = async (n: string) => {
+        const client = connectRedis(target, { name: `conf-${n}`, commandTimeoutMs: 500 });
+        await untilReady(client, 10_000);
+        return new RedisSharedCache(
+          client,
           connectRedis(target, { name: `conf-${n}-sub`, commandTimeoutMs: 500, subscriber: true }),
           { ttlMs: 60_000, negativeTtlMs: 300, jitter: 0.1 },
         );
-      const a = make('a');
-      const b = make('b');
+      };
+      const a = await make('a');
+      const b = await make('b');
       return {
         a,
         b,

@@ -4,6 +4,7 @@ import { bucketOf } from '../../domain/bucket.ts';
 import { generateCode } from '../../domain/codes.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
+import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
 import { sameMapping } from '../link-json.ts';
 import type {
   ApiKeyRecord,
@@ -23,6 +24,7 @@ import type {
   StoredIdempotency,
 } from '../ports.ts';
 import { MemoryClicks } from './memory-clicks.ts';
+import { MemoryWebhooks } from './memory-webhooks.ts';
 
 const newestFirst = (a: Link, b: Link) =>
   b.createdAt.getTime() - a.createdAt.getTime() || (a.code < b.code ? 1 : a.code > b.code ? -1 : 0);
@@ -189,6 +191,40 @@ export class MemoryStore implements Store {
 
   async readChanges(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
     return this.outbox.filter((e) => e.seq > afterSeq).slice(0, limit);
+  }
+
+  // ---- webhooks (memory-webhooks.ts) -----------------------------------------------------------
+  private readonly webhooks = new MemoryWebhooks();
+  createWebhook(w: Webhook): Promise<void> {
+    return this.webhooks.create(w);
+  }
+  listWebhooks(): Promise<Webhook[]> {
+    return this.webhooks.list();
+  }
+  getWebhook(id: string): Promise<Webhook | null> {
+    return this.webhooks.get(id);
+  }
+  deleteWebhook(id: string, now: Date): Promise<boolean> {
+    return this.webhooks.delete(id, now);
+  }
+  fanOutChanges(stream: number, limit: number): Promise<number> {
+    return this.webhooks.fanOut(stream, limit, (after, n) => this.readChanges(after, n));
+  }
+  enqueueDeliveries(ds: readonly NewDelivery[]): Promise<void> {
+    return this.webhooks.enqueue(ds);
+  }
+  claimDeliveries(now: Date, limit: number, lockMs: number): Promise<DueDelivery[]> {
+    return this.webhooks.claim(now, limit, lockMs);
+  }
+  finishAttempt(id: number, outcome: DeliveryOutcome, next: Date | null, now: Date): Promise<void> {
+    return this.webhooks.finish(id, outcome, next, now);
+  }
+  listDeliveries(webhookId: string, limit: number): Promise<Delivery[]> {
+    return this.webhooks.deliveries(webhookId, limit);
+  }
+
+  async markChangesPublished(): Promise<void> {
+    // The in-memory store's outbox is its whole change stream: nothing is relayed from it.
   }
 
   async createApiKey(rec: ApiKeyRecord, keyHash: string): Promise<void> {

@@ -10,6 +10,7 @@ import { HopError } from '../../domain/errors.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
 import { ownerOf, type ShardMap } from '../../domain/shard-map.ts';
+import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
 import { currentConsistency } from '../consistency.ts';
 import type {
   ApiKeyRecord,
@@ -199,6 +200,12 @@ export class ShardedStore implements Store {
     return shard.primaryStore.readChanges(afterSeq, limit);
   }
 
+  markChangesPublished(throughSeq: number, stream = 0): Promise<void> {
+    const shard = this.shards[stream];
+    if (shard === undefined) throw new Error(`no change stream ${stream}: there are ${this.shards.length}`);
+    return shard.primaryStore.markChangesPublished(throughSeq);
+  }
+
   // ---- writes ------------------------------------------------------------------------------
 
   /**
@@ -276,6 +283,39 @@ export class ShardedStore implements Store {
 
   private get catalog(): ShardNode {
     return this.shards[0]!;
+  }
+
+  // ---- webhooks: on shard 0 with the API keys; each shard's outbox is fanned out there -----
+  createWebhook(w: Webhook): Promise<void> {
+    return this.catalog.primaryStore.createWebhook(w);
+  }
+  listWebhooks(): Promise<Webhook[]> {
+    return this.catalog.primaryStore.listWebhooks();
+  }
+  getWebhook(id: string): Promise<Webhook | null> {
+    return this.catalog.primaryStore.getWebhook(id);
+  }
+  deleteWebhook(id: string, now: Date): Promise<boolean> {
+    return this.catalog.primaryStore.deleteWebhook(id, now);
+  }
+  fanOutChanges(stream: number, limit: number): Promise<number> {
+    const shard = this.shards[stream];
+    if (shard === undefined) throw new Error(`no change stream ${stream}: there are ${this.shards.length}`);
+    return this.catalog.primaryStore.fanOutFrom(stream, limit, (_tx, after, n) =>
+      shard.primaryStore.readChanges(after, n),
+    );
+  }
+  enqueueDeliveries(ds: readonly NewDelivery[]): Promise<void> {
+    return this.catalog.primaryStore.enqueueDeliveries(ds);
+  }
+  claimDeliveries(now: Date, limit: number, lockMs: number): Promise<DueDelivery[]> {
+    return this.catalog.primaryStore.claimDeliveries(now, limit, lockMs);
+  }
+  finishAttempt(id: number, outcome: DeliveryOutcome, next: Date | null, now: Date): Promise<void> {
+    return this.catalog.primaryStore.finishAttempt(id, outcome, next, now);
+  }
+  listDeliveries(webhookId: string, limit: number): Promise<Delivery[]> {
+    return this.catalog.primaryStore.listDeliveries(webhookId, limit);
   }
 
   createApiKey(rec: ApiKeyRecord, keyHash: string): Promise<void> {

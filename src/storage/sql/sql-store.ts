@@ -4,6 +4,7 @@ import { bucketOf } from '../../domain/bucket.ts';
 import { generateCode } from '../../domain/codes.ts';
 import type { Link, RedirectRecord, RedirectType } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
+import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { type LinkJson, linkFromJson, linkToJson, sameMapping } from '../link-json.ts';
 import type {
@@ -26,6 +27,7 @@ import type {
 import { clickStats, daySalts, maintainClicks, recordClickBatch } from './click-sql.ts';
 import { migrate } from './migrate.ts';
 import type { SqlClient } from './sql-client.ts';
+import * as webhookSql from './webhook-sql.ts';
 
 const LINK_COLUMNS = `code, bucket, url, redirect_type, forward_query, expires_at, max_clicks, used_clicks,
   disabled, deleted_at, tags, title, created_at, updated_at`;
@@ -149,6 +151,30 @@ interface Pending {
   code: string;
   claimed: boolean;
   draws: number;
+}
+
+/** The outbox after a seq, through any client (a transaction's too). */
+async function readChangesWith(db: SqlClient, afterSeq: number, limit: number): Promise<ChangeEvent[]> {
+  const res = await db.query<{
+    seq: string | number;
+    kind: ChangeEvent['kind'];
+    created_at: Date;
+    payload: LinkJson;
+  }>(
+    'SELECT o.seq::text AS seq, o.kind, o.created_at, o.payload FROM outbox o WHERE o.seq > $1 ORDER BY o.seq LIMIT $2',
+    [afterSeq, limit],
+  );
+  return res.rows.map((r) => {
+    const link = linkFromJson(r.payload);
+    return {
+      seq: Number(r.seq),
+      kind: r.kind,
+      code: link.code,
+      bucket: link.bucket,
+      at: r.created_at,
+      link,
+    };
+  });
 }
 
 export interface SqlStoreOptions {
@@ -500,27 +526,96 @@ export class SqlStore implements Store {
     }
   }
 
-  async readChanges(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
-    const res = await this.db.query<{
-      seq: string | number;
-      kind: ChangeEvent['kind'];
-      created_at: Date;
-      payload: LinkJson;
-    }>(
-      'SELECT o.seq::text AS seq, o.kind, o.created_at, o.payload FROM outbox o WHERE o.seq > $1 ORDER BY o.seq LIMIT $2',
-      [afterSeq, limit],
-    );
-    return res.rows.map((r) => {
-      const link = linkFromJson(r.payload);
-      return {
-        seq: Number(r.seq),
-        kind: r.kind,
-        code: link.code,
-        bucket: link.bucket,
-        at: r.created_at,
-        link,
-      };
+  readChanges(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
+    return readChangesWith(this.db, afterSeq, limit);
+  }
+
+  /**
+   * Restores changes read back from the change stream (`hop replay` into a database restored from
+   * a base copy): each link as its last change in the batch left it, and every outbox row with its
+   * own seq, in one transaction. Idempotent: a change already here is skipped.
+   */
+  async applyChanges(changes: readonly ChangeEvent[]): Promise<number> {
+    if (changes.length === 0) return 0;
+    const latest = new Map<string, Link>();
+    for (const c of changes) latest.set(c.code, c.link);
+    const updates = LINK_COLUMNS.split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== 'code')
+      .map((c) => `${c} = EXCLUDED.${c}`)
+      .join(', ');
+    return this.db.transaction(async (tx) => {
+      const fresh = await tx.query<{ seq: string }>(
+        `INSERT INTO outbox (seq, kind, code, bucket, payload, created_at, published_at)
+         SELECT (e->>'seq')::bigint, e->>'kind', e->'link'->>'code', (e->'link'->>'bucket')::smallint, e->'link',
+           (e->>'at')::timestamptz, now()
+         FROM jsonb_array_elements($1::jsonb) AS e
+         ON CONFLICT (seq) DO NOTHING RETURNING seq::text`,
+        [
+          JSON.stringify(
+            changes.map((c) => ({ seq: c.seq, kind: c.kind, at: c.at, link: linkToJson(c.link) })),
+          ),
+        ],
+      );
+      if (fresh.rows.length > 0) {
+        await tx.query(
+          `${insertFromRecordset('code').replace('ON CONFLICT (code) DO NOTHING', `ON CONFLICT (code) DO UPDATE SET ${updates}`)}`,
+          [JSON.stringify([...latest.values()].map(linkToJson))],
+        );
+      }
+      // New outbox rows written here after the restore must come after the replayed ones.
+      await tx.query("SELECT setval('outbox_seq_seq', GREATEST((SELECT max(seq) FROM outbox), 1))");
+      return fresh.rows.length;
     });
+  }
+
+  /** The highest seq in this database's outbox (0 when empty): where a replay into it starts. */
+  async lastChangeSeq(): Promise<number> {
+    const res = await this.db.query<{ seq: string | null }>('SELECT max(seq)::text AS seq FROM outbox');
+    return Number(res.rows[0]?.seq ?? 0);
+  }
+
+  // ---- webhooks (webhook-sql.ts) -------------------------------------------------------------
+  createWebhook(w: Webhook): Promise<void> {
+    return webhookSql.createWebhook(this.db, w);
+  }
+  listWebhooks(): Promise<Webhook[]> {
+    return webhookSql.listWebhooks(this.db);
+  }
+  getWebhook(id: string): Promise<Webhook | null> {
+    return webhookSql.getWebhook(this.db, id);
+  }
+  deleteWebhook(id: string, now: Date): Promise<boolean> {
+    return webhookSql.deleteWebhook(this.db, id, now);
+  }
+  fanOutChanges(stream: number, limit: number): Promise<number> {
+    return this.fanOutFrom(stream, limit, (tx, after, n) => readChangesWith(tx, after, n));
+  }
+  /** The fan-out of a stream that may live in another database (a shard's outbox). */
+  fanOutFrom(
+    stream: number,
+    limit: number,
+    read: (tx: SqlClient, afterSeq: number, limit: number) => Promise<ChangeEvent[]>,
+  ): Promise<number> {
+    return webhookSql.fanOutChanges(this.db, stream, limit, read);
+  }
+  enqueueDeliveries(ds: readonly NewDelivery[]): Promise<void> {
+    return webhookSql.enqueueDeliveries(this.db, ds);
+  }
+  claimDeliveries(now: Date, limit: number, lockMs: number): Promise<DueDelivery[]> {
+    return webhookSql.claimDeliveries(this.db, now, limit, lockMs);
+  }
+  finishAttempt(id: number, outcome: DeliveryOutcome, next: Date | null, now: Date): Promise<void> {
+    return webhookSql.finishAttempt(this.db, id, outcome, next, now);
+  }
+  listDeliveries(webhookId: string, limit: number): Promise<Delivery[]> {
+    return webhookSql.listDeliveries(this.db, webhookId, limit);
+  }
+
+  async markChangesPublished(throughSeq: number): Promise<void> {
+    await this.db.query('UPDATE outbox SET published_at = now() WHERE seq <= $1 AND published_at IS NULL', [
+      throughSeq,
+    ]);
   }
 
   async createApiKey(rec: ApiKeyRecord, keyHash: string): Promise<void> {

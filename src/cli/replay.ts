@@ -1,0 +1,115 @@
+// hop replay — rebuild derived state from the change stream in Redis (DESIGN §6):
+//   --into cache              fill a cold Redis cache with every link's latest state;
+//   --into postgres://… --shard N
+//                             bring a shard database restored from a base copy up to date: the
+//                             changes after the newest one it holds, applied in order.
+// See docs/runbooks/restore-a-shard.md.
+import { RedisSharedCache } from '../cache/redis-cache.ts';
+import type { Config } from '../config.ts';
+import type { Link } from '../domain/link.ts';
+import { readChangeStream } from '../events/change-stream.ts';
+import { connectRedis, untilReady } from '../redis/connect-redis.ts';
+import type { ChangeEvent } from '../storage/ports.ts';
+import { PgPool } from '../storage/postgres/pg-pool.ts';
+import { SqlStore } from '../storage/sql/sql-store.ts';
+
+const USAGE =
+  'Usage: hop replay --into cache [--from SEQ|TIME] | hop replay --into postgres://… --shard N [--from SEQ]';
+const BATCH = 500;
+
+function parseFrom(raw: string | undefined): { afterSeq: number; since?: Date } | null {
+  if (raw === undefined) return { afterSeq: 0 };
+  if (/^\d+$/.test(raw)) return { afterSeq: Number(raw) - 1 };
+  const t = new Date(raw);
+  return Number.isNaN(t.getTime()) ? null : { afterSeq: 0, since: t };
+}
+
+export async function runReplay(
+  config: Config,
+  opts: { into: string | undefined; shard: string | undefined; from: string | undefined },
+  out: (l: string) => void,
+  err: (l: string) => void,
+): Promise<number> {
+  const from = parseFrom(opts.from);
+  const intoCache = opts.into === 'cache';
+  const intoDb = opts.into !== undefined && /^postgres(ql)?:\/\//.test(opts.into);
+  const shard = opts.shard === undefined ? null : Number(opts.shard);
+  if (from === null || (!intoCache && !intoDb) || (intoDb && (shard === null || !Number.isInteger(shard)))) {
+    err(USAGE);
+    return 2;
+  }
+  if (config.redis === null) {
+    err('hop replay needs HOP_REDIS_URL: the change stream is in Redis.');
+    return 2;
+  }
+  const client = connectRedis(config.redis, { name: 'hop-replay', commandTimeoutMs: 30_000 });
+  client.on('error', () => {});
+  await untilReady(client, 10_000);
+  const started = performance.now();
+  try {
+    if (intoCache) {
+      const shards = Math.max(1, config.databaseUrls?.length ?? 1);
+      const latest = new Map<string, Link>();
+      let changes = 0;
+      for (let s = 0; s < shards; s++) {
+        for await (const c of readChangeStream(client as never, s, from)) {
+          latest.set(c.code, c.link);
+          changes++;
+        }
+      }
+      const subscriber = connectRedis(config.redis, {
+        name: 'hop-replay-sub',
+        commandTimeoutMs: 30_000,
+        subscriber: true,
+      });
+      const cache = new RedisSharedCache(client, subscriber, {
+        ttlMs: config.redisCacheTtlMs,
+        negativeTtlMs: config.negativeCacheTtlMs,
+        jitter: 0.1,
+      });
+      // A deleted link is cached as its tombstone: it answers 404 without asking the store.
+      const links = [...latest.values()];
+      for (let i = 0; i < links.length; i += BATCH) {
+        await Promise.all(links.slice(i, i + BATCH).map((l) => cache.set(l.code, l, 0)));
+      }
+      await cache.close();
+      const s = (performance.now() - started) / 1000;
+      out(
+        `Warmed the cache with ${links.length} links from ${changes} changes in ${s.toFixed(1)} s (${Math.round(changes / s)} changes/s).`,
+      );
+      return 0;
+    }
+    const pool = new PgPool('replay-target', opts.into!, {
+      size: 2,
+      maxWaiting: 4,
+      acquireTimeoutMs: 10_000,
+      statementTimeoutMs: 60_000,
+    });
+    try {
+      const store = new SqlStore(pool, { kind: 'postgres', codeLength: config.codeLength });
+      await store.migrate();
+      const after = opts.from === undefined ? { afterSeq: await store.lastChangeSeq() } : from;
+      let batch: ChangeEvent[] = [];
+      let read = 0;
+      let applied = 0;
+      for await (const c of readChangeStream(client as never, shard!, after)) {
+        batch.push(c);
+        read++;
+        if (batch.length >= BATCH) {
+          applied += await store.applyChanges(batch);
+          batch = [];
+        }
+      }
+      applied += await store.applyChanges(batch);
+      const s = (performance.now() - started) / 1000;
+      out(
+        `Replayed shard ${shard}'s changes after seq ${after.afterSeq}: ${read} read, ${applied} applied in ${s.toFixed(1)} s (${Math.round(read / s)} changes/s).`,
+      );
+      return 0;
+    } finally {
+      await pool.close();
+    }
+  } finally {
+    client.disconnect();
+  }
+}

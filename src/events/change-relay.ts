@@ -1,0 +1,109 @@
+// The outbox relay (DESIGN §6): per shard, one relay at a time (a lease in Redis) reads the
+// outbox after the change stream's last seq, appends those changes in order, and marks them
+// published. Its position is the stream's own last seq, so a restart resumes exactly where the
+// stream ends: no gap, no reordering, and (the append script skips seqs already there) no
+// duplicate even when a relay that lost its lease is still running. `hop worker` runs it.
+import type { Logger } from '../logger.ts';
+import type { RedisClient } from '../redis/connect-redis.ts';
+import type { LinkStore } from '../storage/ports.ts';
+import { APPEND_CHANGES_SCRIPT, changeStreamKey, encodeChange, lastPublishedSeq } from './change-stream.ts';
+
+export interface ChangeRelayOptions {
+  /** Who holds a lease (unique per process). */
+  readonly owner: string;
+  readonly pollMs: number;
+  readonly batch: number;
+  readonly leaseMs: number;
+}
+
+export interface ChangeRelayObserver {
+  published(shard: number, changes: number, lastSeq: number): void;
+}
+
+const leaseKey = (shard: number) => `hop:relay:{${shard}}`;
+// Renews the lease when it is ours, takes it when it is free; 1 when held afterwards.
+const LEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+`;
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+export class ChangeRelay {
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private readonly client: RedisClient;
+  private readonly store: Pick<LinkStore, 'readChanges' | 'markChangesPublished' | 'changeStreams'>;
+  private readonly opts: ChangeRelayOptions;
+  private readonly observer: ChangeRelayObserver | null;
+  private readonly log: Logger;
+
+  constructor(
+    client: RedisClient,
+    store: Pick<LinkStore, 'readChanges' | 'markChangesPublished' | 'changeStreams'>,
+    opts: ChangeRelayOptions,
+    log: Logger,
+    observer: ChangeRelayObserver | null = null,
+  ) {
+    this.client = client;
+    this.store = store;
+    this.opts = opts;
+    this.log = log;
+    this.observer = observer;
+  }
+
+  start(): void {
+    this.running = true;
+    for (let shard = 0; shard < this.store.changeStreams; shard++) this.loops.push(this.run(shard));
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+    for (let shard = 0; shard < this.store.changeStreams; shard++) {
+      await this.client.eval(RELEASE_SCRIPT, 1, leaseKey(shard), this.opts.owner).catch(() => {});
+    }
+  }
+
+  private async run(shard: number): Promise<void> {
+    while (this.running) {
+      let idle = true;
+      try {
+        const held = await this.client.eval(
+          LEASE_SCRIPT,
+          1,
+          leaseKey(shard),
+          this.opts.owner,
+          this.opts.leaseMs,
+        );
+        if (held === 1) idle = (await this.relayOnce(shard)) === 0;
+      } catch (err) {
+        this.log.warn({ err, shard }, 'change relay failed; retrying');
+      }
+      if (idle && this.running) await new Promise((r) => setTimeout(r, this.opts.pollMs));
+    }
+  }
+
+  /** Appends the next batch of the shard's outbox; how many changes it read. */
+  async relayOnce(shard: number): Promise<number> {
+    const after = await lastPublishedSeq(this.client as never, shard);
+    const changes = await this.store.readChanges(after, this.opts.batch, shard);
+    if (changes.length === 0) return 0;
+    const args = changes.flatMap((c) => [String(c.seq), encodeChange(c)]);
+    const [appended, last] = (await this.client.eval(
+      APPEND_CHANGES_SCRIPT,
+      1,
+      changeStreamKey(shard),
+      ...args,
+    )) as [number, number];
+    await this.store.markChangesPublished(last, shard);
+    this.observer?.published(shard, appended, last);
+    return changes.length;
+  }
+}
