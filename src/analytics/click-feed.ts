@@ -1,7 +1,7 @@
 // The live click feed: clicks fan out to Server-Sent Events subscribers as they are recorded.
 // Publishing never waits on a subscriber: each has a bounded buffer (the socket's), and one that
 // falls behind is dropped — a slow dashboard can never slow a redirect.
-import type { ClickEvent } from '../domain/clicks.ts';
+import { type ClickEvent, publicClick } from '../domain/clicks.ts';
 
 export interface FeedSubscriber {
   /** Only this link's clicks, or every link's when null. */
@@ -16,19 +16,9 @@ export interface ClickFeedOptions {
   readonly heartbeatMs: number;
 }
 
-/** What a subscriber sees of a click: no visitor hash, nothing that identifies a person. */
+/** What a subscriber sees of a click (publicClick). */
 export function feedItem(e: ClickEvent): string {
-  const data = {
-    code: e.code,
-    at: new Date(e.at).toISOString(),
-    referrerHost: e.referrerHost,
-    country: e.country,
-    browser: e.browser,
-    os: e.os,
-    device: e.device,
-    bot: e.bot,
-  };
-  return `event: click\nid: ${e.id}\ndata: ${JSON.stringify(data)}\n\n`;
+  return `event: click\nid: ${e.id}\ndata: ${JSON.stringify(publicClick(e))}\n\n`;
 }
 
 export class ClickFeed {

@@ -20,6 +20,20 @@ export interface ClickEvent {
   readonly visitor: string;
 }
 
+/** What leaves Hop of a click (live feed, webhooks): no visitor hash, nothing that identifies a person. */
+export function publicClick(e: ClickEvent) {
+  return {
+    code: e.code,
+    at: new Date(e.at).toISOString(),
+    referrerHost: e.referrerHost,
+    country: e.country,
+    browser: e.browser,
+    os: e.os,
+    device: e.device,
+    bot: e.bot,
+  };
+}
+
 /**
  * The dimensions rollups are stored by. Every click has exactly one value of each (the empty value
  * when unknown), so any one of them sums to all clicks: COUNTED_BY is the one series and totals

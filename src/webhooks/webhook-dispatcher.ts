@@ -5,7 +5,7 @@
 // A failed attempt is retried with exponential backoff and full jitter until the retry window
 // (24 h) after the event is over; then the delivery is dead (the log says so). Receivers drop
 // duplicates by the Hop-Event-Id header.
-import type { ClickEvent } from '../domain/clicks.ts';
+import { type ClickEvent, publicClick } from '../domain/clicks.ts';
 import {
   type DeliveryOutcome,
   type DueDelivery,
@@ -122,23 +122,13 @@ export class WebhookDispatcher {
         continue;
       }
       const eventId = `clk_${e.id}`;
-      const at = new Date(e.at);
-      const click = {
-        code: e.code,
-        at: at.toISOString(),
-        referrerHost: e.referrerHost,
-        country: e.country,
-        browser: e.browser,
-        os: e.os,
-        device: e.device,
-        bot: e.bot,
-      };
+      const click = publicClick(e);
       this.clicks.push({
         webhookId: h.id,
         eventId,
         eventType: 'link.clicked',
-        payload: { id: eventId, type: 'link.clicked', createdAt: at.toISOString(), data: { click } },
-        createdAt: at,
+        payload: { id: eventId, type: 'link.clicked', createdAt: click.at, data: { click } },
+        createdAt: new Date(e.at),
       });
     }
   }
