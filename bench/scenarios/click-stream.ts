@@ -148,10 +148,11 @@ async function appendBacklog(sh: Shared, clicks: number): Promise<void> {
 async function workerThroughput(
   sh: Shared,
   workers: number,
+  backlog: number,
 ): Promise<{ clicksPerS: number; seconds: number }> {
   const { ctx, o } = sh;
-  ctx.log(`worker throughput: appending a backlog of ${fmtInt(o.backlog)} clicks`);
-  await appendBacklog(sh, o.backlog);
+  ctx.log(`worker throughput: appending a backlog of ${fmtInt(backlog)} clicks for ${workers} worker(s)`);
+  await appendBacklog(sh, backlog);
   const started = performance.now();
   const procs = [];
   for (let i = 0; i < workers; i++) {
@@ -162,7 +163,7 @@ async function workerThroughput(
   const deadline = started + 600_000;
   let written = 0;
   let first: { at: number; written: number } | null = null;
-  while (written < o.backlog && performance.now() < deadline) {
+  while (written < backlog && performance.now() < deadline) {
     await new Promise((r) => setTimeout(r, 100));
     written = 0;
     for (const p of procs) written += writtenClicks(await metricsText(p.sut.target));
@@ -171,7 +172,7 @@ async function workerThroughput(
   const seconds = (performance.now() - (first?.at ?? started)) / 1000;
   const clicksPerS = (written - (first?.written ?? 0)) / seconds;
   for (const p of procs) await p.sut.stop();
-  if (written < o.backlog)
+  if (written < backlog)
     sh.report.notes.push(`${workers} worker(s): only ${fmtInt(written)} clicks written in 600 s`);
   return { clicksPerS, seconds };
 }
@@ -222,27 +223,35 @@ export async function runClickStream(ctx: BenchContext, o: ClickStreamOptions): 
     };
     const sh: Shared = { ctx, o, report, cleanup, env, apiKey, codes, admin };
 
-    // 1. Worker throughput, 1 vs 2 workers, each draining a backlog of its own.
-    const one = await workerThroughput(sh, 1);
-    const two = await workerThroughput(sh, 2);
-    report.data.workers = { one, two };
+    // 1. Worker throughput, 1 vs 2 workers, each draining a backlog of its own: an untimed drain
+    // first (so every run updates rollup rows that exist, rather than the first inserting them),
+    // then 1, 2, 1, 2 workers in turn, so that drift in the machine hits both alike.
+    await workerThroughput(sh, 1, Math.max(1, Math.floor(o.backlog / 4)));
+    const runs = new Map<number, { clicksPerS: number; seconds: number }[]>([
+      [1, []],
+      [2, []],
+    ]);
+    for (const n of [1, 2, 1, 2]) runs.get(n)!.push(await workerThroughput(sh, n, o.backlog));
+    const bestOf = (n: number) => Math.max(...runs.get(n)!.map((r) => r.clicksPerS));
+    report.data.workers = Object.fromEntries(runs);
     report.tables.push({
       title: 'Worker throughput: a backlog of clicks in the stream, drained into rollups',
-      head: ['workers', 'clicks', 'seconds', 'clicks/s', 'vs 1 worker'],
-      rows: [
-        ['1', fmtInt(o.backlog), one.seconds.toFixed(1), fmtInt(one.clicksPerS), '1.00x'],
-        [
-          '2',
-          fmtInt(o.backlog),
-          two.seconds.toFixed(1),
-          fmtInt(two.clicksPerS),
-          `${(two.clicksPerS / one.clicksPerS).toFixed(2)}x`,
-        ],
-      ],
+      head: ['workers', 'clicks per run', 'clicks/s, each run', 'best', 'vs 1 worker'],
+      rows: [1, 2].map((n) => [
+        String(n),
+        fmtInt(o.backlog),
+        runs
+          .get(n)!
+          .map((r) => `${fmtInt(r.clicksPerS)} (${r.seconds.toFixed(1)} s)`)
+          .join(' / '),
+        fmtInt(bestOf(n)),
+        `${(bestOf(n) / bestOf(1)).toFixed(2)}x`,
+      ]),
       note:
-        `Each worker held to ${o.workerCpuQuota ?? 'no'} cores; PostgreSQL and Redis unconfined. Seconds run from the first ` +
-        'written batch (polled every 100 ms) until hop_worker_clicks_total{result="written"} of the workers adds up to the ' +
-        `backlog; clicks/s counts the clicks written in that time. Entries of ${fmtInt(MAX_EVENTS_PER_ENTRY)} clicks over ${fmtInt(o.links)} links (${o.dist}).`,
+        `Each worker held to ${o.workerCpuQuota ?? 'no'} cores; PostgreSQL and Redis unconfined. Runs in the order 1, 2, 1, 2 ` +
+        'workers after an untimed drain of a quarter backlog. A run is timed from the first written batch (polled every ' +
+        '100 ms) until hop_worker_clicks_total{result="written"} of its workers adds up to its backlog. Entries of ' +
+        `${fmtInt(MAX_EVENTS_PER_ENTRY)} clicks over ${fmtInt(o.links)} links (${o.dist}).`,
     });
 
     // 2. Redirects with the stream on vs recording off, one worker writing meanwhile.
