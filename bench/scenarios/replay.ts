@@ -92,12 +92,12 @@ export async function runReplayBench(ctx: BenchContext, o: ReplayOptions): Promi
     const worker = await startHop({ dataDir: dir, apiKey, env, verbose: ctx.verbose }, 60_000, 'worker');
     cleanup.add(() => worker.stop());
     const deadline = started + 600_000;
-    while ((await lastPublishedSeq(admin as never, 0)) < top && performance.now() < deadline) {
+    while ((await lastPublishedSeq(admin, 0)) < top && performance.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
     }
     const relayS = (performance.now() - started) / 1000;
     await worker.stop();
-    const relayed = await lastPublishedSeq(admin as never, 0);
+    const relayed = await lastPublishedSeq(admin, 0);
 
     ctx.log('hop replay --into cache');
     const cache = await hop(['replay', '--into', 'cache'], env);

@@ -52,7 +52,7 @@ export async function runReplay(
       const latest = new Map<string, Link>();
       let changes = 0;
       for (let s = 0; s < shards; s++) {
-        for await (const c of readChangeStream(client as never, s, from)) {
+        for await (const c of readChangeStream(client, s, from)) {
           latest.set(c.code, c.link);
           changes++;
         }
@@ -92,7 +92,7 @@ export async function runReplay(
       let batch: ChangeEvent[] = [];
       let read = 0;
       let applied = 0;
-      for await (const c of readChangeStream(client as never, shard!, after)) {
+      for await (const c of readChangeStream(client, shard!, after)) {
         batch.push(c);
         read++;
         if (batch.length >= BATCH) {

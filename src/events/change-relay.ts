@@ -92,7 +92,7 @@ export class ChangeRelay {
 
   /** Appends the next batch of the shard's outbox; how many changes it read. */
   async relayOnce(shard: number): Promise<number> {
-    const after = await lastPublishedSeq(this.client as never, shard);
+    const after = await lastPublishedSeq(this.client, shard);
     const changes = await this.store.readChanges(after, this.opts.batch, shard);
     if (changes.length === 0) return 0;
     const args = changes.flatMap((c) => [String(c.seq), encodeChange(c)]);

@@ -4,6 +4,8 @@
 // restarts, or two relays racing after a lost lease, never append a change twice or out of order.
 // Consumers keep their own offsets (a seq per shard) and may replay from any point.
 import type { Link } from '../domain/link.ts';
+import type { RedisClient } from '../redis/connect-redis.ts';
+import { fieldMap } from '../redis/field-map.ts';
 import { linkFromJson, linkToJson } from '../storage/link-json.ts';
 import type { ChangeEvent } from '../storage/ports.ts';
 
@@ -45,27 +47,12 @@ export function decodeChange(seq: number, text: string): ChangeEvent {
   return { seq, kind: o.kind, code: link.code, bucket: link.bucket, at: new Date(o.at), link };
 }
 
-interface StreamReader {
-  xrevrange(
-    key: string,
-    end: string,
-    start: string,
-    count: 'COUNT',
-    n: number,
-  ): Promise<[string, string[]][]>;
-  xrange(key: string, start: string, end: string, count: 'COUNT', n: number): Promise<[string, string[]][]>;
-}
-
-function fieldsOf(flat: readonly string[]): Map<string, string> {
-  const f = new Map<string, string>();
-  for (let i = 0; i + 1 < flat.length; i += 2) f.set(flat[i]!, flat[i + 1]!);
-  return f;
-}
+type StreamReader = Pick<RedisClient, 'xrange' | 'xrevrange'>;
 
 /** The highest seq in a shard's change stream (0 when empty). */
 export async function lastPublishedSeq(client: StreamReader, shard: number): Promise<number> {
   const last = await client.xrevrange(changeStreamKey(shard), '+', '-', 'COUNT', 1);
-  const seq = last[0] === undefined ? undefined : fieldsOf(last[0][1]).get('seq');
+  const seq = last[0] === undefined ? undefined : fieldMap(last[0][1]).get('seq');
   return seq === undefined ? 0 : Number(seq);
 }
 
@@ -79,7 +66,7 @@ export async function* readChangeStream(
   for (let start = '-'; ; ) {
     const page = await client.xrange(key, start, '+', 'COUNT', 1_000);
     for (const [, flat] of page) {
-      const f = fieldsOf(flat);
+      const f = fieldMap(flat);
       const seq = Number(f.get('seq'));
       if (!(seq > from.afterSeq)) continue;
       const change = decodeChange(seq, f.get('change') ?? '{}');

@@ -4,6 +4,7 @@
 // dead-letter stream for entries that failed too often.
 import { bucketOf } from '../domain/bucket.ts';
 import { type ClickEvent, decodeRawClicks, encodeRawClicks } from '../domain/clicks.ts';
+import { fieldMap } from '../redis/field-map.ts';
 
 /** `{p}` is a hash tag: on a Redis Cluster each partition is one slot, spread over the masters. */
 export const partitionKey = (partition: number): string => `hop:clicks:{${partition}}`;
@@ -40,8 +41,7 @@ const optionalText = (v: unknown) => v === null || (typeof v === 'string' && v.l
 
 /** The flat [field, value, …] list of a stream entry as a batch; MalformedEntry when it is not one. */
 export function parseEntry(id: string, fields: readonly string[]): ClickEntry {
-  const f = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) f.set(fields[i]!, fields[i + 1]!);
+  const f = fieldMap(fields);
   const batchId = f.get('b');
   const packed = f.get('e');
   if (batchId === undefined || !UUID.test(batchId) || packed === undefined) {

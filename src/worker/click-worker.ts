@@ -18,6 +18,7 @@ import {
 } from '../events/click-stream.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
+import { fieldMap } from '../redis/field-map.ts';
 import type { ClickStore } from '../storage/ports.ts';
 import { fullJitterMs, sleep } from './backoff.ts';
 
@@ -271,8 +272,7 @@ export class ClickWorker {
     const groups = (await this.client.xinfo('GROUPS', key)) as unknown[][];
     let keep: string | null = null;
     for (const g of groups) {
-      const info = new Map<string, unknown>();
-      for (let i = 0; i + 1 < g.length; i += 2) info.set(String(g[i]), g[i + 1]);
+      const info = fieldMap(g);
       const name = String(info.get('name'));
       const summary = (await this.client.xpending(key, name)) as [number, string | null, ...unknown[]];
       const oldest =

@@ -5,6 +5,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { ChangeRelayObserver } from '../events/change-relay.ts';
 import { DEAD_LETTER_KEY, partitionKey, ROLLUP_GROUP } from '../events/click-stream.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
+import { fieldMap } from '../redis/field-map.ts';
 import type { ClickWorkerObserver } from './click-worker.ts';
 
 export interface PartitionStatus {
@@ -27,8 +28,7 @@ export async function partitionStatus(client: RedisClient, partitions: number): 
       let lag: number | null = null;
       let pending = 0;
       for (const g of groups) {
-        const info = new Map<string, unknown>();
-        for (let i = 0; i + 1 < g.length; i += 2) info.set(String(g[i]), g[i + 1]);
+        const info = fieldMap(g);
         if (info.get('name') !== ROLLUP_GROUP) continue;
         pending = Number(info.get('pending') ?? 0);
         const l = info.get('lag');
@@ -40,6 +40,8 @@ export async function partitionStatus(client: RedisClient, partitions: number): 
     }),
   );
 }
+
+const STATUS_REUSE_MS = 1_000;
 
 export interface WorkerMetrics {
   readonly observer: ClickWorkerObserver;
@@ -83,7 +85,18 @@ export function createWorkerMetrics(client: RedisClient, partitions: number): Wo
     buckets: [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300],
     registers: [register],
   });
-  const status = async () => partitionStatus(client, partitions).catch(() => [] as PartitionStatus[]);
+  // Three gauges read the same partition status: one round of Redis reads per scrape serves all.
+  let statusRead: { at: number; value: Promise<PartitionStatus[]> } | null = null;
+  const status = () => {
+    const now = Date.now();
+    if (statusRead === null || now - statusRead.at > STATUS_REUSE_MS) {
+      statusRead = {
+        at: now,
+        value: partitionStatus(client, partitions).catch(() => [] as PartitionStatus[]),
+      };
+    }
+    return statusRead.value;
+  };
   new Gauge({
     name: 'hop_click_stream_length',
     help: 'Entries in each click stream partition',
