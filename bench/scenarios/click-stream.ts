@@ -2,8 +2,9 @@
 // 1. worker throughput: a backlog of clicks appended straight to the partitions, drained by one
 //    `hop worker`, then (a new backlog) by two, each worker held to the same CPU budget;
 // 2. redirects with the stream on vs click recording off, alternating closed-loop probes, each Hop
-//    on the same budget, with one worker writing meanwhile; then an open-loop run on the stream-on
-//    Hop at half its max, and the click-to-rollup delay from the worker's histogram over that run.
+//    on the same budget, while no worker runs (the stream holds the clicks); then a worker writes
+//    them all, an open-loop run on the stream-on Hop at half its max follows with the worker
+//    writing, and the click-to-rollup delay comes from the worker's histogram over that run.
 import { Redis } from 'ioredis';
 import { startRedis, stopRedis } from '../../scripts/cluster/redis-servers.ts';
 import {
@@ -14,11 +15,12 @@ import {
 } from '../../src/events/click-stream.ts';
 import { uuid7 } from '../../src/events/uuid7.ts';
 import { importIntoCluster, startBenchCluster } from '../lib/bench-cluster.ts';
-import { bucketQuantile } from '../lib/hop-metrics.ts';
+import { bucketQuantile, readCounters } from '../lib/hop-metrics.ts';
 import { type HopProcess, makeTempDir, removeDir, startHop } from '../lib/hop-process.ts';
 import { requestOnce, type Target } from '../lib/http-client.ts';
 import { type Distribution, indexSampler, linkUrl, randomApiKey } from '../lib/links.ts';
 import { fmtInt, fmtMs, newReport, runsTable, type ScenarioReport } from '../lib/report.ts';
+import { browserRedirects } from './clicks.ts';
 import {
   alternateProbes,
   type BenchContext,
@@ -32,7 +34,7 @@ import {
   throttlingNote,
   warmServer,
 } from './common.ts';
-import { noteTrouble, redirectRequests } from './redirect.ts';
+import { noteTrouble } from './redirect.ts';
 
 export interface ClickStreamOptions {
   links: number;
@@ -103,6 +105,24 @@ function writtenClicks(text: string): number {
   for (const m of text.matchAll(/^hop_worker_clicks_total\{[^}]*result="written"[^}]*\} (\S+)$/gm))
     n += Number(m[1]);
   return n;
+}
+
+/** Waits (at most five minutes) until the worker has written every click the Hop recorded. */
+async function drainRecorded(
+  hop: Target,
+  worker: Target,
+): Promise<{ recorded: number; dropped: number; ms: number }> {
+  const started = Date.now();
+  const counters = await readCounters(hop, ['hop_clicks_recorded_total', 'hop_clicks_dropped_total']);
+  const recorded = counters?.hop_clicks_recorded_total ?? 0;
+  const dropped = counters?.hop_clicks_dropped_total ?? 0;
+  let written = 0;
+  while (Date.now() - started < 300_000) {
+    written = writtenClicks(await metricsText(worker));
+    if (written >= recorded) return { recorded, dropped, ms: Date.now() - started };
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the worker wrote ${written} of ${recorded} recorded clicks in 300 s`);
 }
 
 function delayBuckets(text: string): { le: number; count: number }[] {
@@ -254,19 +274,40 @@ export async function runClickStream(ctx: BenchContext, o: ClickStreamOptions): 
         `${fmtInt(MAX_EVENTS_PER_ENTRY)} clicks over ${fmtInt(o.links)} links (${o.dist}).`,
     });
 
-    // 2. Redirects with the stream on vs recording off, one worker writing meanwhile.
-    const worker = await startConfined(sh, 'worker', 'worker', {}, o.workerCpuQuota);
-    const on = await startConfined(sh, 'stream on', 'serve', { HOP_CLICK_PIPELINE: 'stream' }, o.cpuQuota);
-    const off = await startConfined(sh, 'recording off', 'serve', { HOP_CLICK_RECORDING: 'off' }, o.cpuQuota);
+    // 2. Redirects with the stream on vs recording off, as browsers send them (user agents, referrers,
+    // client addresses through a trusted proxy), so the stream-on Hop enriches as in production.
+    // No worker runs during the probes: the stream holds the clicks, as it does while the workers
+    // (and the database) are on other machines; here they would share the Hops' two cores. The
+    // worker then writes every recorded click before the open-loop run.
+    const trusted = { HOP_TRUST_PROXY: '127.0.0.1' };
+    const on = await startConfined(
+      sh,
+      'stream on',
+      'serve',
+      { ...trusted, HOP_CLICK_PIPELINE: 'stream' },
+      o.cpuQuota,
+    );
+    const off = await startConfined(
+      sh,
+      'recording off',
+      'serve',
+      { ...trusted, HOP_CLICK_RECORDING: 'off' },
+      o.cpuQuota,
+    );
     for (const s of [on, off]) {
       const problem = await checkRedirect(s.sut, codes[0]!, linkUrl(0));
       if (problem !== null) throw new Error(`${s.sut.name}: ${problem}`);
     }
-    const request = redirectRequests(codes, o.dist);
+    const request = browserRedirects(codes, o.dist);
     for (const s of [on, off]) await warmServer(ctx, s.sut, request);
     const probes = await alternateProbes(ctx, [on.sut, off.sut], request, o, report);
     const maxOn = best(probes.get(on.sut.name) ?? [])?.achievedRate ?? 0;
     const maxOff = best(probes.get(off.sut.name) ?? [])?.achievedRate ?? 0;
+    const worker = await startConfined(sh, 'worker', 'worker', {}, o.workerCpuQuota);
+    const drained = await drainRecorded(on.sut.target, worker.sut.target);
+    ctx.log(
+      `the worker wrote all ${fmtInt(drained.recorded)} clicks the probes recorded (${fmtInt(drained.dropped)} dropped) in ${(drained.ms / 1000).toFixed(1)} s`,
+    );
     const rate = Math.max(1, Math.round(maxOn / 2));
     const before = delayBuckets(await metricsText(worker.sut.target));
     const openRun = await openLoop(ctx, on.sut, request, rate, o.durationS);
@@ -279,7 +320,7 @@ export async function runClickStream(ctx: BenchContext, o: ClickStreamOptions): 
       const v = bucketQuantile(delta, x);
       return v === null ? '-' : `${v.overflow ? '>' : ''}${fmtMs(v.seconds * 1000)}`;
     };
-    report.data.redirects = { maxOn, maxOff, rate, delayP50: q(0.5), delayP99: q(0.99) };
+    report.data.redirects = { maxOn, maxOff, rate, delayP50: q(0.5), delayP99: q(0.99), drained };
     report.tables.push({
       title: 'Redirects with the click stream on vs click recording off (closed-loop max, alternating)',
       head: [
@@ -304,8 +345,12 @@ export async function runClickStream(ctx: BenchContext, o: ClickStreamOptions): 
         ],
       ],
       note:
-        `Each Hop held to ${o.cpuQuota ?? 'no'} cores, one worker to ${o.workerCpuQuota ?? 'no'}. "stream on" enriches ` +
-        'every click and appends it to Redis (HOP_CLICK_PIPELINE=stream); "recording off" does neither. Click-to-rollup: ' +
+        `Each Hop held to ${o.cpuQuota ?? 'no'} cores, the worker to ${o.workerCpuQuota ?? 'no'}. "stream on" enriches ` +
+        'every click (user agent, bot, GeoIP country, visitor hash) and appends it to Redis (HOP_CLICK_PIPELINE=stream); ' +
+        '"recording off" does neither. Requests carry browser user agents, referrers and 20,000 client addresses ' +
+        'through a trusted proxy. No worker runs during the closed-loop probes (the stream holds the clicks, as while the ' +
+        `workers and database are elsewhere); then one drained all ${fmtInt(drained.recorded)} recorded clicks ` +
+        `(${fmtInt(drained.dropped)} dropped) and kept writing through the open-loop run. Click-to-rollup: ` +
         "the worker's hop_click_to_rollup_seconds over the open-loop run (from each click's time to its rollup commit; " +
         'HOP_CLICK_FLUSH_MS, 1 s, is most of it), interpolated within histogram buckets.',
     });

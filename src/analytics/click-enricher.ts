@@ -31,6 +31,7 @@ export interface ClickEnricherOptions {
 }
 
 const AGENT_CACHE_SIZE = 4096;
+const MAX_PEERS = 1024;
 // Remembered clients across all agents, at most (a few MB).
 const CLIENT_CACHE_SIZE = 50_000;
 
@@ -66,6 +67,7 @@ function parseAgent(ua: string): Agent {
 export class ClickEnricher {
   private readonly agents = new Map<string, Agent>();
   private clientCount = 0;
+  private readonly peers = new Map<string, boolean>();
   private readonly trust: ((addr: string, i: number) => boolean) | null;
   private readonly countryHeader: string | null;
   private readonly salts: VisitorSalts;
@@ -97,7 +99,26 @@ export class ClickEnricher {
 
   private clientIp(req: IncomingMessage): string {
     const peer = req.socket.remoteAddress ?? '';
-    return this.trust === null ? peer : proxyAddr(req, this.trust);
+    if (this.trust === null) return peer;
+    // The usual case, one proxy in front: a trusted peer naming one address. proxy-addr answers
+    // the same, but parsing and matching addresses on every click was half of enrichment's cost.
+    const forwarded = req.headers['x-forwarded-for'];
+    if (typeof forwarded === 'string' && !forwarded.includes(',') && this.trusted(peer)) {
+      const ip = forwarded.trim();
+      if (ip !== '') return ip;
+    }
+    return proxyAddr(req, this.trust);
+  }
+
+  /** Whether the proxy at this address is believed (peers are few: their answers are kept). */
+  private trusted(peer: string): boolean {
+    let t = this.peers.get(peer);
+    if (t === undefined) {
+      t = this.trust?.(peer, 0) ?? false;
+      if (this.peers.size >= MAX_PEERS) this.peers.clear();
+      this.peers.set(peer, t);
+    }
+    return t;
   }
 
   private headerCountry(req: IncomingMessage): string | null | undefined {

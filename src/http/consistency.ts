@@ -7,8 +7,8 @@ import {
   CONSISTENCY_HEADER,
   decodeToken,
   encodeToken,
+  openConsistency,
   RequestConsistency,
-  runWithConsistency,
 } from '../storage/consistency.ts';
 import { cookieValue } from './sessions.ts';
 
@@ -17,13 +17,19 @@ const COOKIE_MAX_AGE_S = 300;
 
 export function installConsistency(app: FastifyInstance, opts: { secureCookie: boolean }): void {
   const byRequest = new WeakMap<FastifyRequest, RequestConsistency>();
-  app.addHook('onRequest', (req, _reply, done) => {
+  app.addHook('onRequest', (req, reply, done) => {
     const header = req.headers[CONSISTENCY_HEADER];
     const raw =
       (typeof header === 'string' ? header : null) ?? cookieValue(req.headers.cookie, CONSISTENCY_COOKIE);
+    // A read without a token may use any replica, and reads write nothing to hand back: no scope,
+    // so a process busy with redirects and lookups keeps the storage switched off.
+    if (raw === null && (req.method === 'GET' || req.method === 'HEAD')) return done();
     const ctx = new RequestConsistency(raw === null ? null : decodeToken(raw));
     byRequest.set(req, ctx);
-    runWithConsistency(ctx, done);
+    const scope = openConsistency(ctx);
+    // 'close' comes once the answer is sent or the client is gone, whichever is first.
+    reply.raw.once('close', scope.end);
+    scope.run(done);
   });
   app.addHook('onSend', async (req, reply, payload) => {
     const token = byRequest.get(req)?.tokenToReturn() ?? null;

@@ -32,7 +32,8 @@ interface Rendered {
 function render(
   a: RedirectAnswer | typeof STORE_DOWN,
   accept: string | undefined,
-  requestId: string,
+  /** Asked only for an error's body: a redirect spends nothing on it. */
+  requestId: () => string,
 ): Rendered {
   if ('location' in a) {
     return {
@@ -51,7 +52,7 @@ function render(
     'cache-control': 'no-store',
   };
   if (a.code === 'unavailable') headers['retry-after'] = '1';
-  return { status, headers, body: JSON.stringify(problemOf(a.code, a.detail, requestId)) };
+  return { status, headers, body: JSON.stringify(problemOf(a.code, a.detail, requestId())) };
 }
 
 export function registerRedirect(app: FastifyInstance, deps: Deps): void {
@@ -69,7 +70,7 @@ export function registerRedirect(app: FastifyInstance, deps: Deps): void {
         req.log.error({ err }, 'redirect failed');
         a = STORE_DOWN;
       }
-      const r = render(a, req.headers.accept, req.id);
+      const r = render(a, req.headers.accept, () => req.id);
       return reply.code(r.status).headers(r.headers).send(r.body);
     },
   );
@@ -86,7 +87,7 @@ export function createFastRedirect(
   if (policies(deps).redirect !== null && deps.config.rateLimits) return null;
   const answer = createRedirector(deps);
   const write = (req: IncomingMessage, res: ServerResponse, a: RedirectAnswer | typeof STORE_DOWN) => {
-    const r = render(a, req.headers.accept, requestIdFor(req.headers['x-request-id']));
+    const r = render(a, req.headers.accept, () => requestIdFor(req.headers['x-request-id']));
     res.writeHead(r.status, r.headers).end(r.body);
   };
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {

@@ -134,6 +134,30 @@ describe('click enrichment', () => {
     const spoofed = req('127.0.0.1', CHROME, { 'x-forwarded-for': '8.8.8.8', 'cf-ipcountry': 'DE' });
     assert.equal(plain.eventFor('x', spoofed, day1).country, null);
   });
+
+  test('the client address is the one proxy-addr picks, with one proxy in front or a chain', () => {
+    const trusting = new ClickEnricher({ trustProxy: '127.0.0.1', countryHeader: null }, salts);
+    const visitorOf = (peer: string, forwarded?: string) =>
+      trusting.eventFor(
+        'x',
+        req(peer, CHROME, forwarded === undefined ? {} : { 'x-forwarded-for': forwarded }),
+        day1,
+      ).visitor;
+    assert.equal(
+      visitorOf('127.0.0.1', ' 8.8.8.8 '),
+      visitorOf('8.8.8.8'),
+      'a trusted proxy names the client',
+    );
+    assert.equal(visitorOf('10.9.9.9', '8.8.8.8'), visitorOf('10.9.9.9'), 'an untrusted peer is the client');
+    assert.equal(visitorOf('10.9.9.9', '8.8.8.8'), visitorOf('10.9.9.9', '9.9.9.9'), 'whatever it forwards');
+    assert.equal(
+      visitorOf('127.0.0.1', '8.8.8.8, 1.1.1.1'),
+      visitorOf('1.1.1.1'),
+      'the nearest untrusted hop',
+    );
+    assert.equal(visitorOf('127.0.0.1', '8.8.8.8, 127.0.0.1'), visitorOf('8.8.8.8'), 'past trusted hops');
+    assert.equal(visitorOf('127.0.0.1', ''), visitorOf('127.0.0.1'), 'an empty header names nobody');
+  });
 });
 
 describe('live feed', () => {

@@ -2,13 +2,16 @@
 // PostgreSQL store relies on.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setImmediate as tick } from 'node:timers/promises';
 import { BUCKET_COUNT } from '../../src/domain/bucket.ts';
 import { ALL_LINKS, estimateVisitors, splitByShard, summarizeClicks } from '../../src/domain/clicks.ts';
 import { initialShardMap, ownerOf, shardMapProblem } from '../../src/domain/shard-map.ts';
 import {
+  currentConsistency,
   decodeToken,
   encodeToken,
   formatLsn,
+  openConsistency,
   parseLsn,
   RequestConsistency,
 } from '../../src/storage/consistency.ts';
@@ -71,6 +74,37 @@ describe('consistency tokens', () => {
         [1, 7n],
       ]),
     });
+  });
+
+  test('a request keeps its scope across awaits while others end; none is left once all end', async () => {
+    const a = new RequestConsistency(null);
+    const b = new RequestConsistency(null);
+    const sa = openConsistency(a);
+    const sb = openConsistency(b);
+    const seen: (RequestConsistency | null)[] = [];
+    let later: Promise<void> = Promise.resolve();
+    sa.run(() => {
+      later = (async () => {
+        await tick();
+        seen.push(currentConsistency());
+        await tick();
+        seen.push(currentConsistency());
+      })();
+    });
+    sb.run(() => seen.push(currentConsistency()));
+    sb.end();
+    sb.end(); // twice is once
+    await later;
+    assert.deepEqual(seen, [b, a, a], "b's end leaves a's scope in place");
+    sa.end();
+    assert.equal(currentConsistency(), null);
+    const sc = openConsistency(b);
+    let again: RequestConsistency | null = null;
+    sc.run(() => {
+      again = currentConsistency();
+    });
+    sc.end();
+    assert.equal(again, b, 'a scope opened after all ended works as before');
   });
 });
 

@@ -59,7 +59,9 @@ const RECORD_BATCH = `WITH ledger AS (
     SELECT c, to_timestamp(d / 1000), b, r, k
     FROM unnest($8::text[], $9::bigint[], $10::boolean[], $11::smallint[], $12::smallint[]) AS u(c, d, b, r, k)
     WHERE EXISTS (SELECT 1 FROM ledger)
-    ON CONFLICT (code, day, bot, reg) DO UPDATE SET rank = GREATEST(click_visitors.rank, excluded.rank)
+    -- Only a higher rank is written: most visits land on a register already that high, and skipping
+    -- them spares a new row version (and the index entries) per visit.
+    ON CONFLICT (code, day, bot, reg) DO UPDATE SET rank = excluded.rank WHERE excluded.rank > click_visitors.rank
   ), raw AS (
     INSERT INTO click_events (batch_id, first_at, last_at, events, data)
     SELECT $1, to_timestamp($13::bigint / 1000.0), to_timestamp($14::bigint / 1000.0), $15, $16
