@@ -113,6 +113,14 @@ export interface HopProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Extra Node options for every Hop server and worker a bench starts, from HOP_BENCH_NODE_ARGS
+ * (space-separated), for flags NODE_OPTIONS refuses, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+ */
+function hopNodeArgs(): string[] {
+  return (process.env.HOP_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
 export async function startHop(
   setup: HopSetup,
   readyTimeoutMs = 60_000,
@@ -122,7 +130,7 @@ export async function startHop(
   // A worker serves only /metrics and /healthz, on its own port setting.
   const env =
     command === 'worker' ? { ...hopEnv(setup, 0), HOP_WORKER_PORT: String(port) } : hopEnv(setup, port);
-  const child = spawnChild(`hop ${command}`, process.execPath, [HOP_BIN, command], {
+  const child = spawnChild(`hop ${command}`, process.execPath, [...hopNodeArgs(), HOP_BIN, command], {
     cwd: REPO_ROOT,
     env,
     echoStderr: setup.verbose ?? false,

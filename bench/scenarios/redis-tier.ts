@@ -147,7 +147,20 @@ interface RatioFigures {
 }
 
 /** What the parts report into the targets table. */
+/** Two systems' CPU per redirect at one rate: what each costs, free of how fast the machine was then. */
+interface CostFigures {
+  a: string;
+  b: string;
+  dist: Distribution;
+  aUs: number;
+  bUs: number;
+  /** The capacity of a relative to b that the costs imply (bUs / aUs), for a CPU-bound server. */
+  ratio: number;
+}
+
 interface Verdicts {
+  /** CPU per redirect at equal rates (the target pairs), beside the capacity ratios. */
+  costs: CostFigures[];
   hotPath: RatioFigures | null;
   l2: Partial<Record<Distribution, RatioFigures | null>>;
   stampede: { worst: number | null; met: boolean | null } | null;
@@ -184,7 +197,14 @@ export async function runRedisTier(ctx: BenchContext, o: RedisTierOptions): Prom
       hopQuota = null;
     }
   }
-  const verdicts: Verdicts = { hotPath: null, l2: {}, stampede: null, scan: [], invalidation: null };
+  const verdicts: Verdicts = {
+    costs: [],
+    hotPath: null,
+    l2: {},
+    stampede: null,
+    scan: [],
+    invalidation: null,
+  };
   const cleanup = new Cleanup();
   try {
     const { codes, linksFile } = await seedLinksFile(cleanup, o.links);
@@ -509,6 +529,16 @@ async function throughputPart(sh: Shared, verdicts: Verdicts): Promise<void> {
     verdicts.hotPath = judge(L1_L2, EMBEDDED, 'zipf', HOT_PATH_TARGET);
     for (const dist of ['uniform', 'zipf'] as const)
       verdicts.l2[dist] = judge(L2_ONLY, BASELINE, dist, L2_TARGET);
+    for (const [a, b, dist] of [
+      [L2_ONLY, BASELINE, 'uniform'],
+      [L2_ONLY, BASELINE, 'zipf'],
+      [L1_L2, EMBEDDED, 'zipf'],
+    ] as const) {
+      const aUs = median(cpuPerRedirect(watched, a, dist));
+      const bUs = median(cpuPerRedirect(watched, b, dist));
+      if (aUs !== null && bUs !== null) verdicts.costs.push({ a, b, dist, aUs, bUs, ratio: bUs / aUs });
+    }
+    if (verdicts.costs.length > 0) report.tables.push(costTable(verdicts.costs));
     report.tables.push(throughputTable(best_, open, rounds));
     report.tables.push(capacityTable(sh, best_));
     for (const [label, w] of best_) {
@@ -523,6 +553,29 @@ async function throughputPart(sh: Shared, verdicts: Verdicts): Promise<void> {
   } finally {
     await cleanup.run();
   }
+}
+
+/**
+ * CPU per redirect (µs, all the server's threads) in each closed-loop probe of a system. When other
+ * tenants slow this machine a probe gets fewer requests done and its server less CPU alike, so this
+ * varies far less from probe to probe than the rate does.
+ */
+function cpuPerRedirect(watched: readonly Watched[], system: string, dist: Distribution): number[] {
+  return watched
+    .filter((w) => w.system === system && w.dist === dist && w.serverCores !== null && w.run.achievedRate > 0)
+    .map((w) => (w.serverCores! * 1e6) / w.run.achievedRate);
+}
+
+export function costTable(costs: readonly CostFigures[]): Table {
+  return {
+    title: 'CPU per redirect at each max (median over the closed-loop probes)',
+    head: ['a', 'b', 'dist', 'a µs CPU', 'b µs CPU', 'capacity a/b implied'],
+    rows: costs.map((c) => [c.a, c.b, c.dist, c.aUs.toFixed(1), c.bUs.toFixed(1), `${c.ratio.toFixed(2)}x`]),
+    note:
+      "Each probe's server CPU (all its threads, over the probe and its warm-up) divided by the requests it " +
+      'answered; the median over the probes. A server held by its quota answers 1 / (this cost) per core, so ' +
+      'the last column is the capacity ratio with the noise of other tenants taken out.',
+  };
 }
 
 /** The parts of a system during a run, each against its budget, for "what held it". */
@@ -1214,6 +1267,14 @@ export function targetsTable(v: Verdicts, parts: readonly RedisTierPart[]): Tabl
     ]);
     for (const dist of ['uniform', 'zipf'] as const) {
       rows.push([`L2 only >= ${L2_TARGET} x node:http + Redis, ${dist} (max req/s)`, ...ratio(v.l2[dist])]);
+    }
+    for (const c of v.costs) {
+      const target = c.b === EMBEDDED ? HOT_PATH_TARGET : L2_TARGET;
+      rows.push([
+        `  the same by CPU per redirect: ${c.a} vs ${c.b}, ${c.dist}`,
+        `${c.ratio.toFixed(2)}x (${c.aUs.toFixed(1)} vs ${c.bUs.toFixed(1)} µs)`,
+        metText(Number.isFinite(c.ratio) ? c.ratio >= target : null),
+      ]);
     }
   }
   if (parts.includes('stampede')) {

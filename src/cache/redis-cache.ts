@@ -166,7 +166,9 @@ export class RedisSharedCache implements SharedCache {
    * Runs a command through the breaker; undefined when the breaker refused it or it failed.
    * Plain promise chaining, no async frames: this is on every L2 lookup.
    */
-  private run<T>(op: string, fn: () => Promise<T>): Promise<T | undefined> {
+  private run<T>(op: string, fn: () => Promise<T>): Promise<T | undefined>;
+  private run<T, R>(op: string, fn: () => Promise<T>, then: (out: T) => R): Promise<R | undefined>;
+  private run<T, R>(op: string, fn: () => Promise<T>, then?: (out: T) => R): Promise<R | T | undefined> {
     if (!this.breaker.allow()) return Promise.resolve(undefined);
     const started = performance.now();
     const before = this.breaker.state;
@@ -176,11 +178,12 @@ export class RedisSharedCache implements SharedCache {
     } catch (err) {
       pending = Promise.reject(err);
     }
+    // `then` runs in the same step as the accounting: one promise fewer per lookup.
     return pending.then(
       (out) => {
         this.breaker.success();
         this.ran(op, started, true, before);
-        return out;
+        return then === undefined ? out : then(out);
       },
       () => {
         this.breaker.failure();
@@ -196,8 +199,10 @@ export class RedisSharedCache implements SharedCache {
   }
 
   get(code: string): Promise<SharedEntry | undefined> {
-    return this.run('get', () => this.client.get(KEY_PREFIX + code)).then((text) =>
-      text === undefined || text === null ? undefined : decode(text),
+    return this.run(
+      'get',
+      () => this.client.get(KEY_PREFIX + code),
+      (text) => (text === null ? undefined : decode(text)),
     );
   }
 

@@ -142,4 +142,27 @@ describe('the tiered resolver', () => {
     await Promise.all(held);
     assert.equal(await r.resolve('c'), null, 'free again');
   });
+
+  test('a load that began before a change is not joined after it, nor does its end drop the next one', async () => {
+    const answers: ((r: RedirectRecord) => void)[] = [];
+    const store = {
+      getRedirect: (_code: string) => new Promise<RedirectRecord | null>((res) => answers.push(res)),
+    };
+    const r = new LinkResolver(
+      store,
+      { l1: new LruCache<RedirectRecord | null>(10), l2: null, ttlMs: 60_000, negativeTtlMs: 5_000 },
+      noopMetrics,
+    );
+    const before = r.resolve('x');
+    r.forget('x'); // the link changed while its old row was being read
+    const after = r.resolve('x');
+    assert.equal(answers.length, 2, 'the reader after the change did not join the load before it');
+    answers[0]!(redirectRecord({ code: 'x', url: 'https://old.example/' }));
+    assert.equal((await before)?.url, 'https://old.example/');
+    const joined = r.resolve('x');
+    assert.equal(answers.length, 2, 'the first load ending left the second one to join');
+    answers[1]!(redirectRecord({ code: 'x', url: 'https://new.example/' }));
+    assert.equal((await after)?.url, 'https://new.example/');
+    assert.equal((await joined)?.url, 'https://new.example/');
+  });
 });

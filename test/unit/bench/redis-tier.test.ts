@@ -173,6 +173,10 @@ describe('redis-tier figures', () => {
   it('lists the targets of the parts asked for, each with its verdict', () => {
     const t = targetsTable(
       {
+        costs: [
+          { a: 'L2 only', b: 'node:http + Redis', dist: 'zipf', aUs: 50, bUs: 46, ratio: 0.92 },
+          { a: 'L1+L2', b: 'embedded hot path', dist: 'zipf', aUs: 40, bUs: 34, ratio: 0.85 },
+        ],
         hotPath: { ratio: 0.95, met: true, medianRatio: 0.85 },
         l2: { uniform: { ratio: 0.8, met: false, medianRatio: null }, zipf: null },
         stampede: { worst: 0.5, met: true },
@@ -187,14 +191,17 @@ describe('redis-tier figures', () => {
         ['0.95x (medians 0.85x)', 'met'],
         ['0.80x', 'NOT met'],
         ['-', 'not measured'],
+        ['0.92x (50.0 vs 46.0 µs)', 'met'],
+        ['0.85x (40.0 vs 34.0 µs)', 'NOT met'],
         ['0.50 (worst process)', 'met'],
         ['400 vs 2,400/s (0.17x)', 'reported'],
         ['3.20 ms', 'met'],
       ],
     );
-    const none = targetsTable({ hotPath: null, l2: {}, stampede: null, scan: [], invalidation: null }, [
-      'scan',
-    ]);
+    const none = targetsTable(
+      { costs: [], hotPath: null, l2: {}, stampede: null, scan: [], invalidation: null },
+      ['scan'],
+    );
     assert.deepEqual(none.rows, [['scan store reads/s, negative cache on vs off', '-', 'not measured']]);
   });
 });
