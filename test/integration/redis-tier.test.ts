@@ -82,6 +82,34 @@ for (const mode of ['single', 'cluster'] as const) {
       };
     });
 
+    test('lookups of one turn share one command on one server (GET per key on a Cluster), each answered right', async () => {
+      const target = loadConfig({}, { HOP_REDIS_URL: redis.url }).redis!;
+      const client = connectRedis(target, { name: 'batch', commandTimeoutMs: 1_000 });
+      await untilReady(client, 10_000);
+      const ops: string[] = [];
+      const cache = new RedisSharedCache(
+        client,
+        connectRedis(target, { name: 'batch-sub', commandTimeoutMs: 1_000, subscriber: true }),
+        { ttlMs: 60_000, negativeTtlMs: 1_000, jitter: 0 },
+        { command: (op) => ops.push(op), breaker: () => {} },
+      );
+      try {
+        const codes = Array.from({ length: 20 }, (_, i) => `batch${i}`);
+        for (const [i, c] of codes.entries()) {
+          if (i % 3 !== 0) await cache.set(c, redirectRecord({ code: c, url: `https://b.example/${i}` }), 1);
+        }
+        ops.length = 0;
+        const got = await Promise.all(codes.map((c) => cache.get(c)));
+        assert.deepEqual(
+          got.map((e) => e?.record?.url),
+          codes.map((_, i) => (i % 3 === 0 ? undefined : `https://b.example/${i}`)),
+        );
+        assert.deepEqual(ops, mode === 'single' ? ['mget'] : codes.map(() => 'get'));
+      } finally {
+        await cache.close();
+      }
+    });
+
     test('a fill that raced an invalidation is deleted again; an invalidation Redis missed is sent again', async () => {
       const target = loadConfig({}, { HOP_REDIS_URL: redis.url }).redis!;
       const make = (n: string) =>
