@@ -94,6 +94,9 @@ function decode(text: string): SharedEntry | undefined {
   }
 }
 
+/** A stored value as an entry; a missing key (null) is a miss. */
+const entryOf = (text: string | null): SharedEntry | undefined => (text === null ? undefined : decode(text));
+
 export class RedisSharedCache implements SharedCache {
   private readonly client: RedisClient;
   private readonly subscriber: RedisClient;
@@ -203,11 +206,7 @@ export class RedisSharedCache implements SharedCache {
   get(code: string): Promise<SharedEntry | undefined> {
     if (this.client.isCluster) {
       // A Cluster refuses an MGET whose keys live in different slots, as link keys do.
-      return this.run(
-        'get',
-        () => this.client.get(KEY_PREFIX + code),
-        (text) => (text === null ? undefined : decode(text)),
-      );
+      return this.run('get', () => this.client.get(KEY_PREFIX + code), entryOf);
     }
     return new Promise((resolve) => {
       if (this.lookups === null) {
@@ -227,15 +226,8 @@ export class RedisSharedCache implements SharedCache {
   private lookUp(): void {
     const { keys, waiters } = this.lookups!;
     this.lookups = null;
-    void this.run(
-      'mget',
-      () => this.client.mget(keys),
-      (texts) => texts,
-    ).then((texts) => {
-      for (let i = 0; i < waiters.length; i++) {
-        const text = texts?.[i];
-        waiters[i]!(text === undefined || text === null ? undefined : decode(text));
-      }
+    void this.run('mget', () => this.client.mget(keys)).then((texts) => {
+      for (let i = 0; i < waiters.length; i++) waiters[i]!(entryOf(texts?.[i] ?? null));
     });
   }
 
