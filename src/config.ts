@@ -22,6 +22,8 @@ export interface Config {
   clickFlushMs: number;
   clickBatchSize: number;
   clickBufferSize: number;
+  clickFoldMs: number;
+  clickFoldRows: number;
   clickRecording: boolean;
   clickRetentionDays: number;
   clickUpkeepMs: number;
@@ -333,6 +335,22 @@ const settings = [
     flag: 'click-buffer-size',
     default: '200000',
     help: 'Clicks held in memory at most; beyond it new clicks are dropped and counted',
+    parse: int(1, 10_000_000),
+  },
+  {
+    key: 'clickFoldMs',
+    env: 'HOP_CLICK_FOLD_MS',
+    flag: 'click-fold-ms',
+    default: '300000',
+    help: 'Embedded: longest stored clicks wait to be folded into the rollups (stats count them at once); 0 writes rollups every flush',
+    parse: int(0, 3_600_000),
+  },
+  {
+    key: 'clickFoldRows',
+    env: 'HOP_CLICK_FOLD_ROWS',
+    flag: 'click-fold-rows',
+    default: '200000',
+    help: 'Embedded: rollup rows held in memory that start a fold early',
     parse: int(1, 10_000_000),
   },
   {

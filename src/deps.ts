@@ -14,6 +14,7 @@ import { normalizeHostName, type UrlPolicy } from './domain/url-policy.ts';
 import { BufferedClickSink } from './events/buffered-click-sink.ts';
 import { type ClickSink, noopClickSink } from './events/click-sink.ts';
 import { agreeOnPartitions, PartitionMismatch } from './events/click-stream.ts';
+import { FoldingClickSink } from './events/folding-click-sink.ts';
 import { StreamClickSink } from './events/stream-click-sink.ts';
 import { KeyVerifier } from './keys/key-verifier.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -25,7 +26,7 @@ import { RedisRateLimiter } from './ratelimit/redis-rate-limiter.ts';
 import { LinkResolver } from './redirect/resolve-link.ts';
 import { connectRedis, untilReady } from './redis/connect-redis.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
-import type { Store } from './storage/ports.ts';
+import type { ClickLog, Store } from './storage/ports.ts';
 import { openPostgresStore } from './storage/postgres/open-postgres-store.ts';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.ts';
 
@@ -103,6 +104,8 @@ function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
   return { client, cache, rateLimiter };
 }
 
+const isClickLog = (s: Store): s is Store & ClickLog => 'writeRawClicks' in s && 'unfoldedClicks' in s;
+
 /** Where redirects' clicks go: nowhere, this process's writer, or the click stream in Redis. */
 async function openClickSink(
   config: Config,
@@ -119,6 +122,16 @@ async function openClickSink(
     onClick,
   };
   if (config.clickPipeline === 'local' || config.redis === null) {
+    // Only the embedded store folds: it has one writer, so this process's held clicks are all
+    // the clicks the rollups lack, and stats can add them in.
+    if (config.databaseUrls === null && config.clickFoldMs > 0 && isClickLog(store)) {
+      return FoldingClickSink.open(
+        store,
+        { ...common, foldMs: config.clickFoldMs, foldRows: config.clickFoldRows },
+        metrics,
+        log,
+      );
+    }
     return new BufferedClickSink(store, common, metrics, log);
   }
   // A connection of its own: large appends must not queue ahead of the cache's lookups.

@@ -140,7 +140,12 @@ interface LinkSums {
   readonly days: DaySketch[];
 }
 
-const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+/** Counts one click under k; 1 when that made a new row. */
+function bump(m: Map<string, number>, k: string): number {
+  const n = m.get(k);
+  m.set(k, (n ?? 0) + 1);
+  return n === undefined ? 1 : 0;
+}
 
 /** Browser, OS and device of one click as one stored value. */
 export const agentValue = (e: Pick<ClickEvent, 'browser' | 'os' | 'device'>): string =>
@@ -148,16 +153,18 @@ export const agentValue = (e: Pick<ClickEvent, 'browser' | 'os' | 'device'>): st
 
 // Nested maps keyed by values already at hand: summing a click builds no strings, which matters
 // at tens of thousands of clicks a second on the thread that also serves redirects.
-function addTo(link: LinkSums, e: ClickEvent, hour: number, day: number, reg: number, rank: number): void {
+/** Adds one click; returns how many rows (increments and registers) it created. */
+function addTo(link: LinkSums, e: ClickEvent, hour: number, day: number, reg: number, rank: number): number {
+  let created = 0;
   let h: HourSums | undefined;
   for (const x of link.hours) if (x.hour === hour && x.bot === e.bot) h = x;
   if (h === undefined) {
     h = { hour, bot: e.bot, values: { referrer: new Map(), country: new Map(), agent: new Map() } };
     link.hours.push(h);
   }
-  bump(h.values.referrer, e.referrerHost ?? '');
-  bump(h.values.country, e.country ?? '');
-  bump(h.values.agent, agentValue(e));
+  created += bump(h.values.referrer, e.referrerHost ?? '');
+  created += bump(h.values.country, e.country ?? '');
+  created += bump(h.values.agent, agentValue(e));
   let d: DaySketch | undefined;
   for (const x of link.days) if (x.day === day && x.bot === e.bot) d = x;
   if (d === undefined) {
@@ -166,6 +173,7 @@ function addTo(link: LinkSums, e: ClickEvent, hour: number, day: number, reg: nu
   }
   const old = d.ranks.get(reg);
   if (old === undefined || rank > old) d.ranks.set(reg, rank);
+  return old === undefined ? created + 1 : created;
 }
 
 function emit(code: string, link: LinkSums, rollups: RollupIncrement[], visitors: VisitorRegister[]): void {
@@ -194,6 +202,13 @@ export class ClickSums {
   private everyLink: LinkSums | null = { hours: [], days: [] };
   private readonly events: ClickEvent[] = [];
   private eventsTaken = 0;
+  private rowCount = 0;
+  private readonly keepEvents: boolean;
+
+  /** keepEvents false: only the sums are kept (the caller keeps the raw events, if any). */
+  constructor(keepEvents = true) {
+    this.keepEvents = keepEvents;
+  }
 
   add(e: ClickEvent): void {
     const hour = floorTo(e.at, HOUR_MS);
@@ -204,9 +219,14 @@ export class ClickSums {
       link = { hours: [], days: [] };
       this.links.set(e.code, link);
     }
-    addTo(link, e, hour, day, reg, rank);
-    if (this.everyLink !== null) addTo(this.everyLink, e, hour, day, reg, rank);
-    this.events.push(e);
+    this.rowCount += addTo(link, e, hour, day, reg, rank);
+    if (this.everyLink !== null) this.rowCount += addTo(this.everyLink, e, hour, day, reg, rank);
+    if (this.keepEvents) this.events.push(e);
+  }
+
+  /** Rows (increments and registers) the sums would write, all links' rows included. */
+  get rows(): number {
+    return this.rowCount;
   }
 
   /** Clicks added and not yet given out in a chunk. */
@@ -231,6 +251,60 @@ export class ClickSums {
     if (rollups.length === 0 && visitors.length === 0 && events.length === 0) return null;
     return { rollups, visitors, events };
   }
+
+  /**
+   * All rows, split into `parts` summaries by a hash of the link code (the all-links rows go with
+   * part 0). The same clicks give the same parts in any order, so a write interrupted half way can
+   * be redone part by part and each part still meets its own ledger entry. Leaves the sums intact.
+   */
+  partition(parts: number): ClickSummary[] {
+    const out: ClickSummary[] = Array.from({ length: parts }, () => ({ rollups: [], visitors: [] }));
+    if (this.everyLink !== null && this.everyLink.hours.length > 0)
+      emit(ALL_LINKS, this.everyLink, out[0]!.rollups, out[0]!.visitors);
+    for (const [code, link] of this.links) {
+      const p = out[partOf(code, parts)]!;
+      emit(code, link, p.rollups, p.visitors);
+    }
+    return out;
+  }
+
+  /** The rows of one link (or of ALL_LINKS), without taking them. */
+  rowsOf(code: string): ClickSummary {
+    const link = code === ALL_LINKS ? this.everyLink : this.links.get(code);
+    const out: ClickSummary = { rollups: [], visitors: [] };
+    if (link !== null && link !== undefined) emit(code, link, out.rollups, out.visitors);
+    return out;
+  }
+
+  /** A link's clicks, bots included. */
+  clicksOf(code: string): number {
+    let clicks = 0;
+    for (const h of this.links.get(code)?.hours ?? [])
+      for (const n of h.values[COUNTED_BY].values()) clicks += n;
+    return clicks;
+  }
+
+  /** Every link's clicks per hour and bot flag (for top links), without taking them. */
+  *linkHours(): Generator<{ code: string; hour: number; bot: boolean; clicks: number }> {
+    for (const [code, link] of this.links) {
+      for (const h of link.hours) {
+        let clicks = 0;
+        for (const n of h.values[COUNTED_BY].values()) clicks += n;
+        yield { code, hour: h.hour, bot: h.bot, clicks };
+      }
+    }
+  }
+}
+
+/** Which of `parts` parts a link's rows go to: FNV-1a of the code, stable across processes. */
+export function partOf(code: string, parts: number): number {
+  if (code === ALL_LINKS || parts <= 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < code.length; i++) {
+    h ^= code.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % parts;
 }
 
 /** All of a set of clicks summed at once (tests, tools). */

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { findLink } from './find-link.ts';
-import { codeParamsSchema, errorResponses, toView } from './link-view.ts';
+import { codeParamsSchema, errorResponses, heldClicksOf, toView } from './link-view.ts';
 
 export function registerGetLink(app: FastifyInstance, deps: Deps): void {
   app.get<{ Params: { code: string } }>(
@@ -17,7 +17,7 @@ export function registerGetLink(app: FastifyInstance, deps: Deps): void {
     },
     async (req) => {
       const link = await findLink(deps, req.params.code);
-      return toView(link, deps.config.publicUrl, deps.now());
+      return toView(link, deps.config.publicUrl, deps.now(), heldClicksOf(deps.clicks));
     },
   );
 }

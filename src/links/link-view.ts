@@ -1,6 +1,7 @@
 // How a link looks in the API, and the JSON Schema that documents it (OpenAPI is generated
 // from these schemas, and responses are serialized through them).
 import { type Link, linkStatus } from '../domain/link.ts';
+import type { ClickSink } from '../events/click-sink.ts';
 import type { LinkWithClicks } from '../storage/ports.ts';
 
 export interface LinkView {
@@ -20,7 +21,18 @@ export interface LinkView {
   status: string;
 }
 
-export function toView(link: Link | LinkWithClicks, publicUrl: string, now: number): LinkView {
+/** The click sink's held clicks, when it holds any (the embedded writer between folds). */
+export function heldClicksOf(clicks: ClickSink): ((code: string) => number) | undefined {
+  return clicks.heldClicks === undefined ? undefined : (code) => clicks.heldClicks!(code);
+}
+
+/** `held`: clicks this process holds that the stored total lacks yet (see ClickSink.heldClicks). */
+export function toView(
+  link: Link | LinkWithClicks,
+  publicUrl: string,
+  now: number,
+  held?: (code: string) => number,
+): LinkView {
   return {
     code: link.code,
     shortUrl: `${publicUrl}/${link.code}`,
@@ -35,7 +47,10 @@ export function toView(link: Link | LinkWithClicks, publicUrl: string, now: numb
     title: link.title,
     disabled: link.disabled,
     // A limited link counts its redirects exactly; the rollups may trail by one flush.
-    clicks: Math.max('clicks' in link ? link.clicks : 0, link.maxClicks === null ? 0 : link.usedClicks),
+    clicks: Math.max(
+      ('clicks' in link ? link.clicks : 0) + (held?.(link.code) ?? 0),
+      link.maxClicks === null ? 0 : link.usedClicks,
+    ),
     status: linkStatus(link, now),
   };
 }

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
 import type { ListCursor } from '../storage/ports.ts';
-import { errorResponses, toView } from './link-view.ts';
+import { errorResponses, heldClicksOf, toView } from './link-view.ts';
 
 export function encodeCursor(c: ListCursor): string {
   return Buffer.from(JSON.stringify([c.createdAt.toISOString(), c.code])).toString('base64url');
@@ -76,7 +76,7 @@ export function registerListLinks(app: FastifyInstance, deps: Deps): void {
       });
       const now = deps.now();
       return {
-        items: page.items.map((l) => toView(l, deps.config.publicUrl, now)),
+        items: page.items.map((l) => toView(l, deps.config.publicUrl, now, heldClicksOf(deps.clicks))),
         nextCursor: page.next === null ? null : encodeCursor(page.next),
       };
     },

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
 import { type PatchInput, validatePatch } from '../domain/link-input.ts';
-import { codeParamsSchema, errorResponses, linkFieldSchemas, toView } from './link-view.ts';
+import { codeParamsSchema, errorResponses, heldClicksOf, linkFieldSchemas, toView } from './link-view.ts';
 
 export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
   const { redirectType, forwardQuery, ...nullableFields } = linkFieldSchemas;
@@ -35,7 +35,7 @@ export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
       if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
       await deps.resolver.invalidate(link.code);
       const fresh = await deps.store.getLink(link.code);
-      return toView(fresh ?? link, deps.config.publicUrl, deps.now());
+      return toView(fresh ?? link, deps.config.publicUrl, deps.now(), heldClicksOf(deps.clicks));
     },
   );
 }

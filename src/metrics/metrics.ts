@@ -25,6 +25,8 @@ export interface Metrics {
   clicksDropped(n: number): void;
   clickBatchWritten(events: number, seconds: number): void;
   clickBatchFailed(): void;
+  /** A fold summed this many clicks (stored raw earlier) into rollup rows (the embedded writer). */
+  clicksFolded(clicks: number, rows: number, seconds: number): void;
   rateLimited(policy: string): void;
   /** Time a query waited for a pooled connection to a database server. */
   poolAcquired(server: string, seconds: number): void;
@@ -61,6 +63,7 @@ export const noopMetrics: Metrics = {
   clicksDropped() {},
   clickBatchWritten() {},
   clickBatchFailed() {},
+  clicksFolded() {},
   rateLimited() {},
   poolAcquired() {},
   poolRefused() {},

@@ -93,7 +93,23 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
   });
   const batchEvents = new Counter({
     name: 'hop_clicks_written_total',
-    help: 'Clicks written to rollups',
+    help: 'Clicks written to the store (to the rollups, or raw to the embedded click log)',
+    registers: [register],
+  });
+  const folded = new Counter({
+    name: 'hop_clicks_folded_total',
+    help: 'Clicks summed into rollups by the embedded writer (stored raw before, counted in written)',
+    registers: [register],
+  });
+  const foldRows = new Counter({
+    name: 'hop_click_fold_rows_total',
+    help: 'Rollup rows the embedded writer folded clicks into',
+    registers: [register],
+  });
+  const folds = new Histogram({
+    name: 'hop_click_fold_seconds',
+    help: 'Time to fold held clicks into the rollups, rests between its batches included',
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
     registers: [register],
   });
   const batchFailures = new Counter({
@@ -282,6 +298,11 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
       batches.observe(seconds);
     },
     clickBatchFailed: () => batchFailures.inc(),
+    clicksFolded(clicks, rows, seconds) {
+      folded.inc(clicks);
+      foldRows.inc(rows);
+      folds.observe(seconds);
+    },
     rateLimited: (p) => limited.labels(p).inc(),
     poolAcquired: (server, seconds) => acquire.labels(server).observe(seconds),
     poolRefused: (server, reason) => refused.labels(server, reason).inc(),

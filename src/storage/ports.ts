@@ -133,6 +133,46 @@ export interface StatsQuery {
   readonly includeBots: boolean;
   /** How many entries each breakdown and topLinks keep. */
   readonly top: number;
+  /**
+   * Clicks this process holds that the rollups do not have yet, to be counted with them. Called
+   * right as the statements are sent: the embedded database runs statements in the order sent, so
+   * a fold that starts after the call is written after the statements run.
+   */
+  readonly pending?: () => PendingClicks;
+}
+
+/**
+ * Rollup rows held in memory (the embedded writer folds them into the tables every few minutes).
+ * A row with a `batch` id is being written as that batch: it counts only while the ledger does not
+ * have the batch yet, so a stats read sees each click once, before, during and after the write.
+ */
+export interface PendingClicks {
+  readonly rollups: readonly (RollupIncrement & { readonly batch: string | null })[];
+  readonly visitors: readonly (VisitorRegister & { readonly batch: string | null })[];
+}
+
+/** A raw batch not folded into the rollups yet, with the fold it was given to, if any. */
+export interface UnfoldedBatch {
+  readonly id: string;
+  readonly fold: { readonly id: string; readonly parts: number } | null;
+  readonly events: readonly ClickEvent[];
+}
+
+/**
+ * The embedded click log (DESIGN §7): each flush stores its clicks raw, durable at once and one row
+ * per batch; folds later sum many flushes into the rollups (as ledger batches of their own) and mark
+ * the raw batches folded. After a crash, the unfolded batches are folded again: exactly once, as a
+ * fold's batch ids are fixed when it starts.
+ */
+export interface ClickLog {
+  /** Stores a raw batch, unfolded; a replayed id changes nothing. */
+  writeRawClicks(id: string, events: readonly ClickEvent[]): Promise<'applied' | 'duplicate'>;
+  /** Gives these unfolded raw batches to a fold (idempotent). */
+  beginFold(fold: { id: string; parts: number }, batchIds: readonly string[]): Promise<void>;
+  /** Marks a fold's raw batches folded, after all its rollup batches are written. */
+  endFold(foldId: string): Promise<void>;
+  /** Raw batches not folded yet, oldest first. */
+  unfoldedClicks(): Promise<UnfoldedBatch[]>;
 }
 
 export interface ClickStats {

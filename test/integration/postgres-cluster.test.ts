@@ -146,11 +146,11 @@ describe('placement', () => {
     assert.equal(first.code, 0, first.stderr);
     assert.match(
       first.stdout,
-      /shard 0: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks/,
+      /shard 0: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks, 006_click_folds/,
     );
     assert.match(
       first.stdout,
-      /shard 1: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks/,
+      /shard 1: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks, 006_click_folds/,
     );
     const again = await runHop(['migrate'], { HOP_DATABASE_URLS: dbs.urls });
     assert.equal(again.code, 0, again.stderr);

@@ -10,7 +10,14 @@ import {
   floorTo,
   type RollupIncrement,
 } from '../../domain/clicks.ts';
-import type { ClickBatch, ClickMaintenance, ClickStats, StatsQuery } from '../ports.ts';
+import type { ClickBatch, ClickMaintenance, ClickStats, StatsQuery, UnfoldedBatch } from '../ports.ts';
+
+interface RawBatch {
+  readonly id: string;
+  readonly events: readonly ClickEvent[];
+  fold: { id: string; parts: number } | null;
+  folded: boolean;
+}
 
 export class MemoryClicks {
   private readonly batches = new Map<string, number>();
@@ -19,6 +26,32 @@ export class MemoryClicks {
   private readonly salts = new Map<number, string>();
   private events: { batchAt: number; events: readonly ClickEvent[] }[] = [];
   readonly totals = new Map<string, number>();
+  private readonly raw = new Map<string, RawBatch>();
+
+  writeRaw(id: string, events: readonly ClickEvent[], now: number): 'applied' | 'duplicate' {
+    if (this.raw.has(id)) return 'duplicate';
+    this.raw.set(id, { id, events, fold: null, folded: false });
+    if (events.length > 0) this.events.push({ batchAt: now, events });
+    return 'applied';
+  }
+
+  beginFold(fold: { id: string; parts: number }, batchIds: readonly string[]): void {
+    for (const id of batchIds) {
+      const b = this.raw.get(id);
+      if (b !== undefined && !b.folded && b.fold === null) b.fold = fold;
+    }
+  }
+
+  endFold(foldId: string): void {
+    for (const b of this.raw.values()) if (b.fold?.id === foldId) b.folded = true;
+  }
+
+  unfolded(): UnfoldedBatch[] {
+    return [...this.raw.values()]
+      .filter((b) => !b.folded)
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .map((b) => ({ id: b.id, fold: b.fold, events: b.events }));
+  }
 
   record(batch: ClickBatch, now: number): 'applied' | 'duplicate' {
     if (this.batches.has(batch.id)) return 'duplicate';
@@ -43,7 +76,12 @@ export class MemoryClicks {
     const series = new Map<number, number>();
     const dims = new Map<string, number>();
     const links = new Map<string, number>();
-    for (const r of this.rollups.values()) {
+    // Pending rows count unless the ledger has their batch, as in SQL.
+    const unwritten = <T extends { batch: string | null }>(r: T) =>
+      r.batch === null || !this.batches.has(r.batch);
+    const held = q.pending?.();
+    const pending = (held?.rollups ?? []).filter(unwritten);
+    for (const r of [...this.rollups.values(), ...pending]) {
       if (r.hour < q.from || r.hour >= q.to || (r.bot && !q.includeBots)) continue;
       if (r.dim === COUNTED_BY && r.code !== ALL_LINKS)
         links.set(r.code, (links.get(r.code) ?? 0) + r.clicks);
@@ -80,6 +118,10 @@ export class MemoryClicks {
       if (code !== q.code || Number(day) < firstDay || Number(day) >= q.to) continue;
       if (bot === 'true' && !q.includeBots) continue;
       ranks.set(Number(reg), Math.max(ranks.get(Number(reg)) ?? 0, rank));
+    }
+    for (const v of (held?.visitors ?? []).filter(unwritten)) {
+      if (v.bot && !q.includeBots) continue;
+      ranks.set(v.reg, Math.max(ranks.get(v.reg) ?? 0, v.rank));
     }
     return {
       series: [...series].sort((a, b) => a[0] - b[0]).map(([t, clicks]) => ({ t, clicks })),

@@ -10,6 +10,8 @@ import type {
   ApiKeyRecord,
   ChangeEvent,
   ClickBatch,
+  ClickEvent,
+  ClickLog,
   ClickMaintenance,
   ClickStats,
   CreateOutcome,
@@ -22,6 +24,7 @@ import type {
   StatsQuery,
   Store,
   StoredIdempotency,
+  UnfoldedBatch,
 } from '../ports.ts';
 import { MemoryClicks } from './memory-clicks.ts';
 import { MemoryWebhooks } from './memory-webhooks.ts';
@@ -29,7 +32,7 @@ import { MemoryWebhooks } from './memory-webhooks.ts';
 const newestFirst = (a: Link, b: Link) =>
   b.createdAt.getTime() - a.createdAt.getTime() || (a.code < b.code ? 1 : a.code > b.code ? -1 : 0);
 
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, ClickLog {
   readonly kind = 'memory';
   readonly changeStreams = 1;
   private readonly links = new Map<string, Link>();
@@ -270,6 +273,22 @@ export class MemoryStore implements Store {
 
   async daySalts(days: readonly number[], fresh: () => string): Promise<Map<number, string>> {
     return this.clickData.daySalts(days, fresh);
+  }
+
+  async writeRawClicks(id: string, events: readonly ClickEvent[]): Promise<'applied' | 'duplicate'> {
+    return this.clickData.writeRaw(id, events, Date.now());
+  }
+
+  async beginFold(fold: { id: string; parts: number }, batchIds: readonly string[]): Promise<void> {
+    this.clickData.beginFold(fold, batchIds);
+  }
+
+  async endFold(foldId: string): Promise<void> {
+    this.clickData.endFold(foldId);
+  }
+
+  async unfoldedClicks(): Promise<UnfoldedBatch[]> {
+    return this.clickData.unfolded();
   }
 
   async maintainClicks(now: number, retentionDays: number): Promise<ClickMaintenance> {

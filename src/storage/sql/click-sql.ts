@@ -3,13 +3,22 @@
 import {
   ALL_LINKS,
   type BreakdownDim,
+  type ClickEvent,
   COUNTED_BY,
   DAY_MS,
+  decodeRawClicks,
   emptyBreakdowns,
   encodeRawClicks,
   floorTo,
 } from '../../domain/clicks.ts';
-import type { ClickBatch, ClickMaintenance, ClickStats, StatsQuery } from '../ports.ts';
+import type {
+  ClickBatch,
+  ClickMaintenance,
+  ClickStats,
+  PendingClicks,
+  StatsQuery,
+  UnfoldedBatch,
+} from '../ports.ts';
 import type { SqlClient } from './sql-client.ts';
 
 const ms = (d: Date | string | number): number => new Date(d).getTime();
@@ -70,24 +79,74 @@ const RECORD_BATCH = `WITH ledger AS (
   SELECT count(*)::int AS applied FROM ledger, mark`;
 
 export async function recordClickBatch(db: SqlClient, batch: ClickBatch): Promise<'applied' | 'duplicate'> {
-  let first = Number.POSITIVE_INFINITY;
-  let last = 0;
-  for (const e of batch.events) {
-    first = Math.min(first, e.at);
-    last = Math.max(last, e.at);
-  }
+  const { first, last } = timeSpan(batch.events);
   const hourly = columns(batch.rollups, (r) => [r.code, r.dim, r.hour, r.value, r.bot, r.clicks]);
   const visitors = columns(batch.visitors, (v) => [v.code, v.day, v.bot, v.reg, v.rank]);
   const res = await db.query<{ applied: number }>(RECORD_BATCH, [
     batch.id,
     ...[0, 1, 2, 3, 4, 5].map((i) => hourly[i] ?? []),
     ...[0, 1, 2, 3, 4].map((i) => visitors[i] ?? []),
-    batch.events.length > 0 ? first : 0,
+    first,
     last,
     batch.events.length,
     batch.events.length > 0 ? encodeRawClicks(batch.events) : '',
   ]);
   return (res.rows[0]?.applied ?? 0) > 0 ? 'applied' : 'duplicate';
+}
+
+function timeSpan(events: readonly ClickEvent[]): { first: number; last: number } {
+  let first = Number.POSITIVE_INFINITY;
+  let last = 0;
+  for (const e of events) {
+    first = Math.min(first, e.at);
+    last = Math.max(last, e.at);
+  }
+  return { first: events.length > 0 ? first : 0, last };
+}
+
+export async function writeRawClicks(
+  db: SqlClient,
+  id: string,
+  events: readonly ClickEvent[],
+): Promise<'applied' | 'duplicate'> {
+  const { first, last } = timeSpan(events);
+  const res = await db.query(
+    `INSERT INTO click_events (batch_id, first_at, last_at, events, data, folded)
+     VALUES ($1, to_timestamp($2::bigint / 1000.0), to_timestamp($3::bigint / 1000.0), $4, $5, false)
+     ON CONFLICT (batch_id) DO NOTHING`,
+    [id, first, last, events.length, encodeRawClicks(events)],
+  );
+  return res.affectedRows > 0 ? 'applied' : 'duplicate';
+}
+
+export async function beginFold(
+  db: SqlClient,
+  fold: { id: string; parts: number },
+  batchIds: readonly string[],
+): Promise<void> {
+  await db.query(
+    `UPDATE click_events SET fold_id = $1, fold_parts = $2
+     WHERE batch_id = ANY($3::uuid[]) AND NOT folded AND fold_id IS NULL`,
+    [fold.id, fold.parts, batchIds],
+  );
+}
+
+export async function endFold(db: SqlClient, foldId: string): Promise<void> {
+  await db.query('UPDATE click_events SET folded = true WHERE fold_id = $1 AND NOT folded', [foldId]);
+}
+
+export async function unfoldedClicks(db: SqlClient): Promise<UnfoldedBatch[]> {
+  const res = await db.query<{
+    batch_id: string;
+    fold_id: string | null;
+    fold_parts: number | null;
+    data: string;
+  }>('SELECT batch_id, fold_id, fold_parts, data FROM click_events WHERE NOT folded ORDER BY batch_id');
+  return res.rows.map((r) => ({
+    id: r.batch_id,
+    fold: r.fold_id === null ? null : { id: r.fold_id, parts: r.fold_parts ?? 1 },
+    events: r.data === '' ? [] : decodeRawClicks(r.data),
+  }));
 }
 
 interface Span {
@@ -110,13 +169,31 @@ export function spansFor(q: StatsQuery, through: number): Span[] {
   return spans;
 }
 
+// A pending row counts unless the ledger has the batch it is being written in (see PendingClicks):
+// checked inside the same statement, so the statement's snapshot decides, once.
+const NOT_YET_WRITTEN =
+  '(batch IS NULL OR NOT EXISTS (SELECT 1 FROM click_batches l WHERE l.batch_id = batch))';
+
+/** Pending rollup rows as a row source named like the tables' columns; params from $at on. */
+function pendingRollups(p: PendingClicks | undefined, at: number): { sql: string; params: unknown[] } | null {
+  if (p === undefined || p.rollups.length === 0) return null;
+  const cols = columns(p.rollups, (r) => [r.code, r.dim, r.hour, r.value, r.bot, r.clicks, r.batch]);
+  return {
+    sql: `(SELECT code, dim, to_timestamp(h / 1000.0) AS t, value, bot, clicks FROM unnest($${at}::text[],
+        $${at + 1}::text[], $${at + 2}::bigint[], $${at + 3}::text[], $${at + 4}::boolean[], $${at + 5}::bigint[],
+        $${at + 6}::uuid[]) AS p(code, dim, h, value, bot, clicks, batch) WHERE ${NOT_YET_WRITTEN})`,
+    params: cols,
+  };
+}
+
 /** The statements clickStats runs, exported so a test can EXPLAIN them. */
 export function clickStatsSql(
   q: StatsQuery,
   through: number,
+  pending?: PendingClicks,
 ): Record<string, { sql: string; params: unknown[] }> {
   const spans = spansFor(q, through);
-  const source = (codeFilter: string, dims: string, bots = '$2') =>
+  const source = (codeFilter: string, dims: string, bots: string, pending: string | null) =>
     spans
       .map((s) => {
         const t = s.table === 'click_rollups' ? 'hour' : 'day';
@@ -124,21 +201,33 @@ export function clickStatsSql(
           WHERE ${codeFilter} AND ${dims} AND ${t} >= to_timestamp(${s.from / 1000}) AND ${t} < to_timestamp(${s.to / 1000})
           AND (NOT bot OR ${bots})`;
       })
+      .concat(
+        pending === null
+          ? []
+          : [
+              `SELECT code, dim, t, value, clicks FROM ${pending} p WHERE ${codeFilter} AND ${dims} AND (NOT bot OR ${bots})`,
+            ],
+      )
       .join(' UNION ALL ');
   const unit = q.interval === 'hour' ? 'hour' : 'day';
+  const series = pendingRollups(pending, 3);
+  const breakdowns = pendingRollups(pending, 4);
+  const top = pendingRollups(pending, 3);
+  const visitorRows = pending?.visitors ?? [];
+  const visitors = columns(visitorRows, (v) => [v.reg, v.rank, v.bot, v.batch]);
   return {
     series: {
       sql: `SELECT (extract(epoch FROM date_trunc('${unit}', t AT TIME ZONE 'UTC')) * 1000)::bigint AS t,
           sum(clicks)::bigint AS clicks
-        FROM (${source('code = $1', `dim = '${COUNTED_BY}'`)}) s GROUP BY 1 ORDER BY 1`,
-      params: [q.code, q.includeBots],
+        FROM (${source('code = $1', `dim = '${COUNTED_BY}'`, '$2', series?.sql ?? null)}) s GROUP BY 1 ORDER BY 1`,
+      params: [q.code, q.includeBots, ...(series?.params ?? [])],
     },
     breakdowns: {
       // Stored agent values split back into browser, OS and device.
       sql: `SELECT dim, value, clicks FROM (
           SELECT x.dim, x.value, sum(s.clicks)::bigint AS clicks,
             row_number() OVER (PARTITION BY x.dim ORDER BY sum(s.clicks) DESC, x.value) AS rank
-          FROM (${source('code = $1', "dim IN ('referrer', 'country', 'agent')")}) s
+          FROM (${source('code = $1', "dim IN ('referrer', 'country', 'agent')", '$2', breakdowns?.sql ?? null)}) s
           CROSS JOIN LATERAL (
             SELECT s.dim AS dim, s.value AS value WHERE s.dim <> 'agent'
             UNION ALL SELECT 'browser', split_part(s.value, chr(31), 1) WHERE s.dim = 'agent'
@@ -147,19 +236,32 @@ export function clickStatsSql(
           ) x
           GROUP BY x.dim, x.value) ranked
         WHERE rank <= $3 ORDER BY dim, clicks DESC, value`,
-      params: [q.code, q.includeBots, q.top],
+      params: [q.code, q.includeBots, q.top, ...(breakdowns?.params ?? [])],
     },
     visitors: {
-      sql: `SELECT reg, max(rank)::int AS rank FROM click_visitors
-        WHERE code = $1 AND day >= to_timestamp($3::bigint / 1000) AND day < to_timestamp($4::bigint / 1000)
-          AND (NOT bot OR $2)
+      sql: `SELECT reg, max(rank)::int AS rank FROM (
+          SELECT reg, rank FROM click_visitors
+          WHERE code = $1 AND day >= to_timestamp($3::bigint / 1000) AND day < to_timestamp($4::bigint / 1000)
+            AND (NOT bot OR $2)${
+              visitorRows.length === 0
+                ? ''
+                : `
+          UNION ALL SELECT reg, rank FROM unnest($5::smallint[], $6::smallint[], $7::boolean[], $8::uuid[])
+            AS p(reg, rank, bot, batch) WHERE (NOT bot OR $2) AND ${NOT_YET_WRITTEN}`
+            }) v
         GROUP BY reg`,
-      params: [q.code, q.includeBots, floorTo(q.from, DAY_MS), Math.ceil(q.to / DAY_MS) * DAY_MS],
+      params: [
+        q.code,
+        q.includeBots,
+        floorTo(q.from, DAY_MS),
+        Math.ceil(q.to / DAY_MS) * DAY_MS,
+        ...(visitorRows.length === 0 ? [] : [0, 1, 2, 3].map((i) => visitors[i] ?? [])),
+      ],
     },
     topLinks: {
       sql: `SELECT code, sum(clicks)::bigint AS clicks
-        FROM (${source("code <> ''", `dim = '${COUNTED_BY}'`, '$1')}) s GROUP BY code ORDER BY 2 DESC, 1 LIMIT $2`,
-      params: [q.includeBots, q.top],
+        FROM (${source("code <> ''", `dim = '${COUNTED_BY}'`, '$1', top?.sql ?? null)}) s GROUP BY code ORDER BY 2 DESC, 1 LIMIT $2`,
+      params: [q.includeBots, q.top, ...(top?.params ?? [])],
     },
   };
 }
@@ -170,7 +272,9 @@ async function compactedThrough(db: SqlClient): Promise<number> {
 }
 
 export async function clickStats(db: SqlClient, q: StatsQuery): Promise<ClickStats> {
-  const sql = clickStatsSql(q, await compactedThrough(db));
+  const through = await compactedThrough(db);
+  // Read after the await, in the same turn as the statements are sent (see StatsQuery.pending).
+  const sql = clickStatsSql(q, through, q.pending?.());
   const [series, breakdowns, visitors, topLinks] = await Promise.all([
     db.query<{ t: string | number; clicks: string | number }>(sql.series!.sql, sql.series!.params),
     db.query<{ dim: BreakdownDim; value: string; clicks: string | number }>(
@@ -254,7 +358,7 @@ export async function maintainClicks(
   await db.query('ANALYZE click_rollups_daily');
   const cutoff = new Date(now - retentionDays * DAY_MS);
   const events = await db.query<{ n: number }>(
-    `WITH gone AS (DELETE FROM click_events WHERE last_at < $1 RETURNING events)
+    `WITH gone AS (DELETE FROM click_events WHERE last_at < $1 AND folded RETURNING events)
      SELECT coalesce(sum(events), 0)::int AS n FROM gone`,
     [cutoff],
   );

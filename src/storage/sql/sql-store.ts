@@ -11,6 +11,8 @@ import type {
   ApiKeyRecord,
   ChangeEvent,
   ClickBatch,
+  ClickEvent,
+  ClickLog,
   ClickMaintenance,
   ClickStats,
   CreateOutcome,
@@ -23,7 +25,9 @@ import type {
   StatsQuery,
   Store,
   StoredIdempotency,
+  UnfoldedBatch,
 } from '../ports.ts';
+import * as clickSql from './click-sql.ts';
 import { clickStats, daySalts, maintainClicks, recordClickBatch } from './click-sql.ts';
 import { migrate } from './migrate.ts';
 import type { SqlClient } from './sql-client.ts';
@@ -184,7 +188,7 @@ export interface SqlStoreOptions {
   readonly drawCode?: () => string;
 }
 
-export class SqlStore implements Store {
+export class SqlStore implements Store, ClickLog {
   readonly kind: string;
   readonly changeStreams = 1;
   private readonly db: SqlClient;
@@ -664,6 +668,22 @@ export class SqlStore implements Store {
 
   daySalts(days: readonly number[], fresh: () => string): Promise<Map<number, string>> {
     return daySalts(this.db, days, fresh);
+  }
+
+  writeRawClicks(id: string, events: readonly ClickEvent[]): Promise<'applied' | 'duplicate'> {
+    return clickSql.writeRawClicks(this.db, id, events);
+  }
+
+  beginFold(fold: { id: string; parts: number }, batchIds: readonly string[]): Promise<void> {
+    return clickSql.beginFold(this.db, fold, batchIds);
+  }
+
+  endFold(foldId: string): Promise<void> {
+    return clickSql.endFold(this.db, foldId);
+  }
+
+  unfoldedClicks(): Promise<UnfoldedBatch[]> {
+    return clickSql.unfoldedClicks(this.db);
   }
 
   maintainClicks(now: number, retentionDays: number): Promise<ClickMaintenance> {
