@@ -3,6 +3,7 @@
 // requests (user agents and referrers vary, as enrichment sees them). Hop's own counters tell how many
 // clicks were recorded, written and dropped, so a fast run that dropped its clicks shows as such.
 import { join } from 'node:path';
+import { readCpuMs } from '../lib/child.ts';
 import { readCounters } from '../lib/hop-metrics.ts';
 import { importLinks } from '../lib/hop-process.ts';
 import { type Distribution, indexSampler, linkUrl, randomApiKey, seededRandom } from '../lib/links.ts';
@@ -87,14 +88,28 @@ export function browserRedirects(codes: readonly string[], dist: Distribution): 
   };
 }
 
-const COUNTERS = ['hop_clicks_recorded_total', 'hop_clicks_dropped_total', 'hop_clicks_written_total'];
+const COUNTERS = [
+  'hop_clicks_recorded_total',
+  'hop_clicks_dropped_total',
+  'hop_clicks_written_total',
+  'hop_clicks_folded_total',
+  'hop_click_fold_rows_total',
+];
+// The recording Hop folds at least this often, so that folds fall within the run (and their cost
+// is counted) rather than after it; the default (5 min) sums over longer windows, into fewer rows.
+const FOLD_MS = 10_000;
 
-/** Waits (at most two minutes) until every click the Hop accepted is written; returns how long. */
-async function waitForWriter(sut: Sut): Promise<number> {
+/**
+ * Waits (at most two minutes) until every click the Hop accepted is written and folded into the
+ * rollups; returns how long.
+ */
+async function waitForWriter(sut: Sut, folds: boolean): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < 120_000) {
     const c = await readCounters(sut.target, COUNTERS);
-    if (c !== null && (c.hop_clicks_written_total ?? 0) >= (c.hop_clicks_recorded_total ?? 0)) break;
+    const recorded = c?.hop_clicks_recorded_total ?? 0;
+    const folded = folds ? (c?.hop_clicks_folded_total ?? 0) : recorded;
+    if (c !== null && (c.hop_clicks_written_total ?? 0) >= recorded && folded >= recorded) break;
     await new Promise((r) => setTimeout(r, 250));
   }
   return Date.now() - started;
@@ -116,7 +131,7 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
     const suts: Sut[] = [];
     // The middle Hop enriches every click and drops it (a one-click buffer): what enrichment alone costs.
     const shapes: [string, Record<string, string>][] = [
-      ['recording on', { HOP_CLICK_RECORDING: 'on' }],
+      ['recording on', { HOP_CLICK_RECORDING: 'on', HOP_CLICK_FOLD_MS: String(FOLD_MS) }],
       ['enrich only', { HOP_CLICK_RECORDING: 'on', HOP_CLICK_BUFFER_SIZE: '1' }],
       ['recording off', { HOP_CLICK_RECORDING: 'off' }],
     ];
@@ -140,17 +155,35 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
     }
     const [on, enrich, off] = suts as [Sut, Sut, Sut];
     const catchUps: number[] = [];
+    // CPU each Hop spent per redirect answered in its probes: the probes' own CPU, plus, for the
+    // recording Hop, what its writer spent after each probe storing and folding that probe's
+    // clicks. This is the sustained cost, which a probe's throughput alone does not show.
+    const cpu = new Map<string, { ms: number; requests: number }>();
+    const charge = (sut: Sut, ms: number, requests: number) => {
+      const c = cpu.get(sut.name) ?? { ms: 0, requests: 0 };
+      cpu.set(sut.name, { ms: c.ms + ms, requests: c.requests + requests });
+    };
     // The recording Hop goes on writing its backlog after a run; the next server's run must not
     // share the cores with that (it would measure the other Hop's writer, not its own speed).
-    const settle = async (sut: Sut) => {
+    const settle = async (sut: Sut, r?: RunResult) => {
+      if (r !== undefined) charge(sut, ((r.server?.cpuPercent ?? 0) * r.elapsedS * 1000) / 100, r.completed);
       if (sut !== on) return;
-      const ms = await waitForWriter(on);
+      const cpu0 = readCpuMs(on.pid);
+      // HOP_CLICK_FOLD_MS=0 (given to the bench) writes rollups every flush: nothing to fold.
+      const ms = await waitForWriter(on, ctx.hopEnv.HOP_CLICK_FOLD_MS !== '0');
+      const cpu1 = readCpuMs(on.pid);
+      if (r !== undefined && cpu0 !== null && cpu1 !== null) charge(on, cpu1 - cpu0, 0);
       catchUps.push(ms);
       ctx.log(`the recording Hop's writer caught up ${(ms / 1000).toFixed(1)} s after the run`);
     };
     await settle(on);
     const before = await readCounters(on.target, COUNTERS);
     const probes = await alternateProbes(ctx, suts, request, o, report, settle);
+    const perRedirect = (sut: Sut) => {
+      const c = cpu.get(sut.name);
+      return c === undefined || c.requests === 0 ? null : (c.ms * 1000) / c.requests;
+    };
+    const [cpuOn, cpuEnrich, cpuOff] = [perRedirect(on), perRedirect(enrich), perRedirect(off)];
     const onMax = best(probes.get(on.name) ?? [])!;
     const enrichMax = best(probes.get(enrich.name) ?? [])!;
     const offMax = best(probes.get(off.name) ?? [])!;
@@ -173,6 +206,8 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
         ? null
         : (after.hop_clicks_dropped_total ?? 0) - (beforeFixed.hop_clicks_dropped_total ?? 0);
     const written = delta('hop_clicks_written_total');
+    const folded = delta('hop_clicks_folded_total');
+    const foldRows = delta('hop_click_fold_rows_total');
     const cost = 1 - onMax.achievedRate / offMax.achievedRate;
     const [fixedOn, fixedOff] = fixed as [RunResult, RunResult];
     report.tables.push({
@@ -187,10 +222,22 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
         ],
         ['cost of recording (share of throughput)', fmtPct(cost * 100), '', ''],
         [
+          'CPU per redirect, writer after the probes included (µs)',
+          cpuOn === null ? '-' : cpuOn.toFixed(1),
+          cpuOff === null ? '-' : cpuOff.toFixed(1),
+          cpuOn === null || cpuOff === null ? '-' : (cpuOff / cpuOn).toFixed(3),
+        ],
+        [
+          'cost of recording by CPU per redirect',
+          cpuOn === null || cpuOff === null ? '-' : fmtPct((1 - cpuOff / cpuOn) * 100),
+          '',
+          '',
+        ],
+        [
           'of which enrichment alone (enrich-only Hop)',
           fmtPct((1 - enrichMax.achievedRate / offMax.achievedRate) * 100),
           `${fmtInt(enrichMax.achievedRate)} req/s`,
-          '',
+          cpuEnrich === null || cpuOff === null ? '' : `by CPU ${fmtPct((1 - cpuOff / cpuEnrich) * 100)}`,
         ],
         [
           `open-loop @ ${fmtInt(rate)}/s: p50 (ms)`,
@@ -207,7 +254,13 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
           '',
         ],
         ['clicks recorded during the runs', recorded === null ? '-' : fmtInt(recorded), '', ''],
-        ['clicks written to rollups', written === null ? '-' : fmtInt(written), '', ''],
+        ['clicks stored (raw)', written === null ? '-' : fmtInt(written), '', ''],
+        [
+          'clicks folded into rollups (rows per click)',
+          folded === null ? '-' : fmtInt(folded),
+          folded === null || foldRows === null || folded === 0 ? '' : (foldRows / folded).toFixed(2),
+          '',
+        ],
         ['clicks dropped (buffer full), all runs', dropped === null ? '-' : fmtInt(dropped), '', ''],
         [`  of them during the open-loop run`, droppedFixed === null ? '-' : fmtInt(droppedFixed), '', ''],
         [
@@ -217,7 +270,7 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
           '',
         ],
       ],
-      note: 'Every redirect of the recording Hop is enriched (user agent, bot, country, visitor hash) and summed into rollups.',
+      note: `Every redirect of the recording Hop is enriched (user agent, bot, country, visitor hash) and summed; its clicks are stored raw every second and folded into the rollups at least every ${FOLD_MS / 1000} s (the default is 5 min, which needs fewer rows). "CPU per redirect" divides each Hop's CPU in its probes, plus the recording Hop's CPU while it stored and folded after each probe, by the redirects of its probes.`,
     });
     report.tables.push(runsTable(report.runs));
     report.data.summary = {
@@ -230,6 +283,11 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
       p99Off: fixedOff.latency.p99,
       recorded,
       written,
+      folded,
+      foldRows,
+      cpuPerRedirectOn: cpuOn,
+      cpuPerRedirectEnrichOnly: cpuEnrich,
+      cpuPerRedirectOff: cpuOff,
       dropped,
       droppedFixed,
     };

@@ -1,16 +1,21 @@
 // The ingest scenario: how many clicks per second the embedded click writer sums and writes into
 // rollups, measured in process against a real PGlite data directory. Each round is one flush's worth
 // of clicks (summed, split into bounded batches, each batch one exactly-once transaction), as the
-// buffered sink does it; the generator builds the clicks before the clock starts.
+// buffered sink does it (HOP_CLICK_FOLD_MS=0); a second table folds longer windows of clicks as the
+// embedded default does. The generator builds the clicks before the clock starts.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ClickEvent } from '../../src/domain/clicks.ts';
 import { batchesOf } from '../../src/events/buffered-click-sink.ts';
+import { FoldingClickSink } from '../../src/events/folding-click-sink.ts';
 import { uuid7 } from '../../src/events/uuid7.ts';
+import { createLogger } from '../../src/logger.ts';
+import { noopMetrics } from '../../src/metrics/metrics.ts';
 import { openEmbeddedStore } from '../../src/storage/embedded/open-embedded-store.ts';
+import type { SqlStore } from '../../src/storage/sql/sql-store.ts';
 import { makeTempDir, removeDir } from '../lib/hop-process.ts';
 import { type Distribution, indexSampler, randomCodes, seededRandom } from '../lib/links.ts';
-import { fmtInt, fmtMs, newReport, type ScenarioReport } from '../lib/report.ts';
+import { fmtInt, fmtMs, newReport, type ScenarioReport, type Table } from '../lib/report.ts';
 import type { BenchContext } from './common.ts';
 
 export interface IngestOptions {
@@ -52,6 +57,62 @@ function eventMaker(o: IngestOptions): () => ClickEvent {
       bot: rnd() < 0.05,
       visitor: pick(rnd, visitors),
     };
+  };
+}
+
+/**
+ * The embedded default: clicks stored raw every flush, folded into the rollups over longer windows.
+ * Each round records a window's clicks into a fresh FoldingClickSink (summing, as redirects do) and
+ * closes it, which stores them raw and folds them (without the writer's rests).
+ */
+async function foldTable(
+  ctx: BenchContext,
+  store: SqlStore,
+  make: () => ClickEvent,
+  out: ScenarioReport,
+): Promise<Table> {
+  const rows: string[][] = [];
+  const off = { flushMs: 3_600_000, batchSize: 10_000_000, maxBuffered: 10_000_000 };
+  for (const window of ctx.quick ? [20_000, 100_000] : [20_000, 130_000, 780_000]) {
+    const events = Array.from({ length: window }, make);
+    const folds: number[] = [];
+    const t0 = performance.now();
+    const sink = await FoldingClickSink.open(
+      store,
+      { ...off, foldMs: 3_600_000, foldRows: 10_000_000 },
+      { ...noopMetrics, clicksFolded: (_c, r) => folds.push(r) },
+      createLogger('silent'),
+    );
+    for (const e of events) sink.record(e);
+    const summed = performance.now();
+    await sink.close();
+    const ms = performance.now() - t0;
+    const foldRows = folds.reduce((a, b) => a + b, 0);
+    ctx.log(`${fmtInt(window)} clicks per fold: ${fmtInt((window / ms) * 1000)} clicks/s`);
+    rows.push([
+      fmtInt(window),
+      `${(window / 13_000).toFixed(0)} s`,
+      fmtInt((window / ms) * 1000),
+      ((ms * 1000) / window).toFixed(1),
+      (((summed - t0) * 1000) / window).toFixed(1),
+      (foldRows / window).toFixed(2),
+    ]);
+    out.data[`fold${window}`] = { clicksPerS: (window / ms) * 1000, rowsPerClick: foldRows / window };
+  }
+  return {
+    title: 'Embedded click ingest, stored raw and folded (the default pipeline)',
+    head: [
+      'clicks per fold',
+      'at 13,000 clicks/s',
+      'clicks/s',
+      'µs per click',
+      'of which summing',
+      'rows per click',
+    ],
+    rows,
+    note:
+      'Summing, storing raw (one row per 2,000 clicks) and folding the sums into the rollups, as one fold. ' +
+      "A fold of more clicks sums more of a link's clicks into one row.",
   };
 }
 
@@ -113,6 +174,7 @@ export async function runIngest(ctx: BenchContext, o: IngestOptions): Promise<Sc
         'Time counts summing (main thread) and writing (PGlite worker thread), not building the clicks. ' +
         'Bigger flushes sum more clicks of a link into one row.',
     });
+    report.tables.push(await foldTable(ctx, store, make, report));
     return report;
   } finally {
     await store.close();
