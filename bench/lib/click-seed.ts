@@ -1,6 +1,6 @@
-// Seeds the click rollup tables directly, as a long history of traffic leaves them: one link with
-// about ten million clicks spread over hours and breakdown values, thousands of small links, their
-// visitor registers, and raw events the stats must never read. Shared by the stats benchmark and
+// Seeds the click rollup tables (packs) directly, as a long history of traffic leaves them once
+// merged: one link with about ten million clicks spread over hours and breakdown values, thousands
+// of small links, visitor registers, and raw events the stats must never read. Shared by the stats benchmark and
 // the query-plan test, so both measure the same data.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -25,44 +25,46 @@ export const BREAKDOWN_VALUES: [string, number][] = [
 
 const valueSql = (dim: string) =>
   dim === 'agent'
-    ? `'browser-' || (v % 8) || chr(31) || 'os-' || (v % 6) || chr(31) || 'device-' || (v % 3)`
-    : `$2 || '-' || v`;
+    ? `'a' || 'browser-' || (v % 8) || chr(31) || 'os-' || (v % 6) || chr(31) || 'device-' || (v % 3)`
+    : `'${dim[0]}' || '${dim}-' || v`;
 
 export async function seedClickHistory(db: SqlClient, h: ClickHistory): Promise<void> {
   const t0 = `to_timestamp(${h.start / 1000})`;
   const hours = `generate_series(${t0}, ${t0} + interval '${h.hours - 1} hours', interval '1 hour') AS h`;
+  // Each value's clicks per hour: perHour spread evenly over the dimension's values.
+  const values = BREAKDOWN_VALUES.map(
+    ([dim, n]) =>
+      `SELECT ${valueSql(dim)} AS v, ${h.perHour} / ${n} + CASE WHEN v <= ${h.perHour} % ${n} THEN 1 ELSE 0 END AS n
+       FROM generate_series(1, ${n}) AS v`,
+  ).join(' UNION ALL ');
   for (const code of [h.code, '']) {
-    for (const [dim, n] of BREAKDOWN_VALUES) {
-      await db.query(
-        `INSERT INTO click_rollups (code, dim, hour, value, bot, clicks)
-         SELECT $1, $2, h, ${valueSql(dim)}, false, ${h.perHour} / ${n} + CASE WHEN v <= ${h.perHour} % ${n} THEN 1 ELSE 0 END
-         FROM ${hours}, generate_series(1, ${n}) AS v`,
-        [code, dim],
-      );
-    }
+    await db.query(
+      `INSERT INTO click_packs (code, hour, bot, clicks, vals, counts, regs)
+       SELECT $1, h, false, ${h.perHour}, x.vals, x.counts, '{}'
+       FROM ${hours}, (SELECT array_agg(v ORDER BY v) AS vals, array_agg(n ORDER BY v) AS counts FROM (${values}) u) x`,
+      [code],
+    );
   }
   await db.query(
-    `INSERT INTO click_rollups (code, dim, hour, value, bot, clicks)
-     SELECT 'l' || i, d, ${t0} + (i % ${h.hours}) * interval '1 hour', '', false, 1
-     FROM generate_series(1, ${h.otherLinks}) AS i,
-       unnest(ARRAY['referrer', 'country', 'agent']) AS d`,
+    `INSERT INTO click_packs (code, hour, bot, clicks, vals, counts, regs)
+     SELECT 'l' || i, ${t0} + (i % ${h.hours}) * interval '1 hour', false, 1, ARRAY['r', 'c', 'a'], ARRAY[1, 1, 1],
+       ARRAY[(i % 1024) * 64 + 1]
+     FROM generate_series(1, ${h.otherLinks}) AS i`,
   );
   await db.query(
     `INSERT INTO click_totals (code, clicks) VALUES ($1, ${h.hours * h.perHour})
      ON CONFLICT (code) DO UPDATE SET clicks = excluded.clicks`,
     [h.code],
   );
+  // A day's visitor registers, in a pack of their own at the day's start (as a write of registers
+  // without clicks would leave them).
   const days = Math.ceil(h.hours / 24);
   await db.query(
-    `INSERT INTO click_visitors (code, day, bot, reg, rank)
-     SELECT c, ${t0} + d * interval '1 day', false, r, 1 + (r * 7 + d) % 12
-     FROM unnest(ARRAY[$1, '']) AS c, generate_series(0, ${days - 1}) AS d, generate_series(0, 1023) AS r`,
+    `INSERT INTO click_packs (code, hour, bot, clicks, vals, counts, regs)
+     SELECT c, ${t0} + d * interval '1 day', false, 0, '{}', '{}',
+       (SELECT array_agg(r * 64 + 1 + (r * 7 + d) % 12 ORDER BY r) FROM generate_series(0, 1023) AS r)
+     FROM unnest(ARRAY[$1, '']) AS c, generate_series(0, ${days - 1}) AS d`,
     [h.code],
-  );
-  await db.query(
-    `INSERT INTO click_visitors (code, day, bot, reg, rank)
-     SELECT 'l' || i, ${t0} + (i % ${days}) * interval '1 day', false, i % 1024, 1
-     FROM generate_series(1, ${h.otherLinks}) AS i`,
   );
   await db.query(
     `INSERT INTO click_events (batch_id, first_at, last_at, events, data)

@@ -316,6 +316,57 @@ export function summarizeClicks(events: readonly ClickEvent[]): ClickSummary {
 }
 
 /**
+ * Rollups as stored (DESIGN §7): one row per (link, hour, bot flag) and write, its values packed
+ * into arrays. A value is its dimension's tag and the value ('r' referrer, 'c' country, 'a' agent);
+ * a visitor register is reg * 64 + rank. Writing a link's hour as one row instead of one per value
+ * and register is what keeps clicks cheap to store: the database's cost is per row.
+ */
+export interface Pack {
+  readonly code: string;
+  /** Start of the UTC hour, epoch ms. */
+  readonly hour: number;
+  readonly bot: boolean;
+  clicks: number;
+  readonly vals: string[];
+  readonly counts: number[];
+  readonly regs: number[];
+}
+
+export const DIM_TAGS: Record<ClickDim, string> = { referrer: 'r', country: 'c', agent: 'a' };
+
+/**
+ * Packs a batch's increments and registers. A day's registers go with the link's earliest pack of
+ * that day (registers merge by maximum over a window's days, so which hour holds them is moot).
+ */
+export function packRollups(rollups: readonly RollupIncrement[], visitors: readonly VisitorRegister[]): Pack[] {
+  const packs = new Map<string, Pack>();
+  const firstOfDay = new Map<string, Pack>();
+  const packFor = (code: string, hour: number, bot: boolean): Pack => {
+    const key = `${code}\u0000${hour}\u0000${bot}`;
+    let p = packs.get(key);
+    if (p === undefined) {
+      p = { code, hour, bot, clicks: 0, vals: [], counts: [], regs: [] };
+      packs.set(key, p);
+      const dayKey = `${code}\u0000${floorTo(hour, DAY_MS)}\u0000${bot}`;
+      const first = firstOfDay.get(dayKey);
+      if (first === undefined || hour < first.hour) firstOfDay.set(dayKey, p);
+    }
+    return p;
+  };
+  for (const r of rollups) {
+    const p = packFor(r.code, r.hour, r.bot);
+    if (r.dim === COUNTED_BY) p.clicks += r.clicks;
+    p.vals.push(DIM_TAGS[r.dim] + r.value);
+    p.counts.push(r.clicks);
+  }
+  for (const v of visitors) {
+    const p = firstOfDay.get(`${v.code}\u0000${v.day}\u0000${v.bot}`) ?? packFor(v.code, v.day, v.bot);
+    p.regs.push(v.reg * 64 + v.rank);
+  }
+  return [...packs.values()];
+}
+
+/**
  * Raw events as stored: one JSON object of columns (field names once per batch, not once per
  * click), about half the bytes of an array of objects.
  */

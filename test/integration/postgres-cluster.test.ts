@@ -146,16 +146,16 @@ describe('placement', () => {
     assert.equal(first.code, 0, first.stderr);
     assert.match(
       first.stdout,
-      /shard 0: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks, 006_click_folds/,
+      /shard 0: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks, 006_click_folds, 007_click_packs/,
     );
     assert.match(
       first.stdout,
-      /shard 1: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks, 006_click_folds/,
+      /shard 1: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks, 006_click_folds, 007_click_packs/,
     );
     const again = await runHop(['migrate'], { HOP_DATABASE_URLS: dbs.urls });
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout, /shard 0: applied nothing new; already applied: 6/);
-    assert.match(again.stdout, /shard 1: applied nothing new; already applied: 6/);
+    assert.match(again.stdout, /shard 0: applied nothing new; already applied: 7/);
+    assert.match(again.stdout, /shard 1: applied nothing new; already applied: 7/);
   });
 });
 

@@ -120,7 +120,7 @@ describe('the hop CLI', () => {
     assert.equal(m.code, 0, m.stderr);
     assert.match(
       m.stdout,
-      /embedded: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks, 006_click_folds; already applied: 0/,
+      /embedded: applied 001_links, 002_click_analytics, 003_shard_map, 004_outbox_order, 005_webhooks, 006_click_folds, 007_click_packs; already applied: 0/,
     );
   });
   after(() => dir.remove());

@@ -10,6 +10,7 @@ import {
   emptyBreakdowns,
   encodeRawClicks,
   floorTo,
+  packRollups,
 } from '../../domain/clicks.ts';
 import type {
   ClickBatch,
@@ -38,54 +39,42 @@ function columns<T>(rows: readonly T[], pick: (r: T) => unknown[]): unknown[][] 
 }
 
 // One statement per batch: the ledger insert decides, and every other insert runs only when it
-// inserted (data-modifying CTEs commit or fail together). One round trip instead of seven matters
-// when the embedded database sits behind a worker-thread channel.
+// inserted (data-modifying CTEs commit or fail together). One round trip instead of several matters
+// when the embedded database sits behind a worker-thread channel. The packs come as one JSON array:
+// their value arrays have different lengths, which parallel unnest() arrays cannot carry.
 const RECORD_BATCH = `WITH ledger AS (
     INSERT INTO click_batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id
   ), mark AS (
     -- Held FOR SHARE so that the compaction job cannot slip between this check and the insert.
     SELECT (extract(epoch FROM through) * 1000)::bigint AS through FROM click_compaction WHERE id = 1 FOR SHARE
-  ), inc AS (
-    SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::bigint[]) AS u(c, d, h, v, b, n)
+  ), p AS (
+    SELECT * FROM jsonb_to_recordset($2::jsonb)
+      AS x(code text, hour bigint, bot boolean, clicks bigint, vals text[], counts bigint[], regs integer[])
     WHERE EXISTS (SELECT 1 FROM ledger)
   ), hourly AS (
-    INSERT INTO click_rollups (code, dim, hour, value, bot, clicks)
-    SELECT c, d, to_timestamp(h / 1000), v, b, n FROM inc
-    ON CONFLICT (code, dim, hour, value, bot) DO UPDATE SET clicks = click_rollups.clicks + excluded.clicks
+    INSERT INTO click_packs (code, hour, bot, clicks, vals, counts, regs)
+    SELECT code, to_timestamp(hour / 1000), bot, clicks, vals, counts, regs FROM p
   ), daily AS (
-    -- Late clicks for hours already summed per day go into the daily rows too.
-    INSERT INTO click_rollups_daily (code, dim, day, value, bot, clicks)
-    SELECT c, d, to_timestamp((h - h % 86400000) / 1000), v, b, sum(n) FROM inc, mark WHERE h < mark.through
-    GROUP BY c, d, h - h % 86400000, v, b
-    ON CONFLICT (code, dim, day, value, bot) DO UPDATE SET clicks = click_rollups_daily.clicks + excluded.clicks
+    -- Late clicks for hours already summed per day go into the daily packs too.
+    INSERT INTO click_packs_daily (code, day, bot, clicks, vals, counts, regs)
+    SELECT code, to_timestamp((hour - hour % 86400000) / 1000), bot, clicks, vals, counts, regs
+    FROM p, mark WHERE p.hour < mark.through
   ), totals AS (
     INSERT INTO click_totals (code, clicks)
-    SELECT c, sum(n) FROM inc WHERE d = '${COUNTED_BY}' AND c <> '' GROUP BY c
+    SELECT code, sum(clicks) FROM p WHERE code <> '' GROUP BY code HAVING sum(clicks) > 0
     ON CONFLICT (code) DO UPDATE SET clicks = click_totals.clicks + excluded.clicks
-  ), visitors AS (
-    -- Registers merge by maximum, so applying one twice would be harmless even without the ledger.
-    INSERT INTO click_visitors (code, day, bot, reg, rank)
-    SELECT c, to_timestamp(d / 1000), b, r, k
-    FROM unnest($8::text[], $9::bigint[], $10::boolean[], $11::smallint[], $12::smallint[]) AS u(c, d, b, r, k)
-    WHERE EXISTS (SELECT 1 FROM ledger)
-    -- Only a higher rank is written: most visits land on a register already that high, and skipping
-    -- them spares a new row version (and the index entries) per visit.
-    ON CONFLICT (code, day, bot, reg) DO UPDATE SET rank = excluded.rank WHERE excluded.rank > click_visitors.rank
   ), raw AS (
     INSERT INTO click_events (batch_id, first_at, last_at, events, data)
-    SELECT $1, to_timestamp($13::bigint / 1000.0), to_timestamp($14::bigint / 1000.0), $15, $16
-    WHERE $15 > 0 AND EXISTS (SELECT 1 FROM ledger)
+    SELECT $1, to_timestamp($3::bigint / 1000.0), to_timestamp($4::bigint / 1000.0), $5, $6
+    WHERE $5 > 0 AND EXISTS (SELECT 1 FROM ledger)
   )
   SELECT count(*)::int AS applied FROM ledger, mark`;
 
 export async function recordClickBatch(db: SqlClient, batch: ClickBatch): Promise<'applied' | 'duplicate'> {
   const { first, last } = timeSpan(batch.events);
-  const hourly = columns(batch.rollups, (r) => [r.code, r.dim, r.hour, r.value, r.bot, r.clicks]);
-  const visitors = columns(batch.visitors, (v) => [v.code, v.day, v.bot, v.reg, v.rank]);
   const res = await db.query<{ applied: number }>(RECORD_BATCH, [
     batch.id,
-    ...[0, 1, 2, 3, 4, 5].map((i) => hourly[i] ?? []),
-    ...[0, 1, 2, 3, 4].map((i) => visitors[i] ?? []),
+    JSON.stringify(packRollups(batch.rollups, batch.visitors)),
     first,
     last,
     batch.events.length,
@@ -150,7 +139,7 @@ export async function unfoldedClicks(db: SqlClient): Promise<UnfoldedBatch[]> {
 }
 
 interface Span {
-  readonly table: 'click_rollups' | 'click_rollups_daily';
+  readonly table: 'click_packs' | 'click_packs_daily';
   readonly from: number;
   readonly to: number;
 }
@@ -159,14 +148,25 @@ interface Span {
  * Which rows answer [from, to): whole days already compacted come from the daily table, the
  * hours around them from the hourly one. An hourly series reads hourly rows only.
  */
-export function spansFor(q: StatsQuery, through: number): Span[] {
+export function spansFor(q: Pick<StatsQuery, 'from' | 'to' | 'interval'>, through: number): Span[] {
   const d1 = Math.ceil(q.from / DAY_MS) * DAY_MS;
   const d2 = Math.min(floorTo(q.to, DAY_MS), floorTo(through, DAY_MS));
-  if (q.interval === 'hour' || d1 >= d2) return [{ table: 'click_rollups', from: q.from, to: q.to }];
-  const spans: Span[] = [{ table: 'click_rollups_daily', from: d1, to: d2 }];
-  if (q.from < d1) spans.push({ table: 'click_rollups', from: q.from, to: d1 });
-  if (d2 < q.to) spans.push({ table: 'click_rollups', from: d2, to: q.to });
+  if (q.interval === 'hour' || d1 >= d2) return [{ table: 'click_packs', from: q.from, to: q.to }];
+  const spans: Span[] = [{ table: 'click_packs_daily', from: d1, to: d2 }];
+  if (q.from < d1) spans.push({ table: 'click_packs', from: q.from, to: d1 });
+  if (d2 < q.to) spans.push({ table: 'click_packs', from: d2, to: q.to });
   return spans;
+}
+
+const timeOf = (s: Span) => (s.table === 'click_packs' ? 'hour' : 'day');
+
+/** Packs of the spans that pass `where` (p is the pack), selecting `select` from each. */
+function fromPacks(spans: readonly Span[], select: string, where: string, lateral = ''): string[] {
+  return spans.map((s) => {
+    const t = timeOf(s);
+    return `SELECT ${select.replaceAll('$t', `p.${t}`)} FROM ${s.table} p${lateral}
+      WHERE ${where} AND p.${t} >= to_timestamp(${s.from / 1000}) AND p.${t} < to_timestamp(${s.to / 1000})`;
+  });
 }
 
 // A pending row counts unless the ledger has the batch it is being written in (see PendingClicks):
@@ -174,7 +174,7 @@ export function spansFor(q: StatsQuery, through: number): Span[] {
 const NOT_YET_WRITTEN =
   '(batch IS NULL OR NOT EXISTS (SELECT 1 FROM click_batches l WHERE l.batch_id = batch))';
 
-/** Pending rollup rows as a row source named like the tables' columns; params from $at on. */
+/** Pending rollup rows as a row source (code, dim, t, value, bot, clicks); params from $at on. */
 function pendingRollups(p: PendingClicks | undefined, at: number): { sql: string; params: unknown[] } | null {
   if (p === undefined || p.rollups.length === 0) return null;
   const cols = columns(p.rollups, (r) => [r.code, r.dim, r.hour, r.value, r.bot, r.clicks, r.batch]);
@@ -186,6 +186,9 @@ function pendingRollups(p: PendingClicks | undefined, at: number): { sql: string
   };
 }
 
+// A packed value's tag back to its dimension (see DIM_TAGS).
+const DIM_OF_TAG = "CASE left(u.v, 1) WHEN 'r' THEN 'referrer' WHEN 'c' THEN 'country' ELSE 'agent' END";
+
 /** The statements clickStats runs, exported so a test can EXPLAIN them. */
 export function clickStatsSql(
   q: StatsQuery,
@@ -193,33 +196,44 @@ export function clickStatsSql(
   pending?: PendingClicks,
 ): Record<string, { sql: string; params: unknown[] }> {
   const spans = spansFor(q, through);
-  const source = (codeFilter: string, dims: string, bots: string, pending: string | null) =>
-    spans
-      .map((s) => {
-        const t = s.table === 'click_rollups' ? 'hour' : 'day';
-        return `SELECT code, dim, ${t} AS t, value, clicks FROM ${s.table}
-          WHERE ${codeFilter} AND ${dims} AND ${t} >= to_timestamp(${s.from / 1000}) AND ${t} < to_timestamp(${s.to / 1000})
-          AND (NOT bot OR ${bots})`;
-      })
-      .concat(
-        pending === null
-          ? []
-          : [
-              `SELECT code, dim, t, value, clicks FROM ${pending} p WHERE ${codeFilter} AND ${dims} AND (NOT bot OR ${bots})`,
-            ],
-      )
-      .join(' UNION ALL ');
   const unit = q.interval === 'hour' ? 'hour' : 'day';
   const series = pendingRollups(pending, 3);
   const breakdowns = pendingRollups(pending, 4);
   const top = pendingRollups(pending, 3);
   const visitorRows = pending?.visitors ?? [];
   const visitors = columns(visitorRows, (v) => [v.reg, v.rank, v.bot, v.batch]);
+  const mine = 'p.code = $1 AND (NOT p.bot OR $2)';
+  const seriesRows = fromPacks(spans, '$t AS t, p.clicks', mine);
+  if (series !== null)
+    seriesRows.push(`SELECT t, clicks FROM ${series.sql} p WHERE ${mine} AND p.dim = '${COUNTED_BY}'`);
+  const valueRows = fromPacks(
+    spans,
+    `${DIM_OF_TAG} AS dim, substr(u.v, 2) AS value, u.n AS clicks`,
+    mine,
+    ' CROSS JOIN LATERAL unnest(p.vals, p.counts) AS u(v, n)',
+  );
+  if (breakdowns !== null) valueRows.push(`SELECT dim, value, clicks FROM ${breakdowns.sql} p WHERE ${mine}`);
+  const linkRows = fromPacks(spans, 'p.code, p.clicks', "p.code <> '' AND (NOT p.bot OR $1)");
+  if (top !== null)
+    linkRows.push(
+      `SELECT code, clicks FROM ${top.sql} p WHERE p.code <> '' AND (NOT p.bot OR $1) AND p.dim = '${COUNTED_BY}'`,
+    );
+  // Visitors are counted over whole days: a register holds a day's visitors.
+  const days = { from: floorTo(q.from, DAY_MS), to: Math.ceil(q.to / DAY_MS) * DAY_MS, interval: 'day' as const };
+  const registerRows = fromPacks(
+    spansFor(days, through),
+    'x >> 6 AS reg, x & 63 AS rank',
+    mine,
+    ' CROSS JOIN LATERAL unnest(p.regs) AS x',
+  );
+  if (visitorRows.length > 0)
+    registerRows.push(`SELECT reg, rank FROM unnest($3::smallint[], $4::smallint[], $5::boolean[], $6::uuid[])
+      AS p(reg, rank, bot, batch) WHERE (NOT p.bot OR $2) AND ${NOT_YET_WRITTEN}`);
   return {
     series: {
       sql: `SELECT (extract(epoch FROM date_trunc('${unit}', t AT TIME ZONE 'UTC')) * 1000)::bigint AS t,
           sum(clicks)::bigint AS clicks
-        FROM (${source('code = $1', `dim = '${COUNTED_BY}'`, '$2', series?.sql ?? null)}) s GROUP BY 1 ORDER BY 1`,
+        FROM (${seriesRows.join(' UNION ALL ')}) s GROUP BY 1 ORDER BY 1`,
       params: [q.code, q.includeBots, ...(series?.params ?? [])],
     },
     breakdowns: {
@@ -227,7 +241,7 @@ export function clickStatsSql(
       sql: `SELECT dim, value, clicks FROM (
           SELECT x.dim, x.value, sum(s.clicks)::bigint AS clicks,
             row_number() OVER (PARTITION BY x.dim ORDER BY sum(s.clicks) DESC, x.value) AS rank
-          FROM (${source('code = $1', "dim IN ('referrer', 'country', 'agent')", '$2', breakdowns?.sql ?? null)}) s
+          FROM (${valueRows.join(' UNION ALL ')}) s
           CROSS JOIN LATERAL (
             SELECT s.dim AS dim, s.value AS value WHERE s.dim <> 'agent'
             UNION ALL SELECT 'browser', split_part(s.value, chr(31), 1) WHERE s.dim = 'agent'
@@ -239,28 +253,12 @@ export function clickStatsSql(
       params: [q.code, q.includeBots, q.top, ...(breakdowns?.params ?? [])],
     },
     visitors: {
-      sql: `SELECT reg, max(rank)::int AS rank FROM (
-          SELECT reg, rank FROM click_visitors
-          WHERE code = $1 AND day >= to_timestamp($3::bigint / 1000) AND day < to_timestamp($4::bigint / 1000)
-            AND (NOT bot OR $2)${
-              visitorRows.length === 0
-                ? ''
-                : `
-          UNION ALL SELECT reg, rank FROM unnest($5::smallint[], $6::smallint[], $7::boolean[], $8::uuid[])
-            AS p(reg, rank, bot, batch) WHERE (NOT bot OR $2) AND ${NOT_YET_WRITTEN}`
-            }) v
-        GROUP BY reg`,
-      params: [
-        q.code,
-        q.includeBots,
-        floorTo(q.from, DAY_MS),
-        Math.ceil(q.to / DAY_MS) * DAY_MS,
-        ...(visitorRows.length === 0 ? [] : [0, 1, 2, 3].map((i) => visitors[i] ?? [])),
-      ],
+      sql: `SELECT reg, max(rank)::int AS rank FROM (${registerRows.join(' UNION ALL ')}) v GROUP BY reg ORDER BY reg`,
+      params: [q.code, q.includeBots, ...(visitorRows.length === 0 ? [] : [0, 1, 2, 3].map((i) => visitors[i] ?? []))],
     },
     topLinks: {
       sql: `SELECT code, sum(clicks)::bigint AS clicks
-        FROM (${source("code <> ''", `dim = '${COUNTED_BY}'`, '$1', top?.sql ?? null)}) s GROUP BY code ORDER BY 2 DESC, 1 LIMIT $2`,
+        FROM (${linkRows.join(' UNION ALL ')}) s GROUP BY code ORDER BY 2 DESC, 1 LIMIT $2`,
       params: [q.includeBots, q.top, ...(top?.params ?? [])],
     },
   };
@@ -314,6 +312,56 @@ export async function daySalts(
   return new Map(res.rows.map((r) => [ms(r.day), r.salt]));
 }
 
+/**
+ * CTEs that sum the packs of `source` (columns code, <t>, bot, clicks, vals, counts, regs) into one
+ * pack per (code, <t>, bot), named `merged`: clicks and value counts add up, registers keep their
+ * maximum.
+ */
+function mergedPacks(source: string, t: 'hour' | 'day'): string {
+  return `tot AS (
+      SELECT code, ${t}, bot, sum(clicks)::bigint AS clicks FROM ${source} GROUP BY 1, 2, 3
+    ), v AS (
+      SELECT s.code, s.${t}, s.bot, u.v, sum(u.n)::bigint AS n
+      FROM ${source} s CROSS JOIN LATERAL unnest(s.vals, s.counts) AS u(v, n) GROUP BY 1, 2, 3, 4
+    ), va AS (
+      SELECT code, ${t}, bot, array_agg(v ORDER BY v) AS vals, array_agg(n ORDER BY v) AS counts FROM v GROUP BY 1, 2, 3
+    ), r AS (
+      SELECT s.code, s.${t}, s.bot, x >> 6 AS reg, max(x & 63) AS rank
+      FROM ${source} s CROSS JOIN LATERAL unnest(s.regs) AS x GROUP BY 1, 2, 3, 4
+    ), ra AS (
+      SELECT code, ${t}, bot, array_agg(reg * 64 + rank ORDER BY reg) AS regs FROM r GROUP BY 1, 2, 3
+    ), merged AS (
+      SELECT tot.code, tot.${t}, tot.bot, tot.clicks, coalesce(va.vals, '{}'::text[]),
+        coalesce(va.counts, '{}'::bigint[]), coalesce(ra.regs, '{}'::integer[])
+      FROM tot LEFT JOIN va USING (code, ${t}, bot) LEFT JOIN ra USING (code, ${t}, bot)
+    )`;
+}
+
+// Links' packs of one hour (or day) merged per statement: bounded, so the job never holds the
+// embedded database for long.
+const MERGE_GROUPS = 2_000;
+// Writes append packs; merging those of the last two days keeps reads to about one pack per link
+// and hour. Late packs for older hours are read as they are (correct, a little slower).
+const MERGE_DAYS = 2;
+
+/** Merges each link's several packs of one hour (or day) into one; returns how many groups. */
+export async function mergePacks(db: SqlClient, table: 'click_packs' | 'click_packs_daily', since: number): Promise<number> {
+  const t = table === 'click_packs' ? 'hour' : 'day';
+  const res = await db.query<{ n: number }>(
+    `WITH groups AS (
+       SELECT code, ${t}, bot FROM ${table} WHERE ${t} >= $1 GROUP BY 1, 2, 3 HAVING count(*) > 1 LIMIT $2
+     ), gone AS (
+       DELETE FROM ${table} p USING groups g WHERE p.code = g.code AND p.${t} = g.${t} AND p.bot = g.bot
+       RETURNING p.code, p.${t}, p.bot, p.clicks, p.vals, p.counts, p.regs
+     ), ${mergedPacks('gone', t)}, ins AS (
+       INSERT INTO ${table} (code, ${t}, bot, clicks, vals, counts, regs) SELECT * FROM merged RETURNING 1
+     )
+     SELECT count(*)::int AS n FROM ins`,
+    [new Date(since), MERGE_GROUPS],
+  );
+  return res.rows[0]?.n ?? 0;
+}
+
 /** Sums one whole past day per transaction, so the job never holds the database for long. */
 async function compactOneDay(db: SqlClient, today: number): Promise<boolean> {
   return db.transaction(async (tx) => {
@@ -324,7 +372,7 @@ async function compactOneDay(db: SqlClient, today: number): Promise<boolean> {
     if (through >= today) return false;
     // Skip days without clicks: the all-links rows say where the next clicked hour is.
     const next = await tx.query<{ hour: Date }>(
-      `SELECT hour FROM click_rollups WHERE code = '' AND dim = '${COUNTED_BY}' AND hour >= $1 ORDER BY hour LIMIT 1`,
+      "SELECT hour FROM click_packs WHERE code = '' AND hour >= $1 ORDER BY hour LIMIT 1",
       [new Date(through)],
     );
     const first = next.rows[0];
@@ -335,9 +383,11 @@ async function compactOneDay(db: SqlClient, today: number): Promise<boolean> {
     }
     const end = through + DAY_MS;
     await tx.query(
-      `INSERT INTO click_rollups_daily (code, dim, day, value, bot, clicks)
-       SELECT code, dim, $1::timestamptz, value, bot, sum(clicks) FROM click_rollups
-       WHERE hour >= $1 AND hour < $2 GROUP BY code, dim, value, bot`,
+      `WITH src AS (
+         SELECT code, $1::timestamptz AS day, bot, clicks, vals, counts, regs FROM click_packs
+         WHERE hour >= $1 AND hour < $2
+       ), ${mergedPacks('src', 'day')}
+       INSERT INTO click_packs_daily (code, day, bot, clicks, vals, counts, regs) SELECT * FROM merged`,
       [new Date(through), new Date(end)],
     );
     await tx.query('UPDATE click_compaction SET through = $1 WHERE id = 1', [new Date(end)]);
@@ -351,11 +401,14 @@ export async function maintainClicks(
   retentionDays: number,
 ): Promise<ClickMaintenance> {
   const today = floorTo(now, DAY_MS);
+  const since = today - MERGE_DAYS * DAY_MS;
+  while ((await mergePacks(db, 'click_packs', since)) > 0) {}
   while (await compactOneDay(db, today)) {}
+  while ((await mergePacks(db, 'click_packs_daily', since)) > 0) {}
   // The embedded database has no autovacuum: fresh statistics keep the planner on the right
   // index as the rollups grow (ANALYZE samples a fixed number of rows, so this stays cheap).
-  await db.query('ANALYZE click_rollups');
-  await db.query('ANALYZE click_rollups_daily');
+  await db.query('ANALYZE click_packs');
+  await db.query('ANALYZE click_packs_daily');
   const cutoff = new Date(now - retentionDays * DAY_MS);
   const events = await db.query<{ n: number }>(
     `WITH gone AS (DELETE FROM click_events WHERE last_at < $1 AND folded RETURNING events)
