@@ -338,7 +338,10 @@ export const DIM_TAGS: Record<ClickDim, string> = { referrer: 'r', country: 'c',
  * Packs a batch's increments and registers. A day's registers go with the link's earliest pack of
  * that day (registers merge by maximum over a window's days, so which hour holds them is moot).
  */
-export function packRollups(rollups: readonly RollupIncrement[], visitors: readonly VisitorRegister[]): Pack[] {
+export function packRollups(
+  rollups: readonly RollupIncrement[],
+  visitors: readonly VisitorRegister[],
+): Pack[] {
   const packs = new Map<string, Pack>();
   const firstOfDay = new Map<string, Pack>();
   const packFor = (code: string, hour: number, bot: boolean): Pack => {

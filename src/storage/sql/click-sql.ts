@@ -219,7 +219,11 @@ export function clickStatsSql(
       `SELECT code, clicks FROM ${top.sql} p WHERE p.code <> '' AND (NOT p.bot OR $1) AND p.dim = '${COUNTED_BY}'`,
     );
   // Visitors are counted over whole days: a register holds a day's visitors.
-  const days = { from: floorTo(q.from, DAY_MS), to: Math.ceil(q.to / DAY_MS) * DAY_MS, interval: 'day' as const };
+  const days = {
+    from: floorTo(q.from, DAY_MS),
+    to: Math.ceil(q.to / DAY_MS) * DAY_MS,
+    interval: 'day' as const,
+  };
   const registerRows = fromPacks(
     spansFor(days, through),
     'x >> 6 AS reg, x & 63 AS rank',
@@ -254,7 +258,11 @@ export function clickStatsSql(
     },
     visitors: {
       sql: `SELECT reg, max(rank)::int AS rank FROM (${registerRows.join(' UNION ALL ')}) v GROUP BY reg ORDER BY reg`,
-      params: [q.code, q.includeBots, ...(visitorRows.length === 0 ? [] : [0, 1, 2, 3].map((i) => visitors[i] ?? []))],
+      params: [
+        q.code,
+        q.includeBots,
+        ...(visitorRows.length === 0 ? [] : [0, 1, 2, 3].map((i) => visitors[i] ?? [])),
+      ],
     },
     topLinks: {
       sql: `SELECT code, sum(clicks)::bigint AS clicks
@@ -345,7 +353,11 @@ const MERGE_GROUPS = 2_000;
 const MERGE_DAYS = 2;
 
 /** Merges each link's several packs of one hour (or day) into one; returns how many groups. */
-export async function mergePacks(db: SqlClient, table: 'click_packs' | 'click_packs_daily', since: number): Promise<number> {
+export async function mergePacks(
+  db: SqlClient,
+  table: 'click_packs' | 'click_packs_daily',
+  since: number,
+): Promise<number> {
   const t = table === 'click_packs' ? 'hour' : 'day';
   const res = await db.query<{ n: number }>(
     `WITH groups AS (
