@@ -51,11 +51,6 @@ export async function seedClickHistory(db: SqlClient, h: ClickHistory): Promise<
        ARRAY[(i % 1024) * 64 + 1]
      FROM generate_series(1, ${h.otherLinks}) AS i`,
   );
-  await db.query(
-    `INSERT INTO click_totals (code, clicks) VALUES ($1, ${h.hours * h.perHour})
-     ON CONFLICT (code) DO UPDATE SET clicks = excluded.clicks`,
-    [h.code],
-  );
   // A day's visitor registers, in a pack of their own at the day's start (as a write of registers
   // without clicks would leave them).
   const days = Math.ceil(h.hours / 24);

@@ -170,7 +170,7 @@ describe('the click stream on Redis Streams with hop worker', () => {
         c.query(`
           CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
           BEGIN IF NEW.code = '${poisoned}' THEN RAISE EXCEPTION 'simulated defect'; END IF; RETURN NEW; END $$;
-          CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON click_totals FOR EACH ROW EXECUTE FUNCTION poison();`),
+          CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON click_packs FOR EACH ROW EXECUTE FUNCTION poison();`),
       );
     }
     const click = (code: string) => ({
@@ -216,7 +216,7 @@ describe('the click stream on Redis Streams with hop worker', () => {
 
     // The fix, then the replay: the two clicks count once, and the garbage lands back in the DLQ.
     for (let s = 0; s < pg.shards; s++) {
-      await withClient(db.url(primaryOf(pg, s)), (c) => c.query('DROP TRIGGER poison ON click_totals'));
+      await withClient(db.url(primaryOf(pg, s)), (c) => c.query('DROP TRIGGER poison ON click_packs'));
     }
     const replayed = await runHop(['dlq', 'replay', '--all'], env);
     assert.equal(replayed.code, 0, replayed.stderr);

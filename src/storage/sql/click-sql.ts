@@ -59,10 +59,6 @@ const RECORD_BATCH = `WITH ledger AS (
     INSERT INTO click_packs_daily (code, day, bot, clicks, vals, counts, regs)
     SELECT code, to_timestamp((hour - hour % 86400000) / 1000), bot, clicks, vals, counts, regs
     FROM p, mark WHERE p.hour < mark.through
-  ), totals AS (
-    INSERT INTO click_totals (code, clicks)
-    SELECT code, sum(clicks) FROM p WHERE code <> '' GROUP BY code HAVING sum(clicks) > 0
-    ON CONFLICT (code) DO UPDATE SET clicks = click_totals.clicks + excluded.clicks
   ), raw AS (
     INSERT INTO click_events (batch_id, first_at, last_at, events, data)
     SELECT $1, to_timestamp($3::bigint / 1000.0), to_timestamp($4::bigint / 1000.0), $5, $6

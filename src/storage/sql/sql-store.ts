@@ -40,7 +40,13 @@ const REDIRECT_COLUMNS =
 // The same expression as links_search_idx, so the trigram index serves `q`.
 const SEARCH_EXPR = `(code || ' ' || url || ' ' || coalesce(title, ''))`;
 const MAX_CODE_DRAWS = 8;
-const CLICKS_SUBQUERY = '(SELECT t.clicks FROM click_totals t WHERE t.code = links.code) AS clicks';
+// A link's total: its daily packs of the days already summed per day, and its hourly packs since
+// (the hourly packs before that are in the daily ones too). A few dozen index rows even for a link
+// with years of clicks, and nothing to update per click.
+const CLICKS_SUBQUERY = `(
+  SELECT coalesce((SELECT sum(d.clicks) FROM click_packs_daily d WHERE d.code = links.code AND d.day < m.through), 0)
+    + coalesce((SELECT sum(h.clicks) FROM click_packs h WHERE h.code = links.code AND h.hour >= m.through), 0)
+  FROM click_compaction m WHERE m.id = 1) AS clicks`;
 
 interface LinkRow {
   code: string;

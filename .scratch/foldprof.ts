@@ -1,0 +1,31 @@
+import { mkdtempSync } from 'node:fs';
+import { ClickEnricher } from '../src/analytics/click-enricher.ts';
+import { ClickSums, packRollups, encodeRawClicks } from '../src/domain/clicks.ts';
+import { uuid7 } from '../src/events/uuid7.ts';
+import { browserRedirects } from '../bench/scenarios/clicks.ts';
+import { openEmbeddedStore } from '../src/storage/embedded/open-embedded-store.ts';
+import { randomCodes } from '../bench/lib/links.ts';
+const codes = randomCodes(100000);
+const f = browserRedirects(codes, 'zipf');
+const salts = { saltFor: () => 'salt' } as any;
+const en = new ClickEnricher({ trustProxy: '127.0.0.1', countryHeader: null }, salts);
+const mk = (n: number, at: number) => Array.from({ length: n }, () => { const r = f() as any; return en.eventFor(r.path.slice(1), { headers: r.headers, socket: { remoteAddress: '127.0.0.1' } } as any, at); });
+const store = await openEmbeddedStore({ dataDir: mkdtempSync('/tmp/fp-'), codeLength: 7 });
+const N = Number(process.argv[2] ?? 130000);
+const PER = Number(process.argv[3] ?? 1000);
+let at = Date.now();
+for (let round = 0; round < 3; round++) {
+  const evs = mk(N, at); at += 10000;
+  const T: Record<string, number> = {};
+  let t = performance.now();
+  const lap = (k: string) => { const n = performance.now(); T[k] = (T[k] ?? 0) + n - t; t = n; };
+  const s = new ClickSums(false); for (const e of evs) s.add(e); lap('sum');
+  for (let i = 0; i < evs.length; i += 2000) { const b = evs.slice(i, i + 2000); await store.writeRawClicks(uuid7(), b); } lap('raw');
+  const parts = s.partition(Math.max(1, Math.ceil(s.rows / PER))); lap('partition');
+  let packs = 0;
+  for (const p of parts) { packs += packRollups(p.rollups, p.visitors).length; } lap('pack(js only)');
+  for (const p of parts) await store.recordClickBatch({ id: uuid7(), events: [], ...p }); lap('write parts');
+  const tot = Object.values(T).reduce((a, b) => a + b, 0);
+  console.log(`${N} clicks, ${parts.length} parts, ${packs} packs (${(packs / N).toFixed(3)}/click): ` + Object.entries(T).map(([k, v]) => `${k} ${(v * 1000 / N).toFixed(2)}`).join(', ') + ` µs/click; total ${(tot * 1000 / N).toFixed(2)}`);
+}
+await store.close();
