@@ -256,7 +256,7 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
         ['clicks recorded during the runs', recorded === null ? '-' : fmtInt(recorded), '', ''],
         ['clicks stored (raw)', written === null ? '-' : fmtInt(written), '', ''],
         [
-          'clicks folded into rollups (rows per click)',
+          'clicks folded into rollups (increments per click)',
           folded === null ? '-' : fmtInt(folded),
           folded === null || foldRows === null || folded === 0 ? '' : (foldRows / folded).toFixed(2),
           '',

@@ -107,7 +107,7 @@ async function foldTable(
       'clicks/s',
       'µs per click',
       'of which summing',
-      'rows per click',
+      'increments per click',
     ],
     rows,
     note:
@@ -164,15 +164,16 @@ export async function runIngest(ctx: BenchContext, o: IngestOptions): Promise<Sc
       head: [
         'clicks per flush',
         'clicks/s written',
-        'rollup rows/s',
-        'rows per click',
+        'increments/s',
+        'increments per click',
         'batches',
         'slowest batch (ms)',
       ],
       rows,
       note:
         'Time counts summing (main thread) and writing (PGlite worker thread), not building the clicks. ' +
-        'Bigger flushes sum more clicks of a link into one row.',
+        'An increment is one (link, hour, value) count or one visitor register; the database stores a ' +
+        "link's increments of one hour and batch as one row. Bigger flushes sum more clicks into each.",
     });
     report.tables.push(await foldTable(ctx, store, make, report));
     return report;
