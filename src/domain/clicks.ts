@@ -151,6 +151,35 @@ function bump(m: Map<string, number>, k: string): number {
 export const agentValue = (e: Pick<ClickEvent, 'browser' | 'os' | 'device'>): string =>
   `${e.browser ?? ''}${AGENT_SEP}${e.os ?? ''}${AGENT_SEP}${e.device ?? ''}`;
 
+// The few agent values seen, by browser, OS and device: looking up three short strings that the
+// user-agent cache hands out again and again is cheaper than building and hashing a new string for
+// every click. Bounded: a flood of odd agents starts it over.
+const agentValues = new Map<string | null, Map<string | null, Map<string | null, string>>>();
+let agentValueCount = 0;
+function internedAgentValue(e: Pick<ClickEvent, 'browser' | 'os' | 'device'>): string {
+  let byOs = agentValues.get(e.browser);
+  if (byOs === undefined) {
+    if (agentValueCount >= 4096) {
+      agentValues.clear();
+      agentValueCount = 0;
+    }
+    byOs = new Map();
+    agentValues.set(e.browser, byOs);
+  }
+  let byDevice = byOs.get(e.os);
+  if (byDevice === undefined) {
+    byDevice = new Map();
+    byOs.set(e.os, byDevice);
+  }
+  let v = byDevice.get(e.device);
+  if (v === undefined) {
+    v = agentValue(e);
+    byDevice.set(e.device, v);
+    agentValueCount++;
+  }
+  return v;
+}
+
 // Nested maps keyed by values already at hand: summing a click builds no strings, which matters
 // at tens of thousands of clicks a second on the thread that also serves redirects.
 /** Adds one click; returns how many rows (increments and registers) it created. */
@@ -164,7 +193,7 @@ function addTo(link: LinkSums, e: ClickEvent, hour: number, day: number, reg: nu
   }
   created += bump(h.values.referrer, e.referrerHost ?? '');
   created += bump(h.values.country, e.country ?? '');
-  created += bump(h.values.agent, agentValue(e));
+  created += bump(h.values.agent, internedAgentValue(e));
   let d: DaySketch | undefined;
   for (const x of link.days) if (x.day === day && x.bot === e.bot) d = x;
   if (d === undefined) {
@@ -174,6 +203,31 @@ function addTo(link: LinkSums, e: ClickEvent, hour: number, day: number, reg: nu
   const old = d.ranks.get(reg);
   if (old === undefined || rank > old) d.ranks.set(reg, rank);
   return old === undefined ? created + 1 : created;
+}
+
+/** Adds one link's sums into `into` (the all-links sums): counts add up, registers keep the maximum. */
+function mergeInto(into: LinkSums, link: LinkSums): void {
+  for (const h of link.hours) {
+    let t: HourSums | undefined;
+    for (const x of into.hours) if (x.hour === h.hour && x.bot === h.bot) t = x;
+    if (t === undefined) {
+      t = { hour: h.hour, bot: h.bot, values: { referrer: new Map(), country: new Map(), agent: new Map() } };
+      into.hours.push(t);
+    }
+    for (const dim of CLICK_DIMS) {
+      const m = t.values[dim];
+      for (const [value, n] of h.values[dim]) m.set(value, (m.get(value) ?? 0) + n);
+    }
+  }
+  for (const d of link.days) {
+    let t: DaySketch | undefined;
+    for (const x of into.days) if (x.day === d.day && x.bot === d.bot) t = x;
+    if (t === undefined) {
+      t = { day: d.day, bot: d.bot, ranks: new Map() };
+      into.days.push(t);
+    }
+    for (const [reg, rank] of d.ranks) if (rank > (t.ranks.get(reg) ?? 0)) t.ranks.set(reg, rank);
+  }
 }
 
 function emit(code: string, link: LinkSums, rollups: RollupIncrement[], visitors: VisitorRegister[]): void {
@@ -199,7 +253,9 @@ export interface ClickChunk extends ClickSummary {
  */
 export class ClickSums {
   private readonly links = new Map<string, LinkSums>();
-  private everyLink: LinkSums | null = { hours: [], days: [] };
+  /** The all-links sums, merged from the links' when asked for (not per click: that doubled the cost). */
+  private everyLink: LinkSums | null = null;
+  private everyLinkTaken = false;
   private readonly events: ClickEvent[] = [];
   private eventsTaken = 0;
   private rowCount = 0;
@@ -211,20 +267,28 @@ export class ClickSums {
   }
 
   add(e: ClickEvent): void {
-    const hour = floorTo(e.at, HOUR_MS);
-    const day = floorTo(e.at, DAY_MS);
     const { reg, rank } = hllRegister(e.visitor);
     let link = this.links.get(e.code);
     if (link === undefined) {
       link = { hours: [], days: [] };
       this.links.set(e.code, link);
     }
-    this.rowCount += addTo(link, e, hour, day, reg, rank);
-    if (this.everyLink !== null) this.rowCount += addTo(this.everyLink, e, hour, day, reg, rank);
+    this.rowCount += addTo(link, e, floorTo(e.at, HOUR_MS), floorTo(e.at, DAY_MS), reg, rank);
+    this.everyLink = null;
     if (this.keepEvents) this.events.push(e);
   }
 
-  /** Rows (increments and registers) the sums would write, all links' rows included. */
+  /** The sums across all links, merged once after each change. */
+  private allLinks(): LinkSums {
+    if (this.everyLink === null) {
+      const all: LinkSums = { hours: [], days: [] };
+      for (const link of this.links.values()) mergeInto(all, link);
+      this.everyLink = all;
+    }
+    return this.everyLink;
+  }
+
+  /** Rows (increments and registers) of the links' sums, the all-links rows aside. */
   get rows(): number {
     return this.rowCount;
   }
@@ -238,9 +302,11 @@ export class ClickSums {
   take(maxRows: number, maxEvents: number): ClickChunk | null {
     const rollups: RollupIncrement[] = [];
     const visitors: VisitorRegister[] = [];
-    if (this.everyLink !== null && this.everyLink.hours.length > 0)
-      emit(ALL_LINKS, this.everyLink, rollups, visitors);
-    this.everyLink = null;
+    if (!this.everyLinkTaken) {
+      const all = this.allLinks();
+      if (all.hours.length > 0) emit(ALL_LINKS, all, rollups, visitors);
+      this.everyLinkTaken = true;
+    }
     for (const [code, link] of this.links) {
       if (rollups.length + visitors.length >= maxRows) break;
       emit(code, link, rollups, visitors);
@@ -259,8 +325,8 @@ export class ClickSums {
    */
   partition(parts: number): ClickSummary[] {
     const out: ClickSummary[] = Array.from({ length: parts }, () => ({ rollups: [], visitors: [] }));
-    if (this.everyLink !== null && this.everyLink.hours.length > 0)
-      emit(ALL_LINKS, this.everyLink, out[0]!.rollups, out[0]!.visitors);
+    const all = this.allLinks();
+    if (all.hours.length > 0) emit(ALL_LINKS, all, out[0]!.rollups, out[0]!.visitors);
     for (const [code, link] of this.links) {
       const p = out[partOf(code, parts)]!;
       emit(code, link, p.rollups, p.visitors);
@@ -270,9 +336,9 @@ export class ClickSums {
 
   /** The rows of one link (or of ALL_LINKS), without taking them. */
   rowsOf(code: string): ClickSummary {
-    const link = code === ALL_LINKS ? this.everyLink : this.links.get(code);
+    const link = code === ALL_LINKS ? this.allLinks() : this.links.get(code);
     const out: ClickSummary = { rollups: [], visitors: [] };
-    if (link !== null && link !== undefined) emit(code, link, out.rollups, out.visitors);
+    if (link !== undefined) emit(code, link, out.rollups, out.visitors);
     return out;
   }
 

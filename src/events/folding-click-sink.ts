@@ -193,8 +193,11 @@ export class FoldingClickSink implements ClickSink {
 
   /** Clicks accepted but not yet stored raw. */
   get buffered(): number {
-    const waiting = (g: Generation) => g.pending.length + (g.retry?.events.length ?? 0);
-    return waiting(this.current) + (this.folding === null ? 0 : waiting(this.folding.gen));
+    // Asked on every click: no closure here.
+    const c = this.current;
+    const f = this.folding?.gen;
+    const folding = f === undefined ? 0 : f.pending.length + (f.retry?.events.length ?? 0);
+    return c.pending.length + (c.retry?.events.length ?? 0) + folding;
   }
 
   /** The held clicks that a stats query must count (see PendingClicks). */
