@@ -350,7 +350,7 @@ const settings = [
     env: 'HOP_CLICK_FOLD_ROWS',
     flag: 'click-fold-rows',
     default: '200000',
-    help: 'Embedded: rollup rows held in memory that start a fold early',
+    help: 'Embedded: increments (clicks per link, hour and value) and visitor registers held in memory that start a fold early',
     parse: int(1, 10_000_000),
   },
   {

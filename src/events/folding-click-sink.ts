@@ -33,7 +33,7 @@ export interface FoldingClickSinkOptions {
   readonly maxBuffered: number;
   /** Longest a click waits to be folded into the rollups. */
   readonly foldMs: number;
-  /** Rows held in memory that start a fold early (memory stays bounded at about twice this). */
+  /** Increments and registers held in memory that start a fold early (memory stays bounded at about twice this). */
   readonly foldRows: number;
   /** Told of every click as it is accepted (the live feed). */
   readonly onClick?: (event: ClickEvent) => void;
