@@ -205,6 +205,13 @@ function addTo(link: LinkSums, e: ClickEvent, hour: number, day: number, reg: nu
   return old === undefined ? created + 1 : created;
 }
 
+/** One hour's clicks: every click has one value of COUNTED_BY. */
+function hourClicks(h: HourSums): number {
+  let clicks = 0;
+  for (const n of h.values[COUNTED_BY].values()) clicks += n;
+  return clicks;
+}
+
 /** Adds one link's sums into `into` (the all-links sums): counts add up, registers keep the maximum. */
 function mergeInto(into: LinkSums, link: LinkSums): void {
   for (const h of link.hours) {
@@ -345,19 +352,14 @@ export class ClickSums {
   /** A link's clicks, bots included. */
   clicksOf(code: string): number {
     let clicks = 0;
-    for (const h of this.links.get(code)?.hours ?? [])
-      for (const n of h.values[COUNTED_BY].values()) clicks += n;
+    for (const h of this.links.get(code)?.hours ?? []) clicks += hourClicks(h);
     return clicks;
   }
 
   /** Every link's clicks per hour and bot flag (for top links), without taking them. */
   *linkHours(): Generator<{ code: string; hour: number; bot: boolean; clicks: number }> {
     for (const [code, link] of this.links) {
-      for (const h of link.hours) {
-        let clicks = 0;
-        for (const n of h.values[COUNTED_BY].values()) clicks += n;
-        yield { code, hour: h.hour, bot: h.bot, clicks };
-      }
+      for (const h of link.hours) yield { code, hour: h.hour, bot: h.bot, clicks: hourClicks(h) };
     }
   }
 }

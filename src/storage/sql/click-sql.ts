@@ -349,7 +349,7 @@ const MERGE_GROUPS = 2_000;
 const MERGE_DAYS = 2;
 
 /** Merges each link's several packs of one hour (or day) into one; returns how many groups. */
-export async function mergePacks(
+async function mergePacks(
   db: SqlClient,
   table: 'click_packs' | 'click_packs_daily',
   since: number,
