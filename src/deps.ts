@@ -12,10 +12,11 @@ import type { ClickEvent } from './domain/clicks.ts';
 import type { RedirectRecord } from './domain/link.ts';
 import { normalizeHostName, type UrlPolicy } from './domain/url-policy.ts';
 import { BufferedClickSink } from './events/buffered-click-sink.ts';
-import { type ClickSink, noopClickSink } from './events/click-sink.ts';
+import { type ClickIntake, type ClickSink, type EventSink, noopClickSink } from './events/click-sink.ts';
 import { agreeOnPartitions, PartitionMismatch } from './events/click-stream.ts';
 import { FoldingClickSink } from './events/folding-click-sink.ts';
 import { StreamClickSink } from './events/stream-click-sink.ts';
+import { ThreadClickSink } from './events/thread-click-sink.ts';
 import { KeyVerifier } from './keys/key-verifier.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { Metrics } from './metrics/metrics.ts';
@@ -37,8 +38,10 @@ export interface Deps {
   readonly resolver: LinkResolver;
   /** The Redis tier's cache, when configured (readiness reports it degraded while it fails). */
   readonly sharedCache: SharedCache | null;
+  /** Holds the clicks not yet written: flushed and closed with the process, asked by stats. */
   readonly clicks: ClickSink;
-  readonly clickEnricher: ClickEnricher;
+  /** Where a redirect hands its click. */
+  readonly clickIntake: ClickIntake;
   readonly clickFeed: ClickFeed;
   readonly clickUpkeep: ClickUpkeep;
   readonly visitorSalts: VisitorSalts;
@@ -106,33 +109,60 @@ function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
 
 const isClickLog = (s: Store): s is Store & ClickLog => 'writeRawClicks' in s && 'unfoldedClicks' in s;
 
-/** Where redirects' clicks go: nowhere, this process's writer, or the click stream in Redis. */
+/** Enriches each click on the redirect's thread and hands the event to the sink. */
+function enriching(sink: EventSink, enricher: ClickEnricher): ClickSink & ClickIntake {
+  return {
+    active: sink.active,
+    take: (code, req) => sink.record(enricher.eventFor(code, req)),
+    flush: () => sink.flush(),
+    close: () => sink.close(),
+    ...(sink.heldFor === undefined ? {} : { heldFor: (q) => sink.heldFor!(q) }),
+    ...(sink.heldClicks === undefined ? {} : { heldClicks: (code) => sink.heldClicks!(code) }),
+  };
+}
+
+/**
+ * Where redirects' clicks go: nowhere, the embedded database's thread, this process's writer, or
+ * the click stream in Redis.
+ */
 async function openClickSink(
   config: Config,
   store: Store,
-  onClick: (e: ClickEvent) => void,
+  click: { onClick: (e: ClickEvent) => void; listening: () => boolean; enricher: ClickEnricher },
   metrics: Metrics,
   log: Logger,
-): Promise<ClickSink> {
+): Promise<ClickSink & ClickIntake> {
   if (!config.clickRecording) return noopClickSink;
   const common = {
     batchSize: config.clickBatchSize,
     flushMs: config.clickFlushMs,
     maxBuffered: config.clickBufferSize,
-    onClick,
+    onClick: click.onClick,
   };
   if (config.clickPipeline === 'local' || config.redis === null) {
     // Only the embedded store folds: it has one writer, so this process's held clicks are all
     // the clicks the rollups lack, and stats can add them in.
     if (config.databaseUrls === null && config.clickFoldMs > 0 && isClickLog(store)) {
-      return FoldingClickSink.open(
-        store,
-        { ...common, foldMs: config.clickFoldMs, foldRows: config.clickFoldRows },
-        metrics,
-        log,
-      );
+      const folding = { ...common, foldMs: config.clickFoldMs, foldRows: config.clickFoldRows };
+      // PGlite: the writer runs on the database's own thread. The memory store (tests): here.
+      const thread = store.databaseThread ?? null;
+      if (thread !== null) {
+        return ThreadClickSink.open(
+          thread,
+          {
+            ...folding,
+            listening: click.listening,
+            trustProxy: config.trustProxy,
+            countryHeader: config.countryHeader,
+            codeLength: config.codeLength,
+            logLevel: config.logLevel,
+          },
+          metrics,
+        );
+      }
+      return enriching(await FoldingClickSink.open(store, folding, metrics, log), click.enricher);
     }
-    return new BufferedClickSink(store, common, metrics, log);
+    return enriching(new BufferedClickSink(store, common, metrics, log), click.enricher);
   }
   // A connection of its own: large appends must not queue ahead of the cache's lookups.
   const client = connectRedis(config.redis, {
@@ -156,10 +186,9 @@ async function openClickSink(
     metrics,
     log,
   );
+  const enriched = enriching(sink, click.enricher);
   return {
-    active: true,
-    record: (e) => sink.record(e),
-    flush: () => sink.flush(),
+    ...enriched,
     async close() {
       await sink.close();
       client.disconnect();
@@ -239,9 +268,16 @@ export async function buildDeps(
   const clicks = await openClickSink(
     config,
     store,
-    (e) => {
-      clickFeed.publish(e);
-      webhooks?.offerClick(e);
+    {
+      onClick: (e) => {
+        clickFeed.publish(e);
+        webhooks?.offerClick(e);
+      },
+      listening: () => clickFeed.size > 0 || webhooks?.wantsClicks === true,
+      enricher: new ClickEnricher(
+        { trustProxy: config.trustProxy, countryHeader: config.countryHeader },
+        visitorSalts,
+      ),
     },
     metrics,
     log,
@@ -253,10 +289,7 @@ export async function buildDeps(
     resolver,
     sharedCache: redis?.cache ?? null,
     clicks,
-    clickEnricher: new ClickEnricher(
-      { trustProxy: config.trustProxy, countryHeader: config.countryHeader },
-      visitorSalts,
-    ),
+    clickIntake: clicks,
     clickFeed,
     clickUpkeep,
     visitorSalts,

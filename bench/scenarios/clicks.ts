@@ -129,10 +129,8 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
     const { dir, codes, linksFile } = await seedLinksFile(cleanup, o.links);
     const request = browserRedirects(codes, o.dist);
     const suts: Sut[] = [];
-    // The middle Hop enriches every click and drops it (a one-click buffer): what enrichment alone costs.
     const shapes: [string, Record<string, string>][] = [
       ['recording on', { HOP_CLICK_RECORDING: 'on', HOP_CLICK_FOLD_MS: String(FOLD_MS) }],
-      ['enrich only', { HOP_CLICK_RECORDING: 'on', HOP_CLICK_BUFFER_SIZE: '1' }],
       ['recording off', { HOP_CLICK_RECORDING: 'off' }],
     ];
     for (const [name, env] of shapes) {
@@ -153,7 +151,7 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
       await warmServer(ctx, sut, request);
       suts.push(sut);
     }
-    const [on, enrich, off] = suts as [Sut, Sut, Sut];
+    const [on, off] = suts as [Sut, Sut];
     const catchUps: number[] = [];
     // CPU each Hop spent per redirect answered in its probes: the probes' own CPU, plus, for the
     // recording Hop, what its writer spent after each probe storing and folding that probe's
@@ -183,9 +181,8 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
       const c = cpu.get(sut.name);
       return c === undefined || c.requests === 0 ? null : (c.ms * 1000) / c.requests;
     };
-    const [cpuOn, cpuEnrich, cpuOff] = [perRedirect(on), perRedirect(enrich), perRedirect(off)];
+    const [cpuOn, cpuOff] = [perRedirect(on), perRedirect(off)];
     const onMax = best(probes.get(on.name) ?? [])!;
-    const enrichMax = best(probes.get(enrich.name) ?? [])!;
     const offMax = best(probes.get(off.name) ?? [])!;
     const rate = o.rate ?? Math.max(1, Math.floor(offMax.achievedRate / 2));
     const beforeFixed = await readCounters(on.target, COUNTERS);
@@ -234,12 +231,6 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
           '',
         ],
         [
-          'of which enrichment alone (enrich-only Hop)',
-          fmtPct((1 - enrichMax.achievedRate / offMax.achievedRate) * 100),
-          `${fmtInt(enrichMax.achievedRate)} req/s`,
-          cpuEnrich === null || cpuOff === null ? '' : `by CPU ${fmtPct((1 - cpuOff / cpuEnrich) * 100)}`,
-        ],
-        [
           `open-loop @ ${fmtInt(rate)}/s: p50 (ms)`,
           fmtMs(fixedOn.latency.p50),
           fmtMs(fixedOff.latency.p50),
@@ -270,12 +261,11 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
           '',
         ],
       ],
-      note: `Every redirect of the recording Hop is enriched (user agent, bot, country, visitor hash) and summed; its clicks are stored raw every second and folded into the rollups at least every ${FOLD_MS / 1000} s (the default is 5 min, which needs fewer rows). "CPU per redirect" divides each Hop's CPU in its probes, plus the recording Hop's CPU while it stored and folded after each probe, by the redirects of its probes.`,
+      note: `Every redirect of the recording Hop hands its click to the embedded database's thread, which enriches it (user agent, bot, country, visitor hash) and sums it; the clicks are stored raw every second and folded into the rollups at least every ${FOLD_MS / 1000} s (the default is 5 min, which needs fewer rows). "CPU per redirect" divides each Hop's CPU in its probes, plus the recording Hop's CPU while it stored and folded after each probe, by the redirects of its probes.`,
     });
     report.tables.push(runsTable(report.runs));
     report.data.summary = {
       onMaxRate: onMax.achievedRate,
-      enrichOnlyMaxRate: enrichMax.achievedRate,
       offMaxRate: offMax.achievedRate,
       cost,
       fixedRate: rate,
@@ -286,7 +276,6 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
       folded,
       foldRows,
       cpuPerRedirectOn: cpuOn,
-      cpuPerRedirectEnrichOnly: cpuEnrich,
       cpuPerRedirectOff: cpuOff,
       dropped,
       droppedFixed,

@@ -3,7 +3,7 @@
 // lookup and then forgotten (DESIGN §7). User-agent answers are cached: parsing one costs far
 // more than a cached redirect, and real traffic repeats a small set of them.
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 import Bowser from 'bowser';
 import geoip from 'geoip-country';
@@ -11,6 +11,12 @@ import { isbot } from 'isbot';
 import type { ClickEvent } from '../domain/clicks.ts';
 import { uuid7 } from '../events/uuid7.ts';
 import type { VisitorSalts } from './visitor-salts.ts';
+
+/** What enrichment reads of a request: an IncomingMessage, or its fields carried to another thread. */
+export interface ClickRequest {
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}
 
 interface Agent {
   readonly browser: string | null;
@@ -112,7 +118,7 @@ export class ClickEnricher {
     return a;
   }
 
-  private clientIp(req: IncomingMessage): string {
+  private clientIp(req: ClickRequest): string {
     const peer = req.socket.remoteAddress ?? '';
     if (this.trust === null) return peer;
     // The usual case, one proxy in front: a trusted peer naming one address. proxy-addr answers
@@ -122,7 +128,7 @@ export class ClickEnricher {
       const ip = forwarded.trim();
       if (ip !== '') return ip;
     }
-    return proxyAddr(req, this.trust);
+    return proxyAddr(req as Parameters<typeof proxyAddr>[0], this.trust);
   }
 
   /** Whether the proxy at this address is believed (peers are few: their answers are kept). */
@@ -136,7 +142,7 @@ export class ClickEnricher {
     return t;
   }
 
-  private headerCountry(req: IncomingMessage): string | null | undefined {
+  private headerCountry(req: ClickRequest): string | null | undefined {
     if (this.countryHeader === null) return undefined;
     const h = req.headers[this.countryHeader];
     const c = typeof h === 'string' ? h.trim().toUpperCase() : '';
@@ -170,7 +176,7 @@ export class ClickEnricher {
     return c;
   }
 
-  eventFor(code: string, req: IncomingMessage, at: number = Date.now()): ClickEvent {
+  eventFor(code: string, req: ClickRequest, at: number = Date.now()): ClickEvent {
     const ua = req.headers['user-agent'] ?? '';
     const agent = this.agent(ua);
     const client = this.client(agent, this.clientIp(req), ua, at);

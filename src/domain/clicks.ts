@@ -156,7 +156,7 @@ export const agentValue = (e: Pick<ClickEvent, 'browser' | 'os' | 'device'>): st
 // every click. Bounded: a flood of odd agents starts it over.
 const agentValues = new Map<string | null, Map<string | null, Map<string | null, string>>>();
 let agentValueCount = 0;
-function internedAgentValue(e: Pick<ClickEvent, 'browser' | 'os' | 'device'>): string {
+export function internedAgentValue(e: Pick<ClickEvent, 'browser' | 'os' | 'device'>): string {
   let byOs = agentValues.get(e.browser);
   if (byOs === undefined) {
     if (agentValueCount >= 4096) {
@@ -203,13 +203,6 @@ function addTo(link: LinkSums, e: ClickEvent, hour: number, day: number, reg: nu
   const old = d.ranks.get(reg);
   if (old === undefined || rank > old) d.ranks.set(reg, rank);
   return old === undefined ? created + 1 : created;
-}
-
-/** One hour's clicks: every click has one value of COUNTED_BY. */
-function hourClicks(h: HourSums): number {
-  let clicks = 0;
-  for (const n of h.values[COUNTED_BY].values()) clicks += n;
-  return clicks;
 }
 
 /** Adds one link's sums into `into` (the all-links sums): counts add up, registers keep the maximum. */
@@ -266,13 +259,6 @@ export class ClickSums {
   private readonly events: ClickEvent[] = [];
   private eventsTaken = 0;
   private rowCount = 0;
-  private readonly keepEvents: boolean;
-
-  /** keepEvents false: only the sums are kept (the caller keeps the raw events, if any). */
-  constructor(keepEvents = true) {
-    this.keepEvents = keepEvents;
-  }
-
   add(e: ClickEvent): void {
     const { reg, rank } = hllRegister(e.visitor);
     let link = this.links.get(e.code);
@@ -282,7 +268,7 @@ export class ClickSums {
     }
     this.rowCount += addTo(link, e, floorTo(e.at, HOUR_MS), floorTo(e.at, DAY_MS), reg, rank);
     this.everyLink = null;
-    if (this.keepEvents) this.events.push(e);
+    this.events.push(e);
   }
 
   /** The sums across all links, merged once after each change. */
@@ -323,44 +309,6 @@ export class ClickSums {
     this.eventsTaken += events.length;
     if (rollups.length === 0 && visitors.length === 0 && events.length === 0) return null;
     return { rollups, visitors, events };
-  }
-
-  /**
-   * All rows, split into `parts` summaries by a hash of the link code (the all-links rows go with
-   * part 0). The same clicks give the same parts in any order, so a write interrupted half way can
-   * be redone part by part and each part still meets its own ledger entry. Leaves the sums intact.
-   */
-  partition(parts: number): ClickSummary[] {
-    const out: ClickSummary[] = Array.from({ length: parts }, () => ({ rollups: [], visitors: [] }));
-    const all = this.allLinks();
-    if (all.hours.length > 0) emit(ALL_LINKS, all, out[0]!.rollups, out[0]!.visitors);
-    for (const [code, link] of this.links) {
-      const p = out[partOf(code, parts)]!;
-      emit(code, link, p.rollups, p.visitors);
-    }
-    return out;
-  }
-
-  /** The rows of one link (or of ALL_LINKS), without taking them. */
-  rowsOf(code: string): ClickSummary {
-    const link = code === ALL_LINKS ? this.allLinks() : this.links.get(code);
-    const out: ClickSummary = { rollups: [], visitors: [] };
-    if (link !== undefined) emit(code, link, out.rollups, out.visitors);
-    return out;
-  }
-
-  /** A link's clicks, bots included. */
-  clicksOf(code: string): number {
-    let clicks = 0;
-    for (const h of this.links.get(code)?.hours ?? []) clicks += hourClicks(h);
-    return clicks;
-  }
-
-  /** Every link's clicks per hour and bot flag (for top links), without taking them. */
-  *linkHours(): Generator<{ code: string; hour: number; bot: boolean; clicks: number }> {
-    for (const [code, link] of this.links) {
-      for (const h of link.hours) yield { code, hour: h.hour, bot: h.bot, clicks: hourClicks(h) };
-    }
   }
 }
 

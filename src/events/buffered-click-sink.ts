@@ -8,7 +8,7 @@ import { type ClickEvent, ClickSums } from '../domain/clicks.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ClickBatch, ClickStore } from '../storage/ports.ts';
-import type { ClickSink } from './click-sink.ts';
+import type { EventSink } from './click-sink.ts';
 import { uuid7 } from './uuid7.ts';
 
 export interface BufferedClickSinkOptions {
@@ -43,7 +43,7 @@ export function batchesOf(events: readonly ClickEvent[]): ClickBatch[] {
   return out;
 }
 
-export class BufferedClickSink implements ClickSink {
+export class BufferedClickSink implements EventSink {
   readonly active = true;
   /** Clicks arriving now. */
   private current = new ClickSums();

@@ -13,16 +13,16 @@ import {
   ALL_LINKS,
   type ClickEvent,
   type ClickSummary,
-  ClickSums,
   COUNTED_BY,
   DAY_MS,
   floorTo,
   partOf,
 } from '../domain/clicks.ts';
+import { FlatClickSums } from '../domain/flat-click-sums.ts';
 import type { Logger } from '../logger.ts';
-import type { Metrics } from '../metrics/metrics.ts';
+import type { ClickMetrics } from '../metrics/metrics.ts';
 import type { ClickLog, ClickStore, PendingClicks, StatsQuery } from '../storage/ports.ts';
-import type { ClickSink } from './click-sink.ts';
+import type { EventSink } from './click-sink.ts';
 import { uuid7 } from './uuid7.ts';
 
 export interface FoldingClickSinkOptions {
@@ -43,7 +43,7 @@ export interface FoldingClickSinkOptions {
 
 /** Clicks summed together and folded together. */
 interface Generation {
-  readonly sums: ClickSums;
+  readonly sums: FlatClickSums;
   /** Not yet stored raw. */
   pending: ClickEvent[];
   /** A raw batch whose write failed: written again first, as it is (same id). */
@@ -72,7 +72,7 @@ const ROWS_PER_PART = 1_000;
 const REST_FACTOR = 2;
 
 const newGeneration = (): Generation => ({
-  sums: new ClickSums(false),
+  sums: new FlatClickSums(),
   pending: [],
   retry: null,
   stored: [],
@@ -86,7 +86,7 @@ export function foldBatchId(foldId: string, part: number): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export class FoldingClickSink implements ClickSink {
+export class FoldingClickSink implements EventSink {
   readonly active = true;
   private current = newGeneration();
   private folding: Fold | null = null;
@@ -98,13 +98,13 @@ export class FoldingClickSink implements ClickSink {
   private timer: NodeJS.Timeout | null = null;
   private readonly store: Pick<ClickStore, 'recordClickBatch'> & ClickLog;
   private readonly opts: FoldingClickSinkOptions;
-  private readonly metrics: Metrics;
+  private readonly metrics: ClickMetrics;
   private readonly log: Logger;
 
   private constructor(
     store: Pick<ClickStore, 'recordClickBatch'> & ClickLog,
     opts: FoldingClickSinkOptions,
-    metrics: Metrics,
+    metrics: ClickMetrics,
     log: Logger,
   ) {
     this.store = store;
@@ -117,7 +117,7 @@ export class FoldingClickSink implements ClickSink {
   static async open(
     store: Pick<ClickStore, 'recordClickBatch'> & ClickLog,
     opts: FoldingClickSinkOptions,
-    metrics: Metrics,
+    metrics: ClickMetrics,
     log: Logger,
   ): Promise<FoldingClickSink> {
     const sink = new FoldingClickSink(store, opts, metrics, log);
@@ -210,7 +210,7 @@ export class FoldingClickSink implements ClickSink {
       visitors: [],
     };
     const firstDay = floorTo(q.from, DAY_MS);
-    const add = (sums: ClickSums, batchOf: (code: string) => string | null) => {
+    const add = (sums: FlatClickSums, batchOf: (code: string) => string | null) => {
       const own = sums.rowsOf(q.code);
       const batch = batchOf(q.code);
       for (const r of own.rollups) {

@@ -10,7 +10,7 @@ import type { ClickEvent } from '../domain/clicks.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
-import type { ClickSink } from './click-sink.ts';
+import type { EventSink } from './click-sink.ts';
 import { entryFields, MAX_EVENTS_PER_ENTRY, partitionKey, partitionOf } from './click-stream.ts';
 import { uuid7 } from './uuid7.ts';
 
@@ -32,7 +32,7 @@ interface Batch {
 
 const LENGTH_CHECK_MS = 1_000;
 
-export class StreamClickSink implements ClickSink {
+export class StreamClickSink implements EventSink {
   readonly active = true;
   private readonly pending: ClickEvent[][];
   private pendingCount = 0;

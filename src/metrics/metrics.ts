@@ -15,6 +15,12 @@ export interface MetricsSnapshot {
   clicks: { recorded: number; written: number; dropped: number; batchFailures: number };
 }
 
+/** What the click writers count: all a writer on the database's own thread reports back. */
+export type ClickMetrics = Pick<
+  Metrics,
+  'clicksRecorded' | 'clicksDropped' | 'clickBatchWritten' | 'clickBatchFailed' | 'clicksFolded'
+>;
+
 export interface Metrics {
   redirect(outcome: RedirectOutcome): void;
   cacheLookup(tier: 'l1' | 'l2', result: CacheResult): void;

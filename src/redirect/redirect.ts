@@ -23,12 +23,12 @@ export type Redirector = (
 ) => RedirectAnswer | Promise<RedirectAnswer>;
 
 export function createRedirector(deps: Deps): Redirector {
-  const { resolver, store, clicks, clickEnricher, metrics } = deps;
+  const { resolver, store, clickIntake: clicks, metrics } = deps;
 
   function go(link: RedirectRecord, url: string, counts: boolean, req: IncomingMessage): RedirectAnswer {
     const q = url.indexOf('?');
     const location = link.forwardQuery && q !== -1 ? mergeQuery(link.url, url.slice(q + 1)) : link.url;
-    if (counts && clicks.active) clicks.record(clickEnricher.eventFor(link.code, req));
+    if (counts && clicks.active) clicks.take(link.code, req);
     metrics.redirect('redirect');
     return { status: link.redirectType, location };
   }

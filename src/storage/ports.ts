@@ -173,6 +173,8 @@ export interface ClickLog {
   endFold(foldId: string): Promise<void>;
   /** Raw batches not folded yet, oldest first. */
   unfoldedClicks(): Promise<UnfoldedBatch[]>;
+  /** The embedded database's own thread, where the click writer then runs; absent elsewhere. */
+  readonly databaseThread?: DatabaseThread | null;
 }
 
 export interface ClickStats {
@@ -280,3 +282,15 @@ export interface WebhookStore {
 }
 
 export type Store = LinkStore & ApiKeyStore & ClickStore & WebhookStore & StoreAdmin;
+
+/** The embedded database's own thread, which also runs work that belongs next to the data. */
+export interface DatabaseThread {
+  /** Asks the thread for an operation and waits for its answer. */
+  call<T>(msg: Record<string, unknown>): Promise<T>;
+  /** Sends without waiting for an answer. */
+  post(msg: Record<string, unknown>): void;
+  /** Messages the thread sends unasked. */
+  onNotice(listener: (notice: unknown) => void): void;
+  /** Runs before a read that adds held clicks is sent: clicks still on this side go first. */
+  beforeHeldRead(listener: () => void): void;
+}

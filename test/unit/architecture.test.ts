@@ -28,7 +28,7 @@ const ADAPTERS = [
   /^metrics\/prometheus-metrics\.ts$/,
   /^ratelimit\/(memory|redis)-rate-limiter\.ts$/,
   /^cache\/(redis-cache|memory-shared-cache)\.ts$/,
-  /^events\/(buffered|stream)-click-sink\.ts$/,
+  /^events\/(buffered|stream|thread)-click-sink\.ts$/,
 ];
 // deps.ts composes Hop; worker/run-worker.ts composes `hop worker`.
 const COMPOSITION = [/^deps\.ts$/, /^storage\//, /^cli\//, /^worker\/run-worker\.ts$/];

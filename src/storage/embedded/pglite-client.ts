@@ -3,7 +3,8 @@
 // click-batch writes — never stalls the event loop that answers redirects.
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { SqlClient, SqlResult } from '../sql/sql-client.ts';
+import type { DatabaseThread } from '../ports.ts';
+import type { QueryOptions, SqlClient, SqlResult } from '../sql/sql-client.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 
 interface Reply {
@@ -24,8 +25,8 @@ class DatabaseError extends Error {
   }
 }
 
-/** Talks to the worker: one message per operation, answered by id. */
-class WorkerChannel {
+/** Talks to the worker: one message per operation, answered by id; id -1 is a notice. */
+class WorkerChannel implements DatabaseThread {
   private readonly worker: Worker;
   private readonly waiting = new Map<
     number,
@@ -33,10 +34,16 @@ class WorkerChannel {
   >();
   private nextId = 1;
   private dead: Error | null = null;
+  private readonly noticeListeners: ((notice: unknown) => void)[] = [];
+  readonly heldReadListeners: (() => void)[] = [];
 
   constructor(worker: Worker) {
     this.worker = worker;
     worker.on('message', (m: Reply) => {
+      if (m.id === -1) {
+        for (const l of this.noticeListeners) l(m);
+        return;
+      }
       const w = this.waiting.get(m.id);
       if (w === undefined) return;
       this.waiting.delete(m.id);
@@ -52,6 +59,18 @@ class WorkerChannel {
     worker.on('exit', (code) => die(new Error(`the database thread exited (${code})`)));
   }
 
+  onNotice(listener: (notice: unknown) => void): void {
+    this.noticeListeners.push(listener);
+  }
+
+  beforeHeldRead(listener: () => void): void {
+    this.heldReadListeners.push(listener);
+  }
+
+  post(msg: Record<string, unknown>): void {
+    if (this.dead === null) this.worker.postMessage({ ...msg, id: 0 });
+  }
+
   call<T>(msg: Record<string, unknown>): Promise<T> {
     if (this.dead !== null) return Promise.reject(this.dead);
     const id = this.nextId++;
@@ -64,8 +83,10 @@ class WorkerChannel {
 
 function client(ch: WorkerChannel, tx: number | undefined, close: () => Promise<void>): SqlClient {
   const self: SqlClient = {
-    query<T>(sql: string, params: readonly unknown[] = []): Promise<SqlResult<T>> {
-      return ch.call<SqlResult<T>>({ op: 'query', sql, params, tx });
+    query<T>(sql: string, params: readonly unknown[] = [], opts?: QueryOptions): Promise<SqlResult<T>> {
+      const heldClicks = opts?.heldClicks === true;
+      if (heldClicks) for (const l of ch.heldReadListeners) l();
+      return ch.call<SqlResult<T>>({ op: 'query', sql, params, tx, heldClicks });
     },
     exec(sql: string) {
       return ch.call<void>({ op: 'exec', sql, tx });
@@ -84,6 +105,7 @@ function client(ch: WorkerChannel, tx: number | undefined, close: () => Promise<
       return out;
     },
     close,
+    thread: ch,
   };
   return self;
 }

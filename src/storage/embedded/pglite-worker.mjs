@@ -8,6 +8,16 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 const port = parentPort;
 const transactions = new Map();
 let nextTx = 1;
+/** The embedded click writer, when the process records clicks (click-thread-host.ts). */
+let clicks = null;
+
+/** Loads the TypeScript click writer: this thread registers tsx's loader for itself. */
+async function openClicks(options) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  const { ClickThreadHost } = await import('./click-thread-host.ts');
+  return ClickThreadHost.open(db, options, (notice) => port.postMessage(notice));
+}
 
 function reply(id, result) {
   port.postMessage({ id, ok: true, result });
@@ -74,9 +84,30 @@ port.on('message', async (m) => {
     switch (m.op) {
       case 'query': {
         const r = await target(m.tx).query(m.sql, m.params);
+        // In the same turn as the answer, as the click writer's held clicks require.
+        if (m.heldClicks && clicks !== null) clicks.addHeld(r.rows);
         reply(m.id, { rows: r.rows, affectedRows: r.affectedRows ?? 0 });
         break;
       }
+      case 'clicks':
+        clicks?.take(m.batch);
+        break;
+      case 'clicks-open':
+        clicks ??= await openClicks(m.options);
+        reply(m.id, null);
+        break;
+      case 'clicks-flush':
+        await clicks?.flush();
+        reply(m.id, null);
+        break;
+      case 'clicks-close':
+        await clicks?.close();
+        reply(m.id, null);
+        break;
+      case 'click-stats':
+        if (clicks === null) throw new Error('the click writer is not running on this thread');
+        reply(m.id, await clicks.clickStats(m.query));
+        break;
       case 'exec':
         await target(m.tx).exec(m.sql);
         reply(m.id, null);
@@ -93,6 +124,8 @@ port.on('message', async (m) => {
         reply(m.id, null);
         break;
       case 'close':
+        await clicks?.close();
+        clicks = null;
         await db.close();
         reply(m.id, null);
         break;

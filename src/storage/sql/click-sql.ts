@@ -6,12 +6,11 @@ import {
   type ClickEvent,
   COUNTED_BY,
   DAY_MS,
-  decodeRawClicks,
   emptyBreakdowns,
-  encodeRawClicks,
   floorTo,
   packRollups,
 } from '../../domain/clicks.ts';
+import { packClicks, unpackClicks } from '../../domain/packed-clicks.ts';
 import type {
   ClickBatch,
   ClickMaintenance,
@@ -74,7 +73,7 @@ export async function recordClickBatch(db: SqlClient, batch: ClickBatch): Promis
     first,
     last,
     batch.events.length,
-    batch.events.length > 0 ? encodeRawClicks(batch.events) : '',
+    batch.events.length > 0 ? packClicks(batch.events) : '',
   ]);
   return (res.rows[0]?.applied ?? 0) > 0 ? 'applied' : 'duplicate';
 }
@@ -99,7 +98,7 @@ export async function writeRawClicks(
     `INSERT INTO click_events (batch_id, first_at, last_at, events, data, folded)
      VALUES ($1, to_timestamp($2::bigint / 1000.0), to_timestamp($3::bigint / 1000.0), $4, $5, false)
      ON CONFLICT (batch_id) DO NOTHING`,
-    [id, first, last, events.length, encodeRawClicks(events)],
+    [id, first, last, events.length, packClicks(events)],
   );
   return res.affectedRows > 0 ? 'applied' : 'duplicate';
 }
@@ -130,7 +129,7 @@ export async function unfoldedClicks(db: SqlClient): Promise<UnfoldedBatch[]> {
   return res.rows.map((r) => ({
     id: r.batch_id,
     fold: r.fold_id === null ? null : { id: r.fold_id, parts: r.fold_parts ?? 1 },
-    events: r.data === '' ? [] : decodeRawClicks(r.data),
+    events: r.data === '' ? [] : unpackClicks(r.data),
   }));
 }
 

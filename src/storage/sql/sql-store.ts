@@ -16,6 +16,7 @@ import type {
   ClickMaintenance,
   ClickStats,
   CreateOutcome,
+  DatabaseThread,
   ImportStatus,
   LinkWithClicks,
   ListPage,
@@ -425,6 +426,7 @@ export class SqlStore implements Store, ClickLog {
       `SELECT ${LINK_COLUMNS}, ${CLICKS_SUBQUERY}
        FROM links WHERE code = $1 AND deleted_at IS NULL`,
       [code],
+      { heldClicks: true },
     );
     const row = res.rows[0];
     return row === undefined ? null : withClicks(row);
@@ -432,7 +434,7 @@ export class SqlStore implements Store, ClickLog {
 
   async listLinks(query: ListQuery): Promise<ListPage> {
     const { sql, params } = listLinksSql(query);
-    const res = await this.db.query<LinkRow>(sql, params);
+    const res = await this.db.query<LinkRow>(sql, params, { heldClicks: true });
     const items = res.rows.slice(0, query.limit).map(withClicks);
     const last = items[items.length - 1];
     const next =
@@ -686,6 +688,10 @@ export class SqlStore implements Store, ClickLog {
 
   endFold(foldId: string): Promise<void> {
     return clickSql.endFold(this.db, foldId);
+  }
+
+  get databaseThread(): DatabaseThread | null {
+    return this.db.thread ?? null;
   }
 
   unfoldedClicks(): Promise<UnfoldedBatch[]> {

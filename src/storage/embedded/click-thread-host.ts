@@ -1,0 +1,202 @@
+// The embedded click pipeline's database-thread side, loaded by pglite-worker.mjs. It enriches
+// the clicks the redirect thread handed over, and runs the folding writer (FoldingClickSink) on
+// this thread's own connection: raw batches and rollups go to the database without crossing
+// threads, and the held sums live here, where stats and link totals add them in step with the
+// rollups (the same statement, or the same turn as the read's answer).
+import type { PGlite, Transaction } from '@electric-sql/pglite';
+import { ClickEnricher, type ClickRequest } from '../../analytics/click-enricher.ts';
+import { VisitorSalts } from '../../analytics/visitor-salts.ts';
+import type { ClickEvent } from '../../domain/clicks.ts';
+import type {
+  CapturedClicks,
+  ClickMetricDeltas,
+  ClickNotice,
+  ClickThreadOptions,
+} from '../../events/click-thread-protocol.ts';
+import { FoldingClickSink } from '../../events/folding-click-sink.ts';
+import { createLogger } from '../../logger.ts';
+import type { ClickMetrics } from '../../metrics/metrics.ts';
+import type { StatsQuery } from '../ports.ts';
+import type { SqlClient } from '../sql/sql-client.ts';
+import { SqlStore } from '../sql/sql-store.ts';
+
+// Counts reach the process's metrics at least this often while the writer works.
+const NOTICE_MS = 250;
+
+/** SqlClient over this thread's PGlite: no messages, no copies. */
+function localClient(db: PGlite | Transaction): SqlClient {
+  return {
+    async query<T>(sql: string, params: readonly unknown[] = []) {
+      const r = await db.query<T>(sql, params as unknown[]);
+      return { rows: r.rows, affectedRows: r.affectedRows ?? 0 };
+    },
+    async exec(sql: string) {
+      await db.exec(sql);
+    },
+    transaction<R>(fn: (tx: SqlClient) => Promise<R>): Promise<R> {
+      if (!('transaction' in db)) throw new Error('nested transactions are not supported');
+      return db.transaction((tx) => fn(localClient(tx)));
+    },
+    async close() {},
+  };
+}
+
+const noDeltas = (): ClickMetricDeltas => ({ recorded: 0, dropped: 0, failed: 0, written: [], folded: [] });
+
+/** The writer's counts, gathered for the next notice. */
+class MetricDeltas implements ClickMetrics {
+  d = noDeltas();
+  clicksRecorded(n: number) {
+    this.d.recorded += n;
+  }
+  clicksDropped(n: number) {
+    this.d.dropped += n;
+  }
+  clickBatchFailed() {
+    this.d.failed++;
+  }
+  clickBatchWritten(events: number, seconds: number) {
+    this.d.written.push([events, seconds]);
+  }
+  clicksFolded(clicks: number, rows: number, seconds: number) {
+    this.d.folded.push([clicks, rows, seconds]);
+  }
+  get empty(): boolean {
+    const d = this.d;
+    return d.recorded + d.dropped + d.failed + d.written.length + d.folded.length === 0;
+  }
+  take(): ClickMetricDeltas {
+    const d = this.d;
+    this.d = noDeltas();
+    return d;
+  }
+}
+
+export class ClickThreadHost {
+  private seq = 0;
+  private closed = false;
+  private echoed: ClickEvent[] | null = null;
+  private readonly deltas: MetricDeltas;
+  private readonly timer: NodeJS.Timeout;
+  private readonly store: SqlStore;
+  private readonly sink: FoldingClickSink;
+  private readonly enricher: ClickEnricher;
+  private readonly salts: VisitorSalts;
+  private readonly countryHeader: string | null;
+  private readonly notify: (n: ClickNotice) => void;
+
+  private constructor(
+    parts: {
+      store: SqlStore;
+      sink: FoldingClickSink;
+      enricher: ClickEnricher;
+      salts: VisitorSalts;
+      deltas: MetricDeltas;
+    },
+    countryHeader: string | null,
+    notify: (n: ClickNotice) => void,
+  ) {
+    this.store = parts.store;
+    this.sink = parts.sink;
+    this.enricher = parts.enricher;
+    this.salts = parts.salts;
+    this.deltas = parts.deltas;
+    this.countryHeader = countryHeader;
+    this.notify = notify;
+    this.timer = setInterval(() => {
+      if (!this.deltas.empty) this.report();
+    }, NOTICE_MS);
+    this.timer.unref();
+  }
+
+  /** Opens the writer, which first finishes what a previous process left (and logs it). */
+  static async open(
+    db: PGlite,
+    o: ClickThreadOptions,
+    notify: (n: ClickNotice) => void,
+  ): Promise<ClickThreadHost> {
+    const log = createLogger(o.logLevel);
+    const store = new SqlStore(localClient(db), { kind: 'embedded', codeLength: o.codeLength });
+    const salts = new VisitorSalts(store, log);
+    await salts.start();
+    const enricher = new ClickEnricher({ trustProxy: o.trustProxy, countryHeader: o.countryHeader }, salts);
+    const deltas = new MetricDeltas();
+    let host: ClickThreadHost | null = null;
+    const sink = await FoldingClickSink.open(
+      store,
+      {
+        flushMs: o.flushMs,
+        batchSize: o.batchSize,
+        maxBuffered: o.maxBuffered,
+        foldMs: o.foldMs,
+        foldRows: o.foldRows,
+        onClick: (e) => host?.echoed?.push(e),
+      },
+      deltas,
+      log,
+    );
+    host = new ClickThreadHost(
+      { store, sink, enricher, salts, deltas },
+      o.countryHeader?.toLowerCase() ?? null,
+      notify,
+    );
+    return host;
+  }
+
+  /** Enriches and records a hand-over, then tells the redirect thread where the writer stands. */
+  take(b: CapturedClicks): void {
+    this.echoed = b.echo ? [] : null;
+    const headers: Record<string, string | string[] | undefined> = {};
+    const socket: { remoteAddress: string | undefined } = { remoteAddress: undefined };
+    const req: ClickRequest = { headers, socket };
+    const country = this.countryHeader;
+    for (let i = 0; i < b.codes.length; i++) {
+      headers['user-agent'] = b.agents[i];
+      headers['x-forwarded-for'] = b.forwarded[i];
+      headers.referer = b.referers[i];
+      if (country !== null) headers[country] = b.countries?.[i];
+      socket.remoteAddress = b.peers[i];
+      this.sink.record(this.enricher.eventFor(b.codes[i]!, req, b.at[i]));
+    }
+    this.seq = b.seq;
+    this.report();
+  }
+
+  private report(): void {
+    const events = this.echoed ?? [];
+    this.echoed = null;
+    this.notify({
+      id: -1,
+      kind: 'clicks',
+      seq: this.seq,
+      buffered: this.sink.buffered,
+      metrics: this.deltas.take(),
+      events,
+    });
+  }
+
+  /** Adds the held clicks to rows just read with their stored totals (see FoldingClickSink.heldClicks). */
+  addHeld(rows: { code?: unknown; clicks?: unknown }[]): void {
+    for (const r of rows) {
+      if (typeof r.code === 'string') r.clicks = Number(r.clicks ?? 0) + this.sink.heldClicks(r.code);
+    }
+  }
+
+  clickStats(q: StatsQuery) {
+    return this.store.clickStats({ ...q, pending: () => this.sink.heldFor(q) });
+  }
+
+  async flush(): Promise<void> {
+    await this.sink.flush();
+    this.report();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.salts.stop();
+    await this.sink.close();
+    this.report();
+  }
+}
