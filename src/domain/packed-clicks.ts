@@ -2,14 +2,12 @@
 // dictionaries, in base64 text. About 50 bytes a click instead of the ~127 of JSON columns; the
 // embedded database takes text parameters far faster than bytea ones, and the cost of storing a
 // batch follows its size. Pure: no I/O.
-import { type ClickEvent, decodeRawClicks, encodeRawClicks } from './clicks.ts';
+import { type ClickEvent, decodeRawClicks, encodeRawClicks, internedAgentValue } from './clicks.ts';
 
 const PREFIX = 'p1:';
 // Per click: ms after the batch's first click (u32), code (u32), referrer, country and agent
 // (u16 each), the event id (16 bytes) and the visitor hash (8 bytes).
 const STRIDE = 4 + 4 + 2 + 2 + 2 + 16 + 8;
-const HEX = /^[0-9a-f]{16}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const hexByte = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 interface Dictionaries {
@@ -31,16 +29,27 @@ function idOf<K>(ids: Map<K, number>, list: unknown[], key: K, value: unknown = 
   return id;
 }
 
-const hexValue = (c: number): number => (c <= 57 ? c - 48 : c - 87);
+/** A lower-case hex digit's value, or -1. */
+const hexValue = (c: number): number => (c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1);
 
-/** Writes the hex digits of `s` (dashes skipped) as bytes at `at`. */
-function putHex(view: Uint8Array, at: number, s: string): void {
+/**
+ * Writes the hex digits of `s` as `bytes` bytes at `at`, a dash allowed only where `dashes` says
+ * (UUID layout); false when `s` does not have that shape.
+ */
+function putHex(view: Uint8Array, at: number, s: string, bytes: number, dashes: boolean): boolean {
+  if (s.length !== bytes * 2 + (dashes ? 4 : 0)) return false;
   let o = at;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 45) continue;
-    view[o++] = (hexValue(c) << 4) | hexValue(s.charCodeAt(++i));
+  for (let i = 0; i < s.length; i += 2) {
+    if (dashes && (i === 8 || i === 13 || i === 18 || i === 23)) {
+      if (s.charCodeAt(i) !== 45) return false;
+      i++;
+    }
+    const hi = hexValue(s.charCodeAt(i));
+    const lo = hexValue(s.charCodeAt(i + 1));
+    if (hi < 0 || lo < 0) return false;
+    view[o++] = (hi << 4) | lo;
   }
+  return true;
 }
 
 function hexOf(bytes: Uint8Array, at: number, n: number, dashes: boolean): string {
@@ -61,24 +70,32 @@ export function packClicks(events: readonly ClickEvent[]): string {
   const codeIds = new Map<string, number>();
   const referrerIds = new Map<string | null, number>();
   const countryIds = new Map<string | null, number>();
-  const agentIds = new Map<string, number>();
+  // By the interned agent value, one map per bot flag: no key is built per click.
+  const agentIds = [new Map<string, number>(), new Map<string, number>()] as const;
   const base = events.reduce((m, e) => Math.min(m, e.at), Number.POSITIVE_INFINITY);
   const cols = new Uint8Array(events.length * STRIDE);
   const view = new DataView(cols.buffer);
   for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
     const delta = e.at - base;
-    if (!HEX.test(e.visitor) || !UUID.test(e.id) || !Number.isInteger(delta) || delta > 0xffffffff)
-      return encodeRawClicks(events);
     const o = i * STRIDE;
+    if (
+      !Number.isInteger(delta) ||
+      delta > 0xffffffff ||
+      !putHex(cols, o + 14, e.id, 16, true) ||
+      !putHex(cols, o + 30, e.visitor, 8, false)
+    )
+      return encodeRawClicks(events);
     view.setUint32(o, delta);
     view.setUint32(o + 4, idOf(codeIds, d.codes, e.code));
     view.setUint16(o + 8, idOf(referrerIds, d.referrers, e.referrerHost));
     view.setUint16(o + 10, idOf(countryIds, d.countries, e.country));
-    const agentKey = `${e.browser}\u0000${e.os}\u0000${e.device}\u0000${e.bot}`;
-    view.setUint16(o + 12, idOf(agentIds, d.agents, agentKey, [e.browser, e.os, e.device, e.bot]));
-    putHex(cols, o + 14, e.id);
-    putHex(cols, o + 30, e.visitor);
+    // The interned value writes null as '': an empty field (never seen from the parser) gets a key
+    // of its own, so that both read back as written.
+    const plain = e.browser !== '' && e.os !== '' && e.device !== '';
+    const key = plain ? internedAgentValue(e) : `\u0001${JSON.stringify([e.browser, e.os, e.device])}`;
+    const agent = idOf(agentIds[e.bot ? 1 : 0], d.agents, key, [e.browser, e.os, e.device, e.bot]);
+    view.setUint16(o + 12, agent);
   }
   // A batch holds at most a few thousand clicks: u16 indexes always suffice, but say so if not.
   if (Math.max(d.referrers.length, d.countries.length, d.agents.length) > 0xffff)

@@ -35,5 +35,7 @@ describe('packed click batches', () => {
     assert.ok(!stored.startsWith('p1:'));
     assert.deepEqual(unpackClicks(stored), odd);
     assert.deepEqual(unpackClicks(packClicks([])), []);
+    const blanks = [clickEvent({ browser: null, os: 'x' }), clickEvent({ browser: '', os: 'x' })];
+    assert.deepEqual(unpackClicks(packClicks(blanks)), blanks);
   });
 });
