@@ -140,15 +140,39 @@ export function readRssKb(pid: number): number | null {
 const TICKS_PER_SECOND = 100;
 
 /** User + system CPU of a process in ms, from /proc/<pid>/stat; null where unavailable. */
-export function readCpuMs(pid: number): number | null {
+export function readCpuMs(pid: number, statFile = `/proc/${pid}/stat`): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(statFile, 'utf8');
     // The command name may contain spaces and parentheses, so count fields from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(fields[11]);
     const stime = Number(fields[12]);
     if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null;
     return ((utime + stime) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU (user + system) of each thread of a process, by thread id, in ms; null where unavailable. */
+export function readThreadCpuMs(pid: number): Map<number, number> | null {
+  try {
+    const out = new Map<number, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const ms = readCpuMs(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+      if (ms !== null) out.set(Number(tid), ms);
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** The machine's idle and total CPU time so far (all cores, in ticks); null where unavailable. */
+export function readMachineCpu(): { idle: number; total: number } | null {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { idle: (cpu[3] ?? 0) + (cpu[4] ?? 0), total: cpu.reduce((a, b) => a + b, 0) };
   } catch {
     return null;
   }

@@ -33,6 +33,13 @@ export interface ServerStats {
   rssKbAfter: number | null;
   /** CPU the server used during the run, as a percentage of one core. */
   cpuPercent: number | null;
+  /**
+   * The same, of its main thread (which answers requests) and of its busiest other thread (for Hop
+   * on its embedded database: that database's thread); null where unavailable.
+   */
+  threads?: { mainPercent: number; busiestOtherPercent: number } | null;
+  /** Share of the whole machine's CPU time (all cores) that nothing used during the run. */
+  machineIdlePercent?: number | null;
 }
 
 export interface RunResult {

@@ -115,6 +115,15 @@ async function waitForWriter(sut: Sut, folds: boolean): Promise<number> {
   return Date.now() - started;
 }
 
+// Where a probe's CPU went: with the click writer on the database's thread, recording shows as
+// that thread's CPU, and as idle cores when the threads on two cores wait on each other.
+const threadCpu = (r: RunResult) => {
+  const t = r.server?.threads;
+  return t == null ? '-' : `${fmtPct(t.mainPercent)} / ${fmtPct(t.busiestOtherPercent)}`;
+};
+const idleAndGenerator = (r: RunResult) =>
+  `${fmtPct(r.server?.machineIdlePercent ?? null)}, ${fmtPct(r.generator.cpuPercent)}`;
+
 export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<ScenarioReport> {
   const report = newReport('clicks', {
     links: o.links,
@@ -228,6 +237,18 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
           'cost of recording by CPU per redirect',
           cpuOn === null || cpuOff === null ? '-' : fmtPct((1 - cpuOff / cpuOn) * 100),
           '',
+          '',
+        ],
+        [
+          'best probe: CPU of the main thread / the busiest other thread',
+          threadCpu(onMax),
+          threadCpu(offMax),
+          '',
+        ],
+        [
+          'best probe: machine idle (all cores), load generator CPU',
+          idleAndGenerator(onMax),
+          idleAndGenerator(offMax),
           '',
         ],
         [

@@ -3,7 +3,14 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CpuCgroup, confineToCpuQuota } from '../lib/cgroup.ts';
-import { readCpuMs, readRssKb, spawnChild, waitForReadyLine } from '../lib/child.ts';
+import {
+  readCpuMs,
+  readMachineCpu,
+  readRssKb,
+  readThreadCpuMs,
+  spawnChild,
+  waitForReadyLine,
+} from '../lib/child.ts';
 import { runClosedLoop } from '../lib/closed-loop.ts';
 import { type HopProcess, type HopSetup, makeTempDir, removeDir, startHop } from '../lib/hop-process.ts';
 import { requestOnce, type Target } from '../lib/http-client.ts';
@@ -71,13 +78,32 @@ export async function startHopSut(setup: HopSetup): Promise<Sut & { hop: HopProc
 async function observed(sut: Sut, run: () => Promise<RunResult>): Promise<RunResult> {
   const rssKbBefore = readRssKb(sut.pid);
   const cpu0 = readCpuMs(sut.pid);
+  const threads0 = readThreadCpuMs(sut.pid);
+  const machine0 = readMachineCpu();
   const r = await run();
   const cpu1 = readCpuMs(sut.pid);
+  const threads1 = readThreadCpuMs(sut.pid);
+  const machine1 = readMachineCpu();
+  const percent = (ms: number) => ms / (r.elapsedS * 10);
+  let threads: { mainPercent: number; busiestOtherPercent: number } | null = null;
+  if (threads0 !== null && threads1 !== null && r.elapsedS > 0) {
+    let busiest = 0;
+    for (const [tid, ms] of threads1) {
+      if (tid !== sut.pid) busiest = Math.max(busiest, ms - (threads0.get(tid) ?? 0));
+    }
+    const main = (threads1.get(sut.pid) ?? 0) - (threads0.get(sut.pid) ?? 0);
+    threads = { mainPercent: percent(main), busiestOtherPercent: percent(busiest) };
+  }
   r.server = {
     pid: sut.pid,
     rssKbBefore,
     rssKbAfter: readRssKb(sut.pid),
-    cpuPercent: cpu0 === null || cpu1 === null || r.elapsedS <= 0 ? null : (cpu1 - cpu0) / (r.elapsedS * 10),
+    cpuPercent: cpu0 === null || cpu1 === null || r.elapsedS <= 0 ? null : percent(cpu1 - cpu0),
+    threads,
+    machineIdlePercent:
+      machine0 === null || machine1 === null || machine1.total <= machine0.total
+        ? null
+        : (100 * (machine1.idle - machine0.idle)) / (machine1.total - machine0.total),
   };
   return r;
 }
