@@ -139,10 +139,10 @@ export function readRssKb(pid: number): number | null {
 // Linux reports process CPU in clock ticks; USER_HZ is 100 on every mainstream kernel build.
 const TICKS_PER_SECOND = 100;
 
-/** User + system CPU of a process in ms, from /proc/<pid>/stat; null where unavailable. */
-export function readCpuMs(pid: number, statFile = `/proc/${pid}/stat`): number | null {
+/** User + system CPU of a process (or of one of its threads) in ms, from /proc; null where unavailable. */
+export function readCpuMs(pid: number, tid?: number): number | null {
   try {
-    const stat = readFileSync(statFile, 'utf8');
+    const stat = readFileSync(`/proc/${pid}${tid === undefined ? '' : `/task/${tid}`}/stat`, 'utf8');
     // The command name may contain spaces and parentheses, so count fields from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const utime = Number(fields[11]);
@@ -159,7 +159,7 @@ export function readThreadCpuMs(pid: number): Map<number, number> | null {
   try {
     const out = new Map<number, number>();
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const ms = readCpuMs(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+      const ms = readCpuMs(pid, Number(tid));
       if (ms !== null) out.set(Number(tid), ms);
     }
     return out;

@@ -253,8 +253,7 @@ export interface ClickChunk extends ClickSummary {
  */
 export class ClickSums {
   private readonly links = new Map<string, LinkSums>();
-  /** The all-links sums, merged from the links' when asked for (not per click: that doubled the cost). */
-  private everyLink: LinkSums | null = null;
+  /** The all-links rows go out with the first chunk (merged from the links' then, not per click). */
   private everyLinkTaken = false;
   private readonly events: ClickEvent[] = [];
   private eventsTaken = 0;
@@ -267,18 +266,7 @@ export class ClickSums {
       this.links.set(e.code, link);
     }
     this.rowCount += addTo(link, e, floorTo(e.at, HOUR_MS), floorTo(e.at, DAY_MS), reg, rank);
-    this.everyLink = null;
     this.events.push(e);
-  }
-
-  /** The sums across all links, merged once after each change. */
-  private allLinks(): LinkSums {
-    if (this.everyLink === null) {
-      const all: LinkSums = { hours: [], days: [] };
-      for (const link of this.links.values()) mergeInto(all, link);
-      this.everyLink = all;
-    }
-    return this.everyLink;
   }
 
   /** Rows (increments and registers) of the links' sums, the all-links rows aside. */
@@ -296,7 +284,8 @@ export class ClickSums {
     const rollups: RollupIncrement[] = [];
     const visitors: VisitorRegister[] = [];
     if (!this.everyLinkTaken) {
-      const all = this.allLinks();
+      const all: LinkSums = { hours: [], days: [] };
+      for (const link of this.links.values()) mergeInto(all, link);
       if (all.hours.length > 0) emit(ALL_LINKS, all, rollups, visitors);
       this.everyLinkTaken = true;
     }

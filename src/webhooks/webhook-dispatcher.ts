@@ -109,15 +109,15 @@ export class WebhookDispatcher {
     await Promise.all(this.inFlight);
   }
 
-  /**
-   * A click, for the webhooks subscribed to link.clicked (each at its sample rate). Cheap when none
-   * is: the redirect path calls this for every click.
-   */
   /** Whether any webhook takes clicks (so enriched clicks must reach offerClick at all). */
   get wantsClicks(): boolean {
     return this.clickHooks.length > 0;
   }
 
+  /**
+   * A click, for the webhooks subscribed to link.clicked (each at its sample rate). Cheap when none
+   * is: the redirect path calls this for every click.
+   */
   offerClick(e: ClickEvent): void {
     if (this.clickHooks.length === 0) return;
     for (const h of this.clickHooks) {
