@@ -12,7 +12,13 @@ import type { ClickEvent } from './domain/clicks.ts';
 import type { RedirectRecord } from './domain/link.ts';
 import { normalizeHostName, type UrlPolicy } from './domain/url-policy.ts';
 import { BufferedClickSink } from './events/buffered-click-sink.ts';
-import { type ClickIntake, type ClickSink, type EventSink, noopClickSink } from './events/click-sink.ts';
+import {
+  type ClickIntake,
+  type ClickSink,
+  type EventSink,
+  noClickSink,
+  statsCounting,
+} from './events/click-sink.ts';
 import { agreeOnPartitions, PartitionMismatch } from './events/click-stream.ts';
 import { FoldingClickSink } from './events/folding-click-sink.ts';
 import { StreamClickSink } from './events/stream-click-sink.ts';
@@ -110,13 +116,13 @@ function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
 const isClickLog = (s: Store): s is Store & ClickLog => 'writeRawClicks' in s && 'unfoldedClicks' in s;
 
 /** Enriches each click on the redirect's thread and hands the event to the sink. */
-function enriching(sink: EventSink, enricher: ClickEnricher): ClickSink & ClickIntake {
+function enriching(sink: EventSink, enricher: ClickEnricher, store: Store): ClickSink & ClickIntake {
   return {
     active: sink.active,
     take: (code, req) => sink.record(enricher.eventFor(code, req)),
     flush: () => sink.flush(),
     close: () => sink.close(),
-    ...(sink.heldFor === undefined ? {} : { heldFor: (q) => sink.heldFor!(q) }),
+    clickStats: (q) => statsCounting(store, sink, q),
     ...(sink.heldClicks === undefined ? {} : { heldClicks: (code) => sink.heldClicks!(code) }),
   };
 }
@@ -132,7 +138,7 @@ async function openClickSink(
   metrics: Metrics,
   log: Logger,
 ): Promise<ClickSink & ClickIntake> {
-  if (!config.clickRecording) return noopClickSink;
+  if (!config.clickRecording) return noClickSink(store);
   const common = {
     batchSize: config.clickBatchSize,
     flushMs: config.clickFlushMs,
@@ -160,9 +166,9 @@ async function openClickSink(
           metrics,
         );
       }
-      return enriching(await FoldingClickSink.open(store, folding, metrics, log), click.enricher);
+      return enriching(await FoldingClickSink.open(store, folding, metrics, log), click.enricher, store);
     }
-    return enriching(new BufferedClickSink(store, common, metrics, log), click.enricher);
+    return enriching(new BufferedClickSink(store, common, metrics, log), click.enricher, store);
   }
   // A connection of its own: large appends must not queue ahead of the cache's lookups.
   const client = connectRedis(config.redis, {
@@ -186,7 +192,7 @@ async function openClickSink(
     metrics,
     log,
   );
-  const enriched = enriching(sink, click.enricher);
+  const enriched = enriching(sink, click.enricher, store);
   return {
     ...enriched,
     async close() {

@@ -67,13 +67,7 @@ const statsProperties = {
 async function statsFor(deps: Deps, code: string, params: StatsParams) {
   const w = statsWindow(params, deps.now());
   const query = { code, ...w, top: TOP };
-  const { clicks } = deps;
-  const s =
-    clicks.clickStats !== undefined
-      ? await clicks.clickStats(query)
-      : await deps.store.clickStats(
-          clicks.heldFor === undefined ? query : { ...query, pending: () => clicks.heldFor!(query) },
-        );
+  const s = await deps.clicks.clickStats(query);
   const series = fillSeries(w, s.series);
   const lists = Object.fromEntries(
     LISTS.map(([name, dim]) => [

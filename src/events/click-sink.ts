@@ -2,7 +2,7 @@
 // where the click is enriched and where it goes (an in-process batch writer, the embedded
 // database's own thread, Redis Streams) is the adapters' business.
 import type { ClickRequest } from '../analytics/click-enricher.ts';
-import type { ClickEvent, ClickStats, PendingClicks, StatsQuery } from '../storage/ports.ts';
+import type { ClickEvent, ClickStats, ClickStore, PendingClicks, StatsQuery } from '../storage/ports.ts';
 
 /** The redirect's side: the click as the request told it. Never blocks and never throws. */
 export interface ClickIntake {
@@ -18,26 +18,37 @@ export interface ClickSink {
   flush(): Promise<void>;
   /** Flushes and stops; after it, new clicks are dropped. */
   close(): Promise<void>;
-  /** Clicks held in this process that stats must count too (a sink that folds them later). */
-  heldFor?(query: StatsQuery): PendingClicks;
-  /** A link's clicks held in this process that its stored total lacks yet (same sinks). */
+  /** A link's clicks held in this process that its stored total lacks yet (a sink that folds them later). */
   heldClicks?(code: string): number;
-  /**
-   * Stats with the held clicks counted, where only the sink can count them in step with the
-   * rollups (it holds them on the database's own thread).
-   */
-  clickStats?(query: StatsQuery): Promise<ClickStats>;
+  /** Stats with the clicks this sink holds counted in step with the rollups. */
+  clickStats(query: StatsQuery): Promise<ClickStats>;
 }
 
 /** A sink of enriched events, on the redirect's thread. */
-export interface EventSink extends ClickSink {
+export interface EventSink extends Omit<ClickSink, 'clickStats'> {
   /** Never blocks and never throws: a full sink drops and counts. */
   record(event: ClickEvent): void;
+  /** Clicks held here that stats must count too (a sink that folds them later). */
+  heldFor?(query: StatsQuery): PendingClicks;
 }
 
-export const noopClickSink: ClickSink & ClickIntake = {
-  active: false,
-  take() {},
-  async flush() {},
-  async close() {},
-};
+/** Stats from the store, the sink's held clicks (if any) counted in the same statements. */
+export function statsCounting(
+  store: Pick<ClickStore, 'clickStats'>,
+  sink: Pick<EventSink, 'heldFor'>,
+  query: StatsQuery,
+): Promise<ClickStats> {
+  if (sink.heldFor === undefined) return store.clickStats(query);
+  return store.clickStats({ ...query, pending: () => sink.heldFor!(query) });
+}
+
+/** Clicks go nowhere; stats read the store. */
+export function noClickSink(store: Pick<ClickStore, 'clickStats'>): ClickSink & ClickIntake {
+  return {
+    active: false,
+    take() {},
+    async flush() {},
+    async close() {},
+    clickStats: (q) => store.clickStats(q),
+  };
+}

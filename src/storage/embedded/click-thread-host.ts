@@ -7,6 +7,7 @@ import type { PGlite, Transaction } from '@electric-sql/pglite';
 import { ClickEnricher, type ClickRequest } from '../../analytics/click-enricher.ts';
 import { VisitorSalts } from '../../analytics/visitor-salts.ts';
 import type { ClickEvent } from '../../domain/clicks.ts';
+import { statsCounting } from '../../events/click-sink.ts';
 import type {
   CapturedClicks,
   ClickMetricDeltas,
@@ -183,7 +184,7 @@ export class ClickThreadHost {
   }
 
   clickStats(q: StatsQuery) {
-    return this.store.clickStats({ ...q, pending: () => this.sink.heldFor(q) });
+    return statsCounting(this.store, this.sink, q);
   }
 
   async flush(): Promise<void> {
