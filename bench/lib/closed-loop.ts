@@ -33,6 +33,7 @@ export async function runClosedLoop(opts: ClosedLoopOptions): Promise<RunResult>
       const warm = await runPhase(conns, opts, warmupS, opts.maxRequests, 0, false);
       indexBase = warm.scheduled;
     }
+    opts.onMeasureStart?.();
     return await runPhase(conns, opts, opts.durationS, opts.maxRequests, indexBase, opts.progress ?? true);
   } finally {
     for (const c of conns) c.close();

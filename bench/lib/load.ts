@@ -27,6 +27,8 @@ export interface CommonRunOptions {
   timeoutMs?: number;
   /** Once-a-second progress line on stderr. */
   progress?: boolean;
+  /** Called as the measured window starts, after the warm-up (e.g. to read the server's CPU then). */
+  onMeasureStart?: () => void;
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;

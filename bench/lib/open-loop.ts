@@ -59,6 +59,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<RunResult> {
       });
       indexBase = warmupCap;
     }
+    opts.onMeasureStart?.();
     return await runPhase(conns, opts, new Recorder(), {
       rate: opts.rate,
       durationS: opts.durationS,

@@ -121,6 +121,14 @@ const threadCpu = (r: RunResult) => {
   const t = r.server?.threads;
   return t == null ? '-' : `${fmtPct(t.mainPercent)} / ${fmtPct(t.busiestOtherPercent)}`;
 };
+// The redirect thread's own CPU per redirect: what recording costs a redirect tier whose click
+// writer runs on cores (or machines) of its own.
+const mainPerRedirect = (r: RunResult): number | null => {
+  const t = r.server?.threads;
+  return t == null || r.completed === 0 ? null : (t.mainPercent * r.elapsedS * 1e4) / r.completed;
+};
+const fmtUs = (us: number | null) => (us === null ? '-' : us.toFixed(1));
+const ratio = (a: number | null, b: number | null) => (a === null || b === null ? '-' : (a / b).toFixed(3));
 const idleAndGenerator = (r: RunResult) =>
   `${fmtPct(r.server?.machineIdlePercent ?? null)}, ${fmtPct(r.generator.cpuPercent)}`;
 
@@ -172,6 +180,9 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
     };
     // The recording Hop goes on writing its backlog after a run; the next server's run must not
     // share the cores with that (it would measure the other Hop's writer, not its own speed).
+    // Clicks recorded up to the last settle: the writer's catch-up CPU is charged to a probe in the
+    // share of its clicks that the probe's measured window made (its warm-up made the rest).
+    let recordedBefore = 0;
     const settle = async (sut: Sut, r?: RunResult) => {
       if (r !== undefined) charge(sut, ((r.server?.cpuPercent ?? 0) * r.elapsedS * 1000) / 100, r.completed);
       if (sut !== on) return;
@@ -179,7 +190,12 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
       // HOP_CLICK_FOLD_MS=0 (given to the bench) writes rollups every flush: nothing to fold.
       const ms = await waitForWriter(on, ctx.hopEnv.HOP_CLICK_FOLD_MS !== '0');
       const cpu1 = readCpuMs(on.pid);
-      if (r !== undefined && cpu0 !== null && cpu1 !== null) charge(on, cpu1 - cpu0, 0);
+      const recorded = (await readCounters(on.target, COUNTERS))?.hop_clicks_recorded_total ?? null;
+      if (r !== undefined && cpu0 !== null && cpu1 !== null && recorded !== null) {
+        const share = Math.min(1, r.completed / Math.max(1, recorded - recordedBefore));
+        charge(on, (cpu1 - cpu0) * share, 0);
+      }
+      recordedBefore = recorded ?? recordedBefore;
       catchUps.push(ms);
       ctx.log(`the recording Hop's writer caught up ${(ms / 1000).toFixed(1)} s after the run`);
     };
@@ -240,6 +256,18 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
           '',
         ],
         [
+          "recording's CPU per click (on − off) / the most that costs ≤ 10% (off ÷ 9), µs",
+          cpuOn === null || cpuOff === null ? '-' : (cpuOn - cpuOff).toFixed(1),
+          cpuOff === null ? '-' : (cpuOff / 9).toFixed(1),
+          '',
+        ],
+        [
+          "best probe: the redirect thread's CPU per redirect (µs)",
+          fmtUs(mainPerRedirect(onMax)),
+          fmtUs(mainPerRedirect(offMax)),
+          ratio(mainPerRedirect(offMax), mainPerRedirect(onMax)),
+        ],
+        [
           'best probe: CPU of the main thread / the busiest other thread',
           threadCpu(onMax),
           threadCpu(offMax),
@@ -282,7 +310,7 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
           '',
         ],
       ],
-      note: `Every redirect of the recording Hop hands its click to the embedded database's thread, which enriches it (user agent, bot, country, visitor hash) and sums it; the clicks are stored raw every second and folded into the rollups at least every ${FOLD_MS / 1000} s (the default is 5 min, which needs fewer rows). "CPU per redirect" divides each Hop's CPU in its probes, plus the recording Hop's CPU while it stored and folded after each probe, by the redirects of its probes.`,
+      note: `Every redirect of the recording Hop hands its click to the embedded database's thread, which enriches it (user agent, bot, country, visitor hash) and sums it; the clicks are stored raw every second and folded into the rollups at least every ${FOLD_MS / 1000} s (the default is 5 min, which needs fewer rows). "CPU per redirect" divides each Hop's CPU in its probes' measured windows, plus the recording Hop's CPU while it stored and folded after each probe (the share of it for the window's clicks, not its warm-up's), by the redirects of those windows.`,
     });
     report.tables.push(runsTable(report.runs));
     report.data.summary = {

@@ -74,13 +74,24 @@ export async function startHopSut(setup: HopSetup): Promise<Sut & { hop: HopProc
   return { name: 'hop', target: hop.target, pid: hop.pid, stop: () => hop.stop(), hop };
 }
 
-/** Wraps a run with the server's CPU share and memory before and after it. */
-async function observed(sut: Sut, run: () => Promise<RunResult>): Promise<RunResult> {
+/**
+ * Wraps a run with the server's CPU share and memory before and after it. The CPU readings start
+ * when the run's measured window does (the run calls back after its warm-up): CPU spent in the
+ * warm-up, divided by the window's length, read a fifth high for 5 s probes.
+ */
+async function observed(
+  sut: Sut,
+  run: (onMeasureStart: () => void) => Promise<RunResult>,
+): Promise<RunResult> {
   const rssKbBefore = readRssKb(sut.pid);
-  const cpu0 = readCpuMs(sut.pid);
-  const threads0 = readThreadCpuMs(sut.pid);
-  const machine0 = readMachineCpu();
-  const r = await run();
+  let cpu0 = readCpuMs(sut.pid);
+  let threads0 = readThreadCpuMs(sut.pid);
+  let machine0 = readMachineCpu();
+  const r = await run(() => {
+    cpu0 = readCpuMs(sut.pid);
+    threads0 = readThreadCpuMs(sut.pid);
+    machine0 = readMachineCpu();
+  });
   const cpu1 = readCpuMs(sut.pid);
   const threads1 = readThreadCpuMs(sut.pid);
   const machine1 = readMachineCpu();
@@ -116,7 +127,7 @@ export function closedLoop(
   connections = ctx.connections,
 ): Promise<RunResult> {
   ctx.log(`closed-loop: ${sut.name}, ${connections} connections, ${durationS}s (+${ctx.warmupS}s warm-up)`);
-  return observed(sut, () =>
+  return observed(sut, (onMeasureStart) =>
     runClosedLoop({
       target: sut.target,
       label: sut.name,
@@ -126,6 +137,7 @@ export function closedLoop(
       request,
       warmupS: ctx.warmupS,
       progress: ctx.progress,
+      onMeasureStart,
     }),
   );
 }
@@ -164,7 +176,7 @@ export function openLoop(
   durationS: number,
 ): Promise<RunResult> {
   ctx.log(`open-loop: ${sut.name} at ${Math.round(rate)}/s for ${durationS}s (+${ctx.warmupS}s warm-up)`);
-  return observed(sut, () =>
+  return observed(sut, (onMeasureStart) =>
     runOpenLoop({
       target: sut.target,
       label: sut.name,
@@ -175,6 +187,7 @@ export function openLoop(
       request,
       warmupS: ctx.warmupS,
       progress: ctx.progress,
+      onMeasureStart,
     }),
   );
 }

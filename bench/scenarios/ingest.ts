@@ -17,6 +17,7 @@ import { makeTempDir, removeDir } from '../lib/hop-process.ts';
 import { type Distribution, indexSampler, randomCodes, seededRandom } from '../lib/links.ts';
 import { fmtInt, fmtMs, newReport, type ScenarioReport, type Table } from '../lib/report.ts';
 import type { BenchContext } from './common.ts';
+import { threadTable } from './ingest-thread.ts';
 
 export interface IngestOptions {
   links: number;
@@ -176,6 +177,7 @@ export async function runIngest(ctx: BenchContext, o: IngestOptions): Promise<Sc
         "link's increments of one hour and batch as one row. Bigger flushes sum more clicks into each.",
     });
     report.tables.push(await foldTable(ctx, store, make, report));
+    report.tables.push(await threadTable(ctx, store, o, report));
     return report;
   } finally {
     await store.close();
