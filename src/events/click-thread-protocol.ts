@@ -15,22 +15,62 @@ export interface ClickThreadOptions {
 }
 
 /**
- * Clicks as the redirects saw them, one column per request field: strings the requests already
- * held, copied once per hand-over. Everything derived from them is made on the database's thread.
+ * Clicks as the redirects saw them. Each text column holds the clicks' values as Latin-1 bytes, each
+ * value followed by CAPTURE_SEPARATOR (nothing before it for a value the request lacked). Node reads
+ * header bytes as Latin-1 characters, so the bytes are the request's own; the columns' memory moves
+ * to the database's thread instead of being copied, and one bulk write per column is all a hand-over
+ * costs the redirect thread. No value holds the separator: codes are [A-Za-z0-9_-], addresses are
+ * addresses, and Node's HTTP parser refuses header values with line breaks.
  */
 export interface CapturedClicks {
   /** Numbers the hand-overs, so the redirect thread knows which ones the other side has taken. */
   readonly seq: number;
-  readonly codes: string[];
-  readonly at: number[];
-  readonly peers: (string | undefined)[];
-  readonly forwarded: (string | string[] | undefined)[];
-  readonly agents: (string | undefined)[];
-  readonly referers: (string | undefined)[];
+  readonly count: number;
+  readonly codes: Uint8Array;
+  /** Each click's time, epoch ms. */
+  readonly at: Float64Array;
+  readonly peers: Uint8Array;
+  readonly forwarded: Uint8Array;
+  readonly agents: Uint8Array;
+  readonly referers: Uint8Array;
   /** The CDN country header's values, when one is configured. */
-  readonly countries: (string | string[] | undefined)[] | null;
+  readonly countries: Uint8Array | null;
   /** Send the enriched events back: the live feed or click webhooks are listening. */
   readonly echo: boolean;
+}
+
+/** The byte that ends each value of a column ('\n'). */
+export const CAPTURE_SEPARATOR = 10;
+
+/** A column of values, in memory of its own (so that it can be moved to another thread). */
+export function captureColumn(values: readonly (string | undefined)[]): Uint8Array {
+  let length = values.length;
+  for (const v of values) if (v !== undefined) length += v.length;
+  const bytes = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  for (const v of values) {
+    if (v !== undefined) at += bytes.write(v, at, 'latin1');
+    bytes[at++] = CAPTURE_SEPARATOR;
+  }
+  return bytes;
+}
+
+/**
+ * A column's values (undefined for a value the request lacked), or null when it does not hold
+ * `count` of them. Each value is a string of its own, not a slice of a larger one that a cache
+ * keeping it would keep alive.
+ */
+export function readColumn(column: Uint8Array, count: number): (string | undefined)[] | null {
+  const bytes = Buffer.from(column.buffer, column.byteOffset, column.byteLength);
+  const values = new Array<string | undefined>(count);
+  let start = 0;
+  for (let i = 0; i < count; i++) {
+    const end = bytes.indexOf(CAPTURE_SEPARATOR, start);
+    if (end < 0) return null;
+    values[i] = end === start ? undefined : bytes.toString('latin1', start, end);
+    start = end + 1;
+  }
+  return start === bytes.length ? values : null;
 }
 
 /** Counts the writer made since the last notice, replayed into the process's metrics. */

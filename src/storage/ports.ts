@@ -287,8 +287,8 @@ export type Store = LinkStore & ApiKeyStore & ClickStore & WebhookStore & StoreA
 export interface DatabaseThread {
   /** Asks the thread for an operation and waits for its answer. */
   call<T>(msg: Record<string, unknown>): Promise<T>;
-  /** Sends without waiting for an answer. */
-  post(msg: Record<string, unknown>): void;
+  /** Sends without waiting for an answer; the buffers in `transfer` move to the thread (no copy). */
+  post(msg: Record<string, unknown>, transfer?: readonly ArrayBuffer[]): void;
   /** Messages the thread sends unasked. */
   onNotice(listener: (notice: unknown) => void): void;
   /** Runs before a read that adds held clicks is sent: clicks still on this side go first. */

@@ -8,14 +8,15 @@ import { ClickEnricher, type ClickRequest } from '../../analytics/click-enricher
 import { VisitorSalts } from '../../analytics/visitor-salts.ts';
 import type { ClickEvent } from '../../domain/clicks.ts';
 import { statsCounting } from '../../events/click-sink.ts';
-import type {
-  CapturedClicks,
-  ClickMetricDeltas,
-  ClickNotice,
-  ClickThreadOptions,
+import {
+  type CapturedClicks,
+  type ClickMetricDeltas,
+  type ClickNotice,
+  type ClickThreadOptions,
+  readColumn,
 } from '../../events/click-thread-protocol.ts';
 import { FoldingClickSink } from '../../events/folding-click-sink.ts';
-import { createLogger } from '../../logger.ts';
+import { createLogger, type Logger } from '../../logger.ts';
 import type { ClickMetrics } from '../../metrics/metrics.ts';
 import type { StatsQuery } from '../ports.ts';
 import type { SqlClient } from '../sql/sql-client.ts';
@@ -85,6 +86,7 @@ export class ClickThreadHost {
   private readonly salts: VisitorSalts;
   private readonly countryHeader: string | null;
   private readonly notify: (n: ClickNotice) => void;
+  private readonly log: Logger;
 
   private constructor(
     parts: {
@@ -93,6 +95,7 @@ export class ClickThreadHost {
       enricher: ClickEnricher;
       salts: VisitorSalts;
       deltas: MetricDeltas;
+      log: Logger;
     },
     countryHeader: string | null,
     notify: (n: ClickNotice) => void,
@@ -102,6 +105,7 @@ export class ClickThreadHost {
     this.enricher = parts.enricher;
     this.salts = parts.salts;
     this.deltas = parts.deltas;
+    this.log = parts.log;
     this.countryHeader = countryHeader;
     this.notify = notify;
     this.timer = setInterval(() => {
@@ -137,7 +141,7 @@ export class ClickThreadHost {
       log,
     );
     host = new ClickThreadHost(
-      { store, sink, enricher, salts, deltas },
+      { store, sink, enricher, salts, deltas, log },
       o.countryHeader?.toLowerCase() ?? null,
       notify,
     );
@@ -147,20 +151,71 @@ export class ClickThreadHost {
   /** Enriches and records a hand-over, then tells the redirect thread where the writer stands. */
   take(b: CapturedClicks): void {
     this.echoed = b.echo ? [] : null;
+    const n = b.count;
+    const codes = readColumn(b.codes, n);
+    const peers = readColumn(b.peers, n);
+    const forwarded = readColumn(b.forwarded, n);
+    const agents = readColumn(b.agents, n);
+    const referers = readColumn(b.referers, n);
+    const countries = b.countries === null ? null : readColumn(b.countries, n);
+    if (
+      codes === null ||
+      peers === null ||
+      forwarded === null ||
+      agents === null ||
+      referers === null ||
+      (b.countries !== null && countries === null) ||
+      b.at.length !== n
+    ) {
+      // A hand-over whose columns disagree is a bug on the other side: its clicks cannot be told
+      // apart, so all of them are dropped, counted and logged.
+      this.dropped(n, new Error(`a hand-over of ${n} clicks whose columns do not hold ${n} values each`));
+    } else {
+      this.record(b.at, codes, peers, forwarded, agents, referers, countries);
+    }
+    this.seq = b.seq;
+    this.report();
+  }
+
+  private record(
+    at: Float64Array,
+    codes: (string | undefined)[],
+    peers: (string | undefined)[],
+    forwarded: (string | undefined)[],
+    agents: (string | undefined)[],
+    referers: (string | undefined)[],
+    countries: (string | undefined)[] | null,
+  ): void {
     const headers: Record<string, string | string[] | undefined> = {};
     const socket: { remoteAddress: string | undefined } = { remoteAddress: undefined };
     const req: ClickRequest = { headers, socket };
     const country = this.countryHeader;
-    for (let i = 0; i < b.codes.length; i++) {
-      headers['user-agent'] = b.agents[i];
-      headers['x-forwarded-for'] = b.forwarded[i];
-      headers.referer = b.referers[i];
-      if (country !== null) headers[country] = b.countries?.[i];
-      socket.remoteAddress = b.peers[i];
-      this.sink.record(this.enricher.eventFor(b.codes[i]!, req, b.at[i]));
+    let failed = 0;
+    let firstError: unknown = null;
+    for (let i = 0; i < codes.length; i++) {
+      headers['user-agent'] = agents[i];
+      headers['x-forwarded-for'] = forwarded[i];
+      headers.referer = referers[i];
+      if (country !== null) headers[country] = countries?.[i];
+      socket.remoteAddress = peers[i];
+      // A click that cannot be enriched or summed is a bug; it must not take the rest of the
+      // hand-over with it, nor vanish unseen: it is counted as dropped, and logged.
+      try {
+        const code = codes[i];
+        // '' would be the all-links rollups' code.
+        if (code === undefined) throw new Error('a click without a link code');
+        this.sink.record(this.enricher.eventFor(code, req, at[i]));
+      } catch (err) {
+        failed++;
+        firstError ??= err;
+      }
     }
-    this.seq = b.seq;
-    this.report();
+    if (failed > 0) this.dropped(failed, firstError);
+  }
+
+  private dropped(clicks: number, err: unknown): void {
+    this.deltas.clicksDropped(clicks);
+    this.log.error({ err, clicks }, 'clicks dropped: they could not be recorded');
   }
 
   private report(): void {

@@ -67,8 +67,8 @@ class WorkerChannel implements DatabaseThread {
     this.heldReadListeners.push(listener);
   }
 
-  post(msg: Record<string, unknown>): void {
-    if (this.dead === null) this.worker.postMessage({ ...msg, id: 0 });
+  post(msg: Record<string, unknown>, transfer: readonly ArrayBuffer[] = []): void {
+    if (this.dead === null) this.worker.postMessage({ ...msg, id: 0 }, [...transfer]);
   }
 
   call<T>(msg: Record<string, unknown>): Promise<T> {
