@@ -245,9 +245,9 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
         ['cost of recording (share of throughput)', fmtPct(cost * 100), '', ''],
         [
           'CPU per redirect, writer after the probes included (µs)',
-          cpuOn === null ? '-' : cpuOn.toFixed(1),
-          cpuOff === null ? '-' : cpuOff.toFixed(1),
-          cpuOn === null || cpuOff === null ? '-' : (cpuOff / cpuOn).toFixed(3),
+          fmtUs(cpuOn),
+          fmtUs(cpuOff),
+          ratio(cpuOff, cpuOn),
         ],
         [
           'cost of recording by CPU per redirect',

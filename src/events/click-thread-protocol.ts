@@ -73,6 +73,66 @@ export function readColumn(column: Uint8Array, count: number): (string | undefin
   return start === bytes.length ? values : null;
 }
 
+/** A hand-over's request fields, one array per field, as the redirect thread gathers them. */
+export interface ClickColumns {
+  readonly codes: string[];
+  readonly at: number[];
+  readonly peers: (string | undefined)[];
+  readonly forwarded: (string | undefined)[];
+  readonly agents: (string | undefined)[];
+  readonly referers: (string | undefined)[];
+  readonly countries: (string | undefined)[] | null;
+}
+
+/** A hand-over as the database's thread reads it back: undefined for a value the request lacked. */
+export interface ReadColumns {
+  readonly codes: (string | undefined)[];
+  readonly at: Float64Array;
+  readonly peers: (string | undefined)[];
+  readonly forwarded: (string | undefined)[];
+  readonly agents: (string | undefined)[];
+  readonly referers: (string | undefined)[];
+  readonly countries: (string | undefined)[] | null;
+}
+
+/** A hand-over, and the buffers to move (not copy) to the database's thread with it. */
+export function encodeCapture(
+  c: ClickColumns,
+  seq: number,
+  echo: boolean,
+): { batch: CapturedClicks; transfer: ArrayBuffer[] } {
+  const batch: CapturedClicks = {
+    seq,
+    count: c.codes.length,
+    codes: captureColumn(c.codes),
+    at: Float64Array.from(c.at),
+    peers: captureColumn(c.peers),
+    forwarded: captureColumn(c.forwarded),
+    agents: captureColumn(c.agents),
+    referers: captureColumn(c.referers),
+    countries: c.countries === null ? null : captureColumn(c.countries),
+    echo,
+  };
+  const moved = [batch.codes, batch.at, batch.peers, batch.forwarded, batch.agents, batch.referers];
+  if (batch.countries !== null) moved.push(batch.countries);
+  return { batch, transfer: moved.map((a) => a.buffer as ArrayBuffer) };
+}
+
+/** A hand-over's columns, or null when one of them does not hold its count of values. */
+export function decodeCapture(b: CapturedClicks): ReadColumns | null {
+  const n = b.count;
+  const codes = readColumn(b.codes, n);
+  const peers = readColumn(b.peers, n);
+  const forwarded = readColumn(b.forwarded, n);
+  const agents = readColumn(b.agents, n);
+  const referers = readColumn(b.referers, n);
+  const countries = b.countries === null ? null : readColumn(b.countries, n);
+  if (codes === null || peers === null || forwarded === null || agents === null || referers === null)
+    return null;
+  if ((b.countries !== null && countries === null) || b.at.length !== n) return null;
+  return { codes, at: b.at, peers, forwarded, agents, referers, countries };
+}
+
 /** Counts the writer made since the last notice, replayed into the process's metrics. */
 export interface ClickMetricDeltas {
   recorded: number;

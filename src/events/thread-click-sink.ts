@@ -10,10 +10,10 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { ClickStats, DatabaseThread, StatsQuery } from '../storage/ports.ts';
 import type { ClickIntake, ClickSink } from './click-sink.ts';
 import {
-  type CapturedClicks,
+  type ClickColumns,
   type ClickNotice,
   type ClickThreadOptions,
-  captureColumn,
+  encodeCapture,
 } from './click-thread-protocol.ts';
 
 // Clicks wait at most this long on the redirect thread, or until this many are taken. Posting a
@@ -22,18 +22,7 @@ import {
 const HANDOFF_MS = 50;
 const HANDOFF_CLICKS = 2_000;
 
-/** A hand-over being gathered: one array per request field. */
-interface Columns {
-  codes: string[];
-  at: number[];
-  peers: (string | undefined)[];
-  forwarded: (string | undefined)[];
-  agents: (string | undefined)[];
-  referers: (string | undefined)[];
-  countries: (string | undefined)[] | null;
-}
-
-const emptyColumns = (countries: boolean): Columns => ({
+const emptyColumns = (countries: boolean): ClickColumns => ({
   codes: [],
   at: [],
   peers: [],
@@ -55,7 +44,7 @@ export interface ThreadClickSinkOptions extends ClickThreadOptions {
 
 export class ThreadClickSink implements ClickSink, ClickIntake {
   readonly active = true;
-  private cols: Columns;
+  private cols: ClickColumns;
   private readonly countryHeader: string | null;
   private seq = 0;
   /** Hand-overs not yet taken by the other side: [seq, clicks]. */
@@ -113,28 +102,12 @@ export class ThreadClickSink implements ClickSink, ClickIntake {
   private handOff(): void {
     const n = this.cols.codes.length;
     if (n === 0) return;
-    const c = this.cols;
-    const batch: CapturedClicks = {
-      seq: ++this.seq,
-      count: n,
-      codes: captureColumn(c.codes),
-      at: Float64Array.from(c.at),
-      peers: captureColumn(c.peers),
-      forwarded: captureColumn(c.forwarded),
-      agents: captureColumn(c.agents),
-      referers: captureColumn(c.referers),
-      countries: c.countries === null ? null : captureColumn(c.countries),
-      echo: this.opts.onClick !== undefined && (this.opts.listening?.() ?? true),
-    };
+    const echo = this.opts.onClick !== undefined && (this.opts.listening?.() ?? true);
+    const { batch, transfer } = encodeCapture(this.cols, ++this.seq, echo);
     this.cols = emptyColumns(this.countryHeader !== null);
     this.inFlight.push([batch.seq, n]);
     this.inFlightClicks += n;
-    const moved = [batch.codes, batch.at, batch.peers, batch.forwarded, batch.agents, batch.referers];
-    if (batch.countries !== null) moved.push(batch.countries);
-    this.thread.post(
-      { op: 'clicks', batch },
-      moved.map((a) => a.buffer as ArrayBuffer),
-    );
+    this.thread.post({ op: 'clicks', batch }, transfer);
   }
 
   private notice(n: ClickNotice): void {

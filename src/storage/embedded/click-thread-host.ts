@@ -13,7 +13,8 @@ import {
   type ClickMetricDeltas,
   type ClickNotice,
   type ClickThreadOptions,
-  readColumn,
+  decodeCapture,
+  type ReadColumns,
 } from '../../events/click-thread-protocol.ts';
 import { FoldingClickSink } from '../../events/folding-click-sink.ts';
 import { createLogger, type Logger } from '../../logger.ts';
@@ -151,41 +152,20 @@ export class ClickThreadHost {
   /** Enriches and records a hand-over, then tells the redirect thread where the writer stands. */
   take(b: CapturedClicks): void {
     this.echoed = b.echo ? [] : null;
-    const n = b.count;
-    const codes = readColumn(b.codes, n);
-    const peers = readColumn(b.peers, n);
-    const forwarded = readColumn(b.forwarded, n);
-    const agents = readColumn(b.agents, n);
-    const referers = readColumn(b.referers, n);
-    const countries = b.countries === null ? null : readColumn(b.countries, n);
-    if (
-      codes === null ||
-      peers === null ||
-      forwarded === null ||
-      agents === null ||
-      referers === null ||
-      (b.countries !== null && countries === null) ||
-      b.at.length !== n
-    ) {
+    const columns = decodeCapture(b);
+    if (columns === null) {
       // A hand-over whose columns disagree is a bug on the other side: its clicks cannot be told
       // apart, so all of them are dropped, counted and logged.
+      const n = b.count;
       this.dropped(n, new Error(`a hand-over of ${n} clicks whose columns do not hold ${n} values each`));
     } else {
-      this.record(b.at, codes, peers, forwarded, agents, referers, countries);
+      this.record(columns);
     }
     this.seq = b.seq;
     this.report();
   }
 
-  private record(
-    at: Float64Array,
-    codes: (string | undefined)[],
-    peers: (string | undefined)[],
-    forwarded: (string | undefined)[],
-    agents: (string | undefined)[],
-    referers: (string | undefined)[],
-    countries: (string | undefined)[] | null,
-  ): void {
+  private record({ codes, at, peers, forwarded, agents, referers, countries }: ReadColumns): void {
     const headers: Record<string, string | string[] | undefined> = {};
     const socket: { remoteAddress: string | undefined } = { remoteAddress: undefined };
     const req: ClickRequest = { headers, socket };
