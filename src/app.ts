@@ -56,6 +56,9 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
+  // Bodies are JSON only: without this, Fastify's built-in text parser would take text/plain and
+  // the route would answer 400 for a body it never read as JSON, instead of 415.
+  app.removeContentTypeParser('text/plain');
   app.decorateRequest('apiKey', null);
   app.decorateRequest('session', null);
   const sessions = createSessions(deps.config);

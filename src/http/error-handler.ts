@@ -33,7 +33,9 @@ function fromValidation(
   if (first.keyword === 'additionalProperties') detail = `Unknown field "${field}".`;
   else if (first.keyword === 'required') detail = `"${field}" is required.`;
   else detail = `"${field}" ${first.message ?? 'is not valid'}.`;
-  const code = (context === 'body' && FIELD_CODES[field]) || 'validation_failed';
+  // An unknown field is a shape error wherever it is named url or alias (e.g. url on a key).
+  const known = first.keyword !== 'additionalProperties';
+  const code = (context === 'body' && known && FIELD_CODES[field]) || 'validation_failed';
   return { code, detail, field };
 }
 

@@ -154,6 +154,32 @@ export function runHttpApiSuite(shape: string, start: () => Promise<Harness>): v
           payload: 'url=https://e.example/',
         });
         assertProblem(form, 415, 'unsupported_media_type');
+        // JSON sent as text (what curl -d sends with -H 'Content-Type: text/plain') is refused
+        // for its media type on every route with a body, not read and answered 400.
+        for (const [method, url] of [
+          ['POST', '/api/v1/links'],
+          ['PATCH', '/api/v1/links/anything'],
+          ['POST', '/api/v1/keys'],
+          ['POST', '/api/v1/webhooks'],
+          ['POST', '/api/v1/session'],
+        ] as const) {
+          for (const type of ['text/plain', 'text/plain; charset=utf-8', 'application/xml']) {
+            const text = await h.app.inject({
+              method,
+              url,
+              headers: { ...h.auth, 'content-type': type },
+              payload: '{"url":"https://e.example/"}',
+            });
+            assertProblem(text, 415, 'unsupported_media_type');
+          }
+        }
+        const charset = await h.app.inject({
+          method: 'POST',
+          url: '/api/v1/links',
+          headers: { ...h.auth, 'content-type': 'application/json; charset=utf-8' },
+          payload: '{"url":"https://e.example/charset"}',
+        });
+        assert.equal(charset.statusCode, 201, 'JSON with a charset parameter is JSON');
         const broken = await h.app.inject({
           method: 'POST',
           url: '/api/v1/links',
