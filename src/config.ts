@@ -2,6 +2,7 @@
 // stops the process with a message that names the setting. The README table mirrors this list.
 import { availableParallelism } from 'node:os';
 import { normalizeHostName } from './domain/url-policy.ts';
+import { parseAllowList, type WebhookAllowList } from './domain/webhook-targets.ts';
 
 export interface Config {
   port: number;
@@ -68,6 +69,7 @@ export interface Config {
   webhookConcurrency: number;
   webhookRetryBaseMs: number;
   webhookRetryWindowMs: number;
+  webhookAllowTargets: WebhookAllowList;
 }
 
 /** One Redis server, or the seed nodes of a Redis Cluster. */
@@ -693,6 +695,20 @@ const settings = [
     default: '86400000',
     help: 'How long after its event a failing delivery is retried before it is dead-lettered',
     parse: int(1_000, 30 * 86_400_000),
+  },
+  {
+    key: 'webhookAllowTargets',
+    env: 'HOP_WEBHOOK_ALLOW_TARGETS',
+    flag: 'webhook-allow-targets',
+    default: '',
+    help: 'Webhook targets allowed although not public: comma-separated host names, IP addresses and CIDR ranges (by default loopback, private, link-local, CGNAT and other non-global addresses are refused)',
+    parse: (raw: string): WebhookAllowList => {
+      try {
+        return parseAllowList(raw);
+      } catch (err) {
+        throw new ConfigError((err as Error).message);
+      }
+    },
   },
 ] as const satisfies readonly Setting<keyof Config>[];
 

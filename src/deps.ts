@@ -35,6 +35,7 @@ import { connectRedis, untilReady } from './redis/connect-redis.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
 import type { ClickLog, Store } from './storage/ports.ts';
 import { openPostgresStore } from './storage/postgres/open-postgres-store.ts';
+import { type ResolveHost, WebhookTargetGuard } from './webhooks/target-guard.ts';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.ts';
 
 export interface Deps {
@@ -56,6 +57,8 @@ export interface Deps {
   readonly changeTail: ChangeStreamInvalidator | null;
   /** Fans changes out to webhooks and sends their deliveries; null when HOP_WEBHOOKS=off. */
   readonly webhooks: WebhookDispatcher | null;
+  /** Keeps webhook targets out of Hop's own network: at subscription, and at every connect. */
+  readonly webhookTargets: WebhookTargetGuard;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly urlPolicy: UrlPolicy;
@@ -209,7 +212,7 @@ const WEBHOOK_RETRY_CAP_MS = 3_600_000;
 
 export async function buildDeps(
   config: Config,
-  overrides: { store?: Store; log?: Logger; metrics?: Metrics } = {},
+  overrides: { store?: Store; log?: Logger; metrics?: Metrics; resolveHost?: ResolveHost } = {},
 ): Promise<Deps> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = overrides.metrics ?? createPrometheusMetrics({ defaultMetrics: true });
@@ -256,6 +259,7 @@ export async function buildDeps(
   await visitorSalts.start();
   const clickUpkeep = new ClickUpkeep(store, config.clickRetentionDays, log);
   clickUpkeep.start(config.clickUpkeepMs);
+  const webhookTargets = new WebhookTargetGuard(config.webhookAllowTargets, overrides.resolveHost);
   const webhooks = config.webhooks
     ? new WebhookDispatcher(
         store,
@@ -268,6 +272,7 @@ export async function buildDeps(
           retryWindowMs: config.webhookRetryWindowMs,
         },
         log,
+        webhookTargets.send,
       )
     : null;
   webhooks?.start();
@@ -301,6 +306,7 @@ export async function buildDeps(
     visitorSalts,
     rateLimiter: redis?.rateLimiter ?? new MemoryRateLimiter(),
     webhooks,
+    webhookTargets,
     changeTail,
     metrics,
     log,
@@ -317,6 +323,7 @@ export async function closeDeps(deps: Deps): Promise<void> {
     await deps.clickUpkeep.stop();
     await deps.clicks.close();
     await deps.webhooks?.stop();
+    deps.webhookTargets.close();
     await deps.changeTail?.stop();
   } finally {
     await deps.sharedCache?.close();

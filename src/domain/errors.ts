@@ -14,6 +14,7 @@ export const errorTable = {
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   gone: { status: 410, title: 'This link is no longer available' },
+  webhook_target_forbidden: { status: 422, title: 'The webhook target is not allowed' },
   idempotency_conflict: { status: 409, title: 'The idempotency key was used with a different request' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },

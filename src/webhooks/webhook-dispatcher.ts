@@ -33,19 +33,6 @@ export type SendDelivery = (
   timeoutMs: number,
 ) => Promise<number>;
 
-/** POST over fetch; the status, or a throw for no answer. Redirects are not followed. */
-export const sendWithFetch: SendDelivery = async (url, headers, body, timeoutMs) => {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers,
-    body,
-    redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  await res.body?.cancel().catch(() => {});
-  return res.status;
-};
-
 const FAN_OUT_BATCH = 500;
 const CLAIM_BATCH = 50;
 /** Queued deliveries per endpoint at most; more wait in the store, unclaimed. */
@@ -79,7 +66,7 @@ export class WebhookDispatcher {
     store: WebhookStore & Pick<LinkStore, 'changeStreams'>,
     opts: WebhookDispatcherOptions,
     log: Logger,
-    send: SendDelivery = sendWithFetch,
+    send: SendDelivery,
     now: () => number = Date.now,
   ) {
     this.store = store;

@@ -103,6 +103,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
       } catch {
         throw new HopError('validation_failed', 'url must be an absolute http(s) URL.');
       }
+      await deps.webhookTargets.checkSubscription(req.body.url);
       const hook: Webhook = {
         id: `wh_${randomBytes(12).toString('base64url')}`,
         url: req.body.url,

@@ -3,56 +3,20 @@
 // after dedupe by event id), a delivery log, a dead endpoint that holds up nobody, sampled clicks,
 // and bad input answered with problem+json.
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { signDelivery } from '../../src/domain/webhooks.ts';
 import { type Harness, startHarness } from '../support/harness.ts';
-
-interface Received {
-  headers: IncomingMessage['headers'];
-  body: string;
-}
-
-/** A receiver that answers each request with what `answer` says, after `delayMs`. */
-async function receiver(answer: (n: number) => number, delayMs = 0) {
-  const got: Received[] = [];
-  const server: Server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      got.push({ headers: req.headers, body });
-      const status = answer(got.length);
-      setTimeout(() => res.writeHead(status).end(), delayMs);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const addr = server.address();
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr !== null ? addr.port : 0}/hook`;
-  return {
-    url,
-    got,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { receiver, until } from '../support/http-receiver.ts';
 
 describe('webhooks', () => {
   let h: Harness;
   before(async () => {
-    h = await startHarness({ HOP_WEBHOOK_RETRY_BASE_MS: '100', HOP_WEBHOOK_TIMEOUT_MS: '1000' });
+    h = await startHarness({
+      HOP_WEBHOOK_RETRY_BASE_MS: '100',
+      HOP_WEBHOOK_TIMEOUT_MS: '1000',
+      // The receivers listen on loopback, which webhooks may not reach unless allowed.
+      HOP_WEBHOOK_ALLOW_TARGETS: '127.0.0.1',
+    });
   });
   after(() => h.close());
 
@@ -68,7 +32,7 @@ describe('webhooks', () => {
 
   test('a receiver that fails 3 times then succeeds gets the event once after dedupe, validly signed', async () => {
     const r = await receiver((n) => (n <= 3 ? 500 : 204));
-    const slow = await receiver(() => 200, 5_000); // answers after the timeout: every attempt fails
+    const slow = await receiver(() => 200, { delayMs: 5_000 }); // answers after the timeout: every attempt fails
     try {
       const created = await call('POST', '/api/v1/webhooks', { url: r.url, events: ['link.created'] });
       assert.equal(created.status, 201);

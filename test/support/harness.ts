@@ -9,6 +9,7 @@ import { createLogger } from '../../src/logger.ts';
 import { openEmbeddedStore } from '../../src/storage/embedded/open-embedded-store.ts';
 import { MemoryStore } from '../../src/storage/memory/memory-store.ts';
 import type { Store } from '../../src/storage/ports.ts';
+import type { ResolveHost } from '../../src/webhooks/target-guard.ts';
 
 export const TEST_KEY = 'hop_testkeytestkeytestkeytestkey0';
 
@@ -23,7 +24,7 @@ export interface Harness {
 
 export async function startHarness(
   env: Record<string, string> = {},
-  opts: { store?: 'embedded' | 'memory'; listen?: boolean } = {},
+  opts: { store?: 'embedded' | 'memory'; listen?: boolean; resolveHost?: ResolveHost } = {},
 ): Promise<Harness> {
   const config = loadConfig(
     {},
@@ -44,6 +45,7 @@ export async function startHarness(
   const deps = await buildDeps(config, {
     ...(store === undefined ? {} : { store }),
     log: createLogger('silent'),
+    ...(opts.resolveHost === undefined ? {} : { resolveHost: opts.resolveHost }),
   });
   // Several harnesses may share one PostgreSQL database (standing for several processes).
   if ((await deps.store.findApiKeyByHash(hashApiKey(TEST_KEY))) === null) {
