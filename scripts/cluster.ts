@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import {
   type Cluster,
   ClusterError,
+  type ClusterServer,
   databaseUrls,
   envFileText,
   loadCluster,
@@ -17,6 +18,7 @@ import {
   loadRedis,
   REDIS_STATE_FILE,
   type RedisMode,
+  type RedisServer,
   type RedisServers,
   redisEnvText,
   startRedis,
@@ -25,6 +27,9 @@ import {
 
 /** Redis started with the cluster lives in this subdirectory of it. */
 const REDIS_DIR = 'redis';
+
+/** Every server `status` lists has one, so a script can pick a server (to stop, say) by role alone. */
+type ServerRole = ClusterServer['role'] | RedisServer['role'];
 
 const USAGE = `Usage: npm run cluster -- <command> [options]
 
@@ -42,7 +47,7 @@ Options:
   --cpu-quota CORES  up: confine each server to CORES cores (cgroup v1 CFS quota), Redis included
   --fsync            up: keep fsync and full_page_writes on (off by default: the data is throwaway)
   --env-file F       up: also write HOP_DATABASE_URLS (and HOP_REDIS_URL) to F as a dotenv file
-  --json             status: print JSON
+  --json             status: print JSON (every server with its role: primary, replica, redis)
   -h, --help         this text
 
 PostgreSQL 15 binaries come from /usr/lib/postgresql/15/bin, or from HOP_PG_BIN; redis-server and
@@ -188,7 +193,7 @@ async function status(dir: string, json: boolean): Promise<number> {
     const { shards, replicas, cpuQuota } = cluster;
     const servers = cluster.servers.map((s) => ({
       name: s.name,
-      role: s.role,
+      role: s.role satisfies ServerRole,
       shard: s.shard,
       replica: s.replica,
       port: s.port,
@@ -208,6 +213,7 @@ async function status(dir: string, json: boolean): Promise<number> {
             dir: redis.dir,
             servers: redis.servers.map((s) => ({
               name: s.name,
+              role: s.role satisfies ServerRole,
               port: s.port,
               busPort: s.busPort,
               pid: s.pid,
@@ -264,7 +270,7 @@ function table(c: Cluster, redis: RedisServers | null, withState: boolean): stri
     return row;
   });
   for (const s of redis?.servers ?? []) {
-    const row = [s.name, redis?.mode === 'cluster' ? 'redis master' : 'redis', String(s.port)];
+    const row = [s.name, s.role, String(s.port)];
     row.push(s.pid === null ? '-' : String(s.pid));
     if (withState) row.push(s.pid === null ? 'down' : 'up');
     row.push(`redis://127.0.0.1:${s.port}`);

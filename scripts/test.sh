@@ -20,6 +20,9 @@ bash scripts/ensure-chromium.sh
 echo "== PostgreSQL 15 binaries for the cluster tests"
 bash scripts/ensure-postgres.sh
 
+echo "== promtool for the metrics tests"
+bash scripts/ensure-promtool.sh
+
 echo "== tests"
 files=(test/unit/**/*.test.ts test/integration/**/*.test.ts test/browser/**/*.test.ts)
 exec node --import tsx --test --test-reporter=spec --test-reporter-destination=stdout "${files[@]}"

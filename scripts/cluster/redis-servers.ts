@@ -26,9 +26,17 @@ const CLUSTER_NODE_TIMEOUT_MS = 3_000;
 
 export type RedisMode = 'single' | 'cluster';
 
+/**
+ * What a server is there for, as `cluster status` reports it beside the PostgreSQL roles: `redis`
+ * serves reads and writes (the single server, or a master of a Redis Cluster). Replicas and sentinels
+ * will add `redis-replica` and `sentinel`.
+ */
+export type RedisRole = 'redis';
+
 export interface RedisServer {
   /** `redis` for a single server, `redis-0`.. for cluster masters. */
   name: string;
+  role: RedisRole;
   port: number;
   /** The cluster bus port (cluster mode), else null. */
   busPort: number | null;
@@ -106,6 +114,7 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServers>
     dir,
     servers: names.map((name) => ({
       name,
+      role: 'redis' as const,
       port: ports.pop()!,
       busPort: cluster ? ports.pop()! : null,
       pid: null,
@@ -323,6 +332,8 @@ export async function loadRedis(dir: string): Promise<RedisServers> {
   } catch (err) {
     throw new ClusterError(`${file} does not describe Redis servers: ${errorText(err)}`);
   }
+  // State written before servers had a role: every server then was a `redis` one.
+  for (const s of r.servers) s.role ??= 'redis';
   refreshPids(r);
   return r;
 }
@@ -340,7 +351,8 @@ export function redisTarget(r: RedisServers): RedisTarget {
 /** Lines for a dotenv file: a comment per server and HOP_REDIS_URL. */
 export function redisEnvText(r: RedisServers): string {
   const lines = r.servers.map(
-    (s) => `# ${s.name.padEnd(18)} redis   127.0.0.1:${s.port} pid ${s.pid ?? '-'} log ${s.logFile}`,
+    (s) =>
+      `# ${s.name.padEnd(18)} ${s.role.padEnd(7)} 127.0.0.1:${s.port} pid ${s.pid ?? '-'} log ${s.logFile}`,
   );
   lines.push(`HOP_REDIS_URL="${r.url}"`);
   return `${lines.join('\n')}\n`;

@@ -1,8 +1,9 @@
 // Metrics on prom-client, one registry per app so several apps can live in one test process.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { StoreTopology } from '../storage/ports.ts';
 import { FastHistogram, type FastHistogramChild } from './fast-histogram.ts';
 import type { CacheResult, Metrics, MetricsSnapshot, RedirectOutcome } from './metrics.ts';
+import { collectProcessMetrics } from './process-metrics.ts';
 
 type Values = { value: number; labels: Partial<Record<string, string | number>>; metricName?: string }[];
 const total = (values: Values, where: (l: Values[number]['labels']) => boolean = () => true) =>
@@ -10,7 +11,7 @@ const total = (values: Values, where: (l: Values[number]['labels']) => boolean =
 
 export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?: () => void }): Metrics {
   const register = new Registry();
-  if (opts.defaultMetrics) collectDefaultMetrics({ register, prefix: 'hop_process_' });
+  if (opts.defaultMetrics) collectProcessMetrics(register);
   // Per-request counters are plain numbers on the hot path and reach prom-client only when
   // /metrics is scraped: a labelled inc() hashes its label set on every call.
   const pending = {

@@ -1,9 +1,10 @@
 // What `hop worker` exposes on /metrics: its throughput, retries, failures and dead letters, the
 // click-to-rollup delay, and each partition's length, lag and pending entries as Redis reports
 // them at scrape time (so every worker shows the group's view, not only its own share).
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ChangeRelayObserver } from '../events/change-relay.ts';
 import { DEAD_LETTER_KEY, partitionKey, ROLLUP_GROUP } from '../events/click-stream.ts';
+import { collectProcessMetrics } from '../metrics/process-metrics.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
 import { fieldMap } from '../redis/field-map.ts';
 import type { ClickWorkerObserver } from './click-worker.ts';
@@ -51,7 +52,7 @@ export interface WorkerMetrics {
 
 export function createWorkerMetrics(client: RedisClient, partitions: number): WorkerMetrics {
   const register = new Registry();
-  collectDefaultMetrics({ register, prefix: 'hop_process_' });
+  collectProcessMetrics(register);
   const clicks = new Counter({
     name: 'hop_worker_clicks_total',
     help: 'Clicks this worker wrote into rollups (duplicate: a batch its ledger had already counted)',

@@ -1,11 +1,15 @@
 // The local PostgreSQL cluster (scripts/cluster/pg-cluster.ts): real primaries take writes, replicas
-// stream them read-only, a killed replica comes back, and stopping leaves no process, cgroup or file.
+// stream them read-only, `cluster status` names every server's role, a killed replica comes back, and
+// stopping leaves no process, cgroup or file.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { cpuQuotaUnavailable } from '../../bench/lib/cgroup.ts';
 import {
@@ -20,6 +24,7 @@ import {
   startServer,
   stopCluster,
 } from '../../scripts/cluster/pg-cluster.ts';
+import { redisUnavailable, startRedis, stopRedis } from '../../scripts/cluster/redis-servers.ts';
 
 const skip = (await postgresUnavailable()) ?? false;
 // Where cgroups are writable the quota path is exercised too; it costs nothing at one core per server.
@@ -44,6 +49,23 @@ async function waitForRow(s: ClusterServer, id: number, timeoutMs = 5000): Promi
     if (Date.now() > deadline) assert.fail(`row ${id} did not reach ${s.name} within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** `npm run cluster -- <args>`, as a script would run it; its stdout. */
+async function clusterCli(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/cluster.ts', '--', ...args],
+    { cwd: ROOT, timeout: 30_000 },
+  );
+  return stdout;
+}
+
+interface StatusEntry {
+  name: string;
+  role?: unknown;
 }
 
 function server(c: Cluster, name: string): ClusterServer {
@@ -106,6 +128,38 @@ describe('a local PostgreSQL cluster', { skip, timeout: 60_000 }, () => {
     );
     assert.ok(shards[1]?.startsWith(server(loaded, 'shard1-primary').url));
   });
+
+  for (const mode of ['single', 'cluster'] as const) {
+    test(`status --json gives every server a role, \`redis\` for each Redis server (${mode}), as the table does`, {
+      skip: redisUnavailable() ?? false,
+    }, async (t) => {
+      // Where `cluster up --redis` puts it, so status finds it.
+      const redis = await startRedis({ mode, dir: join(cluster.dir, 'redis') });
+      t.after(() => stopRedis(redis));
+      const status = JSON.parse(await clusterCli('status', '--json', '--dir', cluster.dir)) as {
+        servers: StatusEntry[];
+        redis: { servers: StatusEntry[] } | null;
+      };
+      const redisEntries = status.redis?.servers ?? [];
+      assert.equal(redisEntries.length, mode === 'single' ? 1 : 3);
+      for (const e of [...status.servers, ...redisEntries]) {
+        assert.ok(typeof e.role === 'string' && e.role !== '', `${e.name} has no role`);
+      }
+      assert.deepEqual(
+        status.servers.map((e) => e.role),
+        ['primary', 'replica', 'primary', 'replica'],
+      );
+      assert.deepEqual(
+        redisEntries.map((e) => e.role),
+        redisEntries.map(() => 'redis'),
+      );
+      // The table's ROLE column says the same of every server.
+      const rows = (await clusterCli('status', '--dir', cluster.dir)).split('\n').map((l) => l.split(/\s+/));
+      for (const e of [...status.servers, ...redisEntries]) {
+        assert.equal(rows.find((r) => r[0] === e.name)?.[1], e.role, `table row of ${e.name}`);
+      }
+    });
+  }
 
   test('with a CPU quota, each server runs confined in a cgroup of its own', {
     skip: cpuQuota === null,
