@@ -11,6 +11,9 @@ echo "== typescript"
 npx --no-install tsc -p tsconfig.json
 npx --no-install tsc -p web/tsconfig.json
 
+echo "== OpenAPI document (redocly lint, recommended rules)"
+node --import tsx scripts/lint-openapi.ts
+
 echo "== dashboard build"
 node --import tsx scripts/build-web.ts
 

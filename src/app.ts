@@ -14,6 +14,7 @@ import { authenticate } from './http/auth.ts';
 import { installConsistency } from './http/consistency.ts';
 import { installErrorHandling } from './http/error-handler.ts';
 import { registerHealthRoutes } from './http/health-routes.ts';
+import { problemSchema } from './http/openapi.ts';
 import { enforceRateLimit, policies } from './http/rate-limit.ts';
 import { requestIdFor } from './http/request-id.ts';
 import { registerKeyRoutes } from './keys/key-routes.ts';
@@ -21,7 +22,7 @@ import { registerCreateLink } from './links/create-link.ts';
 import { registerDeleteLink } from './links/delete-link.ts';
 import { registerGetLink } from './links/get-link.ts';
 import { registerLinkQr } from './links/link-qr.ts';
-import { linkSchema, problemSchema } from './links/link-view.ts';
+import { linkSchema } from './links/link-view.ts';
 import { registerListLinks } from './links/list-links.ts';
 import { registerUpdateLink } from './links/update-link.ts';
 import { createFastRedirect, registerRedirect } from './redirect/redirect-route.ts';
@@ -69,7 +70,13 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Hop', version: '1', description: 'Short links and redirects.' },
+      info: {
+        title: 'Hop',
+        version: '1',
+        description: 'Short links and redirects.',
+        license: { name: 'MIT', identifier: 'MIT' },
+      },
+      servers: [{ url: deps.config.publicUrl }],
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
@@ -78,6 +85,9 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
       },
       security: [{ bearer: [] }, { apiKey: [] }],
     },
+    // Shared schemas keep their $id as their name (components/schemas/Link, not def-0), which is
+    // what generated clients call their types.
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   app.addSchema(linkSchema);
   app.addSchema(problemSchema);

@@ -3,8 +3,9 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
+import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import { findLink } from '../links/find-link.ts';
-import { codeParamsSchema, errorResponses } from '../links/link-view.ts';
+import { codeParamsSchema } from '../links/link-view.ts';
 
 // Bytes a subscriber may have unsent before it is dropped: some hundreds of clicks.
 const MAX_UNSENT_BYTES = 256 * 1024;
@@ -32,23 +33,31 @@ function stream(deps: Deps, req: FastifyRequest, reply: FastifyReply, code: stri
 }
 
 export function registerFeedRoutes(app: FastifyInstance, deps: Deps): void {
-  const schema = (summary: string) => ({
+  const schema = (summary: string, operationId: string, ...codes: 'not_found'[]) => ({
     summary,
+    operationId,
     tags: ['analytics'],
-    produces: ['text/event-stream'],
     response: {
-      200: { description: 'text/event-stream: "click" events', type: 'string' },
-      ...errorResponses,
+      200: {
+        description: 'Server-Sent Events: "click" events, and heartbeat comments',
+        content: { 'text/event-stream': { schema: { type: 'string' } } },
+      },
+      ...problemResponses(...AUTHENTICATED, ...codes),
     },
   });
   app.get(
     '/events',
-    { schema: schema('Live clicks on every link (Server-Sent Events)') },
+    { schema: schema('Live clicks on every link (Server-Sent Events)', 'streamClicks') },
     async (req, reply) => stream(deps, req, reply, null),
   );
   app.get<{ Params: { code: string } }>(
     '/links/:code/events',
-    { schema: { ...schema('Live clicks on one link (Server-Sent Events)'), params: codeParamsSchema } },
+    {
+      schema: {
+        ...schema('Live clicks on one link (Server-Sent Events)', 'streamLinkClicks', 'not_found'),
+        params: codeParamsSchema,
+      },
+    },
     async (req, reply) => {
       const link = await findLink(deps, req.params.code);
       stream(deps, req, reply, link.code);

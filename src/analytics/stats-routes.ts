@@ -4,8 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { ALL_LINKS, type BreakdownDim, estimateVisitors } from '../domain/clicks.ts';
 import { breakdownKey, fillSeries, type StatsParams, statsWindow } from '../domain/stats-window.ts';
+import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import { findLink } from '../links/find-link.ts';
-import { codeParamsSchema, errorResponses } from '../links/link-view.ts';
+import { codeParamsSchema } from '../links/link-view.ts';
 
 const TOP = 10;
 
@@ -96,12 +97,13 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: "A link's clicks over a window",
+        operationId: 'getLinkStats',
         tags: ['analytics'],
         params: codeParamsSchema,
         querystring,
         response: {
           200: { type: 'object', required: ['totals', 'series'], properties: statsProperties },
-          ...errorResponses,
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found'),
         },
       },
     },
@@ -116,6 +118,7 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'Clicks across all links over a window',
+        operationId: 'getStats',
         tags: ['analytics'],
         querystring,
         response: {
@@ -134,7 +137,7 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
               },
             },
           },
-          ...errorResponses,
+          ...problemResponses(...AUTHENTICATED, 'validation_failed'),
         },
       },
     },

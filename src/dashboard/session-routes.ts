@@ -3,9 +3,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
+import { AUTHENTICATED, AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
 import { enforceRateLimit } from '../http/rate-limit.ts';
 import { type SessionClaims, type Sessions, sessionCookieHeader } from '../http/sessions.ts';
-import { errorResponses } from '../links/link-view.ts';
 import type { ApiKeyRecord } from '../storage/ports.ts';
 
 // Sign-in guesses per client IP: a few tries are fine, a key search is not.
@@ -56,6 +56,7 @@ export function registerSignIn(app: FastifyInstance, deps: Deps, sessions: Sessi
     {
       schema: {
         summary: 'Sign in: exchange an API key for a session cookie',
+        operationId: 'signIn',
         tags: ['session'],
         security: [],
         body: {
@@ -64,7 +65,9 @@ export function registerSignIn(app: FastifyInstance, deps: Deps, sessions: Sessi
           additionalProperties: false,
           properties: { key: { type: 'string', minLength: 1, maxLength: 256 } },
         },
-        response: { 200: sessionSchema, ...errorResponses },
+        // Outside authentication, yet it answers alike: an unknown key is 401, sign-ins are rate
+        // limited per client IP, and a page on another site (a foreign Origin) gets csrf_failed.
+        response: { 200: sessionSchema, ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY) },
       },
     },
     async (req, reply) => {
@@ -93,8 +96,9 @@ export function registerSessionRoutes(app: FastifyInstance, deps: Deps, sessions
     {
       schema: {
         summary: 'Who is signed in, and the CSRF token of the session',
+        operationId: 'getSession',
         tags: ['session'],
-        response: { 200: sessionSchema, ...errorResponses },
+        response: { 200: sessionSchema, ...problemResponses(...AUTHENTICATED) },
       },
     },
     async (req, reply) => {
@@ -107,8 +111,12 @@ export function registerSessionRoutes(app: FastifyInstance, deps: Deps, sessions
     {
       schema: {
         summary: 'Sign out: end the session and clear its cookie',
+        operationId: 'signOut',
         tags: ['session'],
-        response: { 204: { type: 'null', description: 'Signed out' }, ...errorResponses },
+        response: {
+          204: { type: 'null', description: 'Signed out' },
+          ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY),
+        },
       },
     },
     async (req, reply) => {

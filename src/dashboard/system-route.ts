@@ -2,11 +2,102 @@
 // the page turns successive answers into rates) and which scaled-out parts are in use.
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { errorResponses } from '../links/link-view.ts';
+import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import type { MetricsSnapshot } from '../metrics/metrics.ts';
 import type { StoreTopology } from '../storage/ports.ts';
 
 const NOT_IN_USE = { inUse: false } as const;
+
+const count = { type: 'integer', minimum: 0 } as const;
+const nullableNumber = { anyOf: [{ type: 'number' }, { type: 'null' }] } as const;
+
+/**
+ * A figure group: documented fields, and any others kept (additionalProperties), since this
+ * schema also serializes the answer and a figure added later must not be dropped silently.
+ */
+const figures = (required: readonly string[], properties: Record<string, object>) =>
+  ({ type: 'object', required, additionalProperties: true, properties }) as const;
+
+/** The pool, replicas and shards of a PostgreSQL store; `{ inUse: false }` on the embedded one. */
+const part = (properties: Record<string, object>) =>
+  figures(['inUse'], { inUse: { type: 'boolean' }, ...properties });
+
+const systemSchema = figures(
+  [
+    'at',
+    'uptimeSeconds',
+    'store',
+    'redirects',
+    'apiRequests',
+    'apiLatency',
+    'apiP99SecondsSinceStart',
+    'cache',
+    'sharedCache',
+    'clickQueue',
+    'pool',
+    'replicas',
+    'shards',
+  ],
+  {
+    at: { type: 'string', format: 'date-time' },
+    uptimeSeconds: count,
+    store: figures(['kind'], { kind: { type: 'string' } }),
+    redirects: { ...count, description: 'Since start' },
+    apiRequests: { ...count, description: 'Since start' },
+    apiLatency: {
+      type: 'array',
+      description: 'Cumulative request counts per upper bound in seconds; the last bound (+Inf) is null',
+      items: figures(['le', 'count'], { le: nullableNumber, count }),
+    },
+    apiP99SecondsSinceStart: nullableNumber,
+    cache: part({ hits: count, misses: count, negative: count }),
+    sharedCache: part({ healthy: { type: 'boolean' } }),
+    clickQueue: part({
+      recorded: count,
+      written: count,
+      dropped: count,
+      batchFailures: count,
+      queued: { ...count, description: 'Accepted but not yet written' },
+      flushMs: count,
+    }),
+    pool: part({
+      servers: {
+        type: 'array',
+        items: figures(['name', 'inUse', 'idle', 'waiting', 'max'], {
+          name: { type: 'string' },
+          inUse: count,
+          idle: count,
+          waiting: count,
+          max: count,
+        }),
+      },
+    }),
+    replicas: part({
+      servers: {
+        type: 'array',
+        items: figures(['name', 'shard', 'up', 'inRotation', 'lagMs', 'lagBytes'], {
+          name: { type: 'string' },
+          shard: count,
+          up: { type: 'boolean' },
+          inRotation: { type: 'boolean' },
+          lagMs: nullableNumber,
+          lagBytes: nullableNumber,
+        }),
+      },
+    }),
+    shards: part({
+      mapVersion: count,
+      shards: {
+        type: 'array',
+        items: figures(['shard', 'buckets', 'primaryUp'], {
+          shard: count,
+          buckets: count,
+          primaryUp: { type: 'boolean' },
+        }),
+      },
+    }),
+  },
+);
 
 /** The latency below which `q` of the observations fall, interpolated within its bucket. */
 export function quantileSeconds(buckets: MetricsSnapshot['apiLatency'], q: number): number | null {
@@ -70,8 +161,9 @@ export function registerSystemRoute(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: "Hop's own figures for the dashboard's system page",
+        operationId: 'getSystem',
         tags: ['operations'],
-        response: { 401: errorResponses[401] },
+        response: { 200: systemSchema, ...problemResponses(...AUTHENTICATED) },
       },
     },
     async (_req, reply) => {

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
-import { errorResponses } from '../links/link-view.ts';
+import { AUTHENTICATED, AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
 import type { ApiKeyRecord } from '../storage/ports.ts';
 import { createApiKey } from './api-keys.ts';
 
@@ -33,13 +33,14 @@ export function registerKeyRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'Create an API key (shown once)',
+        operationId: 'createApiKey',
         tags: ['keys'],
         body: {
           type: 'object',
           additionalProperties: false,
           properties: { name: { type: 'string', minLength: 1, maxLength: 100 } },
         },
-        response: { 201: keySchema, ...errorResponses },
+        response: { 201: keySchema, ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY) },
       },
     },
     async (req, reply) => {
@@ -52,8 +53,12 @@ export function registerKeyRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'List API keys (never the keys themselves)',
+        operationId: 'listApiKeys',
         tags: ['keys'],
-        response: { 200: { type: 'object', properties: { items: { type: 'array', items: keySchema } } } },
+        response: {
+          200: { type: 'object', properties: { items: { type: 'array', items: keySchema } } },
+          ...problemResponses(...AUTHENTICATED),
+        },
       },
     },
     async () => ({ items: (await deps.store.listApiKeys()).map(view) }),
@@ -63,9 +68,13 @@ export function registerKeyRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'Revoke an API key (by id or prefix); it is refused at once',
+        operationId: 'revokeApiKey',
         tags: ['keys'],
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string' } } },
-        response: { 204: { type: 'null' }, ...errorResponses },
+        response: {
+          204: { type: 'null', description: 'Revoked' },
+          ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY, 'not_found'),
+        },
       },
     },
     async (req, reply) => {

@@ -5,9 +5,10 @@ import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
 import type { Link } from '../domain/link.ts';
 import { type CreateInput, validateCreate } from '../domain/link-input.ts';
+import { AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
 import { enforceRateLimit, policies } from '../http/rate-limit.ts';
 import type { StoredIdempotency } from '../storage/ports.ts';
-import { errorResponses, linkFieldSchemas, toView } from './link-view.ts';
+import { linkFieldSchemas, toView } from './link-view.ts';
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -79,6 +80,7 @@ export function registerCreateLink(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'Create a short link',
+        operationId: 'createLink',
         tags: ['links'],
         headers: {
           type: 'object',
@@ -98,7 +100,19 @@ export function registerCreateLink(app: FastifyInstance, deps: Deps): void {
             alias: { type: 'string', description: '3-64 of A-Z a-z 0-9 _ -, case-sensitive, not reserved' },
           },
         },
-        response: { 201: { $ref: 'Link#' }, ...errorResponses },
+        response: {
+          201: { $ref: 'Link#' },
+          ...problemResponses(
+            ...AUTHENTICATED_CHANGE,
+            ...WITH_BODY,
+            'invalid_url',
+            'invalid_alias',
+            'reserved_alias',
+            'invalid_expiry',
+            'alias_taken',
+            'idempotency_conflict',
+          ),
+        },
       },
     },
     async (req, reply) => {

@@ -2,7 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
-import { codeParamsSchema, errorResponses } from './link-view.ts';
+import { AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
+import { codeParamsSchema } from './link-view.ts';
 
 export function registerDeleteLink(app: FastifyInstance, deps: Deps): void {
   app.delete<{ Params: { code: string } }>(
@@ -10,9 +11,13 @@ export function registerDeleteLink(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'Delete a link',
+        operationId: 'deleteLink',
         tags: ['links'],
         params: codeParamsSchema,
-        response: { 204: { type: 'null', description: 'Deleted' }, ...errorResponses },
+        response: {
+          204: { type: 'null', description: 'Deleted' },
+          ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY, 'not_found'),
+        },
       },
     },
     async (req, reply) => {

@@ -1,8 +1,9 @@
 // GET /api/v1/links/{code} — one live link with its click count.
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
+import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import { findLink } from './find-link.ts';
-import { codeParamsSchema, errorResponses, heldClicksOf, toView } from './link-view.ts';
+import { codeParamsSchema, heldClicksOf, toView } from './link-view.ts';
 
 export function registerGetLink(app: FastifyInstance, deps: Deps): void {
   app.get<{ Params: { code: string } }>(
@@ -10,9 +11,10 @@ export function registerGetLink(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'Get a link',
+        operationId: 'getLink',
         tags: ['links'],
         params: codeParamsSchema,
-        response: { 200: { $ref: 'Link#' }, ...errorResponses },
+        response: { 200: { $ref: 'Link#' }, ...problemResponses(...AUTHENTICATED, 'not_found') },
       },
     },
     async (req) => {

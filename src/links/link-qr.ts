@@ -3,8 +3,9 @@ import type { FastifyInstance } from 'fastify';
 import QRCode from 'qrcode';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
+import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import { findLink } from './find-link.ts';
-import { codeParamsSchema, errorResponses } from './link-view.ts';
+import { codeParamsSchema } from './link-view.ts';
 
 interface QrQuery {
   format?: 'svg' | 'png';
@@ -20,6 +21,7 @@ export function registerLinkQr(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: "The link's short URL as a QR code",
+        operationId: 'getLinkQr',
         tags: ['links'],
         params: codeParamsSchema,
         querystring: {
@@ -36,8 +38,14 @@ export function registerLinkQr(app: FastifyInstance, deps: Deps): void {
           },
         },
         response: {
-          200: { description: 'image/svg+xml or image/png', type: 'string' },
-          ...errorResponses,
+          200: {
+            description: 'The QR code, SVG (the default) or PNG',
+            content: {
+              'image/svg+xml': { schema: { type: 'string' } },
+              'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } },
+            },
+          },
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found'),
         },
       },
     },

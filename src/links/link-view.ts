@@ -94,21 +94,6 @@ export const linkSchema = {
   },
 } as const;
 
-export const problemSchema = {
-  $id: 'Problem',
-  type: 'object',
-  required: ['type', 'title', 'status', 'detail', 'code', 'requestId'],
-  properties: {
-    type: { type: 'string' },
-    title: { type: 'string' },
-    status: { type: 'integer' },
-    detail: { type: 'string' },
-    code: { type: 'string' },
-    requestId: { type: 'string' },
-    field: { type: 'string' },
-  },
-} as const;
-
 /** Fields shared by create and update bodies; the domain checks what schemas cannot. */
 export const linkFieldSchemas = {
   url: { type: 'string', description: 'Absolute http(s) URL, at most 8,192 characters' },
@@ -124,12 +109,4 @@ export const codeParamsSchema = {
   type: 'object',
   required: ['code'],
   properties: { code: { type: 'string' } },
-} as const;
-
-export const errorResponses = {
-  400: { $ref: 'Problem#' },
-  401: { $ref: 'Problem#' },
-  404: { $ref: 'Problem#' },
-  409: { $ref: 'Problem#' },
-  429: { $ref: 'Problem#' },
 } as const;

@@ -3,8 +3,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
+import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import type { ListCursor } from '../storage/ports.ts';
-import { errorResponses, heldClicksOf, toView } from './link-view.ts';
+import { heldClicksOf, toView } from './link-view.ts';
 
 export function encodeCursor(c: ListCursor): string {
   return Buffer.from(JSON.stringify([c.createdAt.toISOString(), c.code])).toString('base64url');
@@ -37,6 +38,7 @@ export function registerListLinks(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'List links, newest first',
+        operationId: 'listLinks',
         tags: ['links'],
         querystring: {
           type: 'object',
@@ -62,7 +64,7 @@ export function registerListLinks(app: FastifyInstance, deps: Deps): void {
               nextCursor: { anyOf: [{ type: 'string' }, { type: 'null' }] },
             },
           },
-          ...errorResponses,
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'invalid_cursor'),
         },
       },
     },

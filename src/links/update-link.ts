@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
 import { type PatchInput, validatePatch } from '../domain/link-input.ts';
-import { codeParamsSchema, errorResponses, heldClicksOf, linkFieldSchemas, toView } from './link-view.ts';
+import { AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
+import { codeParamsSchema, heldClicksOf, linkFieldSchemas, toView } from './link-view.ts';
 
 export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
   const { redirectType, forwardQuery, ...nullableFields } = linkFieldSchemas;
@@ -12,6 +13,7 @@ export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'Update a link',
+        operationId: 'updateLink',
         tags: ['links'],
         params: codeParamsSchema,
         body: {
@@ -26,7 +28,16 @@ export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
             disabled: { type: 'boolean' },
           },
         },
-        response: { 200: { $ref: 'Link#' }, ...errorResponses },
+        response: {
+          200: { $ref: 'Link#' },
+          ...problemResponses(
+            ...AUTHENTICATED_CHANGE,
+            ...WITH_BODY,
+            'invalid_url',
+            'invalid_expiry',
+            'not_found',
+          ),
+        },
       },
     },
     async (req) => {

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
 import { type Delivery, WEBHOOK_EVENTS, type Webhook, type WebhookEvent } from '../domain/webhooks.ts';
-import { errorResponses } from '../links/link-view.ts';
+import { AUTHENTICATED, AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
 
 const webhookSchema = {
   type: 'object',
@@ -73,6 +73,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'Subscribe a URL to link events (the signing secret is shown once)',
+        operationId: 'createWebhook',
         tags: ['webhooks'],
         body: {
           type: 'object',
@@ -94,7 +95,10 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
             },
           },
         },
-        response: { 201: webhookSchema, ...errorResponses },
+        response: {
+          201: webhookSchema,
+          ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY, 'webhook_target_forbidden'),
+        },
       },
     },
     async (req, reply) => {
@@ -122,8 +126,12 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'List webhook subscriptions (never their secrets)',
+        operationId: 'listWebhooks',
         tags: ['webhooks'],
-        response: { 200: { type: 'object', properties: { items: { type: 'array', items: webhookSchema } } } },
+        response: {
+          200: { type: 'object', properties: { items: { type: 'array', items: webhookSchema } } },
+          ...problemResponses(...AUTHENTICATED),
+        },
       },
     },
     async () => ({ items: (await deps.store.listWebhooks()).map(view) }),
@@ -133,9 +141,13 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'One webhook subscription',
+        operationId: 'getWebhook',
         tags: ['webhooks'],
         params: idParams,
-        response: { 200: webhookSchema, ...errorResponses },
+        response: {
+          200: webhookSchema,
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found'),
+        },
       },
     },
     async (req) => {
@@ -149,9 +161,13 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: 'Delete a webhook subscription; what it was still owed is not sent',
+        operationId: 'deleteWebhook',
         tags: ['webhooks'],
         params: idParams,
-        response: { 204: { type: 'null', description: 'Deleted' }, ...errorResponses },
+        response: {
+          204: { type: 'null', description: 'Deleted' },
+          ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY, 'not_found'),
+        },
       },
     },
     async (req, reply) => {
@@ -167,6 +183,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
     {
       schema: {
         summary: "A webhook's delivery log, newest first",
+        operationId: 'listWebhookDeliveries',
         tags: ['webhooks'],
         params: idParams,
         querystring: {
@@ -176,7 +193,7 @@ export function registerWebhookRoutes(app: FastifyInstance, deps: Deps): void {
         },
         response: {
           200: { type: 'object', properties: { items: { type: 'array', items: deliverySchema } } },
-          ...errorResponses,
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found'),
         },
       },
     },
