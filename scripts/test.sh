@@ -17,6 +17,9 @@ node --import tsx scripts/lint-openapi.ts
 echo "== dashboard build"
 node --import tsx scripts/build-web.ts
 
+echo "== server bundle (what bin/hop.js runs)"
+node --import tsx scripts/build-server.ts
+
 echo "== browser for the dashboard tests"
 bash scripts/ensure-chromium.sh
 

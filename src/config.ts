@@ -9,6 +9,9 @@ export interface Config {
   host: string;
   /** null keeps the embedded database in memory (tests, throwaway runs). */
   dataDir: string | null;
+  /** The embedded database: its buffer pool (MB) and how V8 compiles its WASM. */
+  dbBuffersMb: number;
+  dbCompiler: 'baseline' | 'optimizing';
   publicUrl: string;
   initialApiKey: string | null;
   rateLimits: boolean;
@@ -221,6 +224,25 @@ const settings = [
     default: './data',
     help: 'Where the embedded database lives; ":memory:" keeps it in memory',
     parse: (r: string) => (r === ':memory:' ? null : r),
+  },
+  {
+    key: 'dbBuffersMb',
+    env: 'HOP_DB_BUFFERS_MB',
+    flag: 'db-buffers-mb',
+    default: '16',
+    help: "Embedded: the database's buffer pool in MB (PostgreSQL's shared_buffers); pages beyond it are read back from its files. More holds a large link table in memory, at that cost in RSS",
+    parse: int(1, 65_536),
+  },
+  {
+    key: 'dbCompiler',
+    env: 'HOP_DB_COMPILER',
+    flag: 'db-compiler',
+    default: 'baseline',
+    help: "Embedded: how V8 compiles the database's WASM. baseline (Liftoff only) holds about 40 MB less; optimizing also tiers hot functions up with TurboFan",
+    parse: (r: string) => {
+      if (r !== 'baseline' && r !== 'optimizing') throw new ConfigError('must be baseline or optimizing');
+      return r;
+    },
   },
   {
     key: 'publicUrl',

@@ -1,4 +1,6 @@
 // The composition root: the one place that picks adapters. Everything else receives Deps.
+// The PostgreSQL and Redis adapters are imported when configured, not before: their client
+// libraries cost a server on the embedded default tens of MB it would never use.
 import { ClickEnricher } from './analytics/click-enricher.ts';
 import { ClickFeed } from './analytics/click-feed.ts';
 import { ClickUpkeep } from './analytics/click-upkeep.ts';
@@ -31,10 +33,8 @@ import { MemoryRateLimiter } from './ratelimit/memory-rate-limiter.ts';
 import type { RateLimiter } from './ratelimit/rate-limiter.ts';
 import { RedisRateLimiter } from './ratelimit/redis-rate-limiter.ts';
 import { LinkResolver } from './redirect/resolve-link.ts';
-import { connectRedis, untilReady } from './redis/connect-redis.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
 import type { ClickLog, Store } from './storage/ports.ts';
-import { openPostgresStore } from './storage/postgres/open-postgres-store.ts';
 import { type ResolveHost, WebhookTargetGuard } from './webhooks/target-guard.ts';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.ts';
 
@@ -71,7 +71,7 @@ export function urlPolicyFor(config: Config): UrlPolicy {
 }
 
 /** Opens the store the configuration names: PostgreSQL servers when HOP_DATABASE_URLS is set. */
-export function openStore(config: Config, metrics: Metrics | null = null): Promise<Store> {
+export async function openStore(config: Config, metrics: Metrics | null = null): Promise<Store> {
   if (config.databaseUrls !== null) {
     const observer =
       metrics === null
@@ -81,9 +81,14 @@ export function openStore(config: Config, metrics: Metrics | null = null): Promi
             refused: (server: string, reason: string) => metrics.poolRefused(server, reason),
             primaryFallback: (result: string) => metrics.primaryFallback(result),
           };
+    const { openPostgresStore } = await import('./storage/postgres/open-postgres-store.ts');
     return openPostgresStore({ ...config, databaseUrls: config.databaseUrls }, observer);
   }
-  return openEmbeddedStore({ dataDir: config.dataDir, codeLength: config.codeLength });
+  return openEmbeddedStore({
+    dataDir: config.dataDir,
+    codeLength: config.codeLength,
+    database: { buffersMb: config.dbBuffersMb, compiler: config.dbCompiler },
+  });
 }
 
 const REDIS_BOOT_WAIT_MS = 3_000;
@@ -92,7 +97,8 @@ const REDIS_BOOT_WAIT_MS = 3_000;
 const DEGRADED_L1_TTL_MS = 1_000;
 
 /** The Redis tier: one command connection for the cache and the rate limiter, one for pub/sub. */
-function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
+async function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
+  const { connectRedis, untilReady } = await import('./redis/connect-redis.ts');
   const client = connectRedis(target, { name: 'hop', commandTimeoutMs: config.redisCommandTimeoutMs });
   const subscriber = connectRedis(target, {
     name: 'hop-invalidations',
@@ -113,7 +119,7 @@ function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
     fallback: new MemoryRateLimiter(),
     onFallback: () => metrics.rateLimitFallback(),
   });
-  return { client, cache, rateLimiter };
+  return { client, cache, rateLimiter, connectRedis, untilReady };
 }
 
 const isClickLog = (s: Store): s is Store & ClickLog => 'writeRawClicks' in s && 'unfoldedClicks' in s;
@@ -137,7 +143,7 @@ function enriching(sink: EventSink, enricher: ClickEnricher, store: Store): Clic
 async function openClickSink(
   config: Config,
   store: Store,
-  click: { onClick: (e: ClickEvent) => void; listening: () => boolean; enricher: ClickEnricher },
+  click: { onClick: (e: ClickEvent) => void; listening: () => boolean; enricher: () => ClickEnricher },
   metrics: Metrics,
   log: Logger,
 ): Promise<ClickSink & ClickIntake> {
@@ -169,11 +175,12 @@ async function openClickSink(
           metrics,
         );
       }
-      return enriching(await FoldingClickSink.open(store, folding, metrics, log), click.enricher, store);
+      return enriching(await FoldingClickSink.open(store, folding, metrics, log), click.enricher(), store);
     }
-    return enriching(new BufferedClickSink(store, common, metrics, log), click.enricher, store);
+    return enriching(new BufferedClickSink(store, common, metrics, log), click.enricher(), store);
   }
   // A connection of its own: large appends must not queue ahead of the cache's lookups.
+  const { connectRedis, untilReady } = await import('./redis/connect-redis.ts');
   const client = connectRedis(config.redis, {
     name: 'hop-clicks',
     commandTimeoutMs: Math.max(config.redisCommandTimeoutMs, STREAM_APPEND_TIMEOUT_MS),
@@ -195,7 +202,7 @@ async function openClickSink(
     metrics,
     log,
   );
-  const enriched = enriching(sink, click.enricher, store);
+  const enriched = enriching(sink, click.enricher(), store);
   return {
     ...enriched,
     async close() {
@@ -219,10 +226,10 @@ export async function buildDeps(
   const store = overrides.store ?? (await openStore(config, metrics));
   if (store.topology !== undefined) metrics.watchStore(() => store.topology!());
   const l1 = config.cacheSize > 0 ? new LruCache<RedirectRecord | null>(config.cacheSize) : null;
-  const redis = config.redis === null ? null : openRedisTier(config, config.redis, metrics);
+  const redis = config.redis === null ? null : await openRedisTier(config, config.redis, metrics);
   // A process that starts serving before Redis answers begins degraded (limits per process):
   // give the connection a moment, but never hold the boot hostage to Redis.
-  if (redis !== null) await untilReady(redis.client, REDIS_BOOT_WAIT_MS);
+  if (redis !== null) await redis.untilReady(redis.client, REDIS_BOOT_WAIT_MS);
   const resolver = new LinkResolver(
     store,
     {
@@ -237,11 +244,11 @@ export async function buildDeps(
     metrics,
   );
   const changeTail =
-    config.redis === null || l1 === null
+    redis === null || l1 === null
       ? null
       : new ChangeStreamInvalidator(
           () => {
-            const reader = connectRedis(config.redis!, {
+            const reader = redis.connectRedis(config.redis!, {
               name: 'hop-changes',
               commandTimeoutMs: 5_000,
               blocking: true,
@@ -285,10 +292,12 @@ export async function buildDeps(
         webhooks?.offerClick(e);
       },
       listening: () => clickFeed.size > 0 || webhooks?.wantsClicks === true,
-      enricher: new ClickEnricher(
-        { trustProxy: config.trustProxy, countryHeader: config.countryHeader },
-        visitorSalts,
-      ),
+      // Made only for a sink that enriches here (the embedded store's thread has its own).
+      enricher: () =>
+        new ClickEnricher(
+          { trustProxy: config.trustProxy, countryHeader: config.countryHeader },
+          visitorSalts,
+        ),
     },
     metrics,
     log,

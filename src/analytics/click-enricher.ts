@@ -4,9 +4,9 @@
 // more than a cached redirect, and real traffic repeats a small set of them.
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { createRequire } from 'node:module';
 import proxyAddr from '@fastify/proxy-addr';
 import Bowser from 'bowser';
-import geoip from 'geoip-country';
 import { isbot } from 'isbot';
 import type { ClickEvent } from '../domain/clicks.ts';
 import { uuid7 } from '../events/uuid7.ts';
@@ -46,6 +46,17 @@ interface Client {
   readonly geoCountry: string | null;
 }
 const UNKNOWN_COUNTRIES = new Set(['XX', 'T1', 'A1', 'A2', 'O1']);
+
+type GeoIp = typeof import('geoip-country')['default'];
+let geoipDatabase: GeoIp | null = null;
+/**
+ * The bundled GeoIP database, read into memory (about 17 MB) by the first enricher made, not when
+ * this module is imported: a process whose clicks are enriched on another thread never loads it.
+ */
+function geoip(): GeoIp {
+  geoipDatabase ??= createRequire(import.meta.url)('geoip-country') as GeoIp;
+  return geoipDatabase;
+}
 
 function parseReferrerHost(referer: string): string | null {
   try {
@@ -92,6 +103,7 @@ export class ClickEnricher {
   private readonly trust: ((addr: string, i: number) => boolean) | null;
   private readonly countryHeader: string | null;
   private readonly salts: VisitorSalts;
+  private readonly geoip = geoip();
 
   constructor(opts: ClickEnricherOptions, salts: VisitorSalts) {
     this.trust =
@@ -168,7 +180,7 @@ export class ClickEnricher {
     if (c === undefined) {
       c = {
         visitor: createHash('sha256').update(`${salt}\u0000${ip}\u0000${ua}`).digest('hex').slice(0, 16),
-        geoCountry: geoip.lookup(ip)?.country ?? null,
+        geoCountry: this.geoip.lookup(ip)?.country ?? null,
       };
       agent.clients.set(ip, c);
       this.clientCount++;

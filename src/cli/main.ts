@@ -1,14 +1,9 @@
 // The `hop` command: serve (default), migrate, keys, export, import, worker, dlq, replay. Flags
 // work on every command (flags > environment > defaults); `--help` on each says what it takes.
+// Each command's code is loaded when it runs: a server on the embedded default never loads the
+// worker's, the dead letters' or the replay's Redis and PostgreSQL clients (tens of MB).
 import { parseArgs } from 'node:util';
 import { type Config, loadConfig, SETTINGS } from '../config.ts';
-import { serve } from '../main.ts';
-import { runWorker } from '../worker/run-worker.ts';
-import { runDlq } from './dlq.ts';
-import { runExport, runImport } from './import-export.ts';
-import { runKeys } from './keys.ts';
-import { runMigrate } from './migrate.ts';
-import { runReplay } from './replay.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -28,6 +23,7 @@ const commands: Record<string, Command> = {
     usage: 'hop serve [config flags]',
     summary: 'Serve the API, redirects and metrics (the default command)',
     async run(config, a) {
+      const { serve } = await import('../main.ts');
       await serve(config, a.publicUrlGiven, out);
       return undefined; // keeps running until SIGTERM
     },
@@ -35,13 +31,14 @@ const commands: Record<string, Command> = {
   migrate: {
     usage: 'hop migrate',
     summary: 'Apply database migrations (safe to re-run); serve also does this on start',
-    run: (config) => runMigrate(config, out),
+    run: async (config) => (await import('./migrate.ts')).runMigrate(config, out),
   },
   keys: {
     usage: 'hop keys create [--name NAME] | hop keys list | hop keys revoke <id|prefix>',
     summary: 'Manage API keys (stored hashed; a new key is shown once)',
     options: { name: { type: 'string', help: 'A label for a new key' } },
-    run: (config, a) => runKeys(config, a.positionals, String(a.values.name ?? 'cli'), out, err),
+    run: async (config, a) =>
+      (await import('./keys.ts')).runKeys(config, a.positionals, String(a.values.name ?? 'cli'), out, err),
   },
   export: {
     usage: 'hop export [--output FILE] [--include-deleted]',
@@ -50,8 +47,8 @@ const commands: Record<string, Command> = {
       output: { type: 'string', help: 'File to write (default: stdout)' },
       'include-deleted': { type: 'boolean', help: 'Also export tombstones, so their codes stay retired' },
     },
-    run: (config, a) =>
-      runExport(
+    run: async (config, a) =>
+      (await import('./import-export.ts')).runExport(
         config,
         {
           output: (a.values.output as string | undefined) ?? null,
@@ -64,6 +61,7 @@ const commands: Record<string, Command> = {
     usage: 'hop worker [config flags]',
     summary: 'Write the click stream (Redis Streams) into rollups; run one or more beside Hop',
     async run(config) {
+      const { runWorker } = await import('../worker/run-worker.ts');
       await runWorker(config, out);
       return undefined; // keeps running until SIGTERM
     },
@@ -76,8 +74,8 @@ const commands: Record<string, Command> = {
       all: { type: 'boolean', help: 'replay or purge every dead letter' },
       limit: { type: 'string', help: 'list at most this many (default 50)' },
     },
-    run: (config, a) =>
-      runDlq(
+    run: async (config, a) =>
+      (await import('./dlq.ts')).runDlq(
         config,
         a.positionals,
         { all: a.values.all === true, limit: Math.max(1, Number(a.values.limit ?? 50) || 50) },
@@ -97,8 +95,8 @@ const commands: Record<string, Command> = {
         help: 'first seq (or ISO time, cache only) to replay; a database: after its newest change',
       },
     },
-    run: (config, a) =>
-      runReplay(
+    run: async (config, a) =>
+      (await import('./replay.ts')).runReplay(
         config,
         {
           into: a.values.into as string | undefined,
@@ -112,7 +110,8 @@ const commands: Record<string, Command> = {
   import: {
     usage: 'hop import <FILE|->',
     summary: 'Read links from JSON Lines; idempotent; reports per-line errors and carries on',
-    run: (config, a) => runImport(config, a.positionals[0] ?? '-', out, err),
+    run: async (config, a) =>
+      (await import('./import-export.ts')).runImport(config, a.positionals[0] ?? '-', out, err),
   },
 };
 

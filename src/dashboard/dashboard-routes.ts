@@ -3,12 +3,10 @@
 // good. `/` is the dashboard unless HOP_HOME_REDIRECT sends it elsewhere.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
-
-export const DIST_DIR = fileURLToPath(new URL('../../web/dist/', import.meta.url));
+import { WEB_DIST_DIR } from '../paths.ts';
 
 /** Client-side pages, each answered with the app's HTML; all are reserved words (domain/codes.ts). */
 export const DASHBOARD_PAGES = ['signin', 'links', 'analytics', 'system'] as const;
@@ -67,7 +65,7 @@ function loadBuilt(dir: string): Built {
   }
 }
 
-export function registerDashboard(app: FastifyInstance, deps: Deps, dir: string = DIST_DIR): void {
+export function registerDashboard(app: FastifyInstance, deps: Deps, dir: string = WEB_DIST_DIR): void {
   const built = loadBuilt(dir);
   if (built.html === null) deps.log.warn({ dir }, 'dashboard not built: run npm run build:web');
   const page = (reply: FastifyReply) =>

@@ -1,11 +1,17 @@
 // GET /api/v1/links/{code}/qr — the short URL as a QR code, SVG or PNG, for printing and sharing.
 import type { FastifyInstance } from 'fastify';
-import QRCode from 'qrcode';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
 import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import { findLink } from './find-link.ts';
 import { codeParamsSchema } from './link-view.ts';
+
+// The QR encoder (several MB in memory) is loaded by the first QR code asked for, not at boot.
+let encoder: Promise<typeof import('qrcode')> | null = null;
+const qrcode = () => {
+  encoder ??= import('qrcode');
+  return encoder;
+};
 
 interface QrQuery {
   format?: 'svg' | 'png';
@@ -65,10 +71,10 @@ export function registerLinkQr(app: FastifyInstance, deps: Deps): void {
         reply.header('content-disposition', `attachment; filename="${link.code}.${format}"`);
       }
       if (format === 'png') {
-        const png = await QRCode.toBuffer(text, { type: 'png', width: size, margin: 2 });
+        const png = await (await qrcode()).toBuffer(text, { type: 'png', width: size, margin: 2 });
         return reply.type('image/png').send(png);
       }
-      const svg = await QRCode.toString(text, { type: 'svg', width: size, margin: 2 });
+      const svg = await (await qrcode()).toString(text, { type: 'svg', width: size, margin: 2 });
       return reply
         .type('image/svg+xml; charset=utf-8')
         .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")

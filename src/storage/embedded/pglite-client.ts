@@ -2,10 +2,13 @@
 // The database runs on a worker thread (pglite-worker.mjs) so that its CPU work — cold lookups,
 // click-batch writes — never stalls the event loop that answers redirects.
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
+import { CLICK_THREAD_HOST, PGLITE_WORKER } from '../../paths.ts';
 import type { DatabaseThread } from '../ports.ts';
 import type { QueryOptions, SqlClient, SqlResult } from '../sql/sql-client.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { seedDataDir, templateArchive } from './data-template.ts';
 
 interface Reply {
   id: number;
@@ -110,11 +113,41 @@ function client(ch: WorkerChannel, tx: number | undefined, close: () => Promise<
   return self;
 }
 
+export interface PgliteOptions {
+  /** PostgreSQL's shared_buffers, in MB. */
+  readonly buffersMb: number;
+  /** baseline: V8 compiles the WASM with Liftoff only; optimizing: hot functions tier up. */
+  readonly compiler: 'baseline' | 'optimizing';
+}
+
+/**
+ * PostgreSQL's own 128 MB of buffers and V8's optimized WASM code cost a small server 160 MB
+ * between them; Hop's queries measured no slower without (`npm run bench -- memory`).
+ */
+export const SMALL_DATABASE: PgliteOptions = { buffersMb: 16, compiler: 'baseline' };
+
 /** `dataDir` null keeps everything in memory (tests). */
-export async function openPglite(dataDir: string | null): Promise<SqlClient> {
+export async function openPglite(
+  dataDir: string | null,
+  opts: PgliteOptions = SMALL_DATABASE,
+): Promise<SqlClient> {
   const unlock = dataDir === null ? () => {} : lockDataDir(dataDir);
-  const worker = new Worker(new URL('./pglite-worker.mjs', import.meta.url), {
-    workerData: { dataDir: dataDir === null ? null : join(dataDir, 'pg') },
+  const pgdata = dataDir === null ? null : join(dataDir, 'pg');
+  // A first start copies the template instead of running initdb (data-template.ts); in memory,
+  // PGlite itself loads the archive.
+  let template: Uint8Array | null = null;
+  if (pgdata === null) {
+    const archive = templateArchive();
+    template = archive === null ? null : new Uint8Array(archive);
+  } else {
+    await seedDataDir(pgdata);
+  }
+  // V8's flags are the process's: set before the thread compiles the database's WASM, they
+  // decide its code (no other WASM runs in Hop).
+  setFlagsFromString(opts.compiler === 'baseline' ? '--liftoff-only' : '--no-liftoff-only');
+  const worker = new Worker(PGLITE_WORKER, {
+    workerData: { dataDir: pgdata, template, buffersMb: opts.buffersMb, clickHost: CLICK_THREAD_HOST },
+    transferList: template === null ? [] : [template.buffer as ArrayBuffer],
   });
   const ready = new Promise<void>((resolve, reject) => {
     const onMessage = (m: Reply) => {

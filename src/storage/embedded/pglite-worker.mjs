@@ -1,6 +1,7 @@
 // PGlite's own thread. The embedded database runs its WASM here, so queries and click-batch
 // writes never block the event loop that serves redirects. Plain JavaScript on purpose: a
 // worker does not inherit the TypeScript loader the main thread was started with.
+import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
@@ -11,11 +12,16 @@ let nextTx = 1;
 /** The embedded click writer, when the process records clicks (click-thread-host.ts). */
 let clicks = null;
 
-/** Loads the TypeScript click writer: this thread registers tsx's loader for itself. */
+/**
+ * Loads the click writer: bundled JavaScript, or the TypeScript source, for which this thread
+ * registers tsx's loader itself (a worker does not inherit the main thread's).
+ */
 async function openClicks(options) {
-  const { register } = await import('tsx/esm/api');
-  register();
-  const { ClickThreadHost } = await import('./click-thread-host.ts');
+  if (workerData.clickHost.endsWith('.ts')) {
+    const { register } = await import('tsx/esm/api');
+    register();
+  }
+  const { ClickThreadHost } = await import(pathToFileURL(workerData.clickHost).href);
   return ClickThreadHost.open(db, options, (notice) => port.postMessage(notice));
 }
 
@@ -32,7 +38,12 @@ let db;
 try {
   db = await PGlite.create({
     ...(workerData.dataDir === null ? {} : { dataDir: workerData.dataDir }),
+    // In memory, the data directory comes from the template archive instead of initdb.
+    ...(workerData.template === null ? {} : { loadDataDir: new Blob([workerData.template]) }),
     extensions: { pg_trgm },
+    // PGlite's defaults plus the buffer pool Hop is configured for (PostgreSQL's 128 MB default
+    // is most of a small server's memory; pages beyond it are read back from the files).
+    startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${workerData.buffersMb}MB`],
   });
 } catch (err) {
   fail(0, err);

@@ -1,11 +1,11 @@
 // One migration runner for the embedded database and every shard: plain SQL files applied
 // in name order, each once, each in its own transaction, safe to run concurrently.
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { MIGRATIONS_DIR } from '../../paths.ts';
 import type { MigrationReport } from '../ports.ts';
 import type { SqlClient } from './sql-client.ts';
 
-const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 // Arbitrary but fixed: serializes runners racing on one database.
 const MIGRATION_LOCK = 7_243_001;
 
@@ -13,7 +13,23 @@ export function listMigrations(): { version: string; sql: string }[] {
   return readdirSync(MIGRATIONS_DIR)
     .filter((f) => f.endsWith('.sql'))
     .sort()
-    .map((f) => ({ version: f.replace(/\.sql$/, ''), sql: readFileSync(MIGRATIONS_DIR + f, 'utf8') }));
+    .map((f) => ({ version: f.replace(/\.sql$/, ''), sql: readFileSync(join(MIGRATIONS_DIR, f), 'utf8') }));
+}
+
+/** The migrations a database has yet to apply (a look, without the lock migrate() takes). */
+export async function pendingMigrations(db: SqlClient): Promise<string[]> {
+  const table = await db.query<{ t: string | null }>("SELECT to_regclass('schema_migrations')::text AS t");
+  const done =
+    table.rows[0]?.t == null
+      ? new Set<string>()
+      : new Set(
+          (await db.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map(
+            (r) => r.version,
+          ),
+        );
+  return listMigrations()
+    .map((m) => m.version)
+    .filter((v) => !done.has(v));
 }
 
 export async function migrate(db: SqlClient): Promise<MigrationReport> {

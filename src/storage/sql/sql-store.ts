@@ -193,6 +193,8 @@ export interface SqlStoreOptions {
   readonly codeLength: number;
   /** Draws a generated code; a shard draws only codes whose bucket it owns. */
   readonly drawCode?: () => string;
+  /** Migrations applied to this database before the store was made on it (reported as applied here). */
+  readonly appliedBefore?: readonly string[];
 }
 
 export class SqlStore implements Store, ClickLog {
@@ -201,13 +203,14 @@ export class SqlStore implements Store, ClickLog {
   private readonly db: SqlClient;
   private readonly drawCode: () => string;
   private readonly creates: GroupCommit<NewLink, CreateOutcome>;
-  private readonly appliedHere = new Set<string>();
+  private readonly appliedHere: Set<string>;
 
   constructor(db: SqlClient, opts: SqlStoreOptions) {
     this.db = db;
     this.kind = opts.kind;
     this.drawCode = opts.drawCode ?? (() => generateCode(opts.codeLength));
     this.creates = new GroupCommit((reqs) => this.createGroup(reqs));
+    this.appliedHere = new Set(opts.appliedBefore);
   }
 
   /**
