@@ -34,9 +34,24 @@ export interface HopProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startHop(env: Record<string, string>, timeoutMs = 60_000): Promise<HopProcess> {
+export interface StartOptions {
+  /** Rewrites the command line, e.g. to run it inside a memory-limited cgroup. */
+  wrap?: (argv: string[]) => string[];
+}
+
+export async function startHop(
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  opts: StartOptions = {},
+): Promise<HopProcess> {
   const port = await freePort();
-  return startHopCommand('serve', { PORT: String(port), ...env }, `http://127.0.0.1:${port}`, timeoutMs);
+  return startHopCommand(
+    'serve',
+    { PORT: String(port), ...env },
+    `http://127.0.0.1:${port}`,
+    timeoutMs,
+    opts,
+  );
 }
 
 /** `hop worker`, healthy once its /healthz answers; url is its metrics server. */
@@ -55,10 +70,12 @@ async function startHopCommand(
   env: Record<string, string>,
   url: string,
   timeoutMs: number,
+  opts: StartOptions = {},
 ): Promise<HopProcess> {
   let out = '';
   let err = '';
-  const child = spawn(process.execPath, [BIN, command], {
+  const [file, ...args] = (opts.wrap ?? ((a) => a))([process.execPath, BIN, command]);
+  const child = spawn(file!, args, {
     cwd: ROOT,
     env: { ...process.env, HOST: '127.0.0.1', HOP_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
