@@ -13,11 +13,11 @@ import { runClicks } from './scenarios/clicks.ts';
 import type { BenchContext } from './scenarios/common.ts';
 import { runCreate } from './scenarios/create.ts';
 import { runIngest } from './scenarios/ingest.ts';
-import { runMemory } from './scenarios/memory.ts';
+import { MEMORY_PARTS, runMemory } from './scenarios/memory.ts';
 import { runMix } from './scenarios/mix.ts';
 import { runPlaybook } from './scenarios/playbook.ts';
 import { runRedirect } from './scenarios/redirect.ts';
-import { REDIS_TIER_PARTS, type RedisTierPart, runRedisTier } from './scenarios/redis-tier.ts';
+import { REDIS_TIER_PARTS, runRedisTier } from './scenarios/redis-tier.ts';
 import { runReplayBench } from './scenarios/replay.ts';
 import { runScale } from './scenarios/scale.ts';
 import { runStats } from './scenarios/stats.ts';
@@ -37,7 +37,14 @@ Scenarios:
              --rate R (5/s per query)  --duration S (20)
   ingest     clicks/s the embedded click writer sums and writes into rollups, in process
              --links N (100000)  --dist uniform|zipf (zipf)  --duration S (10)
-  memory     Hop's RSS and import speed by size   --sizes 100000,1000000  --duration S (5)
+  memory     Hop's resident memory by phase beside bare node:http: start (until /readyz) and idle on an
+             empty data directory; the redirect bench's load on N links and, after hop import of M
+             links, on those, each server in a memory cgroup; then redirect and create capacity of Hop's
+             defaults vs its database settings as before vs Hop as before (sources through tsx).
+             Prints each target and whether it was met
+             --links N (100000)  --import M (1000000; 0 skips the import)  --idle S (30)  --probe S (5)
+             --rounds N (2)  --duration S (10)  --limit-mib M  memory limit per server (256)
+             --parts start,load,import,speed (all)
   playbook   the scaling playbook's stages, each a Hop of its own under the same redirect load:
              closed-loop capacity, then open-loop latency at one fixed rate for all stages
              (1, 2, 4 on the embedded store; 3, 5, 6 on PostgreSQL clusters of their own, cache off)
@@ -93,7 +100,9 @@ const options = {
   rate: { type: 'string' },
   concurrency: { type: 'string' },
   ratio: { type: 'string' },
-  sizes: { type: 'string' },
+  import: { type: 'string' },
+  idle: { type: 'string' },
+  'limit-mib': { type: 'string' },
   stages: { type: 'string' },
   'cpu-quota': { type: 'string' },
   'db-cpu-quota': { type: 'string' },
@@ -203,8 +212,14 @@ async function run(argv: string[]): Promise<number> {
       break;
     case 'memory':
       report = await runMemory(ctx, {
-        sizes: parseSizes(values.sizes ?? (quick ? '10000,100000' : '100000,1000000')),
-        durationS: num(values, 'duration', quick ? 2 : 5, 0.1),
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        importLinks: Math.floor(num(values, 'import', quick ? 50_000 : 1_000_000, 0)),
+        idleS: num(values, 'idle', quick ? 3 : 30, 0),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 2, 1),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        limitMib: num(values, 'limit-mib', 256, 16),
+        parts: usage(() => parseList('--parts', values.parts, MEMORY_PARTS)),
       });
       break;
     case 'playbook':
@@ -255,7 +270,7 @@ async function run(argv: string[]): Promise<number> {
         durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
         cpuQuota: parseCpuQuota(values['cpu-quota'] ?? '1'),
         dbCpuQuota: parseCpuQuota(values['db-cpu-quota'] ?? String(REDIS_TIER_DB_CPU_QUOTA)),
-        parts: usage(() => parseParts(values.parts)),
+        parts: usage(() => parseList('--parts', values.parts, REDIS_TIER_PARTS)),
         stampedeRate: num(values, 'stampede-rate', 2000, 2),
         stampedeS: num(values, 'stampede-duration', quick ? 6 : 20, 1),
         scanRate: num(values, 'scan-rate', 5000, 1),
@@ -342,16 +357,16 @@ function parsePositiveList(flag: string, raw: string): number[] {
   return [...new Set(list)];
 }
 
-/** The redis-tier parts to run: all by default. */
-function parseParts(raw: string | undefined): RedisTierPart[] {
-  if (raw === undefined) return [...REDIS_TIER_PARTS];
-  const parts = raw.split(',').map((x) => x.trim());
-  for (const p of parts) {
-    if (!(REDIS_TIER_PARTS as readonly string[]).includes(p)) {
-      throw new Error(`--parts takes ${REDIS_TIER_PARTS.join(', ')}; got ${JSON.stringify(p)}`);
+/** A subset of `all` named on the command line (comma-separated); all of them by default. */
+function parseList<T extends string>(flag: string, raw: string | undefined, all: readonly T[]): T[] {
+  if (raw === undefined) return [...all];
+  const items = raw.split(',').map((x) => x.trim());
+  for (const p of items) {
+    if (!(all as readonly string[]).includes(p)) {
+      throw new Error(`${flag} takes ${all.join(', ')}; got ${JSON.stringify(p)}`);
     }
   }
-  return [...new Set(parts)] as RedisTierPart[];
+  return [...new Set(items)] as T[];
 }
 
 /** Cores for a CFS quota, or null for `none`. */
@@ -385,16 +400,6 @@ function parseCounts(
     );
   }
   return [...new Set(counts)];
-}
-
-function parseSizes(s: string): number[] {
-  const sizes = s.split(',').map((x) => Number(x.trim()));
-  if (sizes.length === 0 || sizes.some((n) => !Number.isInteger(n) || n < 1)) {
-    throw new UsageError(
-      `--sizes needs a comma-separated list of positive integers, got ${JSON.stringify(s)}`,
-    );
-  }
-  return sizes;
 }
 
 let interrupted = false;

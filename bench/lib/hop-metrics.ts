@@ -65,6 +65,28 @@ export async function readCounters(
   }
 }
 
+/**
+ * Waits (at most `timeoutMs`) until every click the Hop accepted is written, and with `folds` also
+ * folded into the rollups; returns how long. A recording Hop goes on working after a probe, and
+ * the next probe, of it or of another server on the same cores, must not pay for that.
+ */
+export async function waitForClickWriter(
+  target: Target,
+  folds: boolean,
+  timeoutMs = 120_000,
+): Promise<number> {
+  const names = ['hop_clicks_recorded_total', 'hop_clicks_written_total', 'hop_clicks_folded_total'];
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const c = await readCounters(target, names);
+    const recorded = c?.hop_clicks_recorded_total ?? 0;
+    const folded = folds ? (c?.hop_clicks_folded_total ?? 0) : recorded;
+    if (c !== null && (c.hop_clicks_written_total ?? 0) >= recorded && folded >= recorded) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return Date.now() - started;
+}
+
 /** One server's connection-pool figures: the acquire-wait histogram and refusals by reason. */
 export interface PoolCounts {
   /** Cumulative counts per upper bound in seconds, ascending; the last bound is Infinity (+Inf). */

@@ -1,5 +1,7 @@
 // Runs Hop as the thing under test: `hop import` to seed a fresh data directory, then `hop serve` as a
-// child process on a port picked here, ready once /healthz answers 200.
+// child process on a port picked here, ready once /healthz answers 200. Hop runs as installed
+// (bin/hop.js, its bundle) or, for comparisons with before the bundle, from its sources through tsx.
+import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -11,6 +13,7 @@ import { requestOnce, type Target } from './http-client.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOP_BIN = join(REPO_ROOT, 'bin', 'hop.js');
+const HOP_SOURCES = join(REPO_ROOT, 'src', 'cli', 'main.ts');
 
 /** Binds 127.0.0.1:0 and gives the port back: Hop is told its port rather than asked for it. */
 export function freePort(): Promise<number> {
@@ -49,6 +52,32 @@ export interface HopSetup {
   env?: Record<string, string>;
   /** Echo Hop's stderr as it comes. */
   verbose?: boolean;
+  /** bin/hop.js (its bundle, the default) or src/cli/main.ts through tsx, as Hop ran before the bundle. */
+  entry?: 'bin' | 'sources';
+  /** Rewrites the command line, e.g. to start Hop inside a memory-limited cgroup (MemoryCgroup.wrap). */
+  wrap?: (argv: string[]) => string[];
+  /** What answers 200 once Hop is ready: /healthz (default) or /readyz (the store answers too). */
+  readyPath?: '/healthz' | '/readyz';
+  /** Called as soon as the process exists, e.g. to sample its memory from its first moments. */
+  onSpawn?: (child: ManagedChild) => void;
+}
+
+function hopCommand(setup: HopSetup, command: string, nodeArgs: string[]): { file: string; args: string[] } {
+  const entry = setup.entry === 'sources' ? ['--import', 'tsx', HOP_SOURCES] : [HOP_BIN];
+  const [file, ...args] = (setup.wrap ?? ((a) => a))([process.execPath, ...nodeArgs, ...entry, command]);
+  return { file: file!, args };
+}
+
+/**
+ * Brings bin/hop.js's bundle up to date before anything is measured: the launcher rebuilds a stale
+ * one itself, in a child, and that build would otherwise count in the first Hop's start-up. Returns
+ * a problem to report, or null.
+ */
+export function ensureHopBundle(): string | null {
+  const run = spawnSync(process.execPath, [HOP_BIN, '--help'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (run.status !== 0) return `bin/hop.js --help failed (exit ${run.status}): ${run.stderr.slice(-500)}`;
+  if (run.stderr.includes('could not bundle')) return `bin/hop.js runs the sources: ${run.stderr.trim()}`;
+  return null;
 }
 
 function hopEnv(setup: HopSetup, port: number): Record<string, string> {
@@ -90,11 +119,13 @@ export async function importLinks(
   timeoutMs = 600_000,
 ): Promise<ImportResult> {
   const t0 = performance.now();
-  const child = spawnChild('hop import', process.execPath, [HOP_BIN, 'import', file], {
+  const { file: cmd, args } = hopCommand(setup, 'import', []);
+  const child = spawnChild('hop import', cmd, [...args, file], {
     cwd: REPO_ROOT,
     env: hopEnv(setup, 0),
     echoStderr: setup.verbose ?? false,
   });
+  setup.onSpawn?.(child);
   let summary: string | null = null;
   child.onStdoutLine((line) => {
     if (line.startsWith('Imported')) summary = line;
@@ -130,14 +161,16 @@ export async function startHop(
   // A worker serves only /metrics and /healthz, on its own port setting.
   const env =
     command === 'worker' ? { ...hopEnv(setup, 0), HOP_WORKER_PORT: String(port) } : hopEnv(setup, port);
-  const child = spawnChild(`hop ${command}`, process.execPath, [...hopNodeArgs(), HOP_BIN, command], {
+  const { file, args } = hopCommand(setup, command, hopNodeArgs());
+  const child = spawnChild(`hop ${command}`, file, args, {
     cwd: REPO_ROOT,
     env,
     echoStderr: setup.verbose ?? false,
   });
+  setup.onSpawn?.(child);
   const target: Target = { host: '127.0.0.1', port };
   try {
-    await waitForHealthy(child, target, readyTimeoutMs);
+    await waitForHealthy(child, target, readyTimeoutMs, setup.readyPath ?? '/healthz');
   } catch (err) {
     await child.stop(2000);
     throw err;
@@ -152,7 +185,12 @@ export async function startHop(
   };
 }
 
-async function waitForHealthy(child: ManagedChild, target: Target, timeoutMs: number): Promise<void> {
+async function waitForHealthy(
+  child: ManagedChild,
+  target: Target,
+  timeoutMs: number,
+  path: string,
+): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let gone: string | null = null;
   void child.exited.then((code) => {
@@ -163,9 +201,9 @@ async function waitForHealthy(child: ManagedChild, target: Target, timeoutMs: nu
     if (gone !== null)
       throw new Error(`${child.name} exited (${gone}) before it was healthy:\n${child.outputTail()}`);
     try {
-      const res = await requestOnce(target, { method: 'GET', path: '/healthz' }, 2000);
+      const res = await requestOnce(target, { method: 'GET', path }, 2000);
       if (res.status === 200) return;
-      last = `GET /healthz answered ${res.status}`;
+      last = `GET ${path} answered ${res.status}`;
     } catch (err) {
       last = String(err);
     }

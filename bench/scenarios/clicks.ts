@@ -4,7 +4,7 @@
 // clicks were recorded, written and dropped, so a fast run that dropped its clicks shows as such.
 import { join } from 'node:path';
 import { readCpuMs } from '../lib/child.ts';
-import { readCounters } from '../lib/hop-metrics.ts';
+import { readCounters, waitForClickWriter } from '../lib/hop-metrics.ts';
 import { importLinks } from '../lib/hop-process.ts';
 import { type Distribution, indexSampler, linkUrl, randomApiKey, seededRandom } from '../lib/links.ts';
 import type { RequestFactory } from '../lib/load.ts';
@@ -99,22 +99,6 @@ const COUNTERS = [
 // is counted) rather than after it; the default (5 min) sums over longer windows, into fewer rows.
 const FOLD_MS = 10_000;
 
-/**
- * Waits (at most two minutes) until every click the Hop accepted is written and folded into the
- * rollups; returns how long.
- */
-async function waitForWriter(sut: Sut, folds: boolean): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < 120_000) {
-    const c = await readCounters(sut.target, COUNTERS);
-    const recorded = c?.hop_clicks_recorded_total ?? 0;
-    const folded = folds ? (c?.hop_clicks_folded_total ?? 0) : recorded;
-    if (c !== null && (c.hop_clicks_written_total ?? 0) >= recorded && folded >= recorded) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return Date.now() - started;
-}
-
 // Where a probe's CPU went: with the click writer on the database's thread, recording shows as
 // that thread's CPU, and as idle cores when the threads on two cores wait on each other.
 const threadCpu = (r: RunResult) => {
@@ -188,7 +172,7 @@ export async function runClicks(ctx: BenchContext, o: ClicksOptions): Promise<Sc
       if (sut !== on) return;
       const cpu0 = readCpuMs(on.pid);
       // HOP_CLICK_FOLD_MS=0 (given to the bench) writes rollups every flush: nothing to fold.
-      const ms = await waitForWriter(on, ctx.hopEnv.HOP_CLICK_FOLD_MS !== '0');
+      const ms = await waitForClickWriter(on.target, ctx.hopEnv.HOP_CLICK_FOLD_MS !== '0');
       const cpu1 = readCpuMs(on.pid);
       const recorded = (await readCounters(on.target, COUNTERS))?.hop_clicks_recorded_total ?? null;
       if (r !== undefined && cpu0 !== null && cpu1 !== null && recorded !== null) {

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CpuCgroup, confineToCpuQuota } from '../lib/cgroup.ts';
 import {
+  type ManagedChild,
   readCpuMs,
   readMachineCpu,
   readRssKb,
@@ -52,14 +53,50 @@ const SERVERS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'servers
 
 export type BaselineKind = 'map' | 'pglite';
 
-export async function startBaseline(kind: BaselineKind, linksFile: string, verbose: boolean): Promise<Sut> {
+export interface BaselineOptions {
+  /**
+   * Bundles the server into this directory first and runs it on plain node: tsx's loader alone holds
+   * about 30 MB resident, which a memory comparison must not charge to the baseline.
+   */
+  bundleDir?: string;
+  /** Rewrites the command line, e.g. to start it inside a memory-limited cgroup. */
+  wrap?: (argv: string[]) => string[];
+  /** Called as soon as the process exists. */
+  onSpawn?: (child: ManagedChild) => void;
+}
+
+export async function startBaseline(
+  kind: BaselineKind,
+  linksFile: string,
+  verbose: boolean,
+  o: BaselineOptions = {},
+): Promise<Sut> {
   const name = `baseline-${kind}`;
-  const child = spawnChild(
-    name,
+  const source = join(SERVERS_DIR, `${name}.ts`);
+  let entry = ['--import', 'tsx', source];
+  if (o.bundleDir !== undefined) {
+    const outfile = join(o.bundleDir, `${name}.mjs`);
+    const { build } = await import('esbuild');
+    await build({
+      entryPoints: [source],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      logLevel: 'warning',
+    });
+    entry = [outfile];
+  }
+  const [file, ...args] = (o.wrap ?? ((a) => a))([
     process.execPath,
-    ['--import', 'tsx', join(SERVERS_DIR, `${name}.ts`), '--links', linksFile, '--port', '0'],
-    { echoStderr: verbose },
-  );
+    ...entry,
+    '--links',
+    linksFile,
+    '--port',
+    '0',
+  ]);
+  const child = spawnChild(name, file!, args, { echoStderr: verbose });
+  o.onSpawn?.(child);
   try {
     const port = await waitForReadyLine(child, 300_000);
     return { name, target: { host: '127.0.0.1', port }, pid: child.pid, stop: () => child.stop() };

@@ -8,8 +8,27 @@ import { join } from 'node:path';
 
 export const CGROUP_V1_MEMORY = '/sys/fs/cgroup/memory';
 
+/**
+ * Where new groups go by default: inside the memory group this process already runs in, so that a
+ * limit (or a supervisor's accounting) over whoever started us still covers what we start; the
+ * controller's root when that group is not visible here (e.g. behind a cgroup namespace).
+ */
+export function defaultMemoryParent(mount = CGROUP_V1_MEMORY): string {
+  try {
+    for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+      const [, controllers, path] = line.split(':');
+      if (path === undefined || !(controllers ?? '').split(',').includes('memory')) continue;
+      const own = join(mount, path);
+      if (existsSync(join(own, 'memory.limit_in_bytes'))) return own;
+    }
+  } catch {
+    // No /proc/self/cgroup: the root it is.
+  }
+  return mount;
+}
+
 /** Why a memory-limited group cannot be made here, or null when it can. */
-export function memoryCgroupUnavailable(root = CGROUP_V1_MEMORY): string | null {
+export function memoryCgroupUnavailable(root = defaultMemoryParent()): string | null {
   if (process.getuid?.() !== 0) return 'not root';
   if (!existsSync(join(root, 'memory.limit_in_bytes'))) return `no cgroup v1 memory controller at ${root}`;
   return null;
@@ -18,10 +37,31 @@ export function memoryCgroupUnavailable(root = CGROUP_V1_MEMORY): string | null 
 export interface MemoryCgroupReport {
   /** The most the kernel charged to the group (anonymous memory and page cache), bytes. */
   readonly maxUsageBytes: number;
-  /** Times the limit was reached (the kernel then reclaims, and kills only if it cannot). */
+  /** What it charges now, bytes. */
+  readonly usageBytes: number;
+  /** Of that, anonymous memory (what a process holds) and page cache (files; reclaimable), bytes. */
+  readonly rssBytes: number;
+  readonly cacheBytes: number;
+  /** The most charged came to the limit: the kernel had to reclaim (or, failing that, kill). */
+  readonly reachedLimit: boolean;
+  /**
+   * Times a charge met the limit, as the kernel counts them (memory.failcnt, or memsw.failcnt where
+   * swap is accounted). Some kernels leave these at 0 even then (6.18 here does): `reachedLimit` is
+   * the reliable sign.
+   */
   readonly limitHits: number;
   /** Processes the OOM killer ended in the group. */
   readonly oomKills: number;
+}
+
+/** Parses memory.stat (`key value` lines) into numbers. */
+export function parseMemoryStat(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const [key, value] = line.trim().split(/\s+/);
+    if (key !== undefined && value !== undefined && key !== '') out.set(key, Number(value));
+  }
+  return out;
 }
 
 const live = new Set<MemoryCgroup>();
@@ -39,7 +79,7 @@ export class MemoryCgroup {
   }
 
   /** Creates `<root>/<name>` limited to `limitBytes` (swap is not used here). */
-  static async create(name: string, limitBytes: number, root = CGROUP_V1_MEMORY): Promise<MemoryCgroup> {
+  static async create(name: string, limitBytes: number, root = defaultMemoryParent()): Promise<MemoryCgroup> {
     const path = join(root, name);
     await mkdir(path);
     const group = new MemoryCgroup(root, path, limitBytes);
@@ -66,7 +106,8 @@ export class MemoryCgroup {
 
   /**
    * The argv that runs `argv` inside the group from its first instruction (the shell moves itself
-   * in, then execs), so nothing it allocates before a later move escapes the limit.
+   * in, then execs), so nothing it allocates before a later move escapes the limit. The process
+   * keeps the shell's pid.
    */
   wrap(argv: readonly string[]): string[] {
     const quoted = argv.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
@@ -76,9 +117,20 @@ export class MemoryCgroup {
   async report(): Promise<MemoryCgroupReport> {
     const read = async (file: string) => (await readFile(join(this.path, file), 'utf8')).trim();
     const oom = await read('memory.oom_control').catch(() => '');
+    const stat = parseMemoryStat(await read('memory.stat').catch(() => ''));
+    const maxUsageBytes = Number(await read('memory.max_usage_in_bytes'));
+    const limitHits = Math.max(
+      Number(await read('memory.failcnt')),
+      Number(await read('memory.memsw.failcnt').catch(() => '0')),
+    );
     return {
-      maxUsageBytes: Number(await read('memory.max_usage_in_bytes')),
-      limitHits: Number(await read('memory.failcnt')),
+      maxUsageBytes,
+      usageBytes: Number(await read('memory.usage_in_bytes')),
+      rssBytes: stat.get('total_rss') ?? stat.get('rss') ?? 0,
+      cacheBytes: stat.get('total_cache') ?? stat.get('cache') ?? 0,
+      // The kernel keeps the limit in whole pages: compare with what it kept.
+      reachedLimit: limitHits > 0 || maxUsageBytes >= Number(await read('memory.limit_in_bytes')),
+      limitHits,
       oomKills: Number(/^oom_kill (\d+)$/m.exec(oom)?.[1] ?? 0),
     };
   }
@@ -102,6 +154,30 @@ export class MemoryCgroup {
         writeFileSync(join(this.#root, 'cgroup.procs'), pid);
       }
       rmdirSync(this.path);
-    } catch {}
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      process.stderr.write(`# could not remove cgroup ${this.path} (${String(err)}); remove it with rmdir\n`);
+    }
+  }
+}
+
+let serial = 0;
+
+/**
+ * A group of its own limited to `limitBytes`, named for this process and `label`, or why none can
+ * be made here (then the caller runs unconfined and says so). Remove it once its processes are gone.
+ */
+export async function limitMemory(
+  label: string,
+  limitBytes: number,
+  root = defaultMemoryParent(),
+): Promise<{ group: MemoryCgroup } | { notApplied: string }> {
+  const unavailable = memoryCgroupUnavailable(root);
+  if (unavailable !== null) return { notApplied: unavailable };
+  const name = `hop-${process.pid}-${++serial}-${label.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  try {
+    return { group: await MemoryCgroup.create(name, limitBytes, root) };
+  } catch (err) {
+    return { notApplied: `could not create memory cgroup ${join(root, name)}: ${String(err)}` };
   }
 }
