@@ -2,9 +2,9 @@
 // two-core machine "Hop alone" and "Hop plus two database servers" are only comparable when each
 // process gets the same share of a core, whatever the others do. Usable by any stage that starts
 // processes; nothing here is applied unless a caller asks for it.
-import { readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { access, constants, mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { removeCgroupDir, removeCgroupDirSync } from '../../scripts/lib/cgroup-dir.ts';
 
 export const CGROUP_V1_CPU = '/sys/fs/cgroup/cpu';
 /** The kernel's default CFS period; the quota is CORES times this per period. */
@@ -128,18 +128,7 @@ export class CpuCgroup {
 
   /** Moves anything still inside back to the parent (a non-empty group cannot go), then removes it. */
   async remove(): Promise<void> {
-    try {
-      const procs = (await readFile(join(this.path, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean);
-      for (const pid of procs) {
-        await writeFile(join(this.#root, 'cgroup.procs'), pid).catch(() => {});
-      }
-    } catch {
-      // Already gone, or unreadable: rmdir below says which.
-    }
-    // A cgroup directory is removed with rmdir alone: its control files cannot be unlinked.
-    await rmdir(this.path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    await removeCgroupDir(this.path, this.#root);
     live.delete(this);
   }
 
@@ -155,15 +144,7 @@ export class CpuCgroup {
   /** Best effort for the exit hook, where nothing asynchronous runs. */
   removeSync(): void {
     live.delete(this);
-    try {
-      for (const pid of readFileSync(join(this.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
-        writeFileSync(join(this.#root, 'cgroup.procs'), pid);
-      }
-      rmdirSync(this.path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      process.stderr.write(`# could not remove cgroup ${this.path} (${String(err)}); remove it with rmdir\n`);
-    }
+    removeCgroupDirSync(this.path, this.#root);
   }
 }
 

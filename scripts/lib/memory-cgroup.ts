@@ -2,9 +2,10 @@
 // (root only) with `memory.limit_in_bytes` set, and what the kernel did there (the peak it
 // charged, how often the limit was hit, OOM kills). The test that Hop fits 320 MiB and the
 // memory bench's 256 MiB run both use it.
-import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { removeCgroupDir, removeCgroupDirSync } from './cgroup-dir.ts';
 
 export const CGROUP_V1_MEMORY = '/sys/fs/cgroup/memory';
 
@@ -137,27 +138,13 @@ export class MemoryCgroup {
 
   /** Moves anything still inside back to the parent (a non-empty group cannot go), then removes it. */
   async remove(): Promise<void> {
-    try {
-      const procs = (await readFile(join(this.path, 'cgroup.procs'), 'utf8')).split('\n').filter(Boolean);
-      for (const pid of procs) await writeFile(join(this.#root, 'cgroup.procs'), pid).catch(() => {});
-    } catch {}
-    await rmdir(this.path).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    await removeCgroupDir(this.path, this.#root);
     live.delete(this);
   }
 
   removeSync(): void {
     live.delete(this);
-    try {
-      for (const pid of readFileSync(join(this.path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
-        writeFileSync(join(this.#root, 'cgroup.procs'), pid);
-      }
-      rmdirSync(this.path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      process.stderr.write(`# could not remove cgroup ${this.path} (${String(err)}); remove it with rmdir\n`);
-    }
+    removeCgroupDirSync(this.path, this.#root);
   }
 }
 
