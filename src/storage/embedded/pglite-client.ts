@@ -122,7 +122,8 @@ export interface PgliteOptions {
 
 /**
  * PostgreSQL's own 128 MB of buffers and V8's optimized WASM code cost a small server 160 MB
- * between them; Hop's queries measured no slower without (`npm run bench -- memory`).
+ * between them. What going without costs in capacity is the memory bench's capacity table
+ * (`npm run bench -- memory`); its runs so far put creates at 0.72x to 0.99x of before, not settled.
  */
 export const SMALL_DATABASE: PgliteOptions = { buffersMb: 16, compiler: 'baseline' };
 
