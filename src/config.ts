@@ -125,6 +125,17 @@ const rate: Parser<{ perSecond: number; burst: number }> = (raw) => {
   return { perSecond, burst };
 };
 
+/** One of a fixed set of words. */
+const oneOf =
+  <const T extends string>(...values: readonly T[]): Parser<T> =>
+  (raw) => {
+    if ((values as readonly string[]).includes(raw)) return raw as T;
+    const last = values[values.length - 1];
+    throw new ConfigError(
+      values.length === 2 ? `must be ${values[0]} or ${last}` : `must be one of ${values.join(', ')}`,
+    );
+  };
+
 const optionalRate: Parser<{ perSecond: number; burst: number } | null> = (raw) =>
   raw.trim().toLowerCase() === 'off' ? null : rate(raw);
 
@@ -239,10 +250,7 @@ const settings = [
     flag: 'db-compiler',
     default: 'baseline',
     help: "Embedded: how V8 compiles the database's WASM. baseline (Liftoff only) holds about 40 MB less; optimizing also tiers hot functions up with TurboFan",
-    parse: (r: string) => {
-      if (r !== 'baseline' && r !== 'optimizing') throw new ConfigError('must be baseline or optimizing');
-      return r;
-    },
+    parse: oneOf('baseline', 'optimizing'),
   },
   {
     key: 'publicUrl',
@@ -435,11 +443,7 @@ const settings = [
     flag: 'log-level',
     default: 'info',
     help: `JSON log level: ${logLevels.join(', ')}`,
-    parse: (r: string) => {
-      if (!(logLevels as readonly string[]).includes(r))
-        throw new ConfigError(`must be one of ${logLevels.join(', ')}`);
-      return r as Config['logLevel'];
-    },
+    parse: oneOf(...logLevels),
   },
   {
     key: 'trustProxy',
@@ -625,10 +629,7 @@ const settings = [
     flag: 'click-pipeline',
     default: 'local',
     help: 'local: each process writes its clicks into rollups; stream: clicks go to Redis Streams (needs HOP_REDIS_URL) and `hop worker` processes write them',
-    parse: (r: string) => {
-      if (r !== 'local' && r !== 'stream') throw new ConfigError('must be local or stream');
-      return r;
-    },
+    parse: oneOf('local', 'stream'),
   },
   {
     key: 'clickStreamPartitions',
