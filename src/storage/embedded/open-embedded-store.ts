@@ -11,9 +11,9 @@ export async function openEmbeddedStore(opts: {
   const database = opts.database ?? SMALL_DATABASE;
   let db = await openPglite(opts.dataDir, database);
   let appliedBefore: string[] = [];
-  // Schema changes (a first start, an upgrade) leave the database thread's WASM heap and code
-  // larger for good, by about 30 MB: they run on a thread of their own, which is then closed and
-  // opened again. In memory there is nothing to open again.
+  // Schema changes (a first start, an upgrade) leave the database thread larger for good (about
+  // 10 MB resident, measured on a first start): they run on a thread of their own, which is then
+  // closed and opened again. In memory there is nothing to open again.
   if (opts.dataDir !== null && (await pendingMigrations(db).catch(() => [])).length > 0) {
     try {
       appliedBefore = (await migrate(db)).applied;
