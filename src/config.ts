@@ -381,7 +381,7 @@ const settings = [
     key: 'clickFoldRows',
     env: 'HOP_CLICK_FOLD_ROWS',
     flag: 'click-fold-rows',
-    default: '200000',
+    default: '100000',
     help: 'Embedded: increments (clicks per link, hour and value) and visitor registers held in memory that start a fold early',
     parse: int(1, 10_000_000),
   },

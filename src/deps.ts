@@ -225,6 +225,8 @@ export async function buildDeps(
   const metrics = overrides.metrics ?? createPrometheusMetrics({ defaultMetrics: true });
   const store = overrides.store ?? (await openStore(config, metrics));
   if (store.topology !== undefined) metrics.watchStore(() => store.topology!());
+  const dbThread = isClickLog(store) ? (store.databaseThread ?? null) : null;
+  if (dbThread !== null) metrics.watchDatabaseMemory(() => dbThread.call({ op: 'memory' }));
   const l1 = config.cacheSize > 0 ? new LruCache<RedirectRecord | null>(config.cacheSize) : null;
   const redis = config.redis === null ? null : await openRedisTier(config, config.redis, metrics);
   // A process that starts serving before Redis answers begins degraded (limits per process):

@@ -215,3 +215,34 @@ export async function readPoolCounts(target: Target): Promise<Map<string, PoolCo
     return null;
   }
 }
+
+/** Where a Hop's memory is, in bytes, as its /metrics tells (null: a part it does not report). */
+export interface MemoryParts {
+  /** The main thread's V8 heap (reserved) and the memory outside it V8 knows of (buffers). */
+  mainHeap: number | null;
+  mainExternal: number | null;
+  /** The embedded database: its WASM memory and its thread's V8 heap (reserved). */
+  dbWasm: number | null;
+  dbHeap: number | null;
+}
+
+/** Reads the memory gauges Hop exports, or null when /metrics does not answer. */
+export async function readMemoryParts(target: Target): Promise<MemoryParts | null> {
+  try {
+    const res = await requestOnce(target, { method: 'GET', path: '/metrics' });
+    if (res.status !== 200 || res.body === null) return null;
+    const text = res.body.toString('utf8');
+    const gauge = (name: string, labels = '') => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+      return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
+    };
+    return {
+      mainHeap: gauge('hop_process_nodejs_heap_size_total_bytes'),
+      mainExternal: gauge('hop_process_nodejs_external_memory_bytes'),
+      dbWasm: gauge('hop_embedded_db_memory_bytes', '{part="wasm"}'),
+      dbHeap: gauge('hop_embedded_db_memory_bytes', '{part="heap_total"}'),
+    };
+  } catch {
+    return null;
+  }
+}

@@ -1,6 +1,7 @@
 // The memory scenario's figures and their tables: resident memory by phase beside the baseline, what
 // the memory cgroup saw, capacity against Hop as before, and the targets with a verdict each.
 import type { MemoryCgroupReport } from '../../scripts/lib/memory-cgroup.ts';
+import type { MemoryParts } from './hop-metrics.ts';
 import { metText } from './redis-tier-figures.ts';
 import { fmtInt, fmtKb, fmtRatio, type Table } from './report.ts';
 import type { RssFigures } from './rss-sampler.ts';
@@ -27,6 +28,13 @@ export interface PhaseFigures {
   baseline: ServerFigures | null;
   /** How the phase went, in words: time to ready, links, rates. */
   detail: string;
+  /** Where Hop's memory was as the phase ended, and its RSS then (KiB); null when not read. */
+  parts?: PhaseParts | null;
+}
+
+export interface PhaseParts {
+  rssKb: number | null;
+  parts: MemoryParts;
 }
 
 export interface SpeedFigures {
@@ -63,6 +71,46 @@ export function phaseTable(phases: readonly PhaseFigures[]): Table {
       'after the idle time; load: touch of the cached links, warm-up, closed-loop probes and the open-loop ' +
       'run, Zipf over the links, click recording on. The baseline is bare node:http answering from a Map, ' +
       'on plain node (no tsx).',
+  };
+}
+
+/** Where Hop's memory was at the end of each phase that read it: the parts and what is left over. */
+export function partsTable(phases: readonly PhaseFigures[]): Table {
+  const b = (v: number | null) => (v === null ? '-' : fmtMib(v));
+  const rows: string[][] = [];
+  for (const p of phases) {
+    if (p.parts == null) continue;
+    const { rssKb, parts: m } = p.parts;
+    const known = [m.mainHeap, m.mainExternal, m.dbWasm, m.dbHeap].reduce<number>((n, v) => n + (v ?? 0), 0);
+    rows.push([
+      p.label,
+      rssKb === null ? '-' : fmtKb(rssKb),
+      b(m.mainHeap),
+      b(m.mainExternal),
+      b(m.dbWasm),
+      b(m.dbHeap),
+      rssKb === null ? '-' : fmtMib(rssKb * 1024 - known),
+    ]);
+  }
+  return {
+    title: "Where Hop's memory is as each phase ends",
+    head: [
+      'phase',
+      'RSS',
+      'main V8 heap',
+      'main external',
+      'database WASM',
+      'database thread heap',
+      'the rest',
+    ],
+    rows,
+    align: 'lrrrrrr',
+    note:
+      "Read from Hop's /metrics as the phase ends: the V8 heaps as reserved (heap_size_total), external " +
+      "memory (buffers) as V8 counts it, and the database's WASM memory as reserved (PostgreSQL's linear " +
+      'memory: it grows and never shrinks, and only the pages touched are resident). The rest is RSS less ' +
+      'those parts: code, stacks and native allocations, less the reserved pages not resident, so it can ' +
+      'go negative.',
   };
 }
 

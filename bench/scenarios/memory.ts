@@ -5,7 +5,7 @@
 import { cp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readRssKb } from '../lib/child.ts';
-import { waitForClickWriter } from '../lib/hop-metrics.ts';
+import { readMemoryParts, waitForClickWriter } from '../lib/hop-metrics.ts';
 import { ensureHopBundle, type HopSetup, importLinks } from '../lib/hop-process.ts';
 import { linkUrl, randomApiKey, randomCodes, writeLinksJsonl } from '../lib/links.ts';
 import type { RequestFactory } from '../lib/load.ts';
@@ -13,6 +13,8 @@ import {
   BEFORE,
   limitTable,
   type PhaseFigures,
+  type PhaseParts,
+  partsTable,
   phaseTable,
   type ServerFigures,
   type SpeedFigures,
@@ -111,6 +113,7 @@ export async function runMemory(ctx: BenchContext, o: MemoryOptions): Promise<Sc
   }
   const v = verdicts(phases, speed);
   if (phases.length > 0) report.tables.push(phaseTable(phases));
+  if (phases.some((p) => p.parts != null)) report.tables.push(partsTable(phases));
   if (phases.some((p) => p.phase === 'load' || p.phase === 'import-load'))
     report.tables.push(limitTable(phases, o.limitMib));
   if (speed.length > 0) report.tables.push(speedTable(speed));
@@ -156,6 +159,7 @@ async function startIdle(env: Env): Promise<PhaseFigures[]> {
     base.rss.window();
     await new Promise((r) => setTimeout(r, o.idleS * 1000));
     const ready = `ready in ${seconds(hop.readyMs)} (node:http ${seconds(base.readyMs)})`;
+    const parts = await partsOf(hop.server);
     return [
       { phase: 'start', label: 'start', hop: hopStart, baseline: baseStart, detail: ready },
       {
@@ -164,6 +168,7 @@ async function startIdle(env: Env): Promise<PhaseFigures[]> {
         hop: await watchedFigures('hop', hop, null),
         baseline: await watchedFigures('node:http', base, null),
         detail: `after ${o.idleS} s without traffic`,
+        parts,
       },
     ];
   } finally {
@@ -236,6 +241,7 @@ async function serve(
       hop: await figures(hop),
       baseline: await figures(base),
       detail,
+      parts: await partsOf(hop.server),
     };
   } finally {
     await cleanup.run();
@@ -252,6 +258,12 @@ async function prepare(ctx: BenchContext, sut: Sut, codes: readonly string[], re
   const cached = codes.slice(0, Number(ctx.hopEnv.HOP_CACHE_SIZE ?? 100_000));
   if (cached.length > 0) await touchEveryLink(ctx, sut, cached);
   await warmServer(ctx, sut, request);
+}
+
+/** Where a running Hop's memory is now, by its own gauges; null when it does not answer. */
+async function partsOf(sut: Sut): Promise<PhaseParts | null> {
+  const parts = await readMemoryParts(sut.target);
+  return parts === null ? null : { rssKb: readRssKb(sut.pid), parts };
 }
 
 /** Phase 4: `hop import` into a fresh data directory, sampled, then the serving phase on it. */

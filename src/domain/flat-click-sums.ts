@@ -128,14 +128,33 @@ export class FlatClickSums {
    * be redone part by part and each part still meets its own ledger entry. Leaves the sums intact.
    */
   partition(parts: number): ClickSummary[] {
-    const out: ClickSummary[] = Array.from({ length: parts }, () => ({ rollups: [], visitors: [] }));
-    if (this.n > 0) this.allLinks(out[0]!);
-    const partOfSlot = this.codes.map((c) => partOf(c, parts));
-    for (let i = 0; i < this.n; i++) {
-      const s = this.slot[i]!;
-      this.emit(i, this.codes[s]!, out[partOfSlot[s]!]!);
-    }
-    return out;
+    const part = this.parts(parts);
+    return Array.from({ length: parts }, (_, k) => part(k));
+  }
+
+  /**
+   * The same parts, each made only when asked for. A fold writes one part at a time, and a fold's
+   * rows as objects all at once were tens of MB (an object per row); this keeps 4 bytes per entry.
+   * The sums must not change while parts are asked for (a fold's generation takes no more clicks).
+   */
+  parts(parts: number): (k: number) => ClickSummary {
+    const partOfSlot = Int32Array.from(this.codes, (c) => partOf(c, parts));
+    // Entries grouped by part (a counting sort): part k's are order[start[k]] .. order[start[k + 1] - 1].
+    const start = new Int32Array(parts + 1);
+    for (let i = 0; i < this.n; i++) start[partOfSlot[this.slot[i]!]! + 1]!++;
+    for (let k = 0; k < parts; k++) start[k + 1]! += start[k]!;
+    const order = new Int32Array(this.n);
+    const fill = start.slice(0, parts);
+    for (let i = 0; i < this.n; i++) order[fill[partOfSlot[this.slot[i]!]!]!++] = i;
+    return (k) => {
+      const out: ClickSummary = { rollups: [], visitors: [] };
+      if (k === 0 && this.n > 0) this.allLinks(out);
+      for (let j = start[k]!; j < start[k + 1]!; j++) {
+        const i = order[j]!;
+        this.emit(i, this.codes[this.slot[i]!]!, out);
+      }
+      return out;
+    };
   }
 
   /** The all-links rows: counts add up across links, registers keep the maximum. */

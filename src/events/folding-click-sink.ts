@@ -60,7 +60,11 @@ interface Fold {
   readonly batchIds: readonly string[];
   begun: boolean;
   nextPart: number;
-  summaries: ClickSummary[] | null;
+  /** Makes one part's rows (made when the part is written, not all at once). */
+  part: ((k: number) => ClickSummary) | null;
+  /** Clicks (all-links rows aside) and rows written so far, for the metrics. */
+  clicks: number;
+  rows: number;
   readonly started: number;
 }
 
@@ -156,7 +160,9 @@ export class FoldingClickSink implements EventSink {
       batchIds: Array.from({ length: parts }, (_, k) => foldBatchId(id, k)),
       begun: false,
       nextPart: 0,
-      summaries: null,
+      part: null,
+      clicks: 0,
+      rows: 0,
       started: performance.now(),
     };
   }
@@ -299,12 +305,14 @@ export class FoldingClickSink implements EventSink {
       await this.store.beginFold({ id: f.id, parts: f.parts }, f.gen.stored);
       f.begun = true;
     }
-    f.summaries ??= f.gen.sums.partition(f.parts);
+    f.part ??= f.gen.sums.parts(f.parts);
     while (f.nextPart < f.parts) {
-      const part = f.summaries[f.nextPart]!;
+      const part = f.part(f.nextPart);
       const started = performance.now();
       await this.store.recordClickBatch({ id: f.batchIds[f.nextPart]!, events: [], ...part });
       f.nextPart++;
+      f.rows += part.rollups.length + part.visitors.length;
+      for (const r of part.rollups) if (r.code !== ALL_LINKS && r.dim === COUNTED_BY) f.clicks += r.clicks;
       if (this.stopped) continue;
       // Newer clicks still reach the disk every flush interval, however long the fold.
       if (performance.now() - this.lastRaw >= this.opts.flushMs) await this.storeRaw(this.current);
@@ -312,13 +320,7 @@ export class FoldingClickSink implements EventSink {
     }
     await this.store.endFold(f.id);
     this.folding = null;
-    let clicks = 0;
-    let rows = 0;
-    for (const s of f.summaries) {
-      rows += s.rollups.length + s.visitors.length;
-      for (const r of s.rollups) if (r.code !== ALL_LINKS && r.dim === COUNTED_BY) clicks += r.clicks;
-    }
-    this.metrics.clicksFolded(clicks, rows, (performance.now() - f.started) / 1000);
+    this.metrics.clicksFolded(f.clicks, f.rows, (performance.now() - f.started) / 1000);
   }
 
   async flush(): Promise<void> {

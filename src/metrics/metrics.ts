@@ -1,6 +1,6 @@
 // The Metrics port: what Hop counts, named once. The Prometheus adapter serves /metrics;
 // the noop adapter keeps unit tests free of global state.
-import type { StoreTopology } from '../storage/ports.ts';
+import type { DatabaseThreadMemory, StoreTopology } from '../storage/ports.ts';
 
 export type CacheResult = 'hit' | 'miss' | 'negative';
 export type RedirectOutcome = 'redirect' | 'not_found' | 'gone';
@@ -42,6 +42,8 @@ export interface Metrics {
   primaryFallback(result: string): void;
   /** Pool, replica and shard gauges, read from the store each time metrics are scraped. */
   watchStore(topology: () => StoreTopology): void;
+  /** The embedded database thread's memory, asked of it each time metrics are scraped. */
+  watchDatabaseMemory(read: () => Promise<DatabaseThreadMemory>): void;
   /** An L2 entry refreshed ahead of its expiry (XFetch). */
   earlyRefresh(): void;
   /** A redirect lookup that reached the store (a miss in every cache tier, or an early refresh). */
@@ -75,6 +77,7 @@ export const noopMetrics: Metrics = {
   poolRefused() {},
   primaryFallback() {},
   watchStore() {},
+  watchDatabaseMemory() {},
   earlyRefresh() {},
   storeReadRejected() {},
   storeLookup() {},

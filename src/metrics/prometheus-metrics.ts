@@ -1,6 +1,6 @@
 // Metrics on prom-client, one registry per app so several apps can live in one test process.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { StoreTopology } from '../storage/ports.ts';
+import type { DatabaseThreadMemory, StoreTopology } from '../storage/ports.ts';
 import { FastHistogram, type FastHistogramChild } from './fast-histogram.ts';
 import type { CacheResult, Metrics, MetricsSnapshot, RedirectOutcome } from './metrics.ts';
 import { collectProcessMetrics } from './process-metrics.ts';
@@ -213,6 +213,23 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
           this.set({ server: s.name }, s.replica.lagBytes);
     },
   });
+  let databaseMemory: (() => Promise<DatabaseThreadMemory>) | null = null;
+  new Gauge({
+    name: 'hop_embedded_db_memory_bytes',
+    help: "The embedded database thread's memory by part: wasm (PostgreSQL's memory; it never shrinks), heap_used and heap_total (the thread's V8 heap), external",
+    labelNames: ['part'] as const,
+    registers: [register],
+    async collect() {
+      this.reset();
+      if (databaseMemory === null) return;
+      const m = await databaseMemory().catch(() => null);
+      if (m === null) return;
+      this.set({ part: 'wasm' }, m.wasm);
+      this.set({ part: 'heap_used' }, m.heapUsed);
+      this.set({ part: 'heap_total' }, m.heapTotal);
+      this.set({ part: 'external' }, m.external);
+    },
+  });
   const acquire = new Histogram({
     name: 'hop_db_pool_acquire_seconds',
     help: 'Time a query waited for a pooled connection, per database server',
@@ -328,6 +345,9 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
       breakers.labels(name).set(state === 'open' ? 2 : state === 'half-open' ? 1 : 0),
     watchStore(t) {
       topology = t;
+    },
+    watchDatabaseMemory(read) {
+      databaseMemory = read;
     },
     async render() {
       opts.gauges?.();

@@ -162,7 +162,8 @@ export class LinkResolver {
     if (l1 === null) return;
     let ttl = record === null ? this.opts.negativeTtlMs : this.opts.ttlMs;
     if (this.opts.l2 !== null && !this.opts.l2.healthy) ttl = Math.min(ttl, this.opts.degradedTtlMs ?? ttl);
-    l1.set(code, record, ttl, Date.now());
+    // Keyed by the record's own code when that is the key's text, the entry holds one string, not two.
+    l1.set(record !== null && record.code === code ? record.code : code, record, ttl, Date.now());
   }
 
   /** Another process changed this link: drop this process's copy only (L2 is theirs to clear). */

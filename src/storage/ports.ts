@@ -294,3 +294,13 @@ export interface DatabaseThread {
   /** Runs before a read that adds held clicks is sent: clicks still on this side go first. */
   beforeHeldRead(listener: () => void): void;
 }
+
+/** What the embedded database's thread holds, in bytes. */
+export interface DatabaseThreadMemory {
+  /** The database's WASM memory: PostgreSQL's buffers, caches and sorts (it never shrinks). */
+  wasm: number;
+  /** The thread's V8 heap, used and reserved, and memory outside it that V8 knows of. */
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}

@@ -2,6 +2,7 @@
 // writes never block the event loop that serves redirects. Plain JavaScript on purpose: a
 // worker does not inherit the TypeScript loader the main thread was started with.
 import { pathToFileURL } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
@@ -134,6 +135,18 @@ port.on('message', async (m) => {
         await end(m.tx, false);
         reply(m.id, null);
         break;
+      case 'memory': {
+        // What this thread holds: the database's WASM memory (it grows and never shrinks) and
+        // this thread's own V8 heap (the click writer's state lives there).
+        const h = getHeapStatistics();
+        reply(m.id, {
+          wasm: db.mod?.HEAPU8?.byteLength ?? 0,
+          heapUsed: h.used_heap_size,
+          heapTotal: h.total_heap_size,
+          external: h.external_memory,
+        });
+        break;
+      }
       case 'close':
         await clicks?.close();
         clicks = null;
