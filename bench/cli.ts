@@ -19,6 +19,7 @@ import { runPlaybook } from './scenarios/playbook.ts';
 import { runRedirect } from './scenarios/redirect.ts';
 import { REDIS_TIER_PARTS, runRedisTier } from './scenarios/redis-tier.ts';
 import { runReplayBench } from './scenarios/replay.ts';
+import { runRules } from './scenarios/rules.ts';
 import { runScale } from './scenarios/scale.ts';
 import { runStats } from './scenarios/stats.ts';
 
@@ -30,6 +31,9 @@ Scenarios:
              --rounds N (2)  --probe S (5)  --duration S (10)  --rate R (half the baseline's max)
   create     POST /api/v1/links: closed-loop links/s, then p99 at half that rate
              --concurrency N (32)  --duration S (10)
+  rules      hot redirects of links with 5 redirect rules (the last matching) vs without, two Hops
+             alternating in one run (target 0.9x), and one password check's cost
+             --links N (100000)  --rounds N (3)  --probe S (5)
   mix        reads and writes together   --ratio R (100 reads per write)  --links N  --duration S
   clicks     redirect capacity and p99 with click recording on vs off, two Hops alternating in one run
              --links N (100000)  --dist uniform|zipf (zipf)  --rounds N (3)  --probe S (5)  --duration S (10)
@@ -199,6 +203,13 @@ async function run(argv: string[]): Promise<number> {
       report = await runCreate(ctx, {
         concurrency: num(values, 'concurrency', 32, 1),
         durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+      });
+      break;
+    case 'rules':
+      report = await runRules(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 2 : 3, 1),
       });
       break;
     case 'mix':

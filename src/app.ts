@@ -22,7 +22,8 @@ import { registerCreateLink } from './links/create-link.ts';
 import { registerDeleteLink } from './links/delete-link.ts';
 import { registerGetLink } from './links/get-link.ts';
 import { registerLinkQr } from './links/link-qr.ts';
-import { linkSchema } from './links/link-view.ts';
+import { linkRulesSchema, registerLinkRules } from './links/link-rules.ts';
+import { linkSchema, ruleSchema } from './links/link-view.ts';
 import { registerListLinks } from './links/list-links.ts';
 import { registerUpdateLink } from './links/update-link.ts';
 import { createFastRedirect, registerRedirect } from './redirect/redirect-route.ts';
@@ -89,6 +90,8 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
     // what generated clients call their types.
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
+  app.addSchema(ruleSchema);
+  app.addSchema(linkRulesSchema);
   app.addSchema(linkSchema);
   app.addSchema(problemSchema);
 
@@ -126,6 +129,7 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
         registerListLinks(authed, deps);
         registerGetLink(authed, deps);
         registerUpdateLink(authed, deps);
+        registerLinkRules(authed, deps);
         registerDeleteLink(authed, deps);
         registerKeyRoutes(authed, deps);
         registerWebhookRoutes(authed, deps);

@@ -3,6 +3,7 @@
 // circuit breaker: while Redis errors or times out, the tier answers "miss" at once (callers read
 // through to the store) and tries Redis again after a cool-down.
 import type { RedirectRecord, RedirectType } from '../domain/link.ts';
+import type { RedirectRule } from '../domain/redirect-rules.ts';
 import { CircuitBreaker } from '../redis/circuit-breaker.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
 import type { SharedCache, SharedEntry } from './shared-cache.ts';
@@ -42,6 +43,12 @@ interface Stored {
     m: number | null;
     d: boolean;
     g: number | null;
+    /** Redirect rules; absent when the link has none. */
+    r?: readonly RedirectRule[];
+    /** The expired-link fallback; absent when none. */
+    f?: string;
+    /** The password's hash; absent when none. */
+    p?: string;
   } | null;
   e: number;
   l: number;
@@ -61,6 +68,9 @@ function encode(record: RedirectRecord | null, expiresAt: number, loadMs: number
             m: record.maxClicks,
             d: record.disabled,
             g: record.deletedAt?.getTime() ?? null,
+            ...(record.rules === null ? {} : { r: record.rules }),
+            ...(record.expiredUrl === null ? {} : { f: record.expiredUrl }),
+            ...(record.passwordHash === null ? {} : { p: record.passwordHash }),
           },
     e: expiresAt,
     l: loadMs,
@@ -85,6 +95,9 @@ function decode(text: string): SharedEntry | undefined {
               maxClicks: r.m,
               disabled: r.d,
               deletedAt: r.g === null ? null : new Date(r.g),
+              rules: r.r ?? null,
+              expiredUrl: r.f ?? null,
+              passwordHash: r.p ?? null,
             },
       expiresAt: s.e,
       loadMs: s.l,

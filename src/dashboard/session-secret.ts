@@ -9,9 +9,20 @@ import { Sessions } from '../http/sessions.ts';
 
 const FILE = 'session-secret';
 
+// One secret per configuration: in memory, the sessions and the link unlock cookies of one
+// process must agree on it.
+const inMemory = new WeakMap<Config, Buffer>();
+
 export function sessionSecret(config: Config): Buffer {
   if (config.sessionSecret !== null) return Buffer.from(config.sessionSecret, 'utf8');
-  if (config.dataDir === null) return randomBytes(32);
+  if (config.dataDir === null) {
+    let secret = inMemory.get(config);
+    if (secret === undefined) {
+      secret = randomBytes(32);
+      inMemory.set(config, secret);
+    }
+    return secret;
+  }
   const path = join(config.dataDir, FILE);
   mkdirSync(config.dataDir, { recursive: true });
   try {

@@ -10,6 +10,8 @@ export const errorTable = {
   validation_failed: { status: 400, title: 'The request is not valid' },
   invalid_cursor: { status: 400, title: 'The cursor is not valid' },
   unauthorized: { status: 401, title: 'A valid API key is required' },
+  password_required: { status: 401, title: 'This link is protected by a password' },
+  password_incorrect: { status: 403, title: 'The password is not right' },
   csrf_failed: { status: 403, title: "The request needs the session's CSRF token" },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },

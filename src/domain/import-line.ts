@@ -48,7 +48,21 @@ export function parseImportLine(line: string, policy: UrlPolicy, now: number): L
     bucket: bucketOf(code),
     usedClicks,
     deletedAt: optionalDate(obj.deletedAt, 'deletedAt'),
+    passwordHash: optionalPasswordHash(obj.passwordHash),
     createdAt,
     updatedAt: optionalDate(obj.updatedAt, 'updatedAt') ?? createdAt,
   };
+}
+
+// What Hop's own export writes (links/link-password.ts): scrypt$N$r$p$salt$key.
+const PASSWORD_HASH = /^scrypt\$\d{1,10}\$\d{1,3}\$\d{1,3}\$[A-Za-z0-9_-]{1,64}\$[A-Za-z0-9_-]{1,128}$/;
+
+/** A password hash carried by an export line, as it is (the password itself is never exported). */
+function optionalPasswordHash(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || !PASSWORD_HASH.test(value))
+    throw new HopError('validation_failed', '"passwordHash" is not a password hash Hop wrote.', {
+      extra: { field: 'passwordHash' },
+    });
+  return value;
 }

@@ -3,6 +3,7 @@
 import { validateAlias } from './codes.ts';
 import { HopError } from './errors.ts';
 import { REDIRECT_TYPES, type RedirectType } from './link.ts';
+import { parseRules, type RedirectRule } from './redirect-rules.ts';
 import { normalizeTargetUrl, type UrlPolicy } from './url-policy.ts';
 
 export const LIMITS = {
@@ -22,6 +23,10 @@ export interface LinkFields {
   tags: string[];
   title: string | null;
   disabled: boolean;
+  rules: RedirectRule[] | null;
+  expiredUrl: string | null;
+  /** Set by the route from `password` (hashing is not the domain's); imports carry it as it is. */
+  passwordHash: string | null;
 }
 
 export interface CreateInput {
@@ -33,9 +38,12 @@ export interface CreateInput {
   forwardQuery?: unknown;
   tags?: unknown;
   title?: unknown;
+  rules?: unknown;
+  expiredUrl?: unknown;
+  password?: unknown;
 }
 
-export type PatchInput = Omit<CreateInput, 'alias'> & { disabled?: unknown };
+export type PatchInput = Omit<CreateInput, 'alias' | 'rules'> & { disabled?: unknown };
 
 // RFC 3339 / ISO 8601 date-time with an explicit offset; anything else is ambiguous.
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
@@ -105,6 +113,34 @@ function parseTitle(value: unknown): string | null {
   return value;
 }
 
+/** `password`: absent (undefined), null (remove it), or the new password. */
+export function parsePassword(value: unknown): string | null | undefined {
+  if (value === undefined || value === null) return value;
+  if (typeof value !== 'string' || value.length < 1 || value.length > 256)
+    throw failed('password', '"password" must be a string of 1 to 256 characters, or null to remove it.');
+  return value;
+}
+
+function parseExpiredUrl(value: unknown, policy: UrlPolicy): string | null {
+  if (value === undefined || value === null) return null;
+  try {
+    return normalizeTargetUrl(value, policy);
+  } catch (err) {
+    if (err instanceof HopError)
+      throw new HopError(err.code, err.detail.replace('"url"', '"expiredUrl"'), {
+        extra: { field: 'expiredUrl' },
+      });
+    throw err;
+  }
+}
+
+/** Rules on create or import (PUT /links/{code}/rules replaces them later); none is null. */
+export function parseRulesField(value: unknown, policy: UrlPolicy): RedirectRule[] | null {
+  if (value === undefined || value === null) return null;
+  const rules = parseRules(value, policy);
+  return rules.length === 0 ? null : rules;
+}
+
 export function validateCreate(
   input: CreateInput,
   policy: UrlPolicy,
@@ -127,6 +163,9 @@ export function validateCreate(
       tags: parseTags(input.tags),
       title: parseTitle(input.title),
       disabled: false,
+      rules: parseRulesField(input.rules, policy),
+      expiredUrl: parseExpiredUrl(input.expiredUrl, policy),
+      passwordHash: null,
     },
   };
 }
@@ -145,6 +184,8 @@ export function validatePatch(input: PatchInput, policy: UrlPolicy, now: number)
   if ('tags' in input) out.tags = parseTags(input.tags);
   if ('title' in input) out.title = parseTitle(input.title);
   if ('disabled' in input) out.disabled = parseBoolean('disabled', input.disabled, false);
-  if (Object.keys(out).length === 0) throw failed('body', 'Nothing to change: send at least one field.');
+  if ('expiredUrl' in input) out.expiredUrl = parseExpiredUrl(input.expiredUrl, policy);
+  if (Object.keys(out).length === 0 && !('password' in input))
+    throw failed('body', 'Nothing to change: send at least one field.');
   return out;
 }

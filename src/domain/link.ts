@@ -1,5 +1,7 @@
 // The link record and the rules that decide a redirect from it (DESIGN §4). No I/O here.
 
+import type { RedirectRule } from './redirect-rules.ts';
+
 export const REDIRECT_TYPES = [301, 302, 307, 308] as const;
 export type RedirectType = (typeof REDIRECT_TYPES)[number];
 
@@ -13,6 +15,12 @@ export interface RedirectRecord {
   readonly maxClicks: number | null;
   readonly disabled: boolean;
   readonly deletedAt: Date | null;
+  /** Redirect rules in order, or null (the link's url for everyone). */
+  readonly rules: readonly RedirectRule[] | null;
+  /** Where an expired, used-up or disabled link sends visitors instead of answering 410; null: 410. */
+  readonly expiredUrl: string | null;
+  /** The link's password as a scrypt hash (links/link-password.ts), or null when it has none. */
+  readonly passwordHash: string | null;
 }
 
 export interface Link extends RedirectRecord {

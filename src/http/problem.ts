@@ -64,3 +64,23 @@ export function htmlErrorPage(code: ErrorCode, detail: string): string {
 h1{font-size:1.5rem}p{color:#3c4656}</style></head>
 <body><main><h1>${escapeHtml(title)}</h1><p>${escapeHtml(detail)}</p></main></body></html>`;
 }
+
+// The form posts to the short link itself; `form-action 'self'` lets it, and nothing else runs.
+export const PASSWORD_PAGE_HEADERS = {
+  ...HTML_ERROR_HEADERS,
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+} as const;
+
+/** The page a browser gets for a password-protected link: a form, no script, nothing of the target. */
+export function passwordPage(action: string, message: string | null): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Password required</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:28rem;margin:15vh auto;padding:0 1rem;color:#1d2430}
+h1{font-size:1.5rem}label{display:block;margin:1rem 0 .25rem}input{font:inherit;padding:.4rem;width:100%;box-sizing:border-box}
+button{font:inherit;margin-top:1rem;padding:.4rem 1rem}.error{color:#a3162c}</style></head>
+<body><main><h1>This link is protected</h1><p>Enter the password you were given to continue.</p>
+${message === null ? '' : `<p class="error" role="alert">${escapeHtml(message)}</p>`}
+<form method="post" action="${escapeHtml(action)}"><label for="password">Password</label>
+<input id="password" name="password" type="password" required autofocus autocomplete="current-password" maxlength="256">
+<button type="submit">Continue</button></form></main></body></html>`;
+}

@@ -4,11 +4,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
 import type { Link } from '../domain/link.ts';
-import { type CreateInput, validateCreate } from '../domain/link-input.ts';
+import { type CreateInput, parsePassword, validateCreate } from '../domain/link-input.ts';
 import { AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
 import { enforceRateLimit, policies } from '../http/rate-limit.ts';
 import type { StoredIdempotency } from '../storage/ports.ts';
-import { linkFieldSchemas, toView } from './link-view.ts';
+import { hashPassword } from './link-password.ts';
+import { linkFieldSchemas, passwordSchema, toView } from './link-view.ts';
 
 const IDEMPOTENCY_WINDOW_MS = 24 * 3600_000;
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
@@ -47,7 +48,8 @@ export async function createLink(
   ctx: { scope: string; idempotencyKey: string | null },
 ): Promise<{ link: Link; replayed: boolean }> {
   const now = deps.now();
-  const { alias, fields } = validateCreate(input, deps.urlPolicy, now);
+  const { alias, fields: checked } = validateCreate(input, deps.urlPolicy, now);
+  const password = parsePassword(input.password);
   let idempotency = null;
   if (ctx.idempotencyKey !== null) {
     const requestHash = createHash('sha256').update(canonicalJson(input)).digest('hex');
@@ -59,6 +61,8 @@ export async function createLink(
     if (stored !== null) return { link: replay(stored, requestHash), replayed: true };
     idempotency = { scope: ctx.scope, key: ctx.idempotencyKey, requestHash };
   }
+  const fields =
+    typeof password === 'string' ? { ...checked, passwordHash: await hashPassword(password) } : checked;
   const outcome = await deps.store.createLink({ alias, fields, createdAt: new Date(now), idempotency });
   switch (outcome.kind) {
     case 'created':
@@ -97,6 +101,7 @@ export function registerCreateLink(app: FastifyInstance, deps: Deps): void {
           additionalProperties: false,
           properties: {
             ...linkFieldSchemas,
+            password: passwordSchema,
             alias: { type: 'string', description: '3-64 of A-Z a-z 0-9 _ -, case-sensitive, not reserved' },
           },
         },

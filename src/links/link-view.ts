@@ -1,6 +1,7 @@
 // How a link looks in the API, and the JSON Schema that documents it (OpenAPI is generated
 // from these schemas, and responses are serialized through them).
 import { type Link, linkStatus } from '../domain/link.ts';
+import { CONDITION_TYPES, RULE_LIMITS } from '../domain/redirect-rules.ts';
 import type { ClickSink } from '../events/click-sink.ts';
 import type { LinkWithClicks } from '../storage/ports.ts';
 
@@ -19,6 +20,9 @@ export interface LinkView {
   disabled: boolean;
   clicks: number;
   status: string;
+  hasRules: boolean;
+  expiredUrl: string | null;
+  passwordProtected: boolean;
 }
 
 /** The click sink's held clicks, when it holds any (the embedded writer between folds). */
@@ -52,6 +56,9 @@ export function toView(
       link.maxClicks === null ? 0 : link.usedClicks,
     ),
     status: linkStatus(link, now),
+    hasRules: link.rules !== null,
+    expiredUrl: link.expiredUrl,
+    passwordProtected: link.passwordHash !== null,
   };
 }
 
@@ -75,6 +82,9 @@ export const linkSchema = {
     'disabled',
     'clicks',
     'status',
+    'hasRules',
+    'expiredUrl',
+    'passwordProtected',
   ],
   properties: {
     code: { type: 'string' },
@@ -91,8 +101,45 @@ export const linkSchema = {
     disabled: { type: 'boolean' },
     clicks: { type: 'integer' },
     status: { type: 'string', enum: ['active', 'expired', 'disabled', 'used_up'] },
+    hasRules: { type: 'boolean', description: 'Whether redirect rules may send visitors elsewhere' },
+    expiredUrl: nullable({ type: 'string', format: 'uri' }),
+    passwordProtected: { type: 'boolean', description: 'Visitors must give a password (it is never shown)' },
   },
 } as const;
+
+/** One redirect rule (the domain checks each condition's value: domain/redirect-rules.ts). */
+export const ruleSchema = {
+  $id: 'RedirectRule',
+  type: 'object',
+  required: ['url', 'conditions'],
+  additionalProperties: false,
+  properties: {
+    url: { type: 'string', description: 'Where a visitor matching every condition goes' },
+    conditions: {
+      type: 'array',
+      minItems: 1,
+      maxItems: RULE_LIMITS.maxConditions,
+      items: {
+        type: 'object',
+        required: ['type'],
+        additionalProperties: false,
+        properties: {
+          type: { type: 'string', enum: [...CONDITION_TYPES] },
+          key: { type: 'string', description: 'query: the parameter name' },
+          value: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+export const passwordSchema = nullable({
+  type: 'string',
+  minLength: 1,
+  maxLength: 256,
+  writeOnly: true,
+  description: 'Visitors must give it to be redirected (stored as a hash; null removes it)',
+});
 
 /** Fields shared by create and update bodies; the domain checks what schemas cannot. */
 export const linkFieldSchemas = {
@@ -103,6 +150,16 @@ export const linkFieldSchemas = {
   forwardQuery: { type: 'boolean', default: true },
   tags: { type: 'array', maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 } },
   title: nullable({ type: 'string', maxLength: 512 }),
+  expiredUrl: nullable({
+    type: 'string',
+    description: 'Where the link sends visitors once it is expired, used up or disabled (instead of 410)',
+  }),
+  rules: nullable({
+    type: 'array',
+    maxItems: RULE_LIMITS.maxRules,
+    items: { $ref: 'RedirectRule#' },
+    description: 'Redirect rules in order: the first whose conditions all match wins',
+  }),
 } as const;
 
 export const codeParamsSchema = {

@@ -2,12 +2,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
-import { type PatchInput, validatePatch } from '../domain/link-input.ts';
+import { type PatchInput, parsePassword, validatePatch } from '../domain/link-input.ts';
 import { AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
-import { codeParamsSchema, heldClicksOf, linkFieldSchemas, toView } from './link-view.ts';
+import { hashPassword } from './link-password.ts';
+import { codeParamsSchema, heldClicksOf, linkFieldSchemas, passwordSchema, toView } from './link-view.ts';
 
 export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
-  const { redirectType, forwardQuery, ...nullableFields } = linkFieldSchemas;
+  // Rules are replaced through PUT /links/{code}/rules, not patched.
+  const { redirectType, forwardQuery, rules: _rules, ...nullableFields } = linkFieldSchemas;
   app.patch<{ Params: { code: string }; Body: PatchInput }>(
     '/links/:code',
     {
@@ -26,6 +28,7 @@ export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
             redirectType: { type: 'integer', enum: redirectType.enum },
             forwardQuery: { type: 'boolean' },
             disabled: { type: 'boolean' },
+            password: passwordSchema,
           },
         },
         response: {
@@ -42,6 +45,9 @@ export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
     },
     async (req) => {
       const patch = validatePatch(req.body, deps.urlPolicy, deps.now());
+      const password = parsePassword(req.body.password);
+      if (password !== undefined)
+        patch.passwordHash = password === null ? null : await hashPassword(password);
       const link = await deps.store.updateLink(req.params.code, patch, new Date(deps.now()));
       if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
       await deps.resolver.invalidate(link.code);

@@ -4,17 +4,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { RESERVED_WORDS } from '../domain/codes.ts';
-import { errorTable } from '../domain/errors.ts';
+import { looksLikeCode, RESERVED_WORDS } from '../domain/codes.ts';
+import { errorTable, HopError } from '../domain/errors.ts';
 import {
   HTML_ERROR_HEADERS,
   htmlErrorPage,
+  PASSWORD_PAGE_HEADERS,
   PROBLEM_CONTENT_TYPE,
+  passwordPage,
   problemOf,
   wantsHtml,
 } from '../http/problem.ts';
 import { enforceRateLimit, policies } from '../http/rate-limit.ts';
 import { requestIdFor } from '../http/request-id.ts';
+import { PasswordGate } from './password-gate.ts';
 import { createRedirector, type RedirectAnswer } from './redirect.ts';
 
 // Browsers and proxies must ask again every time: edits take effect at once and every click counts.
@@ -43,6 +46,17 @@ function render(
     };
   }
   const status = errorTable[a.code].status;
+  const retryAfter = a.code === 'unavailable' ? 1 : 'retryAfter' in a ? a.retryAfter : undefined;
+  // A locked link in a browser gets the password form (again, with why, after a failed try).
+  if ('action' in a && wantsHtml(accept)) {
+    const headers: Record<string, string> = { ...PASSWORD_PAGE_HEADERS };
+    if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+    return {
+      status,
+      headers,
+      body: passwordPage(a.action, a.code === 'password_required' ? null : a.detail),
+    };
+  }
   // A dead link in a browser gets a page; a store outage is for clients to retry, so it stays JSON.
   if (a.code !== 'unavailable' && wantsHtml(accept)) {
     return { status, headers: { ...HTML_ERROR_HEADERS }, body: htmlErrorPage(a.code, a.detail) };
@@ -51,7 +65,7 @@ function render(
     'content-type': PROBLEM_CONTENT_TYPE,
     'cache-control': 'no-store',
   };
-  if (a.code === 'unavailable') headers['retry-after'] = '1';
+  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
   return { status, headers, body: JSON.stringify(problemOf(a.code, a.detail, requestId())) };
 }
 
@@ -74,6 +88,52 @@ export function registerRedirect(app: FastifyInstance, deps: Deps): void {
       return reply.code(r.status).headers(r.headers).send(r.body);
     },
   );
+  registerPasswordForm(app, deps);
+}
+
+/**
+ * POST /{code}: the password page's form. The right password earns the unlock cookie and a 303 back
+ * to the link (which then redirects); a wrong one, the page again with why.
+ */
+function registerPasswordForm(app: FastifyInstance, deps: Deps): void {
+  const gate = new PasswordGate(deps);
+  app.register(async (scope) => {
+    // Only here: the API takes JSON alone.
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: 4096 },
+      (_req, body, done) => done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+    scope.post<{ Params: { code: string }; Body: { password?: unknown } | undefined }>(
+      '/:code',
+      { schema: { hide: true } },
+      async (req, reply) => {
+        const { code } = req.params;
+        const action = PasswordGate.actionFor(code, req.url);
+        const record = looksLikeCode(code) ? await deps.resolver.resolve(code) : null;
+        // Only a locked link takes a POST; anything else is not a form's to answer.
+        if (record === null) throw new HopError('not_found', 'There is no link with this address.');
+        if (record.passwordHash === null) {
+          reply.header('allow', 'GET, HEAD');
+          throw new HopError('method_not_allowed', 'This link takes GET and HEAD only.');
+        }
+        const password = typeof req.body?.password === 'string' ? req.body.password : '';
+        const locked = await gate.attempt(record, password, req.raw, action);
+        if (locked === null) {
+          return reply
+            .code(303)
+            .headers({
+              location: action,
+              'set-cookie': gate.unlockCookie(record),
+              'cache-control': 'no-store',
+            })
+            .send();
+        }
+        const r = render(locked, req.headers.accept ?? 'text/html', () => req.id);
+        return reply.code(r.status).headers(r.headers).send(r.body);
+      },
+    );
+  });
 }
 
 /**

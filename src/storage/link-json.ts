@@ -1,5 +1,6 @@
 // A link as plain JSON (outbox payloads, idempotency snapshots, export/import lines).
 import type { Link, RedirectType } from '../domain/link.ts';
+import type { RedirectRule } from '../domain/redirect-rules.ts';
 
 export interface LinkJson {
   code: string;
@@ -16,6 +17,10 @@ export interface LinkJson {
   title: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Absent in what Hop wrote before links had rules. */
+  rules?: RedirectRule[] | null;
+  expiredUrl?: string | null;
+  passwordHash?: string | null;
 }
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
@@ -37,6 +42,9 @@ export function linkToJson(l: Link): LinkJson {
     title: l.title,
     createdAt: l.createdAt.toISOString(),
     updatedAt: l.updatedAt.toISOString(),
+    rules: l.rules === null ? null : [...l.rules],
+    expiredUrl: l.expiredUrl,
+    passwordHash: l.passwordHash,
   };
 }
 
@@ -56,6 +64,9 @@ export function linkFromJson(j: LinkJson): Link {
     title: j.title,
     createdAt: new Date(j.createdAt),
     updatedAt: new Date(j.updatedAt),
+    rules: j.rules === undefined || j.rules === null || j.rules.length === 0 ? null : j.rules,
+    expiredUrl: j.expiredUrl ?? null,
+    passwordHash: j.passwordHash ?? null,
   };
 }
 
@@ -72,6 +83,9 @@ export function sameMapping(a: Link, b: Link): boolean {
     (a.deletedAt === null) === (b.deletedAt === null) &&
     a.title === b.title &&
     a.tags.length === b.tags.length &&
-    a.tags.every((t, i) => t === b.tags[i])
+    a.tags.every((t, i) => t === b.tags[i]) &&
+    JSON.stringify(a.rules) === JSON.stringify(b.rules) &&
+    a.expiredUrl === b.expiredUrl &&
+    a.passwordHash === b.passwordHash
   );
 }

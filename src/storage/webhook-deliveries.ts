@@ -15,10 +15,16 @@ export function deliveriesFor(
       id: eventId,
       type: c.kind,
       createdAt: c.at.toISOString(),
-      data: { link: linkToJson(c.link) },
+      data: { link: webhookLink(c.link) },
     };
     return hooks
       .filter((h) => wants(h, c.kind) && c.at >= h.createdAt)
       .map((h) => ({ webhookId: h.id, eventId, eventType: c.kind, payload, createdAt: c.at }));
   });
+}
+
+/** A link as a webhook receiver sees it: everything but the password's hash, which never leaves Hop. */
+function webhookLink(link: ChangeEvent['link']) {
+  const { passwordHash, ...rest } = linkToJson(link);
+  return { ...rest, passwordProtected: passwordHash != null };
 }

@@ -69,7 +69,16 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       await store.createLink(
         newLink({
           alias: 'decide',
-          f: { url: 'https://d.example/x', redirectType: 308, forwardQuery: false, expiresAt, maxClicks: 3 },
+          f: {
+            url: 'https://d.example/x',
+            redirectType: 308,
+            forwardQuery: false,
+            expiresAt,
+            maxClicks: 3,
+            rules: [{ url: 'https://d.example/fr', conditions: [{ type: 'language', value: 'fr' }] }],
+            expiredUrl: 'https://d.example/over',
+            passwordHash: 'scrypt$16384$8$1$c2FsdA$a2V5',
+          },
         }),
       );
       const rec = await store.getRedirect('decide');
@@ -82,7 +91,14 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         maxClicks: 3,
         disabled: false,
         deletedAt: null,
+        rules: [{ url: 'https://d.example/fr', conditions: [{ type: 'language', value: 'fr' }] }],
+        expiredUrl: 'https://d.example/over',
+        passwordHash: 'scrypt$16384$8$1$c2FsdA$a2V5',
       });
+      // Each can be changed and removed again.
+      await store.updateLink('decide', { rules: null, expiredUrl: null, passwordHash: null }, new Date());
+      const cleared = await store.getRedirect('decide');
+      assert.deepEqual([cleared?.rules, cleared?.expiredUrl, cleared?.passwordHash], [null, null, null]);
       assert.equal(await store.getRedirect('no-such-code'), null);
     });
 

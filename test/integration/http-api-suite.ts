@@ -445,6 +445,393 @@ export function runHttpApiSuite(shape: string, start: () => Promise<Harness>): v
       });
     });
 
+    describe('redirect rules', () => {
+      const UA = {
+        iphone:
+          'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+        android:
+          'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36',
+        windowsEdge:
+          'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0',
+        macFirefox: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0',
+        linuxChrome:
+          'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36',
+        chromebook:
+          'Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36',
+        googlebot: 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+      };
+
+      async function putRules(code: string, rules: unknown) {
+        return h.app.inject({
+          method: 'PUT',
+          url: `/api/v1/links/${code}/rules`,
+          headers: { ...h.auth, 'content-type': 'application/json' },
+          payload: JSON.stringify({ rules }),
+        });
+      }
+
+      async function visit(
+        path: string,
+        headers: Record<string, string> = {},
+        remoteAddress = '198.51.100.7',
+      ) {
+        const res = await h.app.inject({ url: path, headers, remoteAddress });
+        assert.equal(res.statusCode, 302, `${path} ${JSON.stringify(headers)}: ${res.body}`);
+        return String(res.headers.location);
+      }
+
+      test('every condition type picks its rule; nothing matching goes to the link URL', async () => {
+        const code = (await create({ url: 'https://example.com/default', forwardQuery: false })).json().code;
+        const rules = [
+          { url: 'https://example.com/ios', conditions: [{ type: 'device', value: 'ios' }] },
+          { url: 'https://example.com/android', conditions: [{ type: 'device', value: 'android' }] },
+          { url: 'https://example.com/edge', conditions: [{ type: 'browser', value: 'edge' }] },
+          { url: 'https://example.com/chromeos', conditions: [{ type: 'device', value: 'chromeos' }] },
+          { url: 'https://example.com/fr', conditions: [{ type: 'language', value: 'fr' }] },
+          {
+            url: 'https://example.com/campaign',
+            conditions: [{ type: 'query', key: 'utm_source', value: 'x' }],
+          },
+          { url: 'https://example.com/preview', conditions: [{ type: 'query', key: 'preview' }] },
+          { url: 'https://example.com/office', conditions: [{ type: 'ip', value: '203.0.113.0/24' }] },
+          { url: 'https://example.com/v6', conditions: [{ type: 'ip', value: '2001:db8::/32' }] },
+          { url: 'https://example.com/de', conditions: [{ type: 'country', value: 'de' }] },
+          {
+            url: 'https://example.com/past',
+            conditions: [{ type: 'before', value: '2001-01-01T00:00:00Z' }],
+          },
+          {
+            url: 'https://example.com/macos',
+            conditions: [
+              { type: 'device', value: 'macos' },
+              { type: 'after', value: '2001-01-01T00:00:00Z' },
+            ],
+          },
+          {
+            url: 'https://example.com/desktop',
+            conditions: [
+              { type: 'device', value: 'desktop' },
+              { type: 'browser', value: 'chrome' },
+            ],
+          },
+        ];
+        const put = await putRules(code, rules);
+        assert.equal(put.statusCode, 200, put.body);
+        assert.equal(put.json().rules[9].conditions[0].value, 'DE', 'values are normalized');
+        const got = await h.app.inject({ url: `/api/v1/links/${code}/rules`, headers: h.auth });
+        assert.deepEqual(got.json(), put.json());
+        assert.equal(
+          (await h.app.inject({ url: `/api/v1/links/${code}`, headers: h.auth })).json().hasRules,
+          true,
+        );
+
+        const ua = (u: string) => ({ 'user-agent': u });
+        assert.equal(await visit(`/${code}`, ua(UA.iphone)), 'https://example.com/ios');
+        assert.equal(await visit(`/${code}`, ua(UA.android)), 'https://example.com/android');
+        assert.equal(await visit(`/${code}`, ua(UA.windowsEdge)), 'https://example.com/edge');
+        assert.equal(await visit(`/${code}`, ua(UA.chromebook)), 'https://example.com/chromeos');
+        assert.equal(await visit(`/${code}`, ua(UA.macFirefox)), 'https://example.com/macos');
+        assert.equal(await visit(`/${code}`, ua(UA.linuxChrome)), 'https://example.com/desktop');
+        assert.equal(await visit(`/${code}`, ua(UA.googlebot)), 'https://example.com/default');
+        assert.equal(
+          await visit(`/${code}`, { 'accept-language': 'fr-CA,fr;q=0.9' }),
+          'https://example.com/fr',
+        );
+        assert.equal(
+          await visit(`/${code}`, { 'accept-language': 'en-US, fr;q=0' }),
+          'https://example.com/default',
+          'q=0 means not accepted',
+        );
+        assert.equal(await visit(`/${code}?utm_source=x`), 'https://example.com/campaign');
+        assert.equal(await visit(`/${code}?utm_source=y`), 'https://example.com/default');
+        assert.equal(await visit(`/${code}?preview`), 'https://example.com/preview');
+        assert.equal(await visit(`/${code}`, {}, '203.0.113.9'), 'https://example.com/office');
+        assert.equal(await visit(`/${code}`, {}, '2001:db8::5'), 'https://example.com/v6');
+        assert.equal(await visit(`/${code}`), 'https://example.com/default');
+        // The first matching rule wins: an iPhone asking in French is the iOS rule's.
+        assert.equal(
+          await visit(`/${code}`, { ...ua(UA.iphone), 'accept-language': 'fr' }),
+          'https://example.com/ios',
+        );
+      });
+
+      test('a sample splits visitors stickily, and forwardQuery applies to the rule URL', async () => {
+        const code = (await create({ url: 'https://example.com/b' })).json().code;
+        assert.equal(
+          (
+            await putRules(code, [
+              { url: 'https://example.com/a?v=1', conditions: [{ type: 'sample', value: '50' }] },
+            ])
+          ).statusCode,
+          200,
+        );
+        let a = 0;
+        for (let i = 0; i < 200; i++) {
+          const ip = `198.51.100.${i}`;
+          const first = await visit(`/${code}?x=${i}`, {}, ip);
+          assert.equal(await visit(`/${code}?x=${i}`, {}, ip), first, 'the same visitor goes the same way');
+          if (first.startsWith('https://example.com/a?')) {
+            a++;
+            assert.equal(first, `https://example.com/a?v=1&x=${i}`);
+          } else assert.equal(first, `https://example.com/b?x=${i}`);
+        }
+        assert.ok(a > 60 && a < 140, `about half went to a: ${a} of 200`);
+      });
+
+      test('a change takes effect at once; an empty list removes the rules', async () => {
+        const code = (await create({ url: 'https://example.com/plain' })).json().code;
+        assert.equal(await visit(`/${code}?go`), 'https://example.com/plain?go');
+        await putRules(code, [
+          { url: 'https://example.com/ruled', conditions: [{ type: 'query', key: 'go' }] },
+        ]);
+        assert.equal(await visit(`/${code}?go`), 'https://example.com/ruled?go');
+        const cleared = await putRules(code, []);
+        assert.deepEqual(cleared.json(), { rules: [] });
+        assert.equal(await visit(`/${code}?go`), 'https://example.com/plain?go');
+        assert.equal(
+          (await h.app.inject({ url: `/api/v1/links/${code}`, headers: h.auth })).json().hasRules,
+          false,
+        );
+      });
+
+      test('rules can be given on create, and bad rules are refused with the field named', async () => {
+        const made = await create({
+          url: 'https://example.com/x',
+          rules: [{ url: 'https://example.com/y', conditions: [{ type: 'device', value: 'android' }] }],
+        });
+        assert.equal(made.statusCode, 201, made.body);
+        assert.equal(made.json().hasRules, true);
+        const code = made.json().code;
+        const cases: [unknown, string][] = [
+          [
+            [{ url: 'https://e.com/', conditions: [{ type: 'device', value: 'toaster' }] }],
+            'rules[0].conditions[0].value',
+          ],
+          [[{ url: 'https://e.com/', conditions: [] }], 'rules[0].conditions'],
+          [[{ url: 'ftp://e.com/', conditions: [{ type: 'sample', value: '5' }] }], 'rules[0].url'],
+          [
+            [{ url: 'https://e.com/', conditions: [{ type: 'sample', value: '100' }] }],
+            'rules[0].conditions[0].value',
+          ],
+          [
+            [{ url: 'https://e.com/', conditions: [{ type: 'ip', value: '10.0.0.0/33' }] }],
+            'rules[0].conditions[0].value',
+          ],
+          [
+            [{ url: 'https://e.com/', conditions: [{ type: 'before', value: 'tomorrow' }] }],
+            'rules[0].conditions[0].value',
+          ],
+          [
+            [{ url: 'https://e.com/', conditions: [{ type: 'language', value: 'français' }] }],
+            'rules[0].conditions[0].value',
+          ],
+          [
+            [{ url: 'https://e.com/', conditions: [{ type: 'country', value: 'France' }] }],
+            'rules[0].conditions[0].value',
+          ],
+          [[{ url: 'https://e.com/', conditions: [{ type: 'query' }] }], 'rules[0].conditions[0].key'],
+          [
+            [{ url: 'https://e.com/', conditions: [{ type: 'device', key: 'k', value: 'ios' }] }],
+            'rules[0].conditions[0].key',
+          ],
+        ];
+        for (const [rules, field] of cases) {
+          const res = await putRules(code, rules);
+          assert.ok(res.statusCode === 400, `${JSON.stringify(rules)}: ${res.statusCode} ${res.body}`);
+          const body = res.json();
+          assert.ok(['validation_failed', 'invalid_url'].includes(body.code), body.code);
+          // The domain names the very field; the schema check (first) may name the list.
+          if (body.field !== undefined)
+            assert.ok(
+              body.field === field || body.field === 'rules',
+              `${body.field} for ${JSON.stringify(rules)}`,
+            );
+        }
+        const tooMany = Array.from({ length: 21 }, () => ({
+          url: 'https://e.com/',
+          conditions: [{ type: 'query', key: 'a' }],
+        }));
+        assert.equal((await putRules(code, tooMany)).statusCode, 400);
+        assertProblem(await putRules('nosuchcode1', []), 404, 'not_found');
+        // Nothing was lost: the rules given on create are still there.
+        const kept = await h.app.inject({ url: `/api/v1/links/${code}/rules`, headers: h.auth });
+        assert.equal(kept.json().rules[0].url, 'https://example.com/y');
+        // PATCH does not take rules (PUT /rules replaces them).
+        const patched = await h.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/links/${code}`,
+          headers: { ...h.auth, 'content-type': 'application/json' },
+          payload: JSON.stringify({ rules: [] }),
+        });
+        assert.equal(patched.statusCode, 400);
+      });
+    });
+
+    describe('fallback for dead links (expiredUrl)', () => {
+      test('a used-up or disabled link sends visitors to its expiredUrl; without one it answers 410', async () => {
+        const made = await create({
+          url: 'https://example.com/live',
+          maxClicks: 1,
+          expiredUrl: 'https://example.com/over',
+        });
+        assert.equal(made.statusCode, 201, made.body);
+        const link = made.json();
+        assert.equal(link.expiredUrl, 'https://example.com/over');
+        const go = () => h.app.inject({ url: `/${link.code}`, remoteAddress: '198.51.100.20' });
+        const first = await go();
+        assert.equal(first.headers.location, 'https://example.com/live');
+        const used = await go();
+        assert.equal(used.statusCode, 302);
+        assert.equal(used.headers.location, 'https://example.com/over');
+        assert.equal(used.headers['cache-control'], 'private, no-store');
+        const patch = (body: unknown) =>
+          h.app.inject({
+            method: 'PATCH',
+            url: `/api/v1/links/${link.code}`,
+            headers: { ...h.auth, 'content-type': 'application/json' },
+            payload: JSON.stringify(body),
+          });
+        assert.equal((await patch({ expiredUrl: null })).json().expiredUrl, null);
+        assert.equal((await go()).statusCode, 410);
+        const other = (
+          await create({ url: 'https://example.com/o', expiredUrl: 'https://example.com/sorry' })
+        ).json();
+        const off = await h.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/links/${other.code}`,
+          headers: { ...h.auth, 'content-type': 'application/json' },
+          payload: JSON.stringify({ disabled: true }),
+        });
+        assert.equal(off.statusCode, 200);
+        const res = await h.app.inject({ url: `/${other.code}` });
+        assert.equal(res.statusCode, 302);
+        assert.equal(res.headers.location, 'https://example.com/sorry');
+        assertProblem(
+          await create({ url: 'https://example.com/', expiredUrl: 'javascript:alert(1)' }),
+          400,
+          'invalid_url',
+        );
+      });
+    });
+
+    describe('password-protected links', () => {
+      test('API clients get 401, the right X-Link-Password redirects, a wrong one 403; views never show it', async () => {
+        const made = await create({ url: 'https://example.com/secret', password: 'open sesame' });
+        assert.equal(made.statusCode, 201, made.body);
+        const link = made.json();
+        assert.equal(link.passwordProtected, true);
+        assert.ok(
+          !JSON.stringify(link).includes('sesame') && !('password' in link) && !('passwordHash' in link),
+        );
+        const ip = '198.51.100.60';
+        const locked = await h.app.inject({ url: `/${link.code}`, remoteAddress: ip });
+        assertProblem(locked, 401, 'password_required');
+        assert.equal(locked.headers.location, undefined);
+        assert.ok(!locked.body.includes('example.com/secret'));
+        const head = await h.app.inject({ method: 'HEAD', url: `/${link.code}`, remoteAddress: ip });
+        assert.equal(head.statusCode, 401);
+        assert.equal(head.headers.location, undefined);
+        const right = await h.app.inject({
+          url: `/${link.code}?a=1`,
+          headers: { 'x-link-password': 'open sesame' },
+          remoteAddress: ip,
+        });
+        assert.equal(right.statusCode, 302);
+        assert.equal(right.headers.location, 'https://example.com/secret?a=1');
+        assertProblem(
+          await h.app.inject({
+            url: `/${link.code}`,
+            headers: { 'x-link-password': 'Open sesame' },
+            remoteAddress: ip,
+          }),
+          403,
+          'password_incorrect',
+        );
+        // Removing the password opens the link for everyone.
+        const patched = await h.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/links/${link.code}`,
+          headers: { ...h.auth, 'content-type': 'application/json' },
+          payload: JSON.stringify({ password: null }),
+        });
+        assert.equal(patched.statusCode, 200, patched.body);
+        assert.equal(patched.json().passwordProtected, false);
+        assert.equal((await h.app.inject({ url: `/${link.code}`, remoteAddress: ip })).statusCode, 302);
+      });
+
+      test('a browser gets the form; the right password sets a cookie that opens the link, a changed password ends it', async () => {
+        const link = (await create({ url: 'https://example.com/page', password: 'pw-1' })).json();
+        const ip = '198.51.100.61';
+        const page = await h.app.inject({
+          url: `/${link.code}?x=1`,
+          headers: { accept: 'text/html' },
+          remoteAddress: ip,
+        });
+        assert.equal(page.statusCode, 401);
+        assert.match(String(page.headers['content-type']), /^text\/html/);
+        assert.match(String(page.headers['content-security-policy']), /default-src 'none'/);
+        assert.ok(page.body.includes(`action="/${link.code}?x=1"`), 'the form posts back to the link');
+        assert.ok(!page.body.includes('<script') && !page.body.includes('example.com/page'));
+        const post = (password: string) =>
+          h.app.inject({
+            method: 'POST',
+            url: `/${link.code}?x=1`,
+            headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+            payload: new URLSearchParams({ password }).toString(),
+            remoteAddress: ip,
+          });
+        const wrong = await post('nope');
+        assert.equal(wrong.statusCode, 403);
+        assert.ok(wrong.body.includes('not right'));
+        const ok = await post('pw-1');
+        assert.equal(ok.statusCode, 303);
+        assert.equal(ok.headers.location, `/${link.code}?x=1`);
+        const setCookie = String(ok.headers['set-cookie']);
+        assert.match(setCookie, new RegExp(`^hop_pw_${link.code}=[^;]+; Path=/${link.code};.*HttpOnly`));
+        const cookie = setCookie.split(';')[0]!;
+        const opened = await h.app.inject({
+          url: `/${link.code}?x=1`,
+          headers: { cookie },
+          remoteAddress: ip,
+        });
+        assert.equal(opened.statusCode, 302);
+        assert.equal(opened.headers.location, 'https://example.com/page?x=1');
+        const forged = cookie.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+        assert.equal(
+          (await h.app.inject({ url: `/${link.code}`, headers: { cookie: forged }, remoteAddress: ip }))
+            .statusCode,
+          401,
+        );
+        await h.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/links/${link.code}`,
+          headers: { ...h.auth, 'content-type': 'application/json' },
+          payload: JSON.stringify({ password: 'pw-2' }),
+        });
+        assert.equal(
+          (await h.app.inject({ url: `/${link.code}`, headers: { cookie }, remoteAddress: ip })).statusCode,
+          401,
+          'a new password ends the cookies the old one earned',
+        );
+      });
+
+      test('attempts are limited per client address and link (429 with Retry-After)', async () => {
+        const link = (await create({ url: 'https://example.com/guarded', password: 'right' })).json();
+        const attempt = (password: string, ip: string) =>
+          h.app.inject({ url: `/${link.code}`, headers: { 'x-link-password': password }, remoteAddress: ip });
+        for (let i = 0; i < 5; i++)
+          assert.equal((await attempt(`guess${i}`, '198.51.100.70')).statusCode, 403);
+        const limited = await attempt('right', '198.51.100.70');
+        assertProblem(limited, 429, 'rate_limited');
+        assert.ok(Number(limited.headers['retry-after']) >= 1);
+        assert.equal(
+          (await attempt('right', '198.51.100.71')).statusCode,
+          302,
+          'another client is not limited',
+        );
+      });
+    });
+
     describe('operations', () => {
       test('healthz, readyz and metrics answer', async () => {
         assert.equal((await h.app.inject({ url: '/healthz' })).statusCode, 200);

@@ -47,8 +47,11 @@ test('paths that are not short codes still reach the framework', async () => {
   assert.equal((await fetch(`${base}/`)).status, 200);
   const api = await fetch(`${base}/api`);
   assert.equal(api.status, 404);
-  const post = await fetch(`${base}/fast-one`, { method: 'POST' });
-  assert.equal(post.status, 404);
+  // A POST is the password form's; a link without a password takes none.
+  const post = await fetch(`${base}/fast-one`, { method: 'POST', redirect: 'manual' });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.get('allow'), 'GET, HEAD');
+  assert.equal((await fetch(`${base}/no-such-link`, { method: 'POST', redirect: 'manual' })).status, 404);
 });
 
 test('a store that fails answers 503 unavailable with Retry-After, and nothing crashes', async () => {

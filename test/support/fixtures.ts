@@ -1,10 +1,12 @@
 // Small builders shared by tests.
 
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { type ClickEvent, summarizeClicks } from '../../src/domain/clicks.ts';
 import type { RedirectRecord } from '../../src/domain/link.ts';
 import type { LinkFields } from '../../src/domain/link-input.ts';
 import { uuid7 } from '../../src/events/uuid7.ts';
+import { MIGRATIONS_DIR } from '../../src/paths.ts';
 import type { ClickBatch, NewLink } from '../../src/storage/ports.ts';
 
 export function fields(over: Partial<LinkFields> = {}): LinkFields {
@@ -17,6 +19,9 @@ export function fields(over: Partial<LinkFields> = {}): LinkFields {
     tags: [],
     title: null,
     disabled: false,
+    rules: null,
+    expiredUrl: null,
+    passwordHash: null,
     ...over,
   };
 }
@@ -36,6 +41,9 @@ export function redirectRecord(over: Partial<RedirectRecord> = {}): RedirectReco
     maxClicks: null,
     disabled: false,
     deletedAt: null,
+    rules: null,
+    expiredUrl: null,
+    passwordHash: null,
     ...over,
   };
 }
@@ -63,4 +71,12 @@ export function clickEvent(over: Partial<ClickEvent> = {}): ClickEvent {
 /** One exactly-once batch carrying these clicks, summed as the pipeline sums them. */
 export function clickBatch(events: readonly ClickEvent[], id: string = uuid7()): ClickBatch {
   return { id, events, ...summarizeClicks(events) };
+}
+
+/** Every migration Hop ships, in the order they apply (a new one needs no test edited). */
+export function migrationNames(): string[] {
+  return readdirSync(MIGRATIONS_DIR)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((f) => f.slice(0, -'.sql'.length));
 }

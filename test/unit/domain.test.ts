@@ -160,6 +160,9 @@ describe('link input', () => {
       tags: ['a', 'b'],
       title: null,
       disabled: false,
+      rules: null,
+      expiredUrl: null,
+      passwordHash: null,
     });
   });
 

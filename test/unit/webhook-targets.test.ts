@@ -3,11 +3,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadConfig } from '../../src/config.ts';
+import { parseIp } from '../../src/domain/ip-address.ts';
 import {
   EMPTY_ALLOW_LIST,
   notGlobalReason,
   parseAllowList,
-  parseIp,
   refuseAddress,
   webhookHostVerdict,
 } from '../../src/domain/webhook-targets.ts';

@@ -109,7 +109,11 @@ export class MemoryStore implements Store, ClickLog {
     const l = this.links.get(code);
     if (l === undefined) return null;
     const { code: c, url, redirectType, forwardQuery, expiresAt, maxClicks, disabled, deletedAt } = l;
-    return { code: c, url, redirectType, forwardQuery, expiresAt, maxClicks, disabled, deletedAt };
+    const { rules, expiredUrl, passwordHash } = l;
+    return {
+      ...{ code: c, url, redirectType, forwardQuery, expiresAt, maxClicks, disabled, deletedAt },
+      ...{ rules, expiredUrl, passwordHash },
+    };
   }
 
   private withClicks(l: Link): LinkWithClicks {

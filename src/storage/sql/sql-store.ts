@@ -4,6 +4,7 @@ import { bucketOf } from '../../domain/bucket.ts';
 import { generateCode } from '../../domain/codes.ts';
 import type { Link, RedirectRecord, RedirectType } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
+import { type RedirectRule, rulesFromJson } from '../../domain/redirect-rules.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { type LinkJson, linkFromJson, linkToJson, sameMapping } from '../link-json.ts';
@@ -35,9 +36,9 @@ import type { SqlClient } from './sql-client.ts';
 import * as webhookSql from './webhook-sql.ts';
 
 const LINK_COLUMNS = `code, bucket, url, redirect_type, forward_query, expires_at, max_clicks, used_clicks,
-  disabled, deleted_at, tags, title, created_at, updated_at`;
+  disabled, deleted_at, tags, title, created_at, updated_at, rules, expired_url, password_hash`;
 const REDIRECT_COLUMNS =
-  'code, url, redirect_type, forward_query, expires_at, max_clicks, disabled, deleted_at';
+  'code, url, redirect_type, forward_query, expires_at, max_clicks, disabled, deleted_at, rules, expired_url, password_hash';
 // The same expression as links_search_idx, so the trigram index serves `q`.
 const SEARCH_EXPR = `(code || ' ' || url || ' ' || coalesce(title, ''))`;
 const MAX_CODE_DRAWS = 8;
@@ -64,6 +65,9 @@ interface LinkRow {
   title: string | null;
   created_at: Date;
   updated_at: Date;
+  rules: RedirectRule[] | null;
+  expired_url: string | null;
+  password_hash: string | null;
   clicks?: number | string | null;
 }
 
@@ -79,6 +83,9 @@ function rowToLink(r: LinkRow): Link {
     usedClicks: r.used_clicks,
     disabled: r.disabled,
     deletedAt: r.deleted_at,
+    rules: rulesFromJson(r.rules),
+    expiredUrl: r.expired_url,
+    passwordHash: r.password_hash,
     tags: r.tags,
     title: r.title,
     createdAt: r.created_at,
@@ -96,6 +103,9 @@ function rowToRedirect(r: LinkRow): RedirectRecord {
     maxClicks: r.max_clicks,
     disabled: r.disabled,
     deletedAt: r.deleted_at,
+    rules: rulesFromJson(r.rules),
+    expiredUrl: r.expired_url,
+    passwordHash: r.password_hash,
   };
 }
 
@@ -107,10 +117,12 @@ function withClicks(r: LinkRow): LinkWithClicks {
 // where unnest() of a 2-D array would flatten.
 const RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(code text, bucket int, url text, "redirectType" int,
   "forwardQuery" boolean, "expiresAt" timestamptz, "maxClicks" int, "usedClicks" int, disabled boolean,
-  "deletedAt" timestamptz, tags jsonb, title text, "createdAt" timestamptz, "updatedAt" timestamptz)`;
+  "deletedAt" timestamptz, tags jsonb, title text, "createdAt" timestamptz, "updatedAt" timestamptz, rules jsonb,
+  "expiredUrl" text, "passwordHash" text)`;
 const insertFromRecordset = (returning: string) => `INSERT INTO links (${LINK_COLUMNS})
   SELECT r.code, r.bucket, r.url, r."redirectType", r."forwardQuery", r."expiresAt", r."maxClicks", r."usedClicks",
-    r.disabled, r."deletedAt", ARRAY(SELECT jsonb_array_elements_text(r.tags)), r.title, r."createdAt", r."updatedAt"
+    r.disabled, r."deletedAt", ARRAY(SELECT jsonb_array_elements_text(r.tags)), r.title, r."createdAt", r."updatedAt",
+    nullif(r.rules, 'null'::jsonb), r."expiredUrl", r."passwordHash"
   FROM ${RECORDSET}
   ON CONFLICT (code) DO NOTHING
   RETURNING ${returning}`;
@@ -455,12 +467,17 @@ export class SqlStore implements Store, ClickLog {
       tags: 'tags',
       title: 'title',
       disabled: 'disabled',
+      rules: 'rules',
+      expiredUrl: 'expired_url',
+      passwordHash: 'password_hash',
     };
     const params: unknown[] = [code, now];
     const sets = ['updated_at = $2'];
     for (const [field, value] of Object.entries(patch)) {
-      params.push(value);
-      sets.push(`${columns[field as keyof LinkFields]} = $${params.length}`);
+      // Rules go in as one JSON document (null: none).
+      const rules = field === 'rules';
+      params.push(rules ? (value === null ? null : JSON.stringify(value)) : value);
+      sets.push(`${columns[field as keyof LinkFields]} = $${params.length}${rules ? '::jsonb' : ''}`);
     }
     return this.db.transaction(async (tx) => {
       const res = await tx.query<LinkRow>(

@@ -1,0 +1,152 @@
+// What redirect rules may ask of a request (domain/redirect-rules.ts Visit), answered from the
+// request's headers and address. Only a link with rules asks, and each answer only when a rule
+// needs it: user agents are parsed once per distinct agent, GeoIP is loaded on the first
+// country rule evaluated (about 17 MB, which a Hop without country rules never holds).
+import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
+import proxyAddr from '@fastify/proxy-addr';
+import Bowser from 'bowser';
+import { parseIp } from '../domain/ip-address.ts';
+import type { Visit } from '../domain/redirect-rules.ts';
+
+type Agent = ReturnType<Visit['agent']>;
+
+const AGENT_CACHE_SIZE = 4096;
+const UNKNOWN_COUNTRIES = new Set(['XX', 'T1', 'A1', 'A2', 'O1']);
+
+// Bowser's names, as the rules name them.
+const OS_NAMES: Record<string, string> = {
+  iOS: 'ios',
+  Android: 'android',
+  Windows: 'windows',
+  macOS: 'macos',
+  Linux: 'linux',
+  'Chrome OS': 'chromeos',
+};
+const BROWSER_NAMES: Record<string, string> = {
+  Chrome: 'chrome',
+  Firefox: 'firefox',
+  Safari: 'safari',
+  'Microsoft Edge': 'edge',
+  Opera: 'opera',
+  'Samsung Internet for Android': 'samsung',
+  Chromium: 'chromium',
+  Vivaldi: 'vivaldi',
+  'Yandex Browser': 'yandex',
+  'Internet Explorer': 'ie',
+};
+
+function parseAgent(ua: string): Agent {
+  if (ua === '') return { os: null, platform: null, browser: null };
+  const p = Bowser.parse(ua);
+  return {
+    os: OS_NAMES[p.os.name ?? ''] ?? null,
+    platform: p.platform.type ?? null,
+    browser: BROWSER_NAMES[p.browser.name ?? ''] ?? null,
+  };
+}
+
+/** Accept-Language as tags, most preferred first; `*` and q=0 left out. */
+export function acceptedLanguages(header: string | undefined): string[] {
+  if (header === undefined || header === '') return [];
+  const out: { tag: string; q: number; i: number }[] = [];
+  for (const [i, part] of header.split(',').entries()) {
+    const [tagPart, ...params] = part.split(';');
+    const tag = tagPart!.trim().toLowerCase().replaceAll('_', '-');
+    if (tag === '' || tag === '*') continue;
+    let q = 1;
+    for (const p of params) {
+      const m = /^\s*q\s*=\s*([01](\.\d{0,3})?)\s*$/i.exec(p);
+      if (m !== null) q = Number(m[1]);
+    }
+    if (q > 0) out.push({ tag, q, i });
+  }
+  return out.sort((a, b) => b.q - a.q || a.i - b.i).map((x) => x.tag);
+}
+
+type GeoIp = typeof import('geoip-country')['default'];
+let geoipDatabase: GeoIp | null = null;
+
+export interface VisitFactsOptions {
+  /** Proxies whose X-Forwarded-For is believed: false, true (all) or addresses/CIDRs. */
+  readonly trustProxy: string | boolean;
+  /** A CDN's country header (e.g. cf-ipcountry), or null for the bundled GeoIP database. */
+  readonly countryHeader: string | null;
+}
+
+/** Makes the Visit of one request for one link. */
+export class VisitFacts {
+  private readonly agents = new Map<string, Agent>();
+  private readonly trust: ((addr: string, i: number) => boolean) | null;
+  private readonly countryHeader: string | null;
+
+  constructor(opts: VisitFactsOptions) {
+    this.trust =
+      opts.trustProxy === false
+        ? null
+        : opts.trustProxy === true
+          ? () => true
+          : proxyAddr.compile(opts.trustProxy.split(',').map((s) => s.trim()));
+    this.countryHeader = opts.countryHeader?.toLowerCase() ?? null;
+  }
+
+  visit(code: string, url: string, req: IncomingMessage, now: number): Visit {
+    const q = url.indexOf('?');
+    const ua = req.headers['user-agent'] ?? '';
+    let address: string | undefined;
+    const clientIp = () => {
+      address ??= this.clientIp(req);
+      return address;
+    };
+    return {
+      now,
+      query: q === -1 ? '' : url.slice(q + 1),
+      agent: () => this.agent(ua),
+      languages: () => acceptedLanguages(req.headers['accept-language']),
+      country: () => this.country(req, clientIp()),
+      ip: () => parseIp(clientIp().replace(/^::ffff:(?=\d+\.)/i, '')),
+      bucket: () => stickyBucket(clientIp(), ua, code),
+    };
+  }
+
+  /** The client's address: the peer's, or what a trusted proxy says it is. */
+  clientIp(req: IncomingMessage): string {
+    return this.trust === null ? (req.socket.remoteAddress ?? '') : proxyAddr(req, this.trust);
+  }
+
+  private agent(ua: string): Agent {
+    let a = this.agents.get(ua);
+    if (a === undefined) {
+      a = parseAgent(ua);
+      // A full cache starts over: cheaper than LRU bookkeeping, and real traffic refills it fast.
+      if (this.agents.size >= AGENT_CACHE_SIZE) this.agents.clear();
+      this.agents.set(ua, a);
+    }
+    return a;
+  }
+
+  private country(req: IncomingMessage, ip: string): string | null {
+    if (this.countryHeader !== null) {
+      const h = req.headers[this.countryHeader];
+      const c = typeof h === 'string' ? h.trim().toUpperCase() : '';
+      return /^[A-Z]{2}$/.test(c) && !UNKNOWN_COUNTRIES.has(c) ? c : null;
+    }
+    geoipDatabase ??= createRequire(import.meta.url)('geoip-country') as GeoIp;
+    return geoipDatabase.lookup(ip)?.country ?? null;
+  }
+}
+
+/** 0-99 from the visitor (address and agent) and the link: the same visitor lands in the same share. */
+export function stickyBucket(ip: string, ua: string, code: string): number {
+  let h = 0x811c9dc5;
+  const text = `${ip}\u0000${ua}\u0000${code}`;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  // FNV's low bits mix poorly: fold the high half in first.
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return (h >>> 0) % 100;
+}
