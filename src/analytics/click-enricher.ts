@@ -10,6 +10,7 @@ import Bowser from 'bowser';
 import { isbot } from 'isbot';
 import type { ClickEvent } from '../domain/clicks.ts';
 import { uuid7 } from '../events/uuid7.ts';
+import { compileTrust, type TrustProxy } from '../http/trust-proxy.ts';
 import type { VisitorSalts } from './visitor-salts.ts';
 
 /** What enrichment reads of a request: an IncomingMessage, or its fields carried to another thread. */
@@ -100,18 +101,13 @@ export class ClickEnricher {
   private readonly agents = new Map<string, Agent>();
   private clientCount = 0;
   private readonly peers = new Map<string, boolean>();
-  private readonly trust: ((addr: string, i: number) => boolean) | null;
+  private readonly trust: TrustProxy;
   private readonly countryHeader: string | null;
   private readonly salts: VisitorSalts;
   private readonly geoip = geoip();
 
   constructor(opts: ClickEnricherOptions, salts: VisitorSalts) {
-    this.trust =
-      opts.trustProxy === false
-        ? null
-        : opts.trustProxy === true
-          ? () => true
-          : proxyAddr.compile(opts.trustProxy.split(',').map((s) => s.trim()));
+    this.trust = compileTrust(opts.trustProxy);
     this.countryHeader = opts.countryHeader?.toLowerCase() ?? null;
     this.salts = salts;
   }

@@ -8,6 +8,7 @@ import proxyAddr from '@fastify/proxy-addr';
 import Bowser from 'bowser';
 import { parseIp } from '../domain/ip-address.ts';
 import type { Visit } from '../domain/redirect-rules.ts';
+import { compileTrust, type TrustProxy } from '../http/trust-proxy.ts';
 
 type Agent = ReturnType<Visit['agent']>;
 
@@ -77,16 +78,11 @@ export interface VisitFactsOptions {
 /** Makes the Visit of one request for one link. */
 export class VisitFacts {
   private readonly agents = new Map<string, Agent>();
-  private readonly trust: ((addr: string, i: number) => boolean) | null;
+  private readonly trust: TrustProxy;
   private readonly countryHeader: string | null;
 
   constructor(opts: VisitFactsOptions) {
-    this.trust =
-      opts.trustProxy === false
-        ? null
-        : opts.trustProxy === true
-          ? () => true
-          : proxyAddr.compile(opts.trustProxy.split(',').map((s) => s.trim()));
+    this.trust = compileTrust(opts.trustProxy);
     this.countryHeader = opts.countryHeader?.toLowerCase() ?? null;
   }
 
