@@ -4,13 +4,13 @@
 // more than a cached redirect, and real traffic repeats a small set of them.
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { createRequire } from 'node:module';
 import proxyAddr from '@fastify/proxy-addr';
 import Bowser from 'bowser';
 import { isbot } from 'isbot';
 import type { ClickEvent } from '../domain/clicks.ts';
 import { uuid7 } from '../events/uuid7.ts';
 import { compileTrust, type TrustProxy } from '../http/trust-proxy.ts';
+import { geoip, headerCountry } from './country.ts';
 import type { VisitorSalts } from './visitor-salts.ts';
 
 /** What enrichment reads of a request: an IncomingMessage, or its fields carried to another thread. */
@@ -46,19 +46,6 @@ interface Client {
   readonly visitor: string;
   readonly geoCountry: string | null;
 }
-const UNKNOWN_COUNTRIES = new Set(['XX', 'T1', 'A1', 'A2', 'O1']);
-
-type GeoIp = typeof import('geoip-country')['default'];
-let geoipDatabase: GeoIp | null = null;
-/**
- * The bundled GeoIP database, read into memory (about 17 MB) by the first enricher made, not when
- * this module is imported: a process whose clicks are enriched on another thread never loads it.
- */
-function geoip(): GeoIp {
-  geoipDatabase ??= createRequire(import.meta.url)('geoip-country') as GeoIp;
-  return geoipDatabase;
-}
-
 function parseReferrerHost(referer: string): string | null {
   try {
     return new URL(referer).hostname || null;
@@ -150,14 +137,6 @@ export class ClickEnricher {
     return t;
   }
 
-  private headerCountry(req: ClickRequest): string | null | undefined {
-    if (this.countryHeader === null) return undefined;
-    const h = req.headers[this.countryHeader];
-    const c = typeof h === 'string' ? h.trim().toUpperCase() : '';
-    if (!/^[A-Z]{2}$/.test(c)) return undefined;
-    return UNKNOWN_COUNTRIES.has(c) ? null : c;
-  }
-
   /** The visitor hash and GeoIP country of (IP, user agent) under the day's salt, remembered. */
   private client(agent: Agent, ip: string, ua: string, at: number): Client {
     const salt = this.salts.saltFor(at);
@@ -188,7 +167,7 @@ export class ClickEnricher {
     const ua = req.headers['user-agent'] ?? '';
     const agent = this.agent(ua);
     const client = this.client(agent, this.clientIp(req), ua, at);
-    const fromHeader = this.headerCountry(req);
+    const fromHeader = headerCountry(req.headers, this.countryHeader);
     return {
       id: uuid7(at),
       code,

@@ -1,6 +1,7 @@
 // Validation of what a client asks for, into domain values. Routes check JSON types with
 // their schemas; the rules that need a clock, a policy or a precise error code live here.
 import { validateAlias } from './codes.ts';
+import { ISO_DATE_TIME } from './date-time.ts';
 import { HopError } from './errors.ts';
 import { REDIRECT_TYPES, type RedirectType } from './link.ts';
 import { parseRules, type RedirectRule } from './redirect-rules.ts';
@@ -11,6 +12,7 @@ export const LIMITS = {
   maxTagLength: 64,
   maxTitleLength: 512,
   maxMaxClicks: 2_147_483_647,
+  maxPasswordLength: 256,
 } as const;
 
 /** Fields a create or an update may set (already validated). */
@@ -44,9 +46,6 @@ export interface CreateInput {
 }
 
 export type PatchInput = Omit<CreateInput, 'alias' | 'rules'> & { disabled?: unknown };
-
-// RFC 3339 / ISO 8601 date-time with an explicit offset; anything else is ambiguous.
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
 
 function failed(field: string, detail: string): HopError {
   return new HopError('validation_failed', detail, { extra: { field } });
@@ -116,22 +115,16 @@ function parseTitle(value: unknown): string | null {
 /** `password`: absent (undefined), null (remove it), or the new password. */
 export function parsePassword(value: unknown): string | null | undefined {
   if (value === undefined || value === null) return value;
-  if (typeof value !== 'string' || value.length < 1 || value.length > 256)
-    throw failed('password', '"password" must be a string of 1 to 256 characters, or null to remove it.');
+  if (typeof value !== 'string' || value.length < 1 || value.length > LIMITS.maxPasswordLength)
+    throw failed(
+      'password',
+      `"password" must be a string of 1 to ${LIMITS.maxPasswordLength} characters, or null to remove it.`,
+    );
   return value;
 }
 
 function parseExpiredUrl(value: unknown, policy: UrlPolicy): string | null {
-  if (value === undefined || value === null) return null;
-  try {
-    return normalizeTargetUrl(value, policy);
-  } catch (err) {
-    if (err instanceof HopError)
-      throw new HopError(err.code, err.detail.replace('"url"', '"expiredUrl"'), {
-        extra: { field: 'expiredUrl' },
-      });
-    throw err;
-  }
+  return value === undefined || value === null ? null : normalizeTargetUrl(value, policy, 'expiredUrl');
 }
 
 /** Rules on create or import (PUT /links/{code}/rules replaces them later); none is null. */

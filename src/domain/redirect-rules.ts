@@ -3,6 +3,7 @@
 // The first rule whose conditions all match wins; none matching, the link's own URL. Pure: the
 // redirect path hands in what it knows of the visit (lazily, so a rule that asks nothing costs
 // nothing) and gets back the rule's index.
+import { ISO_DATE_TIME } from './date-time.ts';
 import { HopError } from './errors.ts';
 import { type Bytes, inRange, parseRange, type Range } from './ip-address.ts';
 import { normalizeTargetUrl, type UrlPolicy } from './url-policy.ts';
@@ -211,7 +212,6 @@ export function compileRules(rules: readonly RedirectRule[]): CompiledRules {
 
 // ---- Validation of what a client sends -------------------------------------------------------
 
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/i;
 const LANGUAGE_TAG = /^[a-z]{2,3}(-[a-z0-9]{1,8})*$/;
 
 function bad(field: string, detail: string): HopError {
@@ -296,14 +296,7 @@ export function parseRules(raw: unknown, policy: UrlPolicy): RedirectRule[] {
     if (!isObject(r)) throw bad(at, `${at} must be an object {url, conditions}.`);
     for (const k of Object.keys(r))
       if (k !== 'url' && k !== 'conditions') throw bad(`${at}.${k}`, `${at} has an unknown field "${k}".`);
-    let url: string;
-    try {
-      url = normalizeTargetUrl(r.url, policy);
-    } catch (err) {
-      if (err instanceof HopError)
-        throw new HopError(err.code, err.message, { extra: { ...err.extra, field: `${at}.url` } });
-      throw err;
-    }
+    const url = normalizeTargetUrl(r.url, policy, `${at}.url`);
     const conditions = r.conditions;
     if (!Array.isArray(conditions) || conditions.length === 0)
       throw bad(`${at}.conditions`, `${at}.conditions must be a non-empty array.`);

@@ -15,13 +15,14 @@ export interface UrlPolicy {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const FORBIDDEN_CHARS = /[\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]/;
 
-function invalid(detail: string): HopError {
-  return new HopError('invalid_url', detail, { extra: { field: 'url' } });
-}
-
-/** Returns the normalized URL to store (WHATWG serialization: IDN hosts become punycode). */
-export function normalizeTargetUrl(input: unknown, policy: UrlPolicy): string {
-  if (typeof input !== 'string' || input.length === 0) throw invalid('"url" must be a non-empty string.');
+/**
+ * Returns the normalized URL to store (WHATWG serialization: IDN hosts become punycode). `field`
+ * names the member that held it in errors (`url`, `expiredUrl`, `rules[2].url`).
+ */
+export function normalizeTargetUrl(input: unknown, policy: UrlPolicy, field = 'url'): string {
+  const invalid = (detail: string) => new HopError('invalid_url', detail, { extra: { field } });
+  if (typeof input !== 'string' || input.length === 0)
+    throw invalid(`"${field}" must be a non-empty string.`);
   if (input.length > MAX_URL_LENGTH) throw invalid(`A URL may be at most ${MAX_URL_LENGTH} characters.`);
   if (FORBIDDEN_CHARS.test(input)) throw invalid('A URL may not contain whitespace or control characters.');
   let url: URL;

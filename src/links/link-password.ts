@@ -9,7 +9,6 @@ const N = 16384;
 const R = 8;
 const P = 1;
 const KEY_BYTES = 32;
-export const PASSWORD_LIMITS = { minLength: 1, maxLength: 256 } as const;
 /** How long a right password keeps opening a link in that browser. */
 export const UNLOCK_TTL_MS = 3_600_000;
 

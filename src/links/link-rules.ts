@@ -3,7 +3,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
-import { parseRules, RULE_LIMITS } from '../domain/redirect-rules.ts';
+import { parseRulesField } from '../domain/link-input.ts';
+import { RULE_LIMITS } from '../domain/redirect-rules.ts';
 import { AUTHENTICATED, AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
 import { findLink } from './find-link.ts';
 import { codeParamsSchema } from './link-view.ts';
@@ -62,8 +63,7 @@ export function registerLinkRules(app: FastifyInstance, deps: Deps): void {
       },
     },
     async (req) => {
-      const parsed = parseRules(req.body.rules, deps.urlPolicy);
-      const rules = parsed.length === 0 ? null : parsed;
+      const rules = parseRulesField(req.body.rules, deps.urlPolicy);
       const link = await deps.store.updateLink(req.params.code, { rules }, new Date(deps.now()));
       if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
       await deps.resolver.invalidate(link.code);

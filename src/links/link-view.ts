@@ -1,6 +1,7 @@
 // How a link looks in the API, and the JSON Schema that documents it (OpenAPI is generated
 // from these schemas, and responses are serialized through them).
 import { type Link, linkStatus } from '../domain/link.ts';
+import { LIMITS } from '../domain/link-input.ts';
 import { CONDITION_TYPES, RULE_LIMITS } from '../domain/redirect-rules.ts';
 import type { ClickSink } from '../events/click-sink.ts';
 import type { LinkWithClicks } from '../storage/ports.ts';
@@ -136,7 +137,7 @@ export const ruleSchema = {
 export const passwordSchema = nullable({
   type: 'string',
   minLength: 1,
-  maxLength: 256,
+  maxLength: LIMITS.maxPasswordLength,
   writeOnly: true,
   description: 'Visitors must give it to be redirected (stored as a hash; null removes it)',
 });

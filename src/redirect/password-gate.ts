@@ -5,10 +5,11 @@ import type { IncomingMessage } from 'node:http';
 import { sessionSecret } from '../dashboard/session-secret.ts';
 import type { Deps } from '../deps.ts';
 import type { RedirectRecord } from '../domain/link.ts';
+import { LIMITS } from '../domain/link-input.ts';
 import { cookieValue } from '../http/sessions.ts';
+import { clientAddress, compileTrust, type TrustProxy } from '../http/trust-proxy.ts';
 import { UnlockCookies, verifyPassword } from '../links/link-password.ts';
 import type { RatePolicy } from '../ratelimit/rate-limiter.ts';
-import { VisitFacts } from './visit-facts.ts';
 
 /** What a locked link answers: the page or problem says why, `action` is where the form posts. */
 export type LockedAnswer = {
@@ -25,14 +26,14 @@ const ATTEMPTS: RatePolicy = { name: 'link_password', perSecond: 0.1, burst: 5 }
 
 export class PasswordGate {
   private readonly cookies: UnlockCookies;
-  private readonly facts: VisitFacts;
+  private readonly trust: TrustProxy;
   private readonly deps: Deps;
   readonly secureCookies: boolean;
 
   constructor(deps: Deps) {
     this.deps = deps;
     this.cookies = new UnlockCookies(sessionSecret(deps.config));
-    this.facts = new VisitFacts(deps.config);
+    this.trust = compileTrust(deps.config.trustProxy);
     this.secureCookies = deps.config.publicUrl.startsWith('https:');
   }
 
@@ -64,13 +65,15 @@ export class PasswordGate {
     req: IncomingMessage,
     action: string,
   ): Promise<LockedAnswer | null> {
-    const take = await this.deps.rateLimiter.take(ATTEMPTS, `${this.facts.clientIp(req)}|${link.code}`);
+    const take = await this.deps.rateLimiter.take(ATTEMPTS, `${clientAddress(req, this.trust)}|${link.code}`);
     if (!take.allowed) {
       this.deps.metrics.rateLimited(ATTEMPTS.name);
       const detail = `Too many password attempts; retry in ${take.retryAfterSeconds} s.`;
       return { status: 429, code: 'rate_limited', detail, action, retryAfter: take.retryAfterSeconds };
     }
-    if (password.length <= 256 && (await verifyPassword(password, link.passwordHash!))) return null;
+    // A longer one cannot be right, and must not make the server hash megabytes.
+    if (password.length <= LIMITS.maxPasswordLength && (await verifyPassword(password, link.passwordHash!)))
+      return null;
     return { status: 403, code: 'password_incorrect', detail: 'That password is not right.', action };
   }
 

@@ -3,17 +3,15 @@
 // needs it: user agents are parsed once per distinct agent, GeoIP is loaded on the first
 // country rule evaluated (about 17 MB, which a Hop without country rules never holds).
 import type { IncomingMessage } from 'node:http';
-import { createRequire } from 'node:module';
-import proxyAddr from '@fastify/proxy-addr';
 import Bowser from 'bowser';
+import { geoip, headerCountry } from '../analytics/country.ts';
 import { parseIp } from '../domain/ip-address.ts';
 import type { Visit } from '../domain/redirect-rules.ts';
-import { compileTrust, type TrustProxy } from '../http/trust-proxy.ts';
+import { clientAddress, compileTrust, type TrustProxy } from '../http/trust-proxy.ts';
 
 type Agent = ReturnType<Visit['agent']>;
 
 const AGENT_CACHE_SIZE = 4096;
-const UNKNOWN_COUNTRIES = new Set(['XX', 'T1', 'A1', 'A2', 'O1']);
 
 // Bowser's names, as the rules name them.
 const OS_NAMES: Record<string, string> = {
@@ -65,9 +63,6 @@ export function acceptedLanguages(header: string | undefined): string[] {
   return out.sort((a, b) => b.q - a.q || a.i - b.i).map((x) => x.tag);
 }
 
-type GeoIp = typeof import('geoip-country')['default'];
-let geoipDatabase: GeoIp | null = null;
-
 export interface VisitFactsOptions {
   /** Proxies whose X-Forwarded-For is believed: false, true (all) or addresses/CIDRs. */
   readonly trustProxy: string | boolean;
@@ -91,7 +86,7 @@ export class VisitFacts {
     const ua = req.headers['user-agent'] ?? '';
     let address: string | undefined;
     const clientIp = () => {
-      address ??= this.clientIp(req);
+      address ??= clientAddress(req, this.trust);
       return address;
     };
     return {
@@ -105,11 +100,6 @@ export class VisitFacts {
     };
   }
 
-  /** The client's address: the peer's, or what a trusted proxy says it is. */
-  clientIp(req: IncomingMessage): string {
-    return this.trust === null ? (req.socket.remoteAddress ?? '') : proxyAddr(req, this.trust);
-  }
-
   private agent(ua: string): Agent {
     let a = this.agents.get(ua);
     if (a === undefined) {
@@ -121,14 +111,10 @@ export class VisitFacts {
     return a;
   }
 
+  /** The click's own country source (analytics/country.ts), so a rule and the stats agree. */
   private country(req: IncomingMessage, ip: string): string | null {
-    if (this.countryHeader !== null) {
-      const h = req.headers[this.countryHeader];
-      const c = typeof h === 'string' ? h.trim().toUpperCase() : '';
-      return /^[A-Z]{2}$/.test(c) && !UNKNOWN_COUNTRIES.has(c) ? c : null;
-    }
-    geoipDatabase ??= createRequire(import.meta.url)('geoip-country') as GeoIp;
-    return geoipDatabase.lookup(ip)?.country ?? null;
+    const fromHeader = headerCountry(req.headers, this.countryHeader);
+    return fromHeader !== undefined ? fromHeader : (geoip().lookup(ip)?.country ?? null);
   }
 }
 

@@ -1,6 +1,6 @@
 // A link as plain JSON (outbox payloads, idempotency snapshots, export/import lines).
 import type { Link, RedirectType } from '../domain/link.ts';
-import type { RedirectRule } from '../domain/redirect-rules.ts';
+import { type RedirectRule, rulesFromJson } from '../domain/redirect-rules.ts';
 
 export interface LinkJson {
   code: string;
@@ -64,7 +64,7 @@ export function linkFromJson(j: LinkJson): Link {
     title: j.title,
     createdAt: new Date(j.createdAt),
     updatedAt: new Date(j.updatedAt),
-    rules: j.rules === undefined || j.rules === null || j.rules.length === 0 ? null : j.rules,
+    rules: rulesFromJson(j.rules),
     expiredUrl: j.expiredUrl ?? null,
     passwordHash: j.passwordHash ?? null,
   };

@@ -108,11 +108,18 @@ export class MemoryStore implements Store, ClickLog {
   async getRedirect(code: string): Promise<RedirectRecord | null> {
     const l = this.links.get(code);
     if (l === undefined) return null;
-    const { code: c, url, redirectType, forwardQuery, expiresAt, maxClicks, disabled, deletedAt } = l;
-    const { rules, expiredUrl, passwordHash } = l;
     return {
-      ...{ code: c, url, redirectType, forwardQuery, expiresAt, maxClicks, disabled, deletedAt },
-      ...{ rules, expiredUrl, passwordHash },
+      code: l.code,
+      url: l.url,
+      redirectType: l.redirectType,
+      forwardQuery: l.forwardQuery,
+      expiresAt: l.expiresAt,
+      maxClicks: l.maxClicks,
+      disabled: l.disabled,
+      deletedAt: l.deletedAt,
+      rules: l.rules,
+      expiredUrl: l.expiredUrl,
+      passwordHash: l.passwordHash,
     };
   }
 
