@@ -87,10 +87,12 @@ describe('the tiered resolver', () => {
     const hub = new MemorySharedHub();
     hub.entries.set('near', {
       record: redirectRecord({ code: 'near', url: 'https://cached.example/' }),
-      // A second from expiry with a minute-long load: XFetch refreshes early (each reader with
-      // about 98% odds), and the entry is still live for readers however slow the machine.
+      // A second from expiry with a day-long load: XFetch refreshes early, and the entry is still
+      // live for readers however slow the machine. The 50 readers below share one load, so one
+      // draw decides: with a minute-long load it missed 1.7% of the time (CI failed once on it);
+      // with a day-long one, about once in 86,000 runs.
       expiresAt: Date.now() + 1_000,
-      loadMs: 60_000,
+      loadMs: 86_400_000,
     });
     store.links.set('near', redirectRecord({ code: 'near', url: 'https://fresh.example/' }));
     const r = resolverOn(store, hub, { l1: null });
