@@ -10,6 +10,8 @@ import { registerSessionRoutes, registerSignIn } from './dashboard/session-route
 import { createSessions } from './dashboard/session-secret.ts';
 import { registerSystemRoute } from './dashboard/system-route.ts';
 import type { Deps } from './deps.ts';
+import { domainSchema, registerDomainRoutes } from './domains/domain-routes.ts';
+import { registerRobots } from './domains/robots-route.ts';
 import { authenticate } from './http/auth.ts';
 import { installConsistency } from './http/consistency.ts';
 import { installErrorHandling } from './http/error-handler.ts';
@@ -64,7 +66,12 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
   app.decorateRequest('apiKey', null);
   app.decorateRequest('session', null);
   const sessions = createSessions(deps.config);
-  installErrorHandling(app);
+  installErrorHandling(app, (req, path) => {
+    // A visitor's 404 on a domain Hop serves links on is an orphan visit; the API's are not.
+    if (req.method !== 'GET' || path.startsWith('/api/')) return;
+    const domain = deps.domains.forRequest(req.headers.host);
+    if (domain !== null) deps.orphans.count(domain.host, 'other', path, req.headers['user-agent']);
+  });
   if (deps.config.databaseUrls !== null) {
     installConsistency(app, { secureCookie: deps.config.publicUrl.startsWith('https:') });
   }
@@ -93,6 +100,7 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
   app.addSchema(ruleSchema);
   app.addSchema(linkRulesSchema);
   app.addSchema(linkSchema);
+  app.addSchema(domainSchema);
   app.addSchema(problemSchema);
 
   registerDashboard(app, deps);
@@ -100,6 +108,7 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
   // Live feeds never go idle on their own; end them so closing does not wait out the timeout.
   app.addHook('preClose', async () => deps.clickFeed.close());
   registerRedirect(app, deps);
+  registerRobots(app, deps);
 
   const { api } = policies(deps);
   await app.register(
@@ -131,6 +140,7 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
         registerUpdateLink(authed, deps);
         registerLinkRules(authed, deps);
         registerDeleteLink(authed, deps);
+        registerDomainRoutes(authed, deps);
         registerKeyRoutes(authed, deps);
         registerWebhookRoutes(authed, deps);
         registerStatsRoutes(authed, deps);

@@ -41,6 +41,9 @@ export interface Config {
   sessionTtlMs: number;
   /** null: / answers with the dashboard; otherwise / redirects here. */
   homeRedirect: string | null;
+  strictHosts: boolean;
+  domainRefreshMs: number;
+  orphanFlushMs: number;
   /** null: the embedded database. Otherwise one entry per shard: its primary, then its replicas. */
   databaseUrls: { primary: string; replicas: string[] }[] | null;
   pgPoolSize: number;
@@ -494,6 +497,30 @@ const settings = [
         throw new ConfigError('must be empty or an absolute http(s) URL');
       return u.href;
     },
+  },
+  {
+    key: 'strictHosts',
+    env: 'HOP_STRICT_HOSTS',
+    flag: 'strict-hosts',
+    default: 'off',
+    help: 'on: short links answer only on the default and registered domains (other Host headers get 404)',
+    parse: onOff,
+  },
+  {
+    key: 'domainRefreshMs',
+    env: 'HOP_DOMAIN_REFRESH_MS',
+    flag: 'domain-refresh-ms',
+    default: '30000',
+    help: 'How often each process rereads the domains (a change made through any process reaches the others at once when Redis is configured)',
+    parse: int(100, 3_600_000),
+  },
+  {
+    key: 'orphanFlushMs',
+    env: 'HOP_ORPHAN_FLUSH_MS',
+    flag: 'orphan-flush-ms',
+    default: '10000',
+    help: 'How often each process writes its count of orphan visits (requests that found no link)',
+    parse: int(10, 3_600_000),
   },
   {
     key: 'databaseUrls',

@@ -4,6 +4,7 @@
 import { ClickEnricher } from './analytics/click-enricher.ts';
 import { ClickFeed } from './analytics/click-feed.ts';
 import { ClickUpkeep } from './analytics/click-upkeep.ts';
+import { OrphanCounter } from './analytics/orphan-visits.ts';
 import { VisitorSalts } from './analytics/visitor-salts.ts';
 import { ChangeStreamInvalidator } from './cache/change-stream-invalidator.ts';
 import { LruCache } from './cache/lru-cache.ts';
@@ -13,6 +14,7 @@ import type { Config, RedisTarget } from './config.ts';
 import type { ClickEvent } from './domain/clicks.ts';
 import type { RedirectRecord } from './domain/link.ts';
 import { normalizeHostName, type UrlPolicy } from './domain/url-policy.ts';
+import { DomainDirectory } from './domains/domain-directory.ts';
 import { BufferedClickSink } from './events/buffered-click-sink.ts';
 import {
   type ClickIntake,
@@ -62,6 +64,10 @@ export interface Deps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly urlPolicy: UrlPolicy;
+  /** Registered domains, which one a request is for, and how links are addressed. */
+  readonly domains: DomainDirectory;
+  /** Counts requests that found no link. */
+  readonly orphans: OrphanCounter;
   readonly now: () => number;
 }
 
@@ -263,6 +269,18 @@ export async function buildDeps(
           log,
         );
   changeTail?.start();
+  const urlPolicy = urlPolicyFor(config);
+  const domains = new DomainDirectory({
+    store,
+    publicUrl: config.publicUrl,
+    strictHosts: config.strictHosts,
+    l2: redis?.cache ?? null,
+    ownHosts: urlPolicy.ownHosts as Set<string>,
+    log,
+  });
+  await domains.start(config.domainRefreshMs);
+  const orphans = new OrphanCounter(store, log, config.clickRecording);
+  orphans.start(config.orphanFlushMs);
   const clickFeed = new ClickFeed({ heartbeatMs: config.feedHeartbeatMs });
   const visitorSalts = new VisitorSalts(store, log);
   await visitorSalts.start();
@@ -321,7 +339,9 @@ export async function buildDeps(
     changeTail,
     metrics,
     log,
-    urlPolicy: urlPolicyFor(config),
+    urlPolicy,
+    domains,
+    orphans,
     now: Date.now,
   };
 }
@@ -330,7 +350,9 @@ export async function buildDeps(
 export async function closeDeps(deps: Deps): Promise<void> {
   deps.clickFeed.close();
   deps.visitorSalts.stop();
+  deps.domains.stop();
   try {
+    await deps.orphans.stop();
     await deps.clickUpkeep.stop();
     await deps.clicks.close();
     await deps.webhooks?.stop();

@@ -94,7 +94,13 @@ async function main(dataDir: string, h: ClickHistory): Promise<void> {
   const store = new SqlStore(db, { kind: 'embedded', codeLength: 7 });
   try {
     await store.migrate();
-    await store.createLink({ alias: h.code, fields: fields(), createdAt: new Date(), idempotency: null });
+    await store.createLink({
+      alias: h.code,
+      domain: '',
+      fields: fields(),
+      createdAt: new Date(),
+      idempotency: null,
+    });
     await seedClickHistory(db, h);
     await store.maintainClicks(Date.now(), 30);
   } finally {

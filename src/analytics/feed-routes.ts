@@ -3,9 +3,10 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.ts';
+import { linkKey } from '../domain/domains.ts';
 import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import { findLink } from '../links/find-link.ts';
-import { codeParamsSchema } from '../links/link-view.ts';
+import { codeParamsSchema, domainQuerySchema } from '../links/link-view.ts';
 
 // Bytes a subscriber may have unsent before it is dropped: some hundreds of clicks.
 const MAX_UNSENT_BYTES = 256 * 1024;
@@ -50,17 +51,18 @@ export function registerFeedRoutes(app: FastifyInstance, deps: Deps): void {
     { schema: schema('Live clicks on every link (Server-Sent Events)', 'streamClicks') },
     async (req, reply) => stream(deps, req, reply, null),
   );
-  app.get<{ Params: { code: string } }>(
+  app.get<{ Params: { code: string }; Querystring: { domain?: string } }>(
     '/links/:code/events',
     {
       schema: {
         ...schema('Live clicks on one link (Server-Sent Events)', 'streamLinkClicks', 'not_found'),
         params: codeParamsSchema,
+        querystring: domainQuerySchema,
       },
     },
     async (req, reply) => {
-      const link = await findLink(deps, req.params.code);
-      stream(deps, req, reply, link.code);
+      const link = await findLink(deps, req.params.code, req.query.domain);
+      stream(deps, req, reply, linkKey(link.domain, link.code));
     },
   );
 }

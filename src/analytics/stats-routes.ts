@@ -3,10 +3,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { ALL_LINKS, type BreakdownDim, estimateVisitors } from '../domain/clicks.ts';
+import { linkKey, splitLinkKey } from '../domain/domains.ts';
 import { breakdownKey, fillSeries, type StatsParams, statsWindow } from '../domain/stats-window.ts';
 import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import { findLink } from '../links/find-link.ts';
-import { codeParamsSchema } from '../links/link-view.ts';
+import { codeParamsSchema, domainQuerySchema } from '../links/link-view.ts';
+import type { OrphanType } from '../storage/ports.ts';
 
 const TOP = 10;
 
@@ -28,6 +30,14 @@ const querystring = {
     includeBots: { type: 'string', enum: ['true', 'false'], description: 'default: false' },
   },
 } as const;
+
+/** The window's parameters and `domain` (which domain's link, or which domain's orphans). */
+const withDomain = {
+  ...querystring,
+  properties: { ...querystring.properties, ...domainQuerySchema.properties },
+} as const;
+
+type StatsQuerystring = StatsParams & { domain?: string };
 
 const counted = {
   type: 'array',
@@ -87,12 +97,37 @@ async function statsFor(deps: Deps, code: string, params: StatsParams) {
     },
     series,
     ...lists,
-    topLinks: s.topLinks,
+    topLinks: s.topLinks.map((t) => {
+      const { domain, code: c } = splitLinkKey(t.code);
+      return { code: c, domain: deps.domains.hostOf(domain), clicks: t.clicks };
+    }),
+  };
+}
+
+const ORPHAN_TYPES: readonly OrphanType[] = ['root', 'unknown_code', 'other'];
+
+async function orphansFor(deps: Deps, params: StatsQuerystring) {
+  const w = statsWindow(params, deps.now());
+  const domain = params.domain === undefined ? null : await deps.domains.storedDomain(params.domain);
+  // This process's count not written yet is written first, so a visit just made is in the answer.
+  await deps.orphans.flush();
+  const s = await deps.store.orphanStats({ ...w, domain, top: TOP });
+  const series = fillSeries(w, s.series);
+  const byType = new Map(s.types.map((t) => [t.key, t.clicks]));
+  return {
+    from: new Date(w.from).toISOString(),
+    to: new Date(w.to).toISOString(),
+    interval: w.interval,
+    includeBots: w.includeBots,
+    totals: { clicks: series.reduce((n, p) => n + p.clicks, 0) },
+    series,
+    types: ORPHAN_TYPES.map((key) => ({ key, clicks: byType.get(key) ?? 0 })),
+    paths: s.paths,
   };
 }
 
 export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
-  app.get<{ Params: { code: string }; Querystring: StatsParams }>(
+  app.get<{ Params: { code: string }; Querystring: StatsQuerystring }>(
     '/links/:code/stats',
     {
       schema: {
@@ -100,16 +135,17 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
         operationId: 'getLinkStats',
         tags: ['analytics'],
         params: codeParamsSchema,
-        querystring,
+        querystring: withDomain,
         response: {
           200: { type: 'object', required: ['totals', 'series'], properties: statsProperties },
-          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found'),
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found', 'unknown_domain'),
         },
       },
     },
     async (req) => {
-      const link = await findLink(deps, req.params.code);
-      return statsFor(deps, link.code, req.query);
+      const { domain, ...window } = req.query;
+      const link = await findLink(deps, req.params.code, domain);
+      return statsFor(deps, linkKey(link.domain, link.code), window);
     },
   );
 
@@ -131,8 +167,12 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
                 type: 'array',
                 items: {
                   type: 'object',
-                  required: ['code', 'clicks'],
-                  properties: { code: { type: 'string' }, clicks: { type: 'integer' } },
+                  required: ['code', 'domain', 'clicks'],
+                  properties: {
+                    code: { type: 'string' },
+                    domain: { type: 'string' },
+                    clicks: { type: 'integer' },
+                  },
                 },
               },
             },
@@ -142,5 +182,48 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
       },
     },
     async (req) => statsFor(deps, ALL_LINKS, req.query),
+  );
+
+  app.get<{ Querystring: StatsQuerystring }>(
+    '/stats/orphans',
+    {
+      schema: {
+        summary: 'Visits that found no link: domain roots, unknown codes and other 404s',
+        operationId: 'getOrphanStats',
+        tags: ['analytics'],
+        querystring: withDomain,
+        response: {
+          200: {
+            type: 'object',
+            required: ['totals', 'series', 'types', 'paths'],
+            properties: {
+              from: statsProperties.from,
+              to: statsProperties.to,
+              interval: statsProperties.interval,
+              includeBots: statsProperties.includeBots,
+              totals: { type: 'object', required: ['clicks'], properties: { clicks: { type: 'integer' } } },
+              series: statsProperties.series,
+              types: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['key', 'clicks'],
+                  properties: {
+                    key: { type: 'string', enum: [...ORPHAN_TYPES] },
+                    clicks: { type: 'integer' },
+                  },
+                },
+              },
+              paths: {
+                ...counted,
+                description: 'The most visited paths (kept per write: at most 1,000 each)',
+              },
+            },
+          },
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'unknown_domain'),
+        },
+      },
+    },
+    async (req) => orphansFor(deps, req.query),
   );
 }

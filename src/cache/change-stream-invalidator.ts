@@ -3,6 +3,7 @@
 // faster; a message it lost while a connection blinked is still on the stream, which this reader
 // resumes from the last entry it saw. It starts at the streams' ends: what changed before this
 // process started is not in its L1.
+import { linkKey } from '../domain/domains.ts';
 import { changeStreamKey } from '../events/change-stream.ts';
 import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
@@ -79,8 +80,9 @@ export class ChangeStreamInvalidator {
           const i = flat.indexOf('change');
           if (i === -1 || i % 2 !== 0) continue;
           try {
-            const code = (JSON.parse(flat[i + 1]!) as { link?: { code?: unknown } }).link?.code;
-            if (typeof code === 'string') this.forget(code);
+            const link = (JSON.parse(flat[i + 1]!) as { link?: { code?: unknown; domain?: unknown } }).link;
+            const domain = typeof link?.domain === 'string' ? link.domain : '';
+            if (typeof link?.code === 'string') this.forget(linkKey(domain, link.code));
           } catch {
             // Not a change entry Hop wrote: nothing to drop.
           }

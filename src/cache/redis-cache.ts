@@ -36,6 +36,8 @@ interface Stored {
   /** The record, or null for "no such code". */
   r: {
     c: string;
+    /** The domain; absent on the default domain. */
+    o?: string;
     u: string;
     t: number;
     q: boolean;
@@ -61,6 +63,7 @@ function encode(record: RedirectRecord | null, expiresAt: number, loadMs: number
         ? null
         : {
             c: record.code,
+            ...(record.domain === '' ? {} : { o: record.domain }),
             u: record.url,
             t: record.redirectType,
             q: record.forwardQuery,
@@ -88,6 +91,7 @@ function decode(text: string): SharedEntry | undefined {
           ? null
           : {
               code: r.c,
+              domain: r.o ?? '',
               url: r.u,
               redirectType: r.t as RedirectType,
               forwardQuery: r.q,

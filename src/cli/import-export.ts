@@ -5,6 +5,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Config } from '../config.ts';
 import { openStore, urlPolicyFor } from '../deps.ts';
+import { requestHost } from '../domain/domains.ts';
 import { isHopError } from '../domain/errors.ts';
 import { parseImportLine } from '../domain/import-line.ts';
 import type { Link } from '../domain/link.ts';
@@ -23,6 +24,7 @@ export async function runExport(
   let n = 0;
   try {
     for await (const link of store.exportLinks({ includeDeleted: opts.includeDeleted })) {
+      // A link on the default domain is written without one: it lands on the importer's default domain.
       const { bucket: _bucket, ...line } = linkToJson(link);
       if (!sink.write(`${JSON.stringify(line)}\n`)) await once(sink, 'drain');
       n++;
@@ -43,6 +45,23 @@ export async function runImport(
 ): Promise<number> {
   const store = await openStore(config);
   const policy = urlPolicyFor(config);
+  const defaultHost = requestHost(new URL(config.publicUrl).host);
+  // Domains the lines name are registered as they are met (an export carries its links' domains).
+  const known = new Set((await store.listDomains()).map((d) => d.host));
+  const register = async (links: readonly Link[]) => {
+    for (const l of links) {
+      if (known.has(l.domain)) continue;
+      await store.createDomain({
+        host: l.domain,
+        rootRedirect: null,
+        notFoundRedirect: null,
+        expiredRedirect: null,
+        createdAt: new Date(),
+      });
+      known.add(l.domain);
+      err(`Registered domain ${l.domain}.`);
+    }
+  };
   const counts: Record<ImportStatus | 'invalid', number> = {
     created: 0,
     unchanged: 0,
@@ -52,13 +71,14 @@ export async function runImport(
   let batch: { line: number; link: Link }[] = [];
   const flush = async () => {
     if (batch.length === 0) return;
+    await register(batch.map((b) => b.link));
     const statuses = await store.importLinks(batch.map((b) => b.link));
     statuses.forEach((s, i) => {
       counts[s]++;
       if (s === 'conflict') {
         const b = batch[i]!;
         err(
-          `line ${b.line}: conflict: code "${b.link.code}" already exists with a different mapping; kept the existing one`,
+          `line ${b.line}: conflict: code "${b.link.code}"${b.link.domain === '' ? '' : ` on ${b.link.domain}`} already exists with a different mapping; kept the existing one`,
         );
       }
     });
@@ -74,7 +94,7 @@ export async function runImport(
       lineNo++;
       if (raw.trim() === '') continue;
       try {
-        batch.push({ line: lineNo, link: parseImportLine(raw, policy, now) });
+        batch.push({ line: lineNo, link: parseImportLine(raw, policy, now, defaultHost) });
       } catch (e) {
         if (!isHopError(e)) throw e;
         counts.invalid++;

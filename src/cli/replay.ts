@@ -6,6 +6,7 @@
 // See docs/runbooks/restore-a-shard.md.
 import { RedisSharedCache } from '../cache/redis-cache.ts';
 import type { Config } from '../config.ts';
+import { linkKey } from '../domain/domains.ts';
 import type { Link } from '../domain/link.ts';
 import { readChangeStream } from '../events/change-stream.ts';
 import { connectRedis, untilReady } from '../redis/connect-redis.ts';
@@ -70,7 +71,7 @@ export async function runReplay(
       // A deleted link is cached as its tombstone: it answers 404 without asking the store.
       const links = [...latest.values()];
       for (let i = 0; i < links.length; i += BATCH) {
-        await Promise.all(links.slice(i, i + BATCH).map((l) => cache.set(l.code, l, 0)));
+        await Promise.all(links.slice(i, i + BATCH).map((l) => cache.set(linkKey(l.domain, l.code), l, 0)));
       }
       await cache.close();
       const s = (performance.now() - started) / 1000;

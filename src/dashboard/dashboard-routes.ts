@@ -74,11 +74,16 @@ export function registerDashboard(app: FastifyInstance, deps: Deps, dir: string 
       .code(built.html === null ? 503 : 200)
       .send(built.html ?? NOT_BUILT);
 
-  app.get('/', { schema: { hide: true } }, async (_req, reply) => {
-    const target = deps.config.homeRedirect;
-    if (target !== null)
-      return reply.code(302).header('location', target).header('cache-control', 'no-store').send();
-    return page(reply);
+  // A domain's root: its rootRedirect; else, on the default domain, HOP_HOME_REDIRECT or the
+  // dashboard; else nothing (404). Anything but the dashboard is an orphan visit.
+  app.get('/', { schema: { hide: true }, exposeHeadRoute: true }, async (req, reply) => {
+    const domain = deps.domains.forRequest(req.headers.host);
+    if (domain === null) throw new HopError('not_found', 'Nothing is served on this host.');
+    const target = domain.rootRedirect ?? (domain.host === '' ? deps.config.homeRedirect : null);
+    if (target === null && domain.host === '') return page(reply);
+    if (req.method === 'GET') deps.orphans.count(domain.host, 'root', '/', req.headers['user-agent']);
+    if (target === null) throw new HopError('not_found', 'There is nothing at the root of this domain.');
+    return reply.code(302).header('location', target).header('cache-control', 'no-store').send();
   });
   for (const name of DASHBOARD_PAGES)
     app.get(`/${name}`, { schema: { hide: true } }, async (_req, reply) => page(reply));

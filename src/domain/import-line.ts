@@ -2,6 +2,7 @@
 // they were (moving data must not change a mapping), so an expiry may lie in the past.
 import { bucketOf } from './bucket.ts';
 import { looksLikeCode, RESERVED_WORDS } from './codes.ts';
+import { DEFAULT_DOMAIN, normalizeHost } from './domains.ts';
 import { HopError } from './errors.ts';
 import type { Link } from './link.ts';
 import { type CreateInput, validateCreate } from './link-input.ts';
@@ -15,7 +16,11 @@ function optionalDate(v: unknown, field: string): Date | null {
   return d;
 }
 
-export function parseImportLine(line: string, policy: UrlPolicy, now: number): Link {
+/**
+ * `defaultHost`: a line naming the default domain's host is on the default domain (stored as ''),
+ * whatever the host was where it was exported.
+ */
+export function parseImportLine(line: string, policy: UrlPolicy, now: number, defaultHost = ''): Link {
   let obj: Record<string, unknown>;
   try {
     obj = JSON.parse(line) as Record<string, unknown>;
@@ -45,6 +50,7 @@ export function parseImportLine(line: string, policy: UrlPolicy, now: number): L
     expiresAt,
     disabled: obj.disabled === true,
     code,
+    domain: lineDomain(obj.domain, defaultHost),
     bucket: bucketOf(code),
     usedClicks,
     deletedAt: optionalDate(obj.deletedAt, 'deletedAt'),
@@ -52,6 +58,12 @@ export function parseImportLine(line: string, policy: UrlPolicy, now: number): L
     createdAt,
     updatedAt: optionalDate(obj.updatedAt, 'updatedAt') ?? createdAt,
   };
+}
+
+function lineDomain(value: unknown, defaultHost: string): string {
+  if (value === undefined || value === null || value === '') return DEFAULT_DOMAIN;
+  const host = normalizeHost(value, 'domain');
+  return host === defaultHost ? DEFAULT_DOMAIN : host;
 }
 
 // What Hop's own export writes (links/link-password.ts): scrypt$N$r$p$salt$key.

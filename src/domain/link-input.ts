@@ -25,6 +25,7 @@ export interface LinkFields {
   tags: string[];
   title: string | null;
   disabled: boolean;
+  crawlable: boolean;
   rules: RedirectRule[] | null;
   expiredUrl: string | null;
   /** Set by the route from `password` (hashing is not the domain's); imports carry it as it is. */
@@ -43,9 +44,12 @@ export interface CreateInput {
   rules?: unknown;
   expiredUrl?: unknown;
   password?: unknown;
+  crawlable?: unknown;
+  /** A registered host; absent or the default host: the default domain (checked by the route). */
+  domain?: unknown;
 }
 
-export type PatchInput = Omit<CreateInput, 'alias' | 'rules'> & { disabled?: unknown };
+export type PatchInput = Omit<CreateInput, 'alias' | 'rules' | 'domain'> & { disabled?: unknown };
 
 function failed(field: string, detail: string): HopError {
   return new HopError('validation_failed', detail, { extra: { field } });
@@ -156,6 +160,7 @@ export function validateCreate(
       tags: parseTags(input.tags),
       title: parseTitle(input.title),
       disabled: false,
+      crawlable: parseBoolean('crawlable', input.crawlable, false),
       rules: parseRulesField(input.rules, policy),
       expiredUrl: parseExpiredUrl(input.expiredUrl, policy),
       passwordHash: null,
@@ -177,6 +182,7 @@ export function validatePatch(input: PatchInput, policy: UrlPolicy, now: number)
   if ('tags' in input) out.tags = parseTags(input.tags);
   if ('title' in input) out.title = parseTitle(input.title);
   if ('disabled' in input) out.disabled = parseBoolean('disabled', input.disabled, false);
+  if ('crawlable' in input) out.crawlable = parseBoolean('crawlable', input.crawlable, false);
   if ('expiredUrl' in input) out.expiredUrl = parseExpiredUrl(input.expiredUrl, policy);
   if (Object.keys(out).length === 0 && !('password' in input))
     throw failed('body', 'Nothing to change: send at least one field.');

@@ -8,6 +8,8 @@ export type RedirectType = (typeof REDIRECT_TYPES)[number];
 /** Everything a redirect decision needs; a cache entry holds exactly this. */
 export interface RedirectRecord {
   readonly code: string;
+  /** The link's domain: a registered host, or '' for the default domain (domain/domains.ts). */
+  readonly domain: string;
   readonly url: string;
   readonly redirectType: RedirectType;
   readonly forwardQuery: boolean;
@@ -29,6 +31,8 @@ export interface Link extends RedirectRecord {
   readonly updatedAt: Date;
   readonly tags: readonly string[];
   readonly title: string | null;
+  /** Whether the domain's robots.txt lets crawlers follow it. */
+  readonly crawlable: boolean;
   /** Redirects counted against maxClicks (exact, for limited links only). */
   readonly usedClicks: number;
 }

@@ -3,6 +3,7 @@
 // appends through a script that skips any seq at or below the stream's last one, so a relay that
 // restarts, or two relays racing after a lost lease, never append a change twice or out of order.
 // Consumers keep their own offsets (a seq per shard) and may replay from any point.
+import { linkKey } from '../domain/domains.ts';
 import type { Link } from '../domain/link.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
 import { fieldMap } from '../redis/field-map.ts';
@@ -44,7 +45,14 @@ export function decodeChange(seq: number, text: string): ChangeEvent {
     link: Parameters<typeof linkFromJson>[0];
   };
   const link: Link = linkFromJson(o.link);
-  return { seq, kind: o.kind, code: link.code, bucket: link.bucket, at: new Date(o.at), link };
+  return {
+    seq,
+    kind: o.kind,
+    code: linkKey(link.domain, link.code),
+    bucket: link.bucket,
+    at: new Date(o.at),
+    link,
+  };
 }
 
 type StreamReader = Pick<RedisClient, 'xrange' | 'xrevrange'>;

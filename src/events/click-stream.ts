@@ -2,8 +2,9 @@
 // partition streams chosen by the code's bucket, one entry per producer batch (its id and its
 // events, packed by column), one consumer group that turns entries into rollups, and one
 // dead-letter stream for entries that failed too often.
-import { bucketOf } from '../domain/bucket.ts';
+
 import { type ClickEvent, decodeRawClicks, encodeRawClicks } from '../domain/clicks.ts';
+import { bucketOfKey } from '../domain/domains.ts';
 import { fieldMap } from '../redis/field-map.ts';
 
 /** `{p}` is a hash tag: on a Redis Cluster each partition is one slot, spread over the masters. */
@@ -13,7 +14,7 @@ export const DEAD_LETTER_KEY = 'hop:clicks:dead';
 export const ROLLUP_GROUP = 'hop-rollups';
 
 /** Placement by bucket, so a partition's clicks belong to a fixed set of buckets (and shards). */
-export const partitionOf = (code: string, partitions: number): number => bucketOf(code) % partitions;
+export const partitionOf = (key: string, partitions: number): number => bucketOfKey(key) % partitions;
 
 /** Events per entry at most: one entry is one exactly-once batch, written in one transaction. */
 export const MAX_EVENTS_PER_ENTRY = 2_000;

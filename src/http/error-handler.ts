@@ -1,6 +1,6 @@
 // Maps every failure to problem+json: HopErrors by their code, Fastify's own errors (schema,
 // body size, media type) to the matching Hop code, anything else to a logged 500.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { type ErrorCode, isHopError } from '../domain/errors.ts';
 import { sendHopError, sendProblem } from './problem.ts';
 
@@ -47,7 +47,11 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
 };
 
-export function installErrorHandling(app: FastifyInstance): void {
+/** `onNotFound`: told of every request no route answered (orphan visits are counted from it). */
+export function installErrorHandling(
+  app: FastifyInstance,
+  onNotFound?: (req: FastifyRequest, path: string) => void,
+): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (isHopError(err)) return sendHopError(req, reply, err);
     if (err.validation) {
@@ -64,7 +68,9 @@ export function installErrorHandling(app: FastifyInstance): void {
     req.log.error({ err }, 'unhandled error');
     return sendProblem(req, reply, 'internal_error', 'Something went wrong on our side; it has been logged.');
   });
-  app.setNotFoundHandler((req, reply) =>
-    sendProblem(req, reply, 'not_found', `Nothing at ${req.method} ${req.url.split('?')[0]}.`),
-  );
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    onNotFound?.(req, path);
+    return sendProblem(req, reply, 'not_found', `Nothing at ${req.method} ${path}.`);
+  });
 }

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
+import { linkKey } from '../domain/domains.ts';
 import { HopError } from '../domain/errors.ts';
 import type { Link } from '../domain/link.ts';
 import { type CreateInput, parsePassword, validateCreate } from '../domain/link-input.ts';
@@ -49,6 +50,7 @@ export async function createLink(
 ): Promise<{ link: Link; replayed: boolean }> {
   const now = deps.now();
   const { alias, fields: checked } = validateCreate(input, deps.urlPolicy, now);
+  const domain = await deps.domains.storedDomain(input.domain);
   const password = parsePassword(input.password);
   let idempotency = null;
   if (ctx.idempotencyKey !== null) {
@@ -63,11 +65,17 @@ export async function createLink(
   }
   const fields =
     typeof password === 'string' ? { ...checked, passwordHash: await hashPassword(password) } : checked;
-  const outcome = await deps.store.createLink({ alias, fields, createdAt: new Date(now), idempotency });
+  const outcome = await deps.store.createLink({
+    alias,
+    domain,
+    fields,
+    createdAt: new Date(now),
+    idempotency,
+  });
   switch (outcome.kind) {
     case 'created':
       // A negative cache entry for this code (someone tried it before) must not hide the new link.
-      await deps.resolver.invalidate(outcome.link.code);
+      await deps.resolver.invalidate(linkKey(domain, outcome.link.code));
       deps.metrics.linkCreated();
       return { link: outcome.link, replayed: false };
     case 'alias_taken':
@@ -103,6 +111,13 @@ export function registerCreateLink(app: FastifyInstance, deps: Deps): void {
             ...linkFieldSchemas,
             password: passwordSchema,
             alias: { type: 'string', description: '3-64 of A-Z a-z 0-9 _ -, case-sensitive, not reserved' },
+            domain: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 253,
+              description:
+                'A registered domain (default: the default domain); the same code may exist on several',
+            },
           },
         },
         response: {
@@ -116,6 +131,7 @@ export function registerCreateLink(app: FastifyInstance, deps: Deps): void {
             'invalid_expiry',
             'alias_taken',
             'idempotency_conflict',
+            'unknown_domain',
           ),
         },
       },
@@ -135,8 +151,11 @@ export function registerCreateLink(app: FastifyInstance, deps: Deps): void {
       if (replayed) reply.header('idempotent-replayed', 'true');
       return reply
         .code(201)
-        .header('location', `/api/v1/links/${link.code}`)
-        .send(toView({ ...link, clicks: 0 }, deps.config.publicUrl, deps.now()));
+        .header(
+          'location',
+          `/api/v1/links/${link.code}${link.domain === '' ? '' : `?domain=${encodeURIComponent(link.domain)}`}`,
+        )
+        .send(toView({ ...link, clicks: 0 }, deps.domains, deps.now()));
     },
   );
 }

@@ -1,12 +1,12 @@
 // DELETE /api/v1/links/{code} — leaves a tombstone: the code answers 404 and is never reissued.
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { HopError } from '../domain/errors.ts';
 import { AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
-import { codeParamsSchema } from './link-view.ts';
+import { linkKeyFor, notFound } from './find-link.ts';
+import { codeParamsSchema, domainQuerySchema } from './link-view.ts';
 
 export function registerDeleteLink(app: FastifyInstance, deps: Deps): void {
-  app.delete<{ Params: { code: string } }>(
+  app.delete<{ Params: { code: string }; Querystring: { domain?: string } }>(
     '/links/:code',
     {
       schema: {
@@ -14,16 +14,18 @@ export function registerDeleteLink(app: FastifyInstance, deps: Deps): void {
         operationId: 'deleteLink',
         tags: ['links'],
         params: codeParamsSchema,
+        querystring: domainQuerySchema,
         response: {
           204: { type: 'null', description: 'Deleted' },
-          ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY, 'not_found'),
+          ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY, 'not_found', 'unknown_domain'),
         },
       },
     },
     async (req, reply) => {
-      const deleted = await deps.store.deleteLink(req.params.code, new Date(deps.now()));
-      if (!deleted) throw new HopError('not_found', `No link with code "${req.params.code}".`);
-      await deps.resolver.invalidate(req.params.code);
+      const key = await linkKeyFor(deps, req.params.code, req.query.domain);
+      const deleted = await deps.store.deleteLink(key, new Date(deps.now()));
+      if (!deleted) throw notFound(req.params.code);
+      await deps.resolver.invalidate(key);
       return reply.code(204).send();
     },
   );

@@ -3,10 +3,10 @@ import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import { findLink } from './find-link.ts';
-import { codeParamsSchema, heldClicksOf, toView } from './link-view.ts';
+import { codeParamsSchema, domainQuerySchema, heldClicksOf, toView } from './link-view.ts';
 
 export function registerGetLink(app: FastifyInstance, deps: Deps): void {
-  app.get<{ Params: { code: string } }>(
+  app.get<{ Params: { code: string }; Querystring: { domain?: string } }>(
     '/links/:code',
     {
       schema: {
@@ -14,12 +14,16 @@ export function registerGetLink(app: FastifyInstance, deps: Deps): void {
         operationId: 'getLink',
         tags: ['links'],
         params: codeParamsSchema,
-        response: { 200: { $ref: 'Link#' }, ...problemResponses(...AUTHENTICATED, 'not_found') },
+        querystring: domainQuerySchema,
+        response: {
+          200: { $ref: 'Link#' },
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found', 'unknown_domain'),
+        },
       },
     },
     async (req) => {
-      const link = await findLink(deps, req.params.code);
-      return toView(link, deps.config.publicUrl, deps.now(), heldClicksOf(deps.clicks));
+      const link = await findLink(deps, req.params.code, req.query.domain);
+      return toView(link, deps.domains, deps.now(), heldClicksOf(deps.clicks));
     },
   );
 }

@@ -4,7 +4,7 @@ import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
 import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import { findLink } from './find-link.ts';
-import { codeParamsSchema } from './link-view.ts';
+import { codeParamsSchema, domainQuerySchema } from './link-view.ts';
 
 // The QR encoder (several MB in memory) is loaded by the first QR code asked for, not at boot.
 let encoder: Promise<typeof import('qrcode')> | null = null;
@@ -17,6 +17,7 @@ interface QrQuery {
   format?: 'svg' | 'png';
   size?: string;
   download?: 'true' | 'false';
+  domain?: string;
 }
 
 const DEFAULT_SIZE = 256;
@@ -41,6 +42,7 @@ export function registerLinkQr(app: FastifyInstance, deps: Deps): void {
               description: 'Pixels, 64 to 2048 (default 256)',
             },
             download: { type: 'string', enum: ['true', 'false'], description: 'Answer as an attachment' },
+            ...domainQuerySchema.properties,
           },
         },
         response: {
@@ -51,7 +53,7 @@ export function registerLinkQr(app: FastifyInstance, deps: Deps): void {
               'image/png': { schema: { type: 'string', contentMediaType: 'image/png' } },
             },
           },
-          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found'),
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found', 'unknown_domain'),
         },
       },
     },
@@ -62,8 +64,8 @@ export function registerLinkQr(app: FastifyInstance, deps: Deps): void {
           extra: { field: 'size' },
         });
       }
-      const link = await findLink(deps, req.params.code);
-      const text = `${deps.config.publicUrl}/${link.code}`;
+      const link = await findLink(deps, req.params.code, req.query.domain);
+      const text = deps.domains.shortUrl(link.domain, link.code);
       const format = req.query.format ?? 'svg';
       // The code never changes what it encodes, so a browser may keep the picture a while.
       reply.header('cache-control', 'private, max-age=3600');

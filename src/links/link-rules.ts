@@ -2,12 +2,11 @@
 // A change is an update of the link (outbox event, webhooks, cache invalidation everywhere).
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { HopError } from '../domain/errors.ts';
 import { parseRulesField } from '../domain/link-input.ts';
 import { RULE_LIMITS } from '../domain/redirect-rules.ts';
 import { AUTHENTICATED, AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
-import { findLink } from './find-link.ts';
-import { codeParamsSchema } from './link-view.ts';
+import { findLink, linkKeyFor, notFound } from './find-link.ts';
+import { codeParamsSchema, domainQuerySchema } from './link-view.ts';
 
 export const linkRulesSchema = {
   $id: 'LinkRules',
@@ -25,7 +24,7 @@ export const linkRulesSchema = {
 } as const;
 
 export function registerLinkRules(app: FastifyInstance, deps: Deps): void {
-  app.get<{ Params: { code: string } }>(
+  app.get<{ Params: { code: string }; Querystring: { domain?: string } }>(
     '/links/:code/rules',
     {
       schema: {
@@ -33,16 +32,20 @@ export function registerLinkRules(app: FastifyInstance, deps: Deps): void {
         operationId: 'getLinkRules',
         tags: ['links'],
         params: codeParamsSchema,
-        response: { 200: { $ref: 'LinkRules#' }, ...problemResponses(...AUTHENTICATED, 'not_found') },
+        querystring: domainQuerySchema,
+        response: {
+          200: { $ref: 'LinkRules#' },
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found', 'unknown_domain'),
+        },
       },
     },
     async (req) => {
-      const link = await findLink(deps, req.params.code);
+      const link = await findLink(deps, req.params.code, req.query.domain);
       return { rules: link.rules ?? [] };
     },
   );
 
-  app.put<{ Params: { code: string }; Body: { rules: unknown } }>(
+  app.put<{ Params: { code: string }; Querystring: { domain?: string }; Body: { rules: unknown } }>(
     '/links/:code/rules',
     {
       schema: {
@@ -55,18 +58,26 @@ export function registerLinkRules(app: FastifyInstance, deps: Deps): void {
         operationId: 'putLinkRules',
         tags: ['links'],
         params: codeParamsSchema,
+        querystring: domainQuerySchema,
         body: { $ref: 'LinkRules#' },
         response: {
           200: { $ref: 'LinkRules#' },
-          ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY, 'invalid_url', 'not_found'),
+          ...problemResponses(
+            ...AUTHENTICATED_CHANGE,
+            ...WITH_BODY,
+            'invalid_url',
+            'not_found',
+            'unknown_domain',
+          ),
         },
       },
     },
     async (req) => {
       const rules = parseRulesField(req.body.rules, deps.urlPolicy);
-      const link = await deps.store.updateLink(req.params.code, { rules }, new Date(deps.now()));
-      if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
-      await deps.resolver.invalidate(link.code);
+      const key = await linkKeyFor(deps, req.params.code, req.query.domain);
+      const link = await deps.store.updateLink(key, { rules }, new Date(deps.now()));
+      if (link === null) throw notFound(req.params.code);
+      await deps.resolver.invalidate(key);
       return { rules: link.rules ?? [] };
     },
   );

@@ -1,5 +1,6 @@
 // How a link looks in the API, and the JSON Schema that documents it (OpenAPI is generated
 // from these schemas, and responses are serialized through them).
+import { linkKey } from '../domain/domains.ts';
 import { type Link, linkStatus } from '../domain/link.ts';
 import { LIMITS } from '../domain/link-input.ts';
 import { CONDITION_TYPES, RULE_LIMITS } from '../domain/redirect-rules.ts';
@@ -8,6 +9,7 @@ import type { LinkWithClicks } from '../storage/ports.ts';
 
 export interface LinkView {
   code: string;
+  domain: string;
   shortUrl: string;
   url: string;
   createdAt: string;
@@ -24,6 +26,13 @@ export interface LinkView {
   hasRules: boolean;
   expiredUrl: string | null;
   passwordProtected: boolean;
+  crawlable: boolean;
+}
+
+/** How links are addressed: the domain directory (domains/domain-directory.ts). */
+export interface LinkUrls {
+  shortUrl(domain: string, code: string): string;
+  hostOf(domain: string): string;
 }
 
 /** The click sink's held clicks, when it holds any (the embedded writer between folds). */
@@ -34,13 +43,14 @@ export function heldClicksOf(clicks: ClickSink): ((code: string) => number) | un
 /** `held`: clicks this process holds that the stored total lacks yet (see ClickSink.heldClicks). */
 export function toView(
   link: Link | LinkWithClicks,
-  publicUrl: string,
+  urls: LinkUrls,
   now: number,
-  held?: (code: string) => number,
+  held?: (key: string) => number,
 ): LinkView {
   return {
     code: link.code,
-    shortUrl: `${publicUrl}/${link.code}`,
+    domain: urls.hostOf(link.domain),
+    shortUrl: urls.shortUrl(link.domain, link.code),
     url: link.url,
     createdAt: link.createdAt.toISOString(),
     updatedAt: link.updatedAt.toISOString(),
@@ -53,13 +63,14 @@ export function toView(
     disabled: link.disabled,
     // A limited link counts its redirects exactly; the rollups may trail by one flush.
     clicks: Math.max(
-      ('clicks' in link ? link.clicks : 0) + (held?.(link.code) ?? 0),
+      ('clicks' in link ? link.clicks : 0) + (held?.(linkKey(link.domain, link.code)) ?? 0),
       link.maxClicks === null ? 0 : link.usedClicks,
     ),
     status: linkStatus(link, now),
     hasRules: link.rules !== null,
     expiredUrl: link.expiredUrl,
     passwordProtected: link.passwordHash !== null,
+    crawlable: link.crawlable,
   };
 }
 
@@ -70,6 +81,7 @@ export const linkSchema = {
   type: 'object',
   required: [
     'code',
+    'domain',
     'shortUrl',
     'url',
     'createdAt',
@@ -86,9 +98,11 @@ export const linkSchema = {
     'hasRules',
     'expiredUrl',
     'passwordProtected',
+    'crawlable',
   ],
   properties: {
     code: { type: 'string' },
+    domain: { type: 'string', description: 'The host the link answers on' },
     shortUrl: { type: 'string', format: 'uri' },
     url: { type: 'string', format: 'uri' },
     createdAt: { type: 'string', format: 'date-time' },
@@ -105,6 +119,7 @@ export const linkSchema = {
     hasRules: { type: 'boolean', description: 'Whether redirect rules may send visitors elsewhere' },
     expiredUrl: nullable({ type: 'string', format: 'uri' }),
     passwordProtected: { type: 'boolean', description: 'Visitors must give a password (it is never shown)' },
+    crawlable: { type: 'boolean', description: "Whether the domain's robots.txt lets crawlers follow it" },
   },
 } as const;
 
@@ -151,6 +166,7 @@ export const linkFieldSchemas = {
   forwardQuery: { type: 'boolean', default: true },
   tags: { type: 'array', maxItems: 20, items: { type: 'string', minLength: 1, maxLength: 64 } },
   title: nullable({ type: 'string', maxLength: 512 }),
+  crawlable: { type: 'boolean', default: false, description: "Whether the domain's robots.txt allows it" },
   expiredUrl: nullable({
     type: 'string',
     description: 'Where the link sends visitors once it is expired, used up or disabled (instead of 410)',
@@ -161,6 +177,20 @@ export const linkFieldSchemas = {
     items: { $ref: 'RedirectRule#' },
     description: 'Redirect rules in order: the first whose conditions all match wins',
   }),
+} as const;
+
+/** `?domain=`: which domain's link a route names (absent: the default domain). */
+export const domainQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    domain: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 253,
+      description: "The link's domain (default: the default domain)",
+    },
+  },
 } as const;
 
 export const codeParamsSchema = {

@@ -5,19 +5,24 @@ import type { Deps } from '../deps.ts';
 import { HopError } from '../domain/errors.ts';
 import { AUTHENTICATED, problemResponses } from '../http/openapi.ts';
 import type { ListCursor } from '../storage/ports.ts';
-import { heldClicksOf, toView } from './link-view.ts';
+import { domainQuerySchema, heldClicksOf, toView } from './link-view.ts';
 
 export function encodeCursor(c: ListCursor): string {
-  return Buffer.from(JSON.stringify([c.createdAt.toISOString(), c.code])).toString('base64url');
+  return Buffer.from(JSON.stringify([c.createdAt.toISOString(), c.code, c.domain])).toString('base64url');
 }
 
 export function decodeCursor(s: string): ListCursor {
   try {
-    const [at, code] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown[];
+    const [at, code, domain = ''] = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown[];
     const createdAt = new Date(String(at));
-    if (typeof code !== 'string' || typeof at !== 'string' || Number.isNaN(createdAt.getTime()))
+    if (
+      typeof code !== 'string' ||
+      typeof at !== 'string' ||
+      typeof domain !== 'string' ||
+      Number.isNaN(createdAt.getTime())
+    )
       throw new Error();
-    return { createdAt, code };
+    return { createdAt, code, domain };
   } catch {
     throw new HopError('invalid_cursor', 'The cursor is not one this API returned.', {
       extra: { field: 'cursor' },
@@ -30,6 +35,7 @@ interface ListQuerystring {
   cursor?: string;
   tag?: string;
   q?: string;
+  domain?: string;
 }
 
 export function registerListLinks(app: FastifyInstance, deps: Deps): void {
@@ -53,6 +59,7 @@ export function registerListLinks(app: FastifyInstance, deps: Deps): void {
               maxLength: 256,
               description: 'Substring of code, URL or title',
             },
+            ...domainQuerySchema.properties,
           },
         },
         response: {
@@ -64,7 +71,7 @@ export function registerListLinks(app: FastifyInstance, deps: Deps): void {
               nextCursor: { anyOf: [{ type: 'string' }, { type: 'null' }] },
             },
           },
-          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'invalid_cursor'),
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'invalid_cursor', 'unknown_domain'),
         },
       },
     },
@@ -75,10 +82,11 @@ export function registerListLinks(app: FastifyInstance, deps: Deps): void {
         cursor: q.cursor === undefined ? null : decodeCursor(q.cursor),
         tag: q.tag ?? null,
         q: q.q ?? null,
+        domain: q.domain === undefined ? null : await deps.domains.storedDomain(q.domain),
       });
       const now = deps.now();
       return {
-        items: page.items.map((l) => toView(l, deps.config.publicUrl, now, heldClicksOf(deps.clicks))),
+        items: page.items.map((l) => toView(l, deps.domains, now, heldClicksOf(deps.clicks))),
         nextCursor: page.next === null ? null : encodeCursor(page.next),
       };
     },

@@ -1,16 +1,29 @@
 // PATCH /api/v1/links/{code} — change a link; redirects in this process see it at once.
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { HopError } from '../domain/errors.ts';
 import { type PatchInput, parsePassword, validatePatch } from '../domain/link-input.ts';
 import { AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
+import { linkKeyFor, notFound } from './find-link.ts';
 import { hashPassword } from './link-password.ts';
-import { codeParamsSchema, heldClicksOf, linkFieldSchemas, passwordSchema, toView } from './link-view.ts';
+import {
+  codeParamsSchema,
+  domainQuerySchema,
+  heldClicksOf,
+  linkFieldSchemas,
+  passwordSchema,
+  toView,
+} from './link-view.ts';
 
 export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
   // Rules are replaced through PUT /links/{code}/rules, not patched.
-  const { redirectType, forwardQuery, rules: _rules, ...nullableFields } = linkFieldSchemas;
-  app.patch<{ Params: { code: string }; Body: PatchInput }>(
+  const {
+    redirectType,
+    forwardQuery,
+    crawlable: _crawlable,
+    rules: _rules,
+    ...nullableFields
+  } = linkFieldSchemas;
+  app.patch<{ Params: { code: string }; Querystring: { domain?: string }; Body: PatchInput }>(
     '/links/:code',
     {
       schema: {
@@ -18,6 +31,7 @@ export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
         operationId: 'updateLink',
         tags: ['links'],
         params: codeParamsSchema,
+        querystring: domainQuerySchema,
         body: {
           type: 'object',
           additionalProperties: false,
@@ -28,6 +42,7 @@ export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
             redirectType: { type: 'integer', enum: redirectType.enum },
             forwardQuery: { type: 'boolean' },
             disabled: { type: 'boolean' },
+            crawlable: { type: 'boolean' },
             password: passwordSchema,
           },
         },
@@ -39,6 +54,7 @@ export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
             'invalid_url',
             'invalid_expiry',
             'not_found',
+            'unknown_domain',
           ),
         },
       },
@@ -48,11 +64,12 @@ export function registerUpdateLink(app: FastifyInstance, deps: Deps): void {
       const password = parsePassword(req.body.password);
       if (password !== undefined)
         patch.passwordHash = password === null ? null : await hashPassword(password);
-      const link = await deps.store.updateLink(req.params.code, patch, new Date(deps.now()));
-      if (link === null) throw new HopError('not_found', `No link with code "${req.params.code}".`);
-      await deps.resolver.invalidate(link.code);
-      const fresh = await deps.store.getLink(link.code);
-      return toView(fresh ?? link, deps.config.publicUrl, deps.now(), heldClicksOf(deps.clicks));
+      const key = await linkKeyFor(deps, req.params.code, req.query.domain);
+      const link = await deps.store.updateLink(key, patch, new Date(deps.now()));
+      if (link === null) throw notFound(req.params.code);
+      await deps.resolver.invalidate(key);
+      const fresh = await deps.store.getLink(key);
+      return toView(fresh ?? link, deps.domains, deps.now(), heldClicksOf(deps.clicks));
     },
   );
 }

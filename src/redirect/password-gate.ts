@@ -65,7 +65,10 @@ export class PasswordGate {
     req: IncomingMessage,
     action: string,
   ): Promise<LockedAnswer | null> {
-    const take = await this.deps.rateLimiter.take(ATTEMPTS, `${clientAddress(req, this.trust)}|${link.code}`);
+    const take = await this.deps.rateLimiter.take(
+      ATTEMPTS,
+      `${clientAddress(req, this.trust)}|${link.domain}/${link.code}`,
+    );
     if (!take.allowed) {
       this.deps.metrics.rateLimited(ATTEMPTS.name);
       const detail = `Too many password attempts; retry in ${take.retryAfterSeconds} s.`;

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { looksLikeCode, RESERVED_WORDS } from '../domain/codes.ts';
+import { linkKey } from '../domain/domains.ts';
 import { errorTable, HopError } from '../domain/errors.ts';
 import {
   HTML_ERROR_HEADERS,
@@ -110,7 +111,11 @@ function registerPasswordForm(app: FastifyInstance, deps: Deps): void {
       async (req, reply) => {
         const { code } = req.params;
         const action = PasswordGate.actionFor(code, req.url);
-        const record = looksLikeCode(code) ? await deps.resolver.resolve(code) : null;
+        const domain = deps.domains.forRequest(req.headers.host);
+        const record =
+          looksLikeCode(code) && domain !== null
+            ? await deps.resolver.resolve(linkKey(domain.host, code))
+            : null;
         // Only a locked link takes a POST; anything else is not a form's to answer.
         if (record === null) throw new HopError('not_found', 'There is no link with this address.');
         if (record.passwordHash === null) {

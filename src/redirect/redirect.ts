@@ -1,8 +1,9 @@
-// THE hot path: resolve → decide → redirect → hand the click to the sink (never awaited).
+// THE hot path: domain → resolve → decide → redirect → hand the click to the sink (never awaited).
 // Synchronous on a cache hit; policies are the functions it calls. Adapters render the answer.
 import type { IncomingMessage } from 'node:http';
 import type { Deps } from '../deps.ts';
 import { looksLikeCode } from '../domain/codes.ts';
+import type { Domain } from '../domain/domains.ts';
 import { decideRedirect, type RedirectRecord } from '../domain/link.ts';
 import { mergeQuery } from '../domain/url-policy.ts';
 import { type LockedAnswer, PasswordGate } from './password-gate.ts';
@@ -25,8 +26,11 @@ export type Redirector = (
   req: IncomingMessage,
 ) => RedirectAnswer | Promise<RedirectAnswer>;
 
+/** A request's link key on its domain: the code alone on the default domain (domain/domains.ts). */
+const keyOn = (domain: Domain, code: string) => (domain.host === '' ? code : `${domain.host}/${code}`);
+
 export function createRedirector(deps: Deps): Redirector {
-  const { resolver, store, clickIntake: clicks, metrics } = deps;
+  const { resolver, store, clickIntake: clicks, metrics, domains, orphans } = deps;
   const rules = new RuleTargets(deps.config);
   const gate = new PasswordGate(deps);
 
@@ -34,47 +38,64 @@ export function createRedirector(deps: Deps): Redirector {
     const q = url.indexOf('?');
     const target = link.rules === null ? link.url : rules.target(link, url, req).url;
     const location = link.forwardQuery && q !== -1 ? mergeQuery(target, url.slice(q + 1)) : target;
-    if (counts && clicks.active) clicks.take(link.code, req);
+    if (counts && clicks.active)
+      clicks.take(link.domain === '' ? link.code : `${link.domain}/${link.code}`, req);
     metrics.redirect('redirect');
     return { status: link.redirectType, location };
   }
 
-  /** A dead link's answer: its fallback URL when it has one (never counted as a click), else 410. */
-  function dead(record: RedirectRecord, gone: RedirectAnswer): RedirectAnswer {
+  /** A dead link's answer: its fallback URL, else its domain's (never counted as a click), else 410. */
+  function dead(record: RedirectRecord, domain: Domain, gone: RedirectAnswer): RedirectAnswer {
     metrics.redirect('gone');
-    return record.expiredUrl === null ? gone : { status: 302, location: record.expiredUrl };
+    const fallback = record.expiredUrl ?? domain.expiredRedirect;
+    return fallback === null ? gone : { status: 302, location: fallback };
   }
 
-  function decide(record: RedirectRecord | null, method: string, url: string, req: IncomingMessage) {
+  /** No link here: an orphan visit, sent to the domain's notFoundRedirect when it has one. */
+  function unknown(domain: Domain, method: string, url: string, req: IncomingMessage): RedirectAnswer {
+    metrics.redirect('not_found');
+    if (method === 'GET') {
+      const q = url.indexOf('?');
+      orphans.count(domain.host, 'unknown_code', q === -1 ? url : url.slice(0, q), req.headers['user-agent']);
+    }
+    return domain.notFoundRedirect === null ? NOT_FOUND : { status: 302, location: domain.notFoundRedirect };
+  }
+
+  function decide(
+    record: RedirectRecord | null,
+    domain: Domain,
+    method: string,
+    url: string,
+    req: IncomingMessage,
+  ): RedirectAnswer | Promise<RedirectAnswer> {
     const d = decideRedirect(record, Date.now());
     if (d !== 'redirect' || record === null) {
-      if (d === 'not_found' || record === null) {
-        metrics.redirect('not_found');
-        return NOT_FOUND;
-      }
-      return dead(record, d === 'expired' ? EXPIRED : DISABLED);
+      if (d === 'not_found' || record === null) return unknown(domain, method, url, req);
+      return dead(record, domain, d === 'expired' ? EXPIRED : DISABLED);
     }
     if (record.passwordHash !== null) {
       const locked = gate.check(record, url, req);
-      if (locked instanceof Promise) return locked.then((l) => l ?? open(record, method, url, req));
+      if (locked instanceof Promise) return locked.then((l) => l ?? open(record, domain, method, url, req));
       if (locked !== null) return locked;
     }
-    return open(record, method, url, req);
+    return open(record, domain, method, url, req);
   }
 
-  function open(record: RedirectRecord, method: string, url: string, req: IncomingMessage) {
+  function open(record: RedirectRecord, domain: Domain, method: string, url: string, req: IncomingMessage) {
     const counts = method === 'GET'; // HEAD is a probe: it neither counts nor uses up a limited link
     if (record.maxClicks === null || !counts) return go(record, url, counts, req);
     return store
-      .consumeClick(record.code)
-      .then((ok) => (ok ? go(record, url, counts, req) : dead(record, USED_UP)));
+      .consumeClick(keyOn(domain, record.code))
+      .then((ok) => (ok ? go(record, url, counts, req) : dead(record, domain, USED_UP)));
   }
 
   return (method, url, code, req) => {
-    if (!looksLikeCode(code)) return decide(null, method, url, req);
-    const found = resolver.resolve(code);
+    const domain = domains.forRequest(req.headers.host);
+    if (domain === null) return NOT_FOUND; // HOP_STRICT_HOSTS: not a host Hop serves links on
+    if (!looksLikeCode(code)) return decide(null, domain, method, url, req);
+    const found = resolver.resolve(keyOn(domain, code));
     return found instanceof Promise
-      ? found.then((r) => decide(r, method, url, req))
-      : decide(found, method, url, req);
+      ? found.then((r) => decide(r, domain, method, url, req))
+      : decide(found, domain, method, url, req);
   };
 }

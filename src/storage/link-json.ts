@@ -4,6 +4,8 @@ import { type RedirectRule, rulesFromJson } from '../domain/redirect-rules.ts';
 
 export interface LinkJson {
   code: string;
+  /** Absent (or '') on the default domain, and in what Hop wrote before it had domains. */
+  domain?: string;
   bucket: number;
   url: string;
   redirectType: number;
@@ -21,6 +23,7 @@ export interface LinkJson {
   rules?: RedirectRule[] | null;
   expiredUrl?: string | null;
   passwordHash?: string | null;
+  crawlable?: boolean;
 }
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
@@ -29,6 +32,7 @@ const date = (s: string | null) => (s === null ? null : new Date(s));
 export function linkToJson(l: Link): LinkJson {
   return {
     code: l.code,
+    ...(l.domain === '' ? {} : { domain: l.domain }),
     bucket: l.bucket,
     url: l.url,
     redirectType: l.redirectType,
@@ -45,12 +49,14 @@ export function linkToJson(l: Link): LinkJson {
     rules: l.rules === null ? null : [...l.rules],
     expiredUrl: l.expiredUrl,
     passwordHash: l.passwordHash,
+    ...(l.crawlable ? { crawlable: true } : {}),
   };
 }
 
 export function linkFromJson(j: LinkJson): Link {
   return {
     code: j.code,
+    domain: j.domain ?? '',
     bucket: j.bucket,
     url: j.url,
     redirectType: j.redirectType as RedirectType,
@@ -67,6 +73,7 @@ export function linkFromJson(j: LinkJson): Link {
     rules: rulesFromJson(j.rules),
     expiredUrl: j.expiredUrl ?? null,
     passwordHash: j.passwordHash ?? null,
+    crawlable: j.crawlable === true,
   };
 }
 
@@ -74,6 +81,8 @@ export function linkFromJson(j: LinkJson): Link {
 export function sameMapping(a: Link, b: Link): boolean {
   return (
     a.code === b.code &&
+    a.domain === b.domain &&
+    a.crawlable === b.crawlable &&
     a.url === b.url &&
     a.redirectType === b.redirectType &&
     a.forwardQuery === b.forwardQuery &&

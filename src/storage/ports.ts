@@ -2,6 +2,7 @@
 // and later pooled/sharded PostgreSQL) implement them and pass one conformance suite.
 
 import type { BreakdownDim, ClickEvent, RollupIncrement, VisitorRegister } from '../domain/clicks.ts';
+import type { Domain, DomainRedirects } from '../domain/domains.ts';
 import type { Link, RedirectRecord } from '../domain/link.ts';
 import type { LinkFields } from '../domain/link-input.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../domain/webhooks.ts';
@@ -19,6 +20,8 @@ export interface IdempotencyClaim {
 export interface NewLink {
   /** A custom alias, or null to have a code generated. */
   readonly alias: string | null;
+  /** '' for the default domain (domain/domains.ts). */
+  readonly domain: string;
   readonly fields: LinkFields;
   readonly createdAt: Date;
   readonly idempotency: IdempotencyClaim | null;
@@ -41,6 +44,7 @@ export interface LinkWithClicks extends Link {
 export interface ListCursor {
   readonly createdAt: Date;
   readonly code: string;
+  readonly domain: string;
 }
 
 export interface ListQuery {
@@ -48,6 +52,8 @@ export interface ListQuery {
   readonly cursor: ListCursor | null;
   readonly tag: string | null;
   readonly q: string | null;
+  /** Only this domain's links ('' the default domain); null: every domain's. */
+  readonly domain: string | null;
 }
 
 export interface ListPage {
@@ -57,20 +63,28 @@ export interface ListPage {
 
 export type ImportStatus = 'created' | 'unchanged' | 'conflict';
 
+/**
+ * The store's methods that name one link take its link key (domain/domains.ts): the code on the
+ * default domain, `host/code` on another.
+ */
 export interface LinkStore {
   /** Creates a link; concurrent calls may share one transaction (group commit). */
   createLink(req: NewLink): Promise<CreateOutcome>;
   /** The redirect decision record, tombstones included (they answer 404), or null. */
-  getRedirect(code: string): Promise<RedirectRecord | null>;
+  getRedirect(key: string): Promise<RedirectRecord | null>;
   /** A live link with its click count; null when unknown or deleted. */
-  getLink(code: string): Promise<LinkWithClicks | null>;
+  getLink(key: string): Promise<LinkWithClicks | null>;
   listLinks(query: ListQuery): Promise<ListPage>;
-  updateLink(code: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null>;
+  updateLink(key: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null>;
   /** Leaves a tombstone so the code is never issued again. False when there was nothing live. */
-  deleteLink(code: string, now: Date): Promise<boolean>;
+  deleteLink(key: string, now: Date): Promise<boolean>;
   /** One atomic conditional increment for a maxClicks link; false when the limit is used up. */
-  consumeClick(code: string): Promise<boolean>;
+  consumeClick(key: string): Promise<boolean>;
   getIdempotency(scope: string, key: string, notBefore: Date): Promise<StoredIdempotency | null>;
+  /** Codes of the domain's live crawlable links ('' the default domain), at most `limit`. */
+  crawlableCodes(domain: string, limit: number): Promise<string[]>;
+  /** Whether any live link is on this domain. */
+  domainHasLinks(domain: string): Promise<boolean>;
   /** Copies links in as they are (codes kept); idempotent. */
   importLinks(links: readonly Link[]): Promise<ImportStatus[]>;
   /** Every link in code order, tombstones only when asked. */
@@ -86,10 +100,63 @@ export interface LinkStore {
 export interface ChangeEvent {
   readonly seq: number;
   readonly kind: 'link.created' | 'link.updated' | 'link.deleted';
+  /** The link key (domain/domains.ts). */
   readonly code: string;
   readonly bucket: number;
   readonly at: Date;
   readonly link: Link;
+}
+
+/** Registered domains (one small table, on shard 0 when there are shards). */
+export interface DomainStore {
+  /** Every domain, the default one ('' host) included. */
+  listDomains(): Promise<Domain[]>;
+  /** False when the host is registered already. */
+  createDomain(domain: Domain): Promise<boolean>;
+  /** Null when the host is not registered. */
+  updateDomain(host: string, patch: Partial<DomainRedirects>): Promise<Domain | null>;
+  /** False when the host was not registered. */
+  deleteDomain(host: string): Promise<boolean>;
+}
+
+export type OrphanType = 'root' | 'unknown_code' | 'other';
+
+/** Visits that found no link, summed per hour by a process and written as one batch. */
+export interface OrphanBatch {
+  /** UUIDv7; written once (the click_batches ledger). */
+  readonly id: string;
+  readonly rows: readonly {
+    readonly domain: string;
+    /** Hour start, epoch ms. */
+    readonly hour: number;
+    readonly bot: boolean;
+    readonly type: OrphanType;
+    /** '' for the paths beyond the ones a batch keeps. */
+    readonly path: string;
+    readonly visits: number;
+  }[];
+}
+
+export interface OrphanQuery {
+  readonly from: number;
+  readonly to: number;
+  readonly interval: 'hour' | 'day';
+  /** null: every domain. */
+  readonly domain: string | null;
+  readonly includeBots: boolean;
+  readonly top: number;
+}
+
+export interface OrphanStats {
+  readonly series: readonly { readonly t: number; readonly clicks: number }[];
+  readonly types: readonly { readonly key: OrphanType; readonly clicks: number }[];
+  /** Most visited paths first; '' (the rest) is not listed. */
+  readonly paths: readonly { readonly key: string; readonly clicks: number }[];
+}
+
+export interface OrphanStore {
+  recordOrphans(batch: OrphanBatch): Promise<'applied' | 'duplicate'>;
+  orphanStats(query: OrphanQuery): Promise<OrphanStats>;
 }
 
 export interface ApiKeyRecord {
@@ -281,7 +348,13 @@ export interface WebhookStore {
   listDeliveries(webhookId: string, limit: number): Promise<Delivery[]>;
 }
 
-export type Store = LinkStore & ApiKeyStore & ClickStore & WebhookStore & StoreAdmin;
+export type Store = LinkStore &
+  DomainStore &
+  OrphanStore &
+  ApiKeyStore &
+  ClickStore &
+  WebhookStore &
+  StoreAdmin;
 
 /** The embedded database's own thread, which also runs work that belongs next to the data. */
 export interface DatabaseThread {

@@ -84,6 +84,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       const rec = await store.getRedirect('decide');
       assert.deepEqual(rec, {
         code: 'decide',
+        domain: '',
         url: 'https://d.example/x',
         redirectType: 308,
         forwardQuery: false,
@@ -136,7 +137,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       const seen: string[] = [];
       let cursor = null;
       for (let page = 0; page < 10; page++) {
-        const res = await store.listLinks({ limit: 7, cursor, tag: 'paging', q: null });
+        const res = await store.listLinks({ limit: 7, cursor, tag: 'paging', q: null, domain: null });
         seen.push(...res.items.map((l) => l.code));
         // Newer links arriving between pages must not shift what the cursor returns next.
         await store.createLink(
@@ -156,27 +157,33 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         newLink({ alias: 'srch-one', f: { url: 'https://findme.example/path', title: 'Quarterly Report' } }),
       );
       await store.createLink(newLink({ alias: 'srch-two', f: { url: 'https://other.example/100%_done' } }));
-      const byUrl = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'FINDME' });
+      const byUrl = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'FINDME', domain: null });
       assert.deepEqual(
         byUrl.items.map((l) => l.code),
         ['srch-one'],
       );
-      const byTitle = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'quarterly' });
+      const byTitle = await store.listLinks({
+        limit: 10,
+        cursor: null,
+        tag: null,
+        q: 'quarterly',
+        domain: null,
+      });
       assert.deepEqual(
         byTitle.items.map((l) => l.code),
         ['srch-one'],
       );
-      const byCode = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'srch-t' });
+      const byCode = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'srch-t', domain: null });
       assert.deepEqual(
         byCode.items.map((l) => l.code),
         ['srch-two'],
       );
-      const literal = await store.listLinks({ limit: 10, cursor: null, tag: null, q: '%_d' });
+      const literal = await store.listLinks({ limit: 10, cursor: null, tag: null, q: '%_d', domain: null });
       assert.deepEqual(
         literal.items.map((l) => l.code),
         ['srch-two'],
       );
-      const none = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'srch_o' });
+      const none = await store.listLinks({ limit: 10, cursor: null, tag: null, q: 'srch_o', domain: null });
       assert.deepEqual(none.items, []);
     });
 
@@ -421,6 +428,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       const link = (code: string, url: string): Link => ({
         ...fields({ url, tags: ['imp'] }),
         code,
+        domain: '',
         bucket: bucketOf(code),
         usedClicks: 0,
         deletedAt: null,
@@ -461,6 +469,160 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       for await (const l of store.exportLinks({ includeDeleted: true })) withTombstones.push(l.code);
       assert.ok(withTombstones.includes('gone-soon'));
       assert.deepEqual(withTombstones, [...withTombstones].sort());
+    });
+
+    test('domains: registered once, redirects changed, the default row kept, removed', async () => {
+      const at = new Date('2029-02-02T00:00:00.000Z');
+      const d = {
+        host: 'go.conf.example',
+        rootRedirect: null,
+        notFoundRedirect: null,
+        expiredRedirect: null,
+        createdAt: at,
+      };
+      assert.equal(await store.createDomain(d), true);
+      assert.equal(await store.createDomain(d), false);
+      const changed = await store.updateDomain('go.conf.example', { notFoundRedirect: 'https://n.example/' });
+      assert.equal(changed?.notFoundRedirect, 'https://n.example/');
+      assert.equal(changed?.rootRedirect, null);
+      const hosts = (await store.listDomains()).map((x) => x.host);
+      assert.ok(hosts.includes('') && hosts.includes('go.conf.example'), hosts.join());
+      assert.equal(
+        (await store.updateDomain('', { rootRedirect: 'https://r.example/' }))?.rootRedirect,
+        'https://r.example/',
+      );
+      assert.equal(await store.updateDomain('nope.example', { rootRedirect: null }), null);
+      assert.equal(await store.deleteDomain(''), false, 'the default row stays');
+      assert.equal(await store.deleteDomain('go.conf.example'), true);
+      assert.equal(await store.deleteDomain('go.conf.example'), false);
+      await store.updateDomain('', { rootRedirect: null });
+    });
+
+    test('the same code on two domains: two links, each changed, counted and deleted on its own', async () => {
+      const a = await store.createLink(newLink({ alias: 'twodom', f: { url: 'https://a.example/' } }));
+      const b = await store.createLink(
+        newLink({
+          alias: 'twodom',
+          domain: 'b.conf.example',
+          f: { url: 'https://b.example/', maxClicks: 1 },
+        }),
+      );
+      assert.equal(a.kind, 'created');
+      assert.equal(b.kind, 'created');
+      if (b.kind !== 'created') return;
+      assert.equal(b.link.domain, 'b.conf.example');
+      assert.equal(b.link.bucket, bucketOf('twodom'), 'placement is by code');
+      const again = await store.createLink(newLink({ alias: 'twodom', domain: 'b.conf.example' }));
+      assert.equal(again.kind, 'alias_taken');
+      assert.equal((await store.getRedirect('twodom'))?.url, 'https://a.example/');
+      assert.equal((await store.getRedirect('b.conf.example/twodom'))?.url, 'https://b.example/');
+      assert.equal((await store.getRedirect('b.conf.example/twodom'))?.domain, 'b.conf.example');
+      assert.equal(await store.getRedirect('c.conf.example/twodom'), null);
+      await store.updateLink('b.conf.example/twodom', { title: 'on b' }, new Date());
+      assert.equal((await store.getLink('twodom'))?.title, null);
+      assert.equal((await store.getLink('b.conf.example/twodom'))?.title, 'on b');
+      assert.equal(await store.consumeClick('b.conf.example/twodom'), true);
+      assert.equal(await store.consumeClick('b.conf.example/twodom'), false);
+      const now = Date.now();
+      await store.recordClickBatch(clickBatch([clickEvent({ code: 'b.conf.example/twodom', at: now })]));
+      const hour = now - (now % 3_600_000);
+      const onB = await store.clickStats(statsQuery('b.conf.example/twodom', hour, hour + 3_600_000));
+      const onA = await store.clickStats(statsQuery('twodom', hour, hour + 3_600_000));
+      assert.equal(sum(onB.series), 1);
+      assert.equal(sum(onA.series), 0);
+      assert.equal((await store.getLink('b.conf.example/twodom'))?.clicks, 1);
+      const page = await store.listLinks({
+        limit: 100,
+        cursor: null,
+        tag: null,
+        q: 'twodom',
+        domain: 'b.conf.example',
+      });
+      assert.deepEqual(
+        page.items.map((l) => [l.domain, l.code]),
+        [['b.conf.example', 'twodom']],
+      );
+      const both = await store.listLinks({ limit: 100, cursor: null, tag: null, q: 'twodom', domain: null });
+      assert.equal(both.items.length, 2);
+      assert.equal(await store.domainHasLinks('b.conf.example'), true);
+      const changes = await store.readChanges(0, 100_000);
+      assert.ok(
+        changes.some((c) => c.code === 'b.conf.example/twodom' && c.link.domain === 'b.conf.example'),
+      );
+      assert.equal(await store.deleteLink('b.conf.example/twodom', new Date()), true);
+      assert.equal((await store.getRedirect('twodom'))?.deletedAt, null);
+      assert.equal(await store.domainHasLinks('b.conf.example'), false);
+      const exported: string[] = [];
+      for await (const l of store.exportLinks({ includeDeleted: true }))
+        if (l.code === 'twodom') exported.push(l.domain);
+      assert.deepEqual(exported, ['', 'b.conf.example']);
+    });
+
+    test("robots: a domain's live crawlable codes, in order", async () => {
+      await store.createLink(newLink({ alias: 'crawl-b', f: { crawlable: true } }));
+      await store.createLink(newLink({ alias: 'crawl-a', f: { crawlable: true } }));
+      await store.createLink(newLink({ alias: 'crawl-c', domain: 'r.conf.example', f: { crawlable: true } }));
+      await store.createLink(newLink({ alias: 'crawl-d', f: { crawlable: false } }));
+      const gone = await store.createLink(newLink({ alias: 'crawl-e', f: { crawlable: true } }));
+      if (gone.kind === 'created') await store.deleteLink('crawl-e', new Date());
+      const codes = await store.crawlableCodes('', 100);
+      assert.deepEqual(
+        codes.filter((c) => c.startsWith('crawl-')),
+        ['crawl-a', 'crawl-b'],
+      );
+      assert.deepEqual(await store.crawlableCodes('r.conf.example', 100), ['crawl-c']);
+      await store.updateLink('crawl-a', { crawlable: false }, new Date());
+      assert.deepEqual(
+        (await store.crawlableCodes('', 100)).filter((c) => c.startsWith('crawl-')),
+        ['crawl-b'],
+      );
+    });
+
+    test('orphan visits: a batch counts once; types, paths and domains apart; bots only when asked', async () => {
+      const hour = Date.UTC(2029, 3, 3, 10);
+      const rows = [
+        { domain: '', hour, bot: false, type: 'unknown_code' as const, path: '/nope', visits: 3 },
+        { domain: '', hour, bot: false, type: 'root' as const, path: '/', visits: 2 },
+        { domain: '', hour, bot: true, type: 'other' as const, path: '/wp-login.php', visits: 5 },
+        { domain: 'o.conf.example', hour, bot: false, type: 'unknown_code' as const, path: '/x', visits: 1 },
+        {
+          domain: '',
+          hour: hour + 3_600_000,
+          bot: false,
+          type: 'unknown_code' as const,
+          path: '',
+          visits: 4,
+        },
+      ];
+      const batch = { id: '018f0000-0000-7000-8000-00000000abcd', rows };
+      assert.equal(await store.recordOrphans(batch), 'applied');
+      assert.equal(await store.recordOrphans(batch), 'duplicate');
+      const q = {
+        from: hour,
+        to: hour + 2 * 3_600_000,
+        interval: 'hour' as const,
+        includeBots: false,
+        top: 10,
+      };
+      const all = await store.orphanStats({ ...q, domain: null });
+      assert.deepEqual(all.series, [
+        { t: hour, clicks: 6 },
+        { t: hour + 3_600_000, clicks: 4 },
+      ]);
+      assert.deepEqual(all.types, [
+        { key: 'unknown_code', clicks: 8 },
+        { key: 'root', clicks: 2 },
+      ]);
+      assert.deepEqual(all.paths, [
+        { key: '/nope', clicks: 3 },
+        { key: '/', clicks: 2 },
+        { key: '/x', clicks: 1 },
+      ]);
+      const def = await store.orphanStats({ ...q, domain: '', includeBots: true });
+      assert.equal(sum(def.series), 14);
+      assert.deepEqual(def.paths[0], { key: '/wp-login.php', clicks: 5 });
+      const other = await store.orphanStats({ ...q, domain: 'o.conf.example' });
+      assert.equal(sum(other.series), 1);
     });
 
     test('API keys are found by hash until revoked by id or prefix', async () => {

@@ -714,6 +714,293 @@ export function runHttpApiSuite(shape: string, start: () => Promise<Harness>): v
       });
     });
 
+    describe('domains', () => {
+      const json = { 'content-type': 'application/json' };
+      const BROWSER =
+        'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
+      const api = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown) =>
+        h.app.inject({
+          method,
+          url,
+          headers: { ...h.auth, ...(body === undefined ? {} : json) },
+          ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+        });
+      const visit = (host: string, path: string, headers: Record<string, string> = {}) =>
+        h.app.inject({ url: path, headers: { host, 'user-agent': BROWSER, ...headers } });
+
+      test('register, list (default first), change and remove a domain; bad hosts and duplicates refused', async () => {
+        const made = await api('POST', '/api/v1/domains', {
+          host: 'Go.Shop.Example',
+          notFoundRedirect: 'https://shop.example/404',
+        });
+        assert.equal(made.statusCode, 201, made.body);
+        assert.deepEqual(
+          { ...(made.json() as object), createdAt: undefined },
+          {
+            host: 'go.shop.example',
+            isDefault: false,
+            rootRedirect: null,
+            notFoundRedirect: 'https://shop.example/404',
+            expiredRedirect: null,
+            createdAt: undefined,
+          },
+        );
+        assertProblem(
+          await api('POST', '/api/v1/domains', { host: 'go.shop.example' }),
+          409,
+          'domain_exists',
+        );
+        assertProblem(await api('POST', '/api/v1/domains', { host: 'hop.test' }), 409, 'domain_exists');
+        for (const host of [
+          'http://x.example',
+          'x.example:8080',
+          'x.example/path',
+          '127.0.0.1',
+          'localhost',
+          '',
+        ])
+          assertProblem(await api('POST', '/api/v1/domains', { host }), 400, 'validation_failed');
+        assertProblem(
+          await api('POST', '/api/v1/domains', { host: 'y.example', rootRedirect: 'javascript:alert(1)' }),
+          400,
+          'invalid_url',
+        );
+        const list = (await api('GET', '/api/v1/domains')).json().items;
+        assert.equal(list[0].host, 'hop.test');
+        assert.equal(list[0].isDefault, true);
+        assert.ok(list.some((d: { host: string }) => d.host === 'go.shop.example'));
+        const patched = await api('PATCH', '/api/v1/domains/go.shop.example', {
+          rootRedirect: 'https://shop.example/',
+        });
+        assert.equal(patched.statusCode, 200);
+        assert.equal(patched.json().rootRedirect, 'https://shop.example/');
+        assert.equal(patched.json().notFoundRedirect, 'https://shop.example/404');
+        assertProblem(
+          await api('PATCH', '/api/v1/domains/nope.example', { rootRedirect: null }),
+          404,
+          'not_found',
+        );
+        assertProblem(await api('DELETE', '/api/v1/domains/hop.test'), 409, 'default_domain');
+        const temp = await api('POST', '/api/v1/domains', { host: 'temp.example' });
+        assert.equal(temp.statusCode, 201);
+        assert.equal((await api('DELETE', '/api/v1/domains/temp.example')).statusCode, 204);
+        assertProblem(await api('DELETE', '/api/v1/domains/temp.example'), 404, 'not_found');
+      });
+
+      test('the same code on two domains: Host picks the link; ?domain= names it in the API', async () => {
+        assert.equal((await api('POST', '/api/v1/domains', { host: 'two.example' })).statusCode, 201);
+        const a = await create({ url: 'https://a.example/', alias: 'samecode' });
+        const b = await create({ url: 'https://b.example/', alias: 'samecode', domain: 'two.example' });
+        assert.equal(a.statusCode, 201);
+        assert.equal(b.statusCode, 201, b.body);
+        assert.equal(a.json().domain, 'hop.test');
+        assert.equal(a.json().shortUrl, 'http://hop.test/samecode');
+        assert.equal(b.json().domain, 'two.example');
+        assert.equal(b.json().shortUrl, 'http://two.example/samecode');
+        assert.equal(b.headers.location, '/api/v1/links/samecode?domain=two.example');
+        assertProblem(
+          await create({ url: 'https://c.example/', alias: 'samecode', domain: 'two.example' }),
+          409,
+          'alias_taken',
+        );
+        assertProblem(
+          await create({ url: 'https://c.example/', domain: 'unregistered.example' }),
+          422,
+          'unknown_domain',
+        );
+        // The default host by name is the default domain.
+        assertProblem(
+          await create({ url: 'https://c.example/', alias: 'samecode', domain: 'hop.test' }),
+          409,
+          'alias_taken',
+        );
+
+        assert.equal((await visit('hop.test', '/samecode')).headers.location, 'https://a.example/');
+        assert.equal((await visit('two.example', '/samecode')).headers.location, 'https://b.example/');
+        assert.equal((await visit('TWO.example.:8080', '/samecode')).headers.location, 'https://b.example/');
+        // A host that is not registered is served as the default domain (localhost, IPs, proxies).
+        assert.equal((await visit('127.0.0.1:3000', '/samecode')).headers.location, 'https://a.example/');
+        assert.equal((await visit('elsewhere.example', '/samecode')).headers.location, 'https://a.example/');
+
+        const one = await api('GET', '/api/v1/links/samecode?domain=two.example');
+        assert.equal(one.json().url, 'https://b.example/');
+        assert.equal((await api('GET', '/api/v1/links/samecode')).json().url, 'https://a.example/');
+        assertProblem(await api('GET', '/api/v1/links/samecode?domain=nope.example'), 422, 'unknown_domain');
+        const patched = await api('PATCH', '/api/v1/links/samecode?domain=two.example', {
+          url: 'https://b2.example/',
+        });
+        assert.equal(patched.json().url, 'https://b2.example/');
+        assert.equal((await visit('two.example', '/samecode')).headers.location, 'https://b2.example/');
+        assert.equal((await visit('hop.test', '/samecode')).headers.location, 'https://a.example/');
+
+        const listed = (await api('GET', '/api/v1/links?domain=two.example&limit=100')).json().items;
+        assert.deepEqual(
+          listed.map((l: { code: string; domain: string }) => `${l.domain}/${l.code}`),
+          ['two.example/samecode'],
+        );
+        const q = (await api('GET', '/api/v1/links?q=samecode')).json().items;
+        assert.equal(q.length, 2);
+
+        // Clicks are the link's on its own domain.
+        await visit('two.example', '/samecode');
+        await h.deps.clicks.flush();
+        const statsB = (await api('GET', '/api/v1/links/samecode/stats?domain=two.example')).json();
+        const statsA = (await api('GET', '/api/v1/links/samecode/stats')).json();
+        assert.equal(statsB.totals.clicks, 4);
+        assert.equal(statsA.totals.clicks, 4);
+        const rules = await h.app.inject({
+          method: 'PUT',
+          url: '/api/v1/links/samecode/rules?domain=two.example',
+          headers: { ...h.auth, 'content-type': 'application/json' },
+          payload: JSON.stringify({
+            rules: [{ url: 'https://b-fr.example/', conditions: [{ type: 'language', value: 'fr' }] }],
+          }),
+        });
+        assert.equal(rules.statusCode, 200, rules.body);
+        assert.equal(
+          (await visit('two.example', '/samecode', { 'accept-language': 'fr-CA' })).headers.location,
+          'https://b-fr.example/',
+        );
+        assert.equal(
+          (await visit('hop.test', '/samecode', { 'accept-language': 'fr-CA' })).headers.location,
+          'https://a.example/',
+        );
+        assertProblem(await api('DELETE', '/api/v1/domains/two.example'), 409, 'domain_in_use');
+        assert.equal((await api('DELETE', '/api/v1/links/samecode?domain=two.example')).statusCode, 204);
+        assert.equal((await visit('two.example', '/samecode')).statusCode, 404);
+        assert.equal((await visit('hop.test', '/samecode')).headers.location, 'https://a.example/');
+        assert.equal((await api('DELETE', '/api/v1/domains/two.example')).statusCode, 204);
+      });
+
+      test("per-domain redirects: root, unknown code, dead link (the link's own fallback first)", async () => {
+        assert.equal(
+          (
+            await api('POST', '/api/v1/domains', {
+              host: 'fallback.example',
+              rootRedirect: 'https://fallback.example.org/home',
+              notFoundRedirect: 'https://fallback.example.org/missing',
+              expiredRedirect: 'https://fallback.example.org/expired',
+            })
+          ).statusCode,
+          201,
+        );
+        const root = await visit('fallback.example', '/');
+        assert.equal(root.statusCode, 302);
+        assert.equal(root.headers.location, 'https://fallback.example.org/home');
+        const missing = await visit('fallback.example', '/no-such-code');
+        assert.equal(missing.statusCode, 302);
+        assert.equal(missing.headers.location, 'https://fallback.example.org/missing');
+        const off = await create({ url: 'https://x.example/', domain: 'fallback.example' });
+        const own = await create({
+          url: 'https://x.example/',
+          domain: 'fallback.example',
+          expiredUrl: 'https://own.example/',
+        });
+        for (const made of [off, own]) {
+          const r = await api('PATCH', `/api/v1/links/${made.json().code}?domain=fallback.example`, {
+            disabled: true,
+          });
+          assert.equal(r.statusCode, 200);
+        }
+        assert.equal(
+          (await visit('fallback.example', `/${off.json().code}`)).headers.location,
+          'https://fallback.example.org/expired',
+        );
+        assert.equal(
+          (await visit('fallback.example', `/${own.json().code}`)).headers.location,
+          'https://own.example/',
+        );
+        // The default domain keeps its dashboard and its 404 until it is given redirects.
+        assert.equal((await visit('hop.test', '/no-such-code')).statusCode, 404);
+        const def = await api('PATCH', '/api/v1/domains/hop.test', {
+          notFoundRedirect: 'https://hop.example.org/404',
+        });
+        assert.equal(def.statusCode, 200, def.body);
+        assert.equal(def.json().isDefault, true);
+        assert.equal(
+          (await visit('hop.test', '/no-such-code')).headers.location,
+          'https://hop.example.org/404',
+        );
+        assert.equal(
+          (await api('PATCH', '/api/v1/domains/hop.test', { notFoundRedirect: null })).statusCode,
+          200,
+        );
+        assert.equal((await visit('hop.test', '/no-such-code')).statusCode, 404);
+        assert.equal((await visit('hop.test', '/')).statusCode, 200, 'the dashboard');
+        // A domain without a root redirect has nothing at its root.
+        assert.equal((await api('POST', '/api/v1/domains', { host: 'bare.example' })).statusCode, 201);
+        assert.equal((await visit('bare.example', '/')).statusCode, 404);
+      });
+
+      test('robots.txt per domain allows only crawlable links', async () => {
+        assert.equal((await api('POST', '/api/v1/domains', { host: 'robots.example' })).statusCode, 201);
+        await create({ url: 'https://x.example/', alias: 'crawl-yes', crawlable: true });
+        await create({ url: 'https://x.example/', alias: 'crawl-no' });
+        await create({
+          url: 'https://x.example/',
+          alias: 'crawl-there',
+          crawlable: true,
+          domain: 'robots.example',
+        });
+        const def = await visit('hop.test', '/robots.txt');
+        assert.equal(def.statusCode, 200);
+        assert.match(String(def.headers['content-type']), /^text\/plain/);
+        assert.match(def.body, /^User-agent: \*$/m);
+        assert.match(def.body, /^Allow: \/crawl-yes\$$/m);
+        assert.doesNotMatch(def.body, /crawl-no|crawl-there/);
+        assert.match(def.body, /^Disallow: \/$/m);
+        const other = await visit('robots.example', '/robots.txt');
+        assert.equal(other.body, 'User-agent: *\nAllow: /crawl-there$\nDisallow: /\n');
+        const made = await api('PATCH', '/api/v1/links/crawl-no', { crawlable: true });
+        assert.equal(made.json().crawlable, true);
+        assert.match((await visit('hop.test', '/robots.txt')).body, /^Allow: \/crawl-no\$$/m);
+      });
+
+      test('orphan visits: roots, unknown codes and other 404s, per domain, bots apart, bounded paths', async () => {
+        assert.equal(
+          (
+            await api('POST', '/api/v1/domains', {
+              host: 'orphans.example',
+              rootRedirect: 'https://o.example/',
+            })
+          ).statusCode,
+          201,
+        );
+        const before = (await api('GET', '/api/v1/stats/orphans?domain=orphans.example')).json();
+        assert.equal(before.totals.clicks, 0);
+        await visit('orphans.example', '/');
+        await visit('orphans.example', '/');
+        await visit('orphans.example', '/missing-one');
+        await visit('orphans.example', '/wp-admin/setup.php');
+        await visit('orphans.example', '/missing-one', {
+          'user-agent': 'Googlebot/2.1 (+http://www.google.com/bot.html)',
+        });
+        await h.app.inject({
+          method: 'HEAD',
+          url: '/missing-two',
+          headers: { host: 'orphans.example', 'user-agent': BROWSER },
+        });
+        const s = (await api('GET', '/api/v1/stats/orphans?domain=orphans.example')).json();
+        assert.equal(s.totals.clicks, 4);
+        assert.deepEqual(s.types, [
+          { key: 'root', clicks: 2 },
+          { key: 'unknown_code', clicks: 1 },
+          { key: 'other', clicks: 1 },
+        ]);
+        assert.deepEqual(
+          s.paths.map((p: { key: string }) => p.key),
+          ['/', '/missing-one', '/wp-admin/setup.php'],
+        );
+        const bots = (
+          await api('GET', '/api/v1/stats/orphans?domain=orphans.example&includeBots=true')
+        ).json();
+        assert.equal(bots.totals.clicks, 5);
+        const all = (await api('GET', '/api/v1/stats/orphans')).json();
+        assert.ok(all.totals.clicks >= 4);
+        assertProblem(await api('GET', '/api/v1/stats/orphans?domain=nope.example'), 422, 'unknown_domain');
+      });
+    });
+
     describe('password-protected links', () => {
       test('API clients get 401, the right X-Link-Password redirects, a wrong one 403; views never show it', async () => {
         const made = await create({ url: 'https://example.com/secret', password: 'open sesame' });

@@ -30,6 +30,7 @@ before(async () => {
           title: `Title ${i}`,
         }),
         code,
+        domain: '',
         bucket: bucketOf(code),
         usedClicks: 0,
         deletedAt: null,
@@ -51,7 +52,13 @@ async function plan(sql: string, params: unknown[]): Promise<string> {
 }
 
 test('search (q) is served by the trigram index, not a scan of every link', async () => {
-  const { sql, params } = listLinksSql({ limit: 20, cursor: null, tag: null, q: 'articles/12345' });
+  const { sql, params } = listLinksSql({
+    limit: 20,
+    cursor: null,
+    tag: null,
+    q: 'articles/12345',
+    domain: null,
+  });
   const p = await plan(sql, params);
   assert.match(p, /links_search_idx/, p);
 });
@@ -59,9 +66,10 @@ test('search (q) is served by the trigram index, not a scan of every link', asyn
 test('a plain page is read newest first from the keyset index', async () => {
   const { sql, params } = listLinksSql({
     limit: 20,
-    cursor: { createdAt: new Date(Date.UTC(2029, 0, 1) + 20_000_000), code: 'zzz' },
+    cursor: { createdAt: new Date(Date.UTC(2029, 0, 1) + 20_000_000), code: 'zzz', domain: '' },
     tag: null,
     q: null,
+    domain: null,
   });
   const p = await plan(sql, params);
   assert.match(p, /links_created_idx/, p);

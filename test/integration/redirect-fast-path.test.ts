@@ -1,6 +1,8 @@
 // The raw node:http redirect path (what a real port serves) answers exactly like the Fastify route.
 import assert from 'node:assert/strict';
+import { Agent, request as httpRequest } from 'node:http';
 import { after, before, test } from 'node:test';
+import { generateCode } from '../../src/domain/codes.ts';
 import { baseUrl, type Harness, startHarness } from '../support/harness.ts';
 
 let h: Harness;
@@ -69,4 +71,81 @@ test('a store that fails answers 503 unavailable with Retry-After, and nothing c
     store.getRedirect = original;
   }
   assert.equal((await fetch(`${base}/fast-one`, { redirect: 'manual' })).status, 307);
+});
+
+/** GET over a real socket with the Host header a browser on `host` would send. */
+function getOn(host: string, path: string, agent?: Agent): Promise<{ status: number; location: string | undefined }> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: u.hostname,
+        port: u.port,
+        path,
+        agent,
+        headers: {
+          host,
+          'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0',
+        },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('the fast path routes by Host: one code on two domains, each to its own target', async () => {
+  const post = (path: string, body: unknown) =>
+    fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { ...h.auth, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  assert.equal((await post('/api/v1/domains', { host: 'fast.domain.example' })).status, 201);
+  assert.equal(
+    (
+      await post('/api/v1/links', {
+        url: 'https://other.example/',
+        alias: 'fast-one',
+        domain: 'fast.domain.example',
+      })
+    ).status,
+    201,
+  );
+  assert.equal((await getOn('fast.domain.example', '/fast-one')).location, 'https://other.example/');
+  assert.equal((await getOn('hop.test', '/fast-one')).location, 'https://fast.example/a?x=1#top');
+  assert.equal(
+    (await getOn('fast.domain.example:80', '/fast-one?utm=2')).location,
+    'https://other.example/?utm=2',
+  );
+});
+
+test('a scan of 10,000 random codes: each an orphan visit, counted whole, with a bounded list of paths', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  const codes = Array.from({ length: 10_000 }, () => generateCode(8));
+  let next = 0;
+  const worker = async () => {
+    while (next < codes.length) {
+      const r = await getOn('hop.test', `/${codes[next++]}`, agent);
+      assert.equal(r.status, 404);
+    }
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+  agent.destroy();
+  const res = await fetch(`${base}/api/v1/stats/orphans?domain=hop.test`, { headers: h.auth });
+  const s = (await res.json()) as {
+    totals: { clicks: number };
+    types: { key: string; clicks: number }[];
+    paths: unknown[];
+  };
+  assert.equal(s.totals.clicks, 10_000);
+  assert.deepEqual(
+    s.types.find((t) => t.key === 'unknown_code'),
+    { key: 'unknown_code', clicks: 10_000 },
+  );
+  assert.ok(s.paths.length <= 10);
 });

@@ -2,6 +2,7 @@
 // over a real PostgreSQL shard: invalidation across processes, one store read per process for a
 // stampede, an outage that degrades Hop without breaking it, and rate limits shared by processes.
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import {
   killRedisServer,
@@ -191,6 +192,77 @@ for (const mode of ['single', 'cluster'] as const) {
           delays.push(performance.now() - t0);
         }
         assert.ok(Math.max(...delays) < 1_000);
+      } finally {
+        await Promise.all([a.stop(), b.stop()]);
+      }
+    });
+
+    test("a link's rules and a domain's settings changed through process A reach process B within a second", async () => {
+      const dbs = await freshDatabases(pgCluster);
+      const env = {
+        HOP_DATABASE_URLS: dbs.urls,
+        HOP_REDIS_URL: redis.url,
+        HOP_INITIAL_API_KEY: TEST_KEY,
+        HOP_RATE_LIMITS: 'off',
+        // Only the invalidation may carry the change in time: the periodic reread is far off.
+        HOP_DOMAIN_REFRESH_MS: '600000',
+      };
+      const a = await startHop(env);
+      const b = await startHop(env);
+      const auth = { authorization: `Bearer ${TEST_KEY}`, ...json };
+      const call = async (method: string, path: string, body: unknown) => {
+        const r = await fetch(`${a.url}${path}`, { method, headers: auth, body: JSON.stringify(body) });
+        assert.ok(r.ok, `${method} ${path}: ${r.status} ${await r.clone().text()}`);
+      };
+      // A request to B as a browser on `host` would send it: where does it go?
+      const on = (host: string, path: string, headers: Record<string, string> = {}) =>
+        new Promise<string | undefined>((resolve, reject) => {
+          const u = new URL(b.url);
+          const req = httpRequest(
+            { host: u.hostname, port: u.port, path, headers: { host, ...headers } },
+            (res) => {
+              res.resume();
+              resolve(res.headers.location);
+            },
+          );
+          req.on('error', reject);
+          req.end();
+        });
+      const within = async (what: string, probe: () => Promise<string | undefined>, want: string) => {
+        const t0 = performance.now();
+        for (;;) {
+          if ((await probe()) === want) return performance.now() - t0;
+          assert.ok(performance.now() - t0 < 1_000, `${what}: B did not see it within 1 s`);
+          await new Promise((res) => setTimeout(res, 5));
+        }
+      };
+      try {
+        // B looks the host up first, so it holds "not registered" and the default domain's answer.
+        assert.equal(await on('go.multi.example', '/xrule'), undefined);
+        await call('POST', '/api/v1/domains', { host: 'go.multi.example' });
+        await call('POST', '/api/v1/links', {
+          url: 'https://u1.example/',
+          alias: 'xrule',
+          domain: 'go.multi.example',
+        });
+        await within('a new domain', () => on('go.multi.example', '/xrule'), 'https://u1.example/');
+        const fr = { 'accept-language': 'fr-FR,fr;q=0.9' };
+        assert.equal(
+          await on('go.multi.example', '/xrule', fr),
+          'https://u1.example/',
+          'B now holds the link',
+        );
+        await call('PUT', '/api/v1/links/xrule/rules?domain=go.multi.example', {
+          rules: [{ url: 'https://u-fr.example/', conditions: [{ type: 'language', value: 'fr' }] }],
+        });
+        await within('new rules', () => on('go.multi.example', '/xrule', fr), 'https://u-fr.example/');
+        assert.equal(await on('go.multi.example', '/nothing-here'), undefined);
+        await call('PATCH', '/api/v1/domains/go.multi.example', { notFoundRedirect: 'https://nf.example/' });
+        await within(
+          'a domain setting',
+          () => on('go.multi.example', '/nothing-here'),
+          'https://nf.example/',
+        );
       } finally {
         await Promise.all([a.stop(), b.stop()]);
       }

@@ -19,6 +19,7 @@ export function fields(over: Partial<LinkFields> = {}): LinkFields {
     tags: [],
     title: null,
     disabled: false,
+    crawlable: false,
     rules: null,
     expiredUrl: null,
     passwordHash: null,
@@ -28,12 +29,13 @@ export function fields(over: Partial<LinkFields> = {}): LinkFields {
 
 export function newLink(over: Partial<NewLink> & { f?: Partial<LinkFields> } = {}): NewLink {
   const { f, ...rest } = over;
-  return { alias: null, fields: fields(f), createdAt: new Date(), idempotency: null, ...rest };
+  return { alias: null, domain: '', fields: fields(f), createdAt: new Date(), idempotency: null, ...rest };
 }
 
 export function redirectRecord(over: Partial<RedirectRecord> = {}): RedirectRecord {
   return {
     code: 'abc',
+    domain: '',
     url: 'https://x.example/',
     redirectType: 302,
     forwardQuery: true,

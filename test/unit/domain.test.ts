@@ -160,6 +160,7 @@ describe('link input', () => {
       tags: ['a', 'b'],
       title: null,
       disabled: false,
+      crawlable: false,
       rules: null,
       expiredUrl: null,
       passwordHash: null,

@@ -2,6 +2,7 @@
 // for unit tests and throwaway runs. Single-threaded JS makes each method atomic.
 import { bucketOf } from '../../domain/bucket.ts';
 import { generateCode } from '../../domain/codes.ts';
+import { type Domain, type DomainRedirects, linkKey } from '../../domain/domains.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
@@ -21,6 +22,10 @@ import type {
   ListQuery,
   MigrationReport,
   NewLink,
+  OrphanBatch,
+  OrphanQuery,
+  OrphanStats,
+  OrphanType,
   StatsQuery,
   Store,
   StoredIdempotency,
@@ -29,13 +34,24 @@ import type {
 import { MemoryClicks } from './memory-clicks.ts';
 import { MemoryWebhooks } from './memory-webhooks.ts';
 
+const keyOf = (l: { domain: string; code: string }) => linkKey(l.domain, l.code);
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const newestFirst = (a: Link, b: Link) =>
-  b.createdAt.getTime() - a.createdAt.getTime() || (a.code < b.code ? 1 : a.code > b.code ? -1 : 0);
+  b.createdAt.getTime() - a.createdAt.getTime() || -cmp(a.code, b.code) || -cmp(a.domain, b.domain);
 
 export class MemoryStore implements Store, ClickLog {
   readonly kind = 'memory';
   readonly changeStreams = 1;
+  /** By link key. */
   private readonly links = new Map<string, Link>();
+  private readonly domains = new Map<string, Domain>([
+    [
+      '',
+      { host: '', rootRedirect: null, notFoundRedirect: null, expiredRedirect: null, createdAt: new Date() },
+    ],
+  ]);
+  private readonly orphans = new Map<string, OrphanBatch['rows'][number]>();
+  private readonly orphanBatches = new Set<string>();
   private readonly clickData = new MemoryClicks();
   private readonly idempotency = new Map<string, StoredIdempotency & { createdAt: Date }>();
   private readonly keys = new Map<string, ApiKeyRecord & { hash: string }>();
@@ -60,7 +76,7 @@ export class MemoryStore implements Store, ClickLog {
   }
 
   private emit(kind: ChangeEvent['kind'], link: Link, at: Date): void {
-    this.outbox.push({ seq: this.outbox.length + 1, kind, code: link.code, bucket: link.bucket, at, link });
+    this.outbox.push({ seq: this.outbox.length + 1, kind, code: keyOf(link), bucket: link.bucket, at, link });
   }
 
   async createLink(req: NewLink): Promise<CreateOutcome> {
@@ -73,8 +89,9 @@ export class MemoryStore implements Store, ClickLog {
       }
     }
     let code = req.alias ?? generateCode(this.codeLength);
-    while (req.alias === null && this.links.has(code)) code = generateCode(this.codeLength);
-    if (this.links.has(code)) {
+    while (req.alias === null && this.links.has(linkKey(req.domain, code)))
+      code = generateCode(this.codeLength);
+    if (this.links.has(linkKey(req.domain, code))) {
       if (idemKey !== null) {
         this.idempotency.set(idemKey, {
           requestHash: idem!.requestHash,
@@ -87,13 +104,14 @@ export class MemoryStore implements Store, ClickLog {
     const link: Link = {
       ...req.fields,
       code,
+      domain: req.domain,
       bucket: bucketOf(code),
       usedClicks: 0,
       deletedAt: null,
       createdAt: req.createdAt,
       updatedAt: req.createdAt,
     };
-    this.links.set(code, link);
+    this.links.set(keyOf(link), link);
     this.emit('link.created', link, req.createdAt);
     if (idemKey !== null) {
       this.idempotency.set(idemKey, {
@@ -110,6 +128,7 @@ export class MemoryStore implements Store, ClickLog {
     if (l === undefined) return null;
     return {
       code: l.code,
+      domain: l.domain,
       url: l.url,
       redirectType: l.redirectType,
       forwardQuery: l.forwardQuery,
@@ -124,7 +143,7 @@ export class MemoryStore implements Store, ClickLog {
   }
 
   private withClicks(l: Link): LinkWithClicks {
-    return { ...l, clicks: this.clickData.totals.get(l.code) ?? 0 };
+    return { ...l, clicks: this.clickData.totals.get(keyOf(l)) ?? 0 };
   }
 
   async getLink(code: string): Promise<LinkWithClicks | null> {
@@ -137,20 +156,25 @@ export class MemoryStore implements Store, ClickLog {
     const c = query.cursor;
     const all = [...this.links.values()]
       .filter((l) => l.deletedAt === null)
+      .filter((l) => query.domain === null || l.domain === query.domain)
       .filter((l) => query.tag === null || l.tags.includes(query.tag))
       .filter((l) => q === null || `${l.code} ${l.url} ${l.title ?? ''}`.toLowerCase().includes(q))
       .filter(
         (l) =>
           c === null ||
           l.createdAt.getTime() < c.createdAt.getTime() ||
-          (l.createdAt.getTime() === c.createdAt.getTime() && l.code < c.code),
+          (l.createdAt.getTime() === c.createdAt.getTime() &&
+            (l.code < c.code || (l.code === c.code && l.domain < c.domain))),
       )
       .sort(newestFirst);
     const items = all.slice(0, query.limit).map((l) => this.withClicks(l));
     const last = items[items.length - 1];
     return {
       items,
-      next: all.length > query.limit && last ? { createdAt: last.createdAt, code: last.code } : null,
+      next:
+        all.length > query.limit && last
+          ? { createdAt: last.createdAt, code: last.code, domain: last.domain }
+          : null,
     };
   }
 
@@ -187,24 +211,85 @@ export class MemoryStore implements Store, ClickLog {
 
   async importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
     return links.map((l) => {
-      const ex = this.links.get(l.code);
+      const ex = this.links.get(keyOf(l));
       if (ex !== undefined) return sameMapping(ex, l) ? 'unchanged' : 'conflict';
-      this.links.set(l.code, l);
+      this.links.set(keyOf(l), l);
       this.emit('link.created', l, new Date());
       return 'created';
     });
   }
 
   async *exportLinks(opts: { includeDeleted: boolean }): AsyncIterable<Link> {
-    const codes = [...this.links.keys()].sort();
-    for (const c of codes) {
-      const l = this.links.get(c)!;
-      if (opts.includeDeleted || l.deletedAt === null) yield l;
-    }
+    const all = [...this.links.values()].sort((a, b) => cmp(a.code, b.code) || cmp(a.domain, b.domain));
+    for (const l of all) if (opts.includeDeleted || l.deletedAt === null) yield l;
   }
 
   async readChanges(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
     return this.outbox.filter((e) => e.seq > afterSeq).slice(0, limit);
+  }
+
+  // ---- domains, robots and orphan visits ---------------------------------------------------------
+  async listDomains(): Promise<Domain[]> {
+    return [...this.domains.values()].sort((a, b) => cmp(a.host, b.host));
+  }
+  async createDomain(domain: Domain): Promise<boolean> {
+    if (this.domains.has(domain.host)) return false;
+    this.domains.set(domain.host, domain);
+    return true;
+  }
+  async updateDomain(host: string, patch: Partial<DomainRedirects>): Promise<Domain | null> {
+    const d = this.domains.get(host);
+    if (d === undefined) return null;
+    const next = { ...d, ...patch };
+    this.domains.set(host, next);
+    return next;
+  }
+  async deleteDomain(host: string): Promise<boolean> {
+    return host !== '' && this.domains.delete(host);
+  }
+  async crawlableCodes(domain: string, limit: number): Promise<string[]> {
+    return [...this.links.values()]
+      .filter((l) => l.domain === domain && l.crawlable && l.deletedAt === null)
+      .map((l) => l.code)
+      .sort(cmp)
+      .slice(0, limit);
+  }
+  async domainHasLinks(domain: string): Promise<boolean> {
+    for (const l of this.links.values()) if (l.domain === domain && l.deletedAt === null) return true;
+    return false;
+  }
+  async recordOrphans(batch: OrphanBatch): Promise<'applied' | 'duplicate'> {
+    if (this.orphanBatches.has(batch.id)) return 'duplicate';
+    this.orphanBatches.add(batch.id);
+    for (const r of batch.rows) {
+      const k = JSON.stringify([r.hour, r.domain, r.bot, r.type, r.path]);
+      const ex = this.orphans.get(k);
+      this.orphans.set(k, ex === undefined ? { ...r } : { ...ex, visits: ex.visits + r.visits });
+    }
+    return 'applied';
+  }
+  async orphanStats(q: OrphanQuery): Promise<OrphanStats> {
+    const series = new Map<number, number>();
+    const types = new Map<OrphanType, number>();
+    const paths = new Map<string, number>();
+    const step = q.interval === 'day' ? 86_400_000 : 3_600_000;
+    for (const r of this.orphans.values()) {
+      if (r.hour < q.from || r.hour >= q.to || (q.domain !== null && r.domain !== q.domain)) continue;
+      if (r.bot && !q.includeBots) continue;
+      const t = r.hour - (r.hour % step);
+      series.set(t, (series.get(t) ?? 0) + r.visits);
+      types.set(r.type, (types.get(r.type) ?? 0) + r.visits);
+      if (r.path !== '') paths.set(r.path, (paths.get(r.path) ?? 0) + r.visits);
+    }
+    const top = <K extends string>(m: Map<K, number>) =>
+      [...m]
+        .map(([key, clicks]) => ({ key, clicks }))
+        .sort((a, b) => b.clicks - a.clicks || cmp(a.key, b.key));
+    return {
+      series: [...series].sort((a, b) => a[0] - b[0]).map(([t, clicks]) => ({ t, clicks })),
+      types: top(types),
+      paths: top(paths).slice(0, q.top),
+    };
   }
 
   // ---- webhooks (memory-webhooks.ts) -----------------------------------------------------------

@@ -6,6 +6,7 @@
 import { bucketOf } from '../../domain/bucket.ts';
 import { ALL_LINKS, type Breakdowns, emptyBreakdowns, splitByShard } from '../../domain/clicks.ts';
 import { generateCode } from '../../domain/codes.ts';
+import { bucketOfKey, type Domain, type DomainRedirects } from '../../domain/domains.ts';
 import { HopError } from '../../domain/errors.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
@@ -25,6 +26,9 @@ import type {
   ListQuery,
   MigrationReport,
   NewLink,
+  OrphanBatch,
+  OrphanQuery,
+  OrphanStats,
   StatsQuery,
   Store,
   StoredIdempotency,
@@ -70,9 +74,9 @@ export class ShardedStore implements Store {
     return this.map;
   }
 
-  /** The shard that owns a code under the current map. */
-  shardFor(code: string): ShardNode {
-    return this.shards[ownerOf(this.map, bucketOf(code))]!;
+  /** The shard that owns a link key's code under the current map (every domain's row of a code). */
+  shardFor(key: string): ShardNode {
+    return this.shards[ownerOf(this.map, bucketOfKey(key))]!;
   }
 
   /** A code this shard owns, drawn from the CSPRNG until its bucket lands here (about N draws). */
@@ -165,7 +169,10 @@ export class ShardedStore implements Store {
     const last = items.at(-1);
     return {
       items,
-      next: more && last !== undefined ? { createdAt: last.createdAt, code: last.code } : null,
+      next:
+        more && last !== undefined
+          ? { createdAt: last.createdAt, code: last.code, domain: last.domain }
+          : null,
     };
   }
 
@@ -186,7 +193,9 @@ export class ShardedStore implements Store {
       for (let i = 0; i < heads.length; i++) {
         const h = heads[i]!;
         if (h.done) continue;
-        if (min < 0 || h.value.code < (heads[min]!.value as Link).code) min = i;
+        const m = heads[min]?.value as Link | undefined;
+        if (min < 0 || h.value.code < m!.code || (h.value.code === m!.code && h.value.domain < m!.domain))
+          min = i;
       }
       if (min < 0) return;
       yield heads[min]!.value as Link;
@@ -263,7 +272,7 @@ export class ShardedStore implements Store {
   async importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
     const byShard = new Map<ShardNode, number[]>();
     links.forEach((l, i) => {
-      const sh = this.shardFor(l.code);
+      const sh = this.shardFor(l.code); // every domain's row of a code is on the code's shard
       byShard.set(sh, [...(byShard.get(sh) ?? []), i]);
     });
     const out: ImportStatus[] = new Array(links.length);
@@ -277,6 +286,42 @@ export class ShardedStore implements Store {
       }),
     );
     return out;
+  }
+
+  /** Every shard's crawlable links of the domain, in code order. */
+  async crawlableCodes(domain: string, limit: number): Promise<string[]> {
+    const parts = await Promise.all(
+      this.shards.map((sh) => this.read(sh, (s) => s.crawlableCodes(domain, limit))),
+    );
+    return parts
+      .flat()
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      .slice(0, limit);
+  }
+
+  async domainHasLinks(domain: string): Promise<boolean> {
+    const parts = await Promise.all(this.shards.map((sh) => sh.primaryStore.domainHasLinks(domain)));
+    return parts.includes(true);
+  }
+
+  // ---- domains and orphan visits live on shard 0 ---------------------------------------------
+  listDomains(): Promise<Domain[]> {
+    return this.catalog.primaryStore.listDomains();
+  }
+  createDomain(domain: Domain): Promise<boolean> {
+    return this.catalog.primaryStore.createDomain(domain);
+  }
+  updateDomain(host: string, patch: Partial<DomainRedirects>): Promise<Domain | null> {
+    return this.catalog.primaryStore.updateDomain(host, patch);
+  }
+  deleteDomain(host: string): Promise<boolean> {
+    return this.catalog.primaryStore.deleteDomain(host);
+  }
+  recordOrphans(batch: OrphanBatch): Promise<'applied' | 'duplicate'> {
+    return this.catalog.primaryStore.recordOrphans(batch);
+  }
+  orphanStats(query: OrphanQuery): Promise<OrphanStats> {
+    return this.read(this.catalog, (s) => s.orphanStats(query));
   }
 
   // ---- API keys and day salts live on shard 0 --------------------------------------------------
@@ -355,7 +400,7 @@ export class ShardedStore implements Store {
   async recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
     const parts = splitByShard(
       { rollups: [...batch.rollups], visitors: [...batch.visitors], events: [...batch.events] },
-      (code) => ownerOf(this.map, bucketOf(code)),
+      (key) => ownerOf(this.map, bucketOfKey(key)),
     );
     const results = await Promise.all(
       [...parts].map(async ([shard, part]) => {
@@ -451,7 +496,9 @@ export class ShardedStore implements Store {
 
 function newestFirst(a: LinkWithClicks, b: LinkWithClicks): number {
   const t = b.createdAt.getTime() - a.createdAt.getTime();
-  return t !== 0 ? t : a.code < b.code ? 1 : a.code > b.code ? -1 : 0;
+  if (t !== 0) return t;
+  if (a.code !== b.code) return a.code < b.code ? 1 : -1;
+  return a.domain < b.domain ? 1 : a.domain > b.domain ? -1 : 0;
 }
 
 const byClicks =

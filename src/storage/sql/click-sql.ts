@@ -19,6 +19,7 @@ import type {
   StatsQuery,
   UnfoldedBatch,
 } from '../ports.ts';
+import { forgetOrphanPaths } from './domain-sql.ts';
 import type { SqlClient } from './sql-client.ts';
 
 const ms = (d: Date | string | number): number => new Date(d).getTime();
@@ -423,6 +424,7 @@ export async function maintainClicks(
     [cutoff],
   );
   const batches = await db.query('DELETE FROM click_batches WHERE applied_at < $1', [cutoff]);
+  await forgetOrphanPaths(db, cutoff);
   // Yesterday's salt stays for clicks still in flight across midnight; older ones go.
   await db.query('DELETE FROM click_salts WHERE day < $1', [new Date(today - DAY_MS)]);
   return {

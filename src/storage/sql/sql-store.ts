@@ -2,6 +2,7 @@
 // adapter runs it on PGlite; the PostgreSQL adapter runs it per shard.
 import { bucketOf } from '../../domain/bucket.ts';
 import { generateCode } from '../../domain/codes.ts';
+import { type Domain, type DomainRedirects, linkKey, splitLinkKey } from '../../domain/domains.ts';
 import type { Link, RedirectRecord, RedirectType } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
 import { type RedirectRule, rulesFromJson } from '../../domain/redirect-rules.ts';
@@ -24,6 +25,9 @@ import type {
   ListQuery,
   MigrationReport,
   NewLink,
+  OrphanBatch,
+  OrphanQuery,
+  OrphanStats,
   StatsQuery,
   Store,
   StoredIdempotency,
@@ -31,27 +35,32 @@ import type {
 } from '../ports.ts';
 import * as clickSql from './click-sql.ts';
 import { clickStats, daySalts, maintainClicks, recordClickBatch } from './click-sql.ts';
+import * as domainSql from './domain-sql.ts';
 import { migrate } from './migrate.ts';
 import type { SqlClient } from './sql-client.ts';
 import * as webhookSql from './webhook-sql.ts';
 
-const LINK_COLUMNS = `code, bucket, url, redirect_type, forward_query, expires_at, max_clicks, used_clicks,
+const LINK_COLUMNS = `code, domain, crawlable, bucket, url, redirect_type, forward_query, expires_at, max_clicks, used_clicks,
   disabled, deleted_at, tags, title, created_at, updated_at, rules, expired_url, password_hash`;
 const REDIRECT_COLUMNS =
-  'code, url, redirect_type, forward_query, expires_at, max_clicks, disabled, deleted_at, rules, expired_url, password_hash';
+  'code, domain, url, redirect_type, forward_query, expires_at, max_clicks, disabled, deleted_at, rules, expired_url, password_hash';
 // The same expression as links_search_idx, so the trigram index serves `q`.
 const SEARCH_EXPR = `(code || ' ' || url || ' ' || coalesce(title, ''))`;
 const MAX_CODE_DRAWS = 8;
+// The link key (domain/domains.ts) of a links row: what click rollups are keyed by.
+const KEY_EXPR = `(CASE WHEN links.domain = '' THEN links.code ELSE links.domain || '/' || links.code END)`;
 // A link's total: its daily packs of the days already summed per day, and its hourly packs since
 // (the hourly packs before that are in the daily ones too). A few dozen index rows even for a link
 // with years of clicks, and nothing to update per click.
 const CLICKS_SUBQUERY = `(
-  SELECT coalesce((SELECT sum(d.clicks) FROM click_packs_daily d WHERE d.code = links.code AND d.day < m.through), 0)
-    + coalesce((SELECT sum(h.clicks) FROM click_packs h WHERE h.code = links.code AND h.hour >= m.through), 0)
+  SELECT coalesce((SELECT sum(d.clicks) FROM click_packs_daily d WHERE d.code = ${KEY_EXPR} AND d.day < m.through), 0)
+    + coalesce((SELECT sum(h.clicks) FROM click_packs h WHERE h.code = ${KEY_EXPR} AND h.hour >= m.through), 0)
   FROM click_compaction m WHERE m.id = 1) AS clicks`;
 
 interface LinkRow {
   code: string;
+  domain: string;
+  crawlable: boolean;
   bucket: number;
   url: string;
   redirect_type: number;
@@ -74,6 +83,8 @@ interface LinkRow {
 function rowToLink(r: LinkRow): Link {
   return {
     code: r.code,
+    domain: r.domain,
+    crawlable: r.crawlable,
     bucket: r.bucket,
     url: r.url,
     redirectType: r.redirect_type as RedirectType,
@@ -96,6 +107,7 @@ function rowToLink(r: LinkRow): Link {
 function rowToRedirect(r: LinkRow): RedirectRecord {
   return {
     code: r.code,
+    domain: r.domain,
     url: r.url,
     redirectType: r.redirect_type as RedirectType,
     forwardQuery: r.forward_query,
@@ -115,29 +127,30 @@ function withClicks(r: LinkRow): LinkWithClicks {
 
 // Rows go in as one JSON document: works for any batch size and for array columns (tags),
 // where unnest() of a 2-D array would flatten.
-const RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(code text, bucket int, url text, "redirectType" int,
+const RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(code text, domain text, crawlable boolean, bucket int, url text, "redirectType" int,
   "forwardQuery" boolean, "expiresAt" timestamptz, "maxClicks" int, "usedClicks" int, disabled boolean,
   "deletedAt" timestamptz, tags jsonb, title text, "createdAt" timestamptz, "updatedAt" timestamptz, rules jsonb,
   "expiredUrl" text, "passwordHash" text)`;
 const insertFromRecordset = (returning: string) => `INSERT INTO links (${LINK_COLUMNS})
-  SELECT r.code, r.bucket, r.url, r."redirectType", r."forwardQuery", r."expiresAt", r."maxClicks", r."usedClicks",
+  SELECT r.code, coalesce(r.domain, ''), coalesce(r.crawlable, false), r.bucket, r.url, r."redirectType", r."forwardQuery", r."expiresAt", r."maxClicks", r."usedClicks",
     r.disabled, r."deletedAt", ARRAY(SELECT jsonb_array_elements_text(r.tags)), r.title, r."createdAt", r."updatedAt",
     nullif(r.rules, 'null'::jsonb), r."expiredUrl", r."passwordHash"
   FROM ${RECORDSET}
-  ON CONFLICT (code) DO NOTHING
+  ON CONFLICT (code, domain) DO NOTHING
   RETURNING ${returning}`;
 
 // Links and their link.created events in one statement (data-modifying CTEs run atomically).
-// Only codes come back: the rows inserted are exactly the records sent.
+// Only keys come back: the rows inserted are exactly the records sent.
 const INSERT_LINKS = insertFromRecordset(LINK_COLUMNS);
 
-const INSERT_WITH_OUTBOX = `WITH ins AS (${insertFromRecordset('code, bucket')}),
+const INSERT_WITH_OUTBOX = `WITH ins AS (${insertFromRecordset('code, domain, bucket')}),
   ob AS (
     INSERT INTO outbox (kind, code, bucket, payload)
     SELECT 'link.created', ins.code, ins.bucket, j.j
-    FROM ins JOIN jsonb_array_elements($1::jsonb) AS j(j) ON j.j->>'code' = ins.code
+    FROM ins JOIN jsonb_array_elements($1::jsonb) AS j(j)
+      ON j.j->>'code' = ins.code AND coalesce(j.j->>'domain', '') = ins.domain
   )
-  SELECT code FROM ins`;
+  SELECT code, domain FROM ins`;
 
 const OUTBOX_INSERT = `INSERT INTO outbox (kind, code, bucket, payload)
   SELECT e->>'kind', e->'link'->>'code', (e->'link'->>'bucket')::smallint, e->'link'
@@ -153,9 +166,10 @@ export function listLinksSql(query: ListQuery): { sql: string; params: unknown[]
   };
   if (query.cursor !== null) {
     where.push(
-      `(created_at, code) < (${param(query.cursor.createdAt)}::timestamptz, ${param(query.cursor.code)})`,
+      `(created_at, code, domain) < (${param(query.cursor.createdAt)}::timestamptz, ${param(query.cursor.code)}, ${param(query.cursor.domain)})`,
     );
   }
+  if (query.domain !== null) where.push(`domain = ${param(query.domain)}`);
   if (query.tag !== null) where.push(`tags @> ARRAY[${param(query.tag)}::text]`);
   if (query.q !== null) {
     const escaped = query.q.replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -163,7 +177,7 @@ export function listLinksSql(query: ListQuery): { sql: string; params: unknown[]
   }
   const sql = `SELECT ${LINK_COLUMNS}, ${CLICKS_SUBQUERY}
     FROM links WHERE ${where.join(' AND ')}
-    ORDER BY created_at DESC, code DESC
+    ORDER BY created_at DESC, code DESC, domain DESC
     LIMIT ${param(query.limit + 1)}`;
   return { sql, params };
 }
@@ -192,7 +206,7 @@ async function readChangesWith(db: SqlClient, afterSeq: number, limit: number): 
     return {
       seq: Number(r.seq),
       kind: r.kind,
-      code: link.code,
+      code: linkKey(link.domain, link.code),
       bucket: link.bucket,
       at: r.created_at,
       link,
@@ -259,24 +273,27 @@ export class SqlStore implements Store, ClickLog {
     const out: CreateOutcome[] = new Array(reqs.length);
     const simple: number[] = [];
     const rest: number[] = [];
-    const codes = new Set<string>();
+    const keys = new Set<string>();
     const records: (Link | null)[] = reqs.map((req, i) => {
       const code = req.alias ?? this.drawCode();
-      if (req.idempotency !== null || codes.has(code)) {
+      const key = linkKey(req.domain, code);
+      if (req.idempotency !== null || keys.has(key)) {
         rest.push(i);
         return null;
       }
-      codes.add(code);
+      keys.add(key);
       simple.push(i);
       return this.newLinkRecord({ index: i, req, code, claimed: false, draws: 1 });
     });
     if (simple.length > 0) {
       const rows = simple.map((i) => linkToJson(records[i]!));
-      const res = await this.db.query<{ code: string }>(INSERT_WITH_OUTBOX, [JSON.stringify(rows)]);
-      const inserted = new Set(res.rows.map((r) => r.code));
+      const res = await this.db.query<{ code: string; domain: string }>(INSERT_WITH_OUTBOX, [
+        JSON.stringify(rows),
+      ]);
+      const inserted = new Set(res.rows.map((r) => linkKey(r.domain, r.code)));
       for (const i of simple) {
         const link = records[i]!;
-        if (inserted.has(link.code)) out[i] = { kind: 'created', link };
+        if (inserted.has(linkKey(link.domain, link.code))) out[i] = { kind: 'created', link };
         else if (reqs[i]!.alias !== null) out[i] = { kind: 'alias_taken' };
         else rest.push(i); // a generated code collided: draw again below
       }
@@ -317,9 +334,10 @@ export class SqlStore implements Store, ClickLog {
       for (const p of pending) {
         const idem = p.req.idempotency;
         const k = idem ? `${idem.scope}\u0000${idem.key}` : null;
-        if (codes.has(p.code) || (k !== null && keys.has(k))) later.push(p);
+        const lk = linkKey(p.req.domain, p.code);
+        if (codes.has(lk) || (k !== null && keys.has(k))) later.push(p);
         else {
-          codes.add(p.code);
+          codes.add(lk);
           if (k !== null) keys.add(k);
           round.push(p);
         }
@@ -337,9 +355,9 @@ export class SqlStore implements Store, ClickLog {
       if (toInsert.length > 0) {
         const rows = toInsert.map((p) => linkToJson(this.newLinkRecord(p)));
         const res = await tx.query<LinkRow>(INSERT_LINKS, [JSON.stringify(rows)]);
-        const inserted = new Map(res.rows.map((r) => [r.code, rowToLink(r)]));
+        const inserted = new Map(res.rows.map((r) => [linkKey(r.domain, r.code), rowToLink(r)]));
         for (const p of toInsert) {
-          const link = inserted.get(p.code);
+          const link = inserted.get(linkKey(p.req.domain, p.code));
           if (link !== undefined) {
             out[p.index] = { kind: 'created', link };
             events.push({ kind: 'link.created', link: linkToJson(link) });
@@ -367,6 +385,7 @@ export class SqlStore implements Store, ClickLog {
     return {
       ...f,
       code: p.code,
+      domain: p.req.domain,
       bucket: bucketOf(p.code),
       usedClicks: 0,
       deletedAt: null,
@@ -430,17 +449,22 @@ export class SqlStore implements Store, ClickLog {
     return this.readIdempotency(this.db, scope, key, notBefore);
   }
 
-  async getRedirect(code: string): Promise<RedirectRecord | null> {
-    const res = await this.db.query<LinkRow>(`SELECT ${REDIRECT_COLUMNS} FROM links WHERE code = $1`, [code]);
+  async getRedirect(key: string): Promise<RedirectRecord | null> {
+    const { code, domain } = splitLinkKey(key);
+    const res = await this.db.query<LinkRow>(
+      `SELECT ${REDIRECT_COLUMNS} FROM links WHERE code = $1 AND domain = $2`,
+      [code, domain],
+    );
     const row = res.rows[0];
     return row === undefined ? null : rowToRedirect(row);
   }
 
-  async getLink(code: string): Promise<LinkWithClicks | null> {
+  async getLink(key: string): Promise<LinkWithClicks | null> {
+    const { code, domain } = splitLinkKey(key);
     const res = await this.db.query<LinkRow>(
       `SELECT ${LINK_COLUMNS}, ${CLICKS_SUBQUERY}
-       FROM links WHERE code = $1 AND deleted_at IS NULL`,
-      [code],
+       FROM links WHERE code = $1 AND domain = $2 AND deleted_at IS NULL`,
+      [code, domain],
       { heldClicks: true },
     );
     const row = res.rows[0];
@@ -453,11 +477,13 @@ export class SqlStore implements Store, ClickLog {
     const items = res.rows.slice(0, query.limit).map(withClicks);
     const last = items[items.length - 1];
     const next =
-      res.rows.length > query.limit && last ? { createdAt: last.createdAt, code: last.code } : null;
+      res.rows.length > query.limit && last
+        ? { createdAt: last.createdAt, code: last.code, domain: last.domain }
+        : null;
     return { items, next };
   }
 
-  updateLink(code: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null> {
+  updateLink(key: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null> {
     const columns: Record<keyof LinkFields, string> = {
       url: 'url',
       expiresAt: 'expires_at',
@@ -467,11 +493,13 @@ export class SqlStore implements Store, ClickLog {
       tags: 'tags',
       title: 'title',
       disabled: 'disabled',
+      crawlable: 'crawlable',
       rules: 'rules',
       expiredUrl: 'expired_url',
       passwordHash: 'password_hash',
     };
-    const params: unknown[] = [code, now];
+    const { code, domain } = splitLinkKey(key);
+    const params: unknown[] = [code, now, domain];
     const sets = ['updated_at = $2'];
     for (const [field, value] of Object.entries(patch)) {
       // Rules go in as one JSON document (null: none).
@@ -481,7 +509,8 @@ export class SqlStore implements Store, ClickLog {
     }
     return this.db.transaction(async (tx) => {
       const res = await tx.query<LinkRow>(
-        `UPDATE links SET ${sets.join(', ')} WHERE code = $1 AND deleted_at IS NULL RETURNING ${LINK_COLUMNS}`,
+        `UPDATE links SET ${sets.join(', ')} WHERE code = $1 AND domain = $3 AND deleted_at IS NULL
+         RETURNING ${LINK_COLUMNS}`,
         params,
       );
       const row = res.rows[0];
@@ -492,11 +521,13 @@ export class SqlStore implements Store, ClickLog {
     });
   }
 
-  deleteLink(code: string, now: Date): Promise<boolean> {
+  deleteLink(key: string, now: Date): Promise<boolean> {
+    const { code, domain } = splitLinkKey(key);
     return this.db.transaction(async (tx) => {
       const res = await tx.query<LinkRow>(
-        `UPDATE links SET deleted_at = $2, updated_at = $2 WHERE code = $1 AND deleted_at IS NULL RETURNING ${LINK_COLUMNS}`,
-        [code, now],
+        `UPDATE links SET deleted_at = $2, updated_at = $2 WHERE code = $1 AND domain = $3 AND deleted_at IS NULL
+         RETURNING ${LINK_COLUMNS}`,
+        [code, now, domain],
       );
       const row = res.rows[0];
       if (row === undefined) return false;
@@ -507,54 +538,59 @@ export class SqlStore implements Store, ClickLog {
     });
   }
 
-  async consumeClick(code: string): Promise<boolean> {
+  async consumeClick(key: string): Promise<boolean> {
+    const { code, domain } = splitLinkKey(key);
     const res = await this.db.query(
       `UPDATE links SET used_clicks = used_clicks + 1
-       WHERE code = $1 AND deleted_at IS NULL AND NOT disabled AND (max_clicks IS NULL OR used_clicks < max_clicks)
+       WHERE code = $1 AND domain = $2 AND deleted_at IS NULL AND NOT disabled AND (max_clicks IS NULL OR used_clicks < max_clicks)
        RETURNING used_clicks`,
-      [code],
+      [code, domain],
     );
     return res.rows.length > 0;
   }
 
   /** One atomic statement inserts what is new (with its outbox rows); the rest is compared. */
   async importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
-    // A code repeated within the batch is inserted once; later copies compare against the first.
+    // A link repeated within the batch is inserted once; later copies compare against the first.
+    const keyOf = (l: { code: string; domain: string }) => linkKey(l.domain, l.code);
     const first = new Map<string, Link>();
-    for (const l of links) if (!first.has(l.code)) first.set(l.code, l);
+    for (const l of links) if (!first.has(keyOf(l))) first.set(keyOf(l), l);
     const unique = [...first.values()];
-    const res = await this.db.query<{ code: string }>(INSERT_WITH_OUTBOX, [
+    const res = await this.db.query<{ code: string; domain: string }>(INSERT_WITH_OUTBOX, [
       JSON.stringify(unique.map(linkToJson)),
     ]);
-    const created = new Set(res.rows.map((r) => r.code));
-    const others = unique.filter((l) => !created.has(l.code)).map((l) => l.code);
+    const created = new Set(res.rows.map(keyOf));
+    const others = unique.filter((l) => !created.has(keyOf(l)));
     const existing = new Map<string, Link>();
     if (others.length > 0) {
       const ex = await this.db.query<LinkRow>(
-        `SELECT ${LINK_COLUMNS} FROM links WHERE code = ANY($1::text[])`,
-        [others],
+        `SELECT ${LINK_COLUMNS} FROM links
+         WHERE (code, domain) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+        [others.map((l) => l.code), others.map((l) => l.domain)],
       );
-      for (const r of ex.rows) existing.set(r.code, rowToLink(r));
+      for (const r of ex.rows) existing.set(keyOf(r), rowToLink(r));
     }
     return links.map((l): ImportStatus => {
-      if (created.has(l.code) && first.get(l.code) === l) return 'created';
-      const ex = existing.get(l.code) ?? (created.has(l.code) ? first.get(l.code) : undefined);
+      const k = keyOf(l);
+      if (created.has(k) && first.get(k) === l) return 'created';
+      const ex = existing.get(k) ?? (created.has(k) ? first.get(k) : undefined);
       return ex !== undefined && sameMapping(ex, l) ? 'unchanged' : 'conflict';
     });
   }
 
   async *exportLinks(opts: { includeDeleted: boolean }): AsyncIterable<Link> {
-    let after = '';
+    let after = ['', ''];
     for (;;) {
       const res = await this.db.query<LinkRow>(
-        `SELECT ${LINK_COLUMNS} FROM links WHERE code > $1 ${opts.includeDeleted ? '' : 'AND deleted_at IS NULL'}
-         ORDER BY code LIMIT 1000`,
-        [after],
+        `SELECT ${LINK_COLUMNS} FROM links WHERE (code, domain) > ($1, $2)
+         ${opts.includeDeleted ? '' : 'AND deleted_at IS NULL'}
+         ORDER BY code, domain LIMIT 1000`,
+        after,
       );
       for (const r of res.rows) yield rowToLink(r);
       const last = res.rows[res.rows.length - 1];
       if (last === undefined || res.rows.length < 1000) return;
-      after = last.code;
+      after = [last.code, last.domain];
     }
   }
 
@@ -573,7 +609,7 @@ export class SqlStore implements Store, ClickLog {
     for (const c of changes) latest.set(c.code, c.link);
     const updates = LINK_COLUMNS.split(',')
       .map((c) => c.trim())
-      .filter((c) => c !== 'code')
+      .filter((c) => c !== 'code' && c !== 'domain')
       .map((c) => `${c} = EXCLUDED.${c}`)
       .join(', ');
     return this.db.transaction(async (tx) => {
@@ -591,7 +627,7 @@ export class SqlStore implements Store, ClickLog {
       );
       if (fresh.rows.length > 0) {
         await tx.query(
-          `${insertFromRecordset('code').replace('ON CONFLICT (code) DO NOTHING', `ON CONFLICT (code) DO UPDATE SET ${updates}`)}`,
+          `${insertFromRecordset('code').replace('ON CONFLICT (code, domain) DO NOTHING', `ON CONFLICT (code, domain) DO UPDATE SET ${updates}`)}`,
           [JSON.stringify([...latest.values()].map(linkToJson))],
         );
       }
@@ -605,6 +641,32 @@ export class SqlStore implements Store, ClickLog {
   async lastChangeSeq(): Promise<number> {
     const res = await this.db.query<{ seq: string | null }>('SELECT max(seq)::text AS seq FROM outbox');
     return Number(res.rows[0]?.seq ?? 0);
+  }
+
+  // ---- domains, robots and orphan visits (domain-sql.ts) --------------------------------------
+  listDomains(): Promise<Domain[]> {
+    return domainSql.listDomains(this.db);
+  }
+  createDomain(domain: Domain): Promise<boolean> {
+    return domainSql.createDomain(this.db, domain);
+  }
+  updateDomain(host: string, patch: Partial<DomainRedirects>): Promise<Domain | null> {
+    return domainSql.updateDomain(this.db, host, patch);
+  }
+  deleteDomain(host: string): Promise<boolean> {
+    return domainSql.deleteDomain(this.db, host);
+  }
+  crawlableCodes(domain: string, limit: number): Promise<string[]> {
+    return domainSql.crawlableCodes(this.db, domain, limit);
+  }
+  domainHasLinks(domain: string): Promise<boolean> {
+    return domainSql.domainHasLinks(this.db, domain);
+  }
+  recordOrphans(batch: OrphanBatch): Promise<'applied' | 'duplicate'> {
+    return domainSql.recordOrphans(this.db, batch);
+  }
+  orphanStats(query: OrphanQuery): Promise<OrphanStats> {
+    return domainSql.orphanStats(this.db, query);
   }
 
   // ---- webhooks (webhook-sql.ts) -------------------------------------------------------------
