@@ -7,7 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 import Bowser from 'bowser';
 import { isbot } from 'isbot';
-import type { ClickEvent } from '../domain/clicks.ts';
+import { type ClickEvent, splitClickCode } from '../domain/clicks.ts';
 import { uuid7 } from '../events/uuid7.ts';
 import { compileTrust, type TrustProxy } from '../http/trust-proxy.ts';
 import { geoip, headerCountry } from './country.ts';
@@ -163,7 +163,9 @@ export class ClickEnricher {
     return c;
   }
 
-  eventFor(code: string, req: ClickRequest, at: number = Date.now()): ClickEvent {
+  /** `handed`: the link key, or the link key and matched rule (clickCode). */
+  eventFor(handed: string, req: ClickRequest, at: number = Date.now()): ClickEvent {
+    const { key: code, rule } = splitClickCode(handed);
     const ua = req.headers['user-agent'] ?? '';
     const agent = this.agent(ua);
     const client = this.client(agent, this.clientIp(req), ua, at);
@@ -179,6 +181,7 @@ export class ClickEnricher {
       device: agent.device,
       bot: agent.bot,
       visitor: client.visitor,
+      ...(rule === undefined ? {} : { rule }),
     };
   }
 }

@@ -97,6 +97,15 @@ async function statsFor(deps: Deps, code: string, params: StatsParams) {
     },
     series,
     ...lists,
+    // Which redirect rule sent the clicks of a link with rules (the A/B result): '1' is the first
+    // rule, '0' none (the link's own URL). Clicks from before it had rules are not listed.
+    ...(code === ALL_LINKS
+      ? {}
+      : {
+          rules: s.breakdowns.rule
+            .filter((b) => b.value !== '')
+            .map((b) => ({ key: b.value, clicks: b.clicks })),
+        }),
     topLinks: s.topLinks.map((t) => {
       const { domain, code: c } = splitLinkKey(t.code);
       return { code: c, domain: deps.domains.hostOf(domain), clicks: t.clicks };
@@ -137,7 +146,18 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
         params: codeParamsSchema,
         querystring: withDomain,
         response: {
-          200: { type: 'object', required: ['totals', 'series'], properties: statsProperties },
+          200: {
+            type: 'object',
+            required: ['totals', 'series'],
+            properties: {
+              ...statsProperties,
+              rules: {
+                ...counted,
+                description:
+                  "Clicks by the redirect rule that sent them (the A/B result): key '1' is the first rule at the time of the click, '0' none matched",
+              },
+            },
+          },
           ...problemResponses(...AUTHENTICATED, 'validation_failed', 'not_found', 'unknown_domain'),
         },
       },

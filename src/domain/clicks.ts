@@ -18,6 +18,26 @@ export interface ClickEvent {
   readonly bot: boolean;
   /** 16 hex digits of a hash over (day salt, IP, user agent). */
   readonly visitor: string;
+  /**
+   * For a link with redirect rules: which one sent the visitor (1-based; 0 for none, the link's own
+   * URL). Absent for a link without rules. Stored with the agent value (agentValueOf), so a link
+   * without rules costs nothing more.
+   */
+  readonly rule?: number;
+}
+
+/**
+ * What a redirect hands the click sink for a link with rules: the link key and the rule, as one
+ * string (link keys never contain '#'), so the hand-off between threads carries nothing new.
+ */
+export const clickCode = (key: string, rule: number): string => `${key}#${rule}`;
+
+/** A handed-off code back into the link key and the rule (undefined: the link has no rules). */
+export function splitClickCode(code: string): { key: string; rule: number | undefined } {
+  const hash = code.indexOf('#');
+  return hash === -1
+    ? { key: code, rule: undefined }
+    : { key: code.slice(0, hash), rule: Number(code.slice(hash + 1)) };
 }
 
 /** What leaves Hop of a click (live feed, webhooks): no visitor hash, nothing that identifies a person. */
@@ -31,6 +51,7 @@ export function publicClick(e: ClickEvent) {
     os: e.os,
     device: e.device,
     bot: e.bot,
+    ...(e.rule === undefined ? {} : { rule: e.rule }),
   };
 }
 
@@ -45,7 +66,7 @@ export const CLICK_DIMS = ['referrer', 'country', 'agent'] as const;
 export type ClickDim = (typeof CLICK_DIMS)[number];
 export const COUNTED_BY: ClickDim = 'country';
 export const AGENT_SEP = '\u001f';
-export type BreakdownDim = 'referrer' | 'country' | 'browser' | 'os' | 'device';
+export type BreakdownDim = 'referrer' | 'country' | 'browser' | 'os' | 'device' | 'rule';
 
 /** The code under which the rollups across all links are kept (no link code is empty). */
 export const ALL_LINKS = '';
@@ -111,7 +132,7 @@ export function estimateVisitors(ranks: Iterable<number>): number {
   return Math.round(estimate);
 }
 
-export const BREAKDOWNS: readonly BreakdownDim[] = ['referrer', 'country', 'browser', 'os', 'device'];
+export const BREAKDOWNS: readonly BreakdownDim[] = ['referrer', 'country', 'browser', 'os', 'device', 'rule'];
 
 export type Breakdowns = Record<BreakdownDim, { value: string; clicks: number }[]>;
 
@@ -121,6 +142,7 @@ export const emptyBreakdowns = (): Breakdowns => ({
   browser: [],
   os: [],
   device: [],
+  rule: [],
 });
 
 interface HourSums {
@@ -180,6 +202,12 @@ export function internedAgentValue(e: Pick<ClickEvent, 'browser' | 'os' | 'devic
   return v;
 }
 
+/** The stored agent value of a click: browser, OS and device, and the matched rule when there is one. */
+export function agentValueOf(e: Pick<ClickEvent, 'browser' | 'os' | 'device' | 'rule'>): string {
+  const v = internedAgentValue(e);
+  return e.rule === undefined ? v : `${v}${AGENT_SEP}${e.rule}`;
+}
+
 // Nested maps keyed by values already at hand: summing a click builds no strings, which matters
 // at tens of thousands of clicks a second on the thread that also serves redirects.
 /** Adds one click; returns how many rows (increments and registers) it created. */
@@ -193,7 +221,7 @@ function addTo(link: LinkSums, e: ClickEvent, hour: number, day: number, reg: nu
   }
   created += bump(h.values.referrer, e.referrerHost ?? '');
   created += bump(h.values.country, e.country ?? '');
-  created += bump(h.values.agent, internedAgentValue(e));
+  created += bump(h.values.agent, agentValueOf(e));
   let d: DaySketch | undefined;
   for (const x of link.days) if (x.day === day && x.bot === e.bot) d = x;
   if (d === undefined) {
@@ -392,6 +420,7 @@ export function encodeRawClicks(events: readonly ClickEvent[]): string {
     device: col((e) => e.device),
     bot: col((e) => (e.bot ? 1 : 0)),
     visitor: col((e) => e.visitor),
+    ...(events.some((e) => e.rule !== undefined) ? { rule: col((e) => e.rule ?? null) } : {}),
   });
 }
 
@@ -409,6 +438,7 @@ export function decodeRawClicks(text: string): ClickEvent[] {
     device: at('device', i),
     bot: at('bot', i) === 1,
     visitor: at('visitor', i),
+    ...(typeof c.rule?.[i] === 'number' ? { rule: c.rule[i] as number } : {}),
   }));
 }
 

@@ -5,6 +5,7 @@
 // summing a click allocates nothing.
 import {
   ALL_LINKS,
+  agentValueOf,
   CLICK_DIMS,
   type ClickEvent,
   type ClickSummary,
@@ -12,7 +13,6 @@ import {
   DAY_MS,
   HOUR_MS,
   hllRegister,
-  internedAgentValue,
   partOf,
   type RollupIncrement,
   type VisitorRegister,
@@ -74,7 +74,7 @@ export class FlatClickSums {
     // Each entry first: making one may replace the arrays.
     const referrer = this.entry(slot, hour, this.valueId(0, e.referrerHost ?? '') * 4);
     const country = this.entry(slot, hour, this.valueId(1, e.country ?? '') * 4 + 1);
-    const agent = this.entry(slot, hour, this.valueId(2, internedAgentValue(e)) * 4 + 2);
+    const agent = this.entry(slot, hour, this.valueId(2, agentValueOf(e)) * 4 + 2);
     const { reg, rank } = hllRegister(e.visitor);
     const r = this.entry(slot, Math.floor(e.at / DAY_MS) * 2 + bot, reg * 4 + REGISTER);
     const count = this.count;

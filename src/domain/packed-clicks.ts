@@ -2,7 +2,7 @@
 // dictionaries, in base64 text. About 50 bytes a click instead of the ~127 of JSON columns; the
 // embedded database takes text parameters far faster than bytea ones, and the cost of storing a
 // batch follows its size. Pure: no I/O.
-import { type ClickEvent, decodeRawClicks, encodeRawClicks, internedAgentValue } from './clicks.ts';
+import { agentValueOf, type ClickEvent, decodeRawClicks, encodeRawClicks } from './clicks.ts';
 
 const PREFIX = 'p1:';
 // Per click: ms after the batch's first click (u32), code (u32), referrer, country and agent
@@ -14,8 +14,8 @@ interface Dictionaries {
   codes: string[];
   referrers: (string | null)[];
   countries: (string | null)[];
-  /** browser, os, device, bot */
-  agents: [string | null, string | null, string | null, boolean][];
+  /** browser, os, device, bot, and the matched rule when the link has rules */
+  agents: [string | null, string | null, string | null, boolean, number?][];
 }
 
 /** Index of `key` in `list`, added when new. */
@@ -93,8 +93,9 @@ export function packClicks(events: readonly ClickEvent[]): string {
     // The interned value writes null as '': an empty field (never seen from the parser) gets a key
     // of its own, so that both read back as written.
     const plain = e.browser !== '' && e.os !== '' && e.device !== '';
-    const key = plain ? internedAgentValue(e) : `\u0001${JSON.stringify([e.browser, e.os, e.device])}`;
-    const agent = idOf(agentIds[e.bot ? 1 : 0], d.agents, key, [e.browser, e.os, e.device, e.bot]);
+    const key = plain ? agentValueOf(e) : `\u0001${JSON.stringify([e.browser, e.os, e.device, e.rule])}`;
+    const entry = [e.browser, e.os, e.device, e.bot, ...(e.rule === undefined ? [] : [e.rule])];
+    const agent = idOf(agentIds[e.bot ? 1 : 0], d.agents, key, entry);
     view.setUint16(o + 12, agent);
   }
   // A batch holds at most a few thousand clicks: u16 indexes always suffice, but say so if not.
@@ -123,7 +124,7 @@ export function unpackClicks(text: string): ClickEvent[] {
   const out: ClickEvent[] = [];
   for (let i = 0; i < n; i++) {
     const o = i * STRIDE;
-    const [browser, os, device, bot] = d.agents[view.getUint16(o + 12)]!;
+    const [browser, os, device, bot, rule] = d.agents[view.getUint16(o + 12)]!;
     out.push({
       id: hexOf(cols, o + 14, 16, true),
       code: d.codes[view.getUint32(o + 4)]!,
@@ -135,6 +136,7 @@ export function unpackClicks(text: string): ClickEvent[] {
       device,
       bot,
       visitor: hexOf(cols, o + 30, 8, false),
+      ...(rule === undefined ? {} : { rule }),
     });
   }
   return out;

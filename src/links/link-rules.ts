@@ -3,8 +3,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
 import { parseRulesField } from '../domain/link-input.ts';
-import { RULE_LIMITS } from '../domain/redirect-rules.ts';
+import { chooseRule, compileRules, RULE_LIMITS } from '../domain/redirect-rules.ts';
+import { normalizeTargetUrl } from '../domain/url-policy.ts';
 import { AUTHENTICATED, AUTHENTICATED_CHANGE, problemResponses, WITH_BODY } from '../http/openapi.ts';
+import { type DescribedVisitor, describedVisit } from '../redirect/visit-facts.ts';
 import { findLink, linkKeyFor, notFound } from './find-link.ts';
 import { codeParamsSchema, domainQuerySchema } from './link-view.ts';
 
@@ -23,7 +25,67 @@ export const linkRulesSchema = {
   },
 } as const;
 
+const visitorSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    userAgent: { type: 'string', maxLength: 1024 },
+    acceptLanguage: { type: 'string', maxLength: 512, description: 'e.g. fr-CA,fr;q=0.9' },
+    country: { type: 'string', pattern: '^([A-Za-z]{2})?$' },
+    query: { type: 'string', maxLength: 2048, description: 'The query string the visitor arrives with' },
+    ip: { type: 'string', maxLength: 64 },
+    bucket: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 99,
+      description: "Where the visitor falls in a sample's split",
+    },
+    at: { type: 'string', format: 'date-time', description: 'When (default: now)' },
+  },
+} as const;
+
 export function registerLinkRules(app: FastifyInstance, deps: Deps): void {
+  // The rules editor's preview: where would this visitor go? The redirect's own rule code decides.
+  app.post<{ Body: { url: unknown; rules: unknown; visitor: DescribedVisitor & { at?: string } } }>(
+    '/rules/preview',
+    {
+      schema: {
+        summary: 'Where redirect rules would send a described visitor (nothing is saved)',
+        operationId: 'previewRules',
+        tags: ['links'],
+        body: {
+          type: 'object',
+          required: ['url', 'rules', 'visitor'],
+          additionalProperties: false,
+          properties: {
+            url: { type: 'string', description: "The link's own URL (where nobody matching goes)" },
+            rules: { type: 'array', maxItems: RULE_LIMITS.maxRules, items: { $ref: 'RedirectRule#' } },
+            visitor: visitorSchema,
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['url', 'rule'],
+            properties: {
+              url: { type: 'string' },
+              rule: { type: 'integer', description: 'The matching rule (1-based), or 0 when none matched' },
+            },
+          },
+          ...problemResponses(...AUTHENTICATED_CHANGE, ...WITH_BODY, 'invalid_url'),
+        },
+      },
+    },
+    async (req) => {
+      const url = normalizeTargetUrl(req.body.url, deps.urlPolicy);
+      const rules = parseRulesField(req.body.rules, deps.urlPolicy) ?? [];
+      const { at, ...visitor } = req.body.visitor;
+      const now = at === undefined ? deps.now() : Date.parse(at);
+      const i = chooseRule(compileRules(rules), describedVisit(visitor, now));
+      return { url: i === -1 ? url : rules[i]!.url, rule: i + 1 };
+    },
+  );
+
   app.get<{ Params: { code: string }; Querystring: { domain?: string } }>(
     '/links/:code/rules',
     {

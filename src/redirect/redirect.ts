@@ -2,8 +2,9 @@
 // Synchronous on a cache hit; policies are the functions it calls. Adapters render the answer.
 import type { IncomingMessage } from 'node:http';
 import type { Deps } from '../deps.ts';
+import { clickCode } from '../domain/clicks.ts';
 import { looksLikeCode } from '../domain/codes.ts';
-import type { Domain } from '../domain/domains.ts';
+import { type Domain, linkKey } from '../domain/domains.ts';
 import { decideRedirect, type RedirectRecord } from '../domain/link.ts';
 import { mergeQuery } from '../domain/url-policy.ts';
 import { type LockedAnswer, PasswordGate } from './password-gate.ts';
@@ -26,9 +27,6 @@ export type Redirector = (
   req: IncomingMessage,
 ) => RedirectAnswer | Promise<RedirectAnswer>;
 
-/** A request's link key on its domain: the code alone on the default domain (domain/domains.ts). */
-const keyOn = (domain: Domain, code: string) => (domain.host === '' ? code : `${domain.host}/${code}`);
-
 export function createRedirector(deps: Deps): Redirector {
   const { resolver, store, clickIntake: clicks, metrics, domains, orphans } = deps;
   const rules = new RuleTargets(deps.config);
@@ -36,10 +34,14 @@ export function createRedirector(deps: Deps): Redirector {
 
   function go(link: RedirectRecord, url: string, counts: boolean, req: IncomingMessage): RedirectAnswer {
     const q = url.indexOf('?');
-    const target = link.rules === null ? link.url : rules.target(link, url, req).url;
+    const chosen = link.rules === null ? null : rules.target(link, url, req);
+    const target = chosen === null ? link.url : chosen.url;
     const location = link.forwardQuery && q !== -1 ? mergeQuery(target, url.slice(q + 1)) : target;
-    if (counts && clicks.active)
-      clicks.take(link.domain === '' ? link.code : `${link.domain}/${link.code}`, req);
+    if (counts && clicks.active) {
+      // With rules, the one that chose (1-based; 0: none) goes with the click: the A/B breakdown.
+      const key = linkKey(link.domain, link.code);
+      clicks.take(chosen === null ? key : clickCode(key, chosen.rule + 1), req);
+    }
     metrics.redirect('redirect');
     return { status: link.redirectType, location };
   }
@@ -85,7 +87,7 @@ export function createRedirector(deps: Deps): Redirector {
     const counts = method === 'GET'; // HEAD is a probe: it neither counts nor uses up a limited link
     if (record.maxClicks === null || !counts) return go(record, url, counts, req);
     return store
-      .consumeClick(keyOn(domain, record.code))
+      .consumeClick(linkKey(domain.host, record.code))
       .then((ok) => (ok ? go(record, url, counts, req) : dead(record, domain, USED_UP)));
   }
 
@@ -93,7 +95,7 @@ export function createRedirector(deps: Deps): Redirector {
     const domain = domains.forRequest(req.headers.host);
     if (domain === null) return NOT_FOUND; // HOP_STRICT_HOSTS: not a host Hop serves links on
     if (!looksLikeCode(code)) return decide(null, domain, method, url, req);
-    const found = resolver.resolve(keyOn(domain, code));
+    const found = resolver.resolve(linkKey(domain.host, code));
     return found instanceof Promise
       ? found.then((r) => decide(r, domain, method, url, req))
       : decide(found, domain, method, url, req);

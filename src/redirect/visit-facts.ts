@@ -70,6 +70,30 @@ export interface VisitFactsOptions {
   readonly countryHeader: string | null;
 }
 
+/** A visitor described in words (the rules editor's preview), as the Visit the rules read. */
+export interface DescribedVisitor {
+  readonly userAgent?: string;
+  readonly acceptLanguage?: string;
+  readonly country?: string;
+  readonly query?: string;
+  readonly ip?: string;
+  /** 0-99: where the visitor falls in a sample's split. */
+  readonly bucket?: number;
+}
+
+export function describedVisit(v: DescribedVisitor, now: number): Visit {
+  const agent = parseAgent(v.userAgent ?? '');
+  return {
+    now,
+    query: (v.query ?? '').replace(/^\?/, ''),
+    agent: () => agent,
+    languages: () => acceptedLanguages(v.acceptLanguage),
+    country: () => (v.country === undefined || v.country === '' ? null : v.country.toUpperCase()),
+    ip: () => (v.ip === undefined || v.ip === '' ? null : parseIp(v.ip)),
+    bucket: () => v.bucket ?? 0,
+  };
+}
+
 /** Makes the Visit of one request for one link. */
 export class VisitFacts {
   private readonly agents = new Map<string, Agent>();

@@ -18,7 +18,7 @@ interface Stats {
   browsers: { key: string; clicks: number }[];
   oses: { key: string; clicks: number }[];
   devices: { key: string; clicks: number }[];
-  topLinks?: { code: string; clicks: number }[];
+  topLinks?: { code: string; domain: string; clicks: number }[];
 }
 
 async function within<T>(ms: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -176,7 +176,7 @@ describe('click analytics', () => {
     await h.deps.clicks.flush();
     const s = await stats('/stats');
     const a = s.topLinks?.find((l) => l.code === 'top-a');
-    assert.deepEqual(a, { code: 'top-a', clicks: 3 });
+    assert.deepEqual(a, { code: 'top-a', domain: 'hop.test', clicks: 3 });
     assert.ok(s.totals.clicks >= 4);
     const day = await stats('/stats?interval=day');
     assert.equal(day.series.length, 8, 'seven days rounded out to whole days');

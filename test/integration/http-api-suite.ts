@@ -576,6 +576,70 @@ export function runHttpApiSuite(shape: string, start: () => Promise<Harness>): v
           } else assert.equal(first, `https://example.com/b?x=${i}`);
         }
         assert.ok(a > 60 && a < 140, `about half went to a: ${a} of 200`);
+        // The A/B result: each click is counted under the rule that sent it ('0': none matched).
+        await h.deps.clicks.flush();
+        const stats = await h.app.inject({
+          url: `/api/v1/links/${code}/stats?includeBots=true`,
+          headers: h.auth,
+        });
+        const byRule = Object.fromEntries(
+          (stats.json().rules as { key: string; clicks: number }[]).map((r) => [r.key, r.clicks]),
+        );
+        assert.deepEqual(byRule, { '1': 2 * a, '0': 2 * (200 - a) });
+        const plain = (await create({ url: 'https://example.com/plain-ab' })).json().code;
+        await visit(`/${plain}`);
+        await h.deps.clicks.flush();
+        const none = await h.app.inject({
+          url: `/api/v1/links/${plain}/stats?includeBots=true`,
+          headers: h.auth,
+        });
+        assert.equal(none.json().totals.clicks, 1);
+        assert.deepEqual(none.json().rules, [], 'a link without rules has no rule breakdown');
+        assert.equal(none.json().browsers.length, 1, 'the agent breakdowns are unchanged');
+      });
+
+      test("the preview says where a described visitor would go, with the redirect's own rule code", async () => {
+        const rules = [
+          {
+            url: 'https://example.com/ios-fr',
+            conditions: [
+              { type: 'device', value: 'ios' },
+              { type: 'language', value: 'fr' },
+            ],
+          },
+          {
+            url: 'https://example.com/campaign',
+            conditions: [{ type: 'query', key: 'utm_source', value: 'x' }],
+          },
+        ];
+        const preview = (visitor: unknown) =>
+          h.app.inject({
+            method: 'POST',
+            url: '/api/v1/rules/preview',
+            headers: { ...h.auth, 'content-type': 'application/json' },
+            payload: JSON.stringify({ url: 'https://example.com/home', rules, visitor }),
+          });
+        const iphone =
+          'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1';
+        const fr = await preview({ userAgent: iphone, acceptLanguage: 'fr-FR', query: 'utm_source=x' });
+        assert.equal(fr.statusCode, 200, fr.body);
+        assert.deepEqual(fr.json(), { url: 'https://example.com/ios-fr', rule: 1 });
+        assert.deepEqual((await preview({ acceptLanguage: 'fr-FR', query: '?utm_source=x' })).json(), {
+          url: 'https://example.com/campaign',
+          rule: 2,
+        });
+        assert.deepEqual((await preview({})).json(), { url: 'https://example.com/home', rule: 0 });
+        const bad = await h.app.inject({
+          method: 'POST',
+          url: '/api/v1/rules/preview',
+          headers: { ...h.auth, 'content-type': 'application/json' },
+          payload: JSON.stringify({
+            url: 'https://example.com/',
+            rules: [{ url: 'https://e.com/', conditions: [{ type: 'device', value: 'toaster' }] }],
+            visitor: {},
+          }),
+        });
+        assertProblem(bad, 400, 'validation_failed');
       });
 
       test('a change takes effect at once; an empty list removes the rules', async () => {

@@ -170,12 +170,15 @@ describe('the hop CLI', () => {
       JSON.stringify({ code: 'imp-two', url: 'ftp://nope' }),
       JSON.stringify({ code: 'imp-three', url: 'https://three.example/', expiresAt: '2020-01-01T00:00:00Z' }),
       JSON.stringify({ code: 'api', url: 'https://reserved.example/' }),
+      // The same code on another domain is another link; its domain is registered as it is met.
+      JSON.stringify({ code: 'imp-one', domain: 'Go.Imp.Example', url: 'https://one-b.example/' }),
     ];
     const file = join(dir.path, 'links.jsonl');
     writeFileSync(file, `${lines.join('\n')}\n`);
     const first = await runHop(['import', file], env);
     assert.equal(first.code, 1);
-    assert.match(first.stdout, /2 created, 0 unchanged, 0 conflicts, 3 invalid/);
+    assert.match(first.stdout, /3 created, 0 unchanged, 0 conflicts, 3 invalid/);
+    assert.match(first.stderr, /Registered domain go\.imp\.example/);
     assert.match(first.stderr, /line 2: validation_failed/);
     assert.match(first.stderr, /line 3: invalid_url/);
     assert.match(first.stderr, /line 5: reserved_alias/);
@@ -193,7 +196,11 @@ describe('the hop CLI', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l));
-    const one = rows.find((r) => r.code === 'imp-one');
+    const one = rows.find((r) => r.code === 'imp-one' && r.domain === undefined);
+    assert.equal(
+      rows.find((r) => r.code === 'imp-one' && r.domain === 'go.imp.example').url,
+      'https://one-b.example/',
+    );
     assert.equal(one.url, 'https://one.example/');
     assert.equal(one.createdAt, '2025-01-01T00:00:00.000Z');
     assert.deepEqual(one.tags, ['x']);
@@ -204,6 +211,7 @@ describe('the hop CLI', () => {
       const moved = await runHop(['import', '-'], { HOP_DATA_DIR: other.path }, exported.stdout);
       assert.equal(moved.code, 0, moved.stderr);
       assert.match(moved.stdout, new RegExp(`${rows.length} created`));
+      assert.match(moved.stderr, /Registered domain go\.imp\.example/);
     } finally {
       other.remove();
     }

@@ -74,7 +74,11 @@ test('a store that fails answers 503 unavailable with Retry-After, and nothing c
 });
 
 /** GET over a real socket with the Host header a browser on `host` would send. */
-function getOn(host: string, path: string, agent?: Agent): Promise<{ status: number; location: string | undefined }> {
+function getOn(
+  host: string,
+  path: string,
+  agent?: Agent,
+): Promise<{ status: number; location: string | undefined }> {
   const u = new URL(base);
   return new Promise((resolve, reject) => {
     const req = httpRequest(

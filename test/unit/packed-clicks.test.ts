@@ -38,4 +38,16 @@ describe('packed click batches', () => {
     const blanks = [clickEvent({ browser: null, os: 'x' }), clickEvent({ browser: '', os: 'x' })];
     assert.deepEqual(unpackClicks(packClicks(blanks)), blanks);
   });
+
+  test('the matched redirect rule reads back, packed and as JSON columns; clicks without one have none', () => {
+    const events = [
+      clickEvent({ code: 'ab', rule: 2 }),
+      clickEvent({ code: 'ab', rule: 0 }),
+      clickEvent({ code: 'go.example/ab', rule: 2 }),
+      clickEvent({ code: 'plain' }),
+    ];
+    assert.deepEqual(unpackClicks(packClicks(events)), events);
+    assert.deepEqual(unpackClicks(encodeRawClicks(events)), events);
+    assert.ok(!('rule' in unpackClicks(packClicks([events[3]!]))[0]!));
+  });
 });

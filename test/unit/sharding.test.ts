@@ -153,7 +153,14 @@ describe('click batches across shards', () => {
   test('merged stats add series and breakdowns, union visitors and keep the top links', () => {
     const part = (t: number, clicks: number, code: string, reg: number, rank: number) => ({
       series: [{ t, clicks }],
-      breakdowns: { referrer: [{ value: 'x', clicks }], country: [], browser: [], os: [], device: [] },
+      breakdowns: {
+        referrer: [{ value: 'x', clicks }],
+        country: [],
+        browser: [],
+        os: [],
+        device: [],
+        rule: [],
+      },
       visitorRegisters: [{ reg, rank }],
       topLinks: [{ code, clicks }],
     });

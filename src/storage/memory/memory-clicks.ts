@@ -95,10 +95,11 @@ export class MemoryClicks {
         dims.set(k, (dims.get(k) ?? 0) + r.clicks);
       };
       if (r.dim === 'agent') {
-        const [browser = '', os = '', device = ''] = r.value.split(AGENT_SEP);
+        const [browser = '', os = '', device = '', rule = ''] = r.value.split(AGENT_SEP);
         add('browser', browser);
         add('os', os);
         add('device', device);
+        add('rule', rule);
       } else add(r.dim, r.value);
     }
     const byClicks = <T extends { clicks: number }>(a: T, b: T, ka: string, kb: string) =>

@@ -247,6 +247,7 @@ export function clickStatsSql(
             UNION ALL SELECT 'browser', split_part(s.value, chr(31), 1) WHERE s.dim = 'agent'
             UNION ALL SELECT 'os', split_part(s.value, chr(31), 2) WHERE s.dim = 'agent'
             UNION ALL SELECT 'device', split_part(s.value, chr(31), 3) WHERE s.dim = 'agent'
+            UNION ALL SELECT 'rule', split_part(s.value, chr(31), 4) WHERE s.dim = 'agent'
           ) x
           GROUP BY x.dim, x.value) ranked
         WHERE rank <= $3 ORDER BY dim, clicks DESC, value`,
