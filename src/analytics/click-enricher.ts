@@ -164,8 +164,21 @@ export class ClickEnricher {
   }
 
   /** `handed`: the link key, or the link key and matched rule (clickCode). */
+  // Handed click codes split once each (a link with rules hands the same few strings again and again).
+  private readonly handed = new Map<string, { key: string; rule: number | undefined }>();
+  private split(handed: string): { key: string; rule: number | undefined } {
+    if (handed.indexOf('#') === -1) return { key: handed, rule: undefined };
+    let s = this.handed.get(handed);
+    if (s === undefined) {
+      if (this.handed.size >= 10_000) this.handed.clear();
+      s = splitClickCode(handed);
+      this.handed.set(handed, s);
+    }
+    return s;
+  }
+
   eventFor(handed: string, req: ClickRequest, at: number = Date.now()): ClickEvent {
-    const { key: code, rule } = splitClickCode(handed);
+    const { key: code, rule } = this.split(handed);
     const ua = req.headers['user-agent'] ?? '';
     const agent = this.agent(ua);
     const client = this.client(agent, this.clientIp(req), ua, at);

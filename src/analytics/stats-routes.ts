@@ -75,9 +75,10 @@ const statsProperties = {
   ...Object.fromEntries(LISTS.map(([name]) => [name, counted])),
 } as const;
 
-async function statsFor(deps: Deps, code: string, params: StatsParams) {
+/** `domain`: with ALL_LINKS, only that stored domain's links. */
+async function statsFor(deps: Deps, code: string, params: StatsParams, domain?: string) {
   const w = statsWindow(params, deps.now());
-  const query = { code, ...w, top: TOP };
+  const query = { code, ...w, top: TOP, ...(domain === undefined ? {} : { domain }) };
   const s = await deps.clicks.clickStats(query);
   const series = fillSeries(w, s.series);
   const lists = Object.fromEntries(
@@ -169,14 +170,14 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
     },
   );
 
-  app.get<{ Querystring: StatsParams }>(
+  app.get<{ Querystring: StatsQuerystring }>(
     '/stats',
     {
       schema: {
         summary: 'Clicks across all links over a window',
         operationId: 'getStats',
         tags: ['analytics'],
-        querystring,
+        querystring: withDomain,
         response: {
           200: {
             type: 'object',
@@ -197,11 +198,15 @@ export function registerStatsRoutes(app: FastifyInstance, deps: Deps): void {
               },
             },
           },
-          ...problemResponses(...AUTHENTICATED, 'validation_failed'),
+          ...problemResponses(...AUTHENTICATED, 'validation_failed', 'unknown_domain'),
         },
       },
     },
-    async (req) => statsFor(deps, ALL_LINKS, req.query),
+    async (req) => {
+      const { domain, ...window } = req.query;
+      if (domain === undefined) return statsFor(deps, ALL_LINKS, window);
+      return statsFor(deps, ALL_LINKS, window, await deps.domains.storedDomain(domain));
+    },
   );
 
   app.get<{ Querystring: StatsQuerystring }>(

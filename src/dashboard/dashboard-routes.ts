@@ -9,7 +9,7 @@ import { HopError } from '../domain/errors.ts';
 import { WEB_DIST_DIR } from '../paths.ts';
 
 /** Client-side pages, each answered with the app's HTML; all are reserved words (domain/codes.ts). */
-export const DASHBOARD_PAGES = ['signin', 'links', 'analytics', 'system'] as const;
+export const DASHBOARD_PAGES = ['signin', 'links', 'analytics', 'settings', 'system'] as const;
 
 // No inline script or style and no eval: a stored title cannot become code even if it escaped.
 export const DASHBOARD_CSP = [

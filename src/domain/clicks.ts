@@ -205,8 +205,18 @@ export function internedAgentValue(e: Pick<ClickEvent, 'browser' | 'os' | 'devic
 /** The stored agent value of a click: browser, OS and device, and the matched rule when there is one. */
 export function agentValueOf(e: Pick<ClickEvent, 'browser' | 'os' | 'device' | 'rule'>): string {
   const v = internedAgentValue(e);
-  return e.rule === undefined ? v : `${v}${AGENT_SEP}${e.rule}`;
+  if (e.rule === undefined) return v;
+  // Interned too: the same few strings again and again, never one per click.
+  let byRule = ruledAgentValues.get(v);
+  if (byRule === undefined) {
+    if (ruledAgentValues.size >= 4096) ruledAgentValues.clear();
+    byRule = [];
+    ruledAgentValues.set(v, byRule);
+  }
+  byRule[e.rule] ??= `${v}${AGENT_SEP}${e.rule}`;
+  return byRule[e.rule]!;
 }
+const ruledAgentValues = new Map<string, string[]>();
 
 // Nested maps keyed by values already at hand: summing a click builds no strings, which matters
 // at tens of thousands of clicks a second on the thread that also serves redirects.

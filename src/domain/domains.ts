@@ -43,6 +43,20 @@ export function bucketOfKey(key: string): number {
   return bucketOf(slash === -1 ? key : key.slice(slash + 1));
 }
 
+/** Whether a link key is on this stored domain ('' the default). The all-links key '' is on none. */
+export function keyOnDomain(key: string, domain: string): boolean {
+  if (key === '') return false;
+  const slash = key.lastIndexOf('/');
+  return domain === DEFAULT_DOMAIN ? slash === -1 : slash === domain.length && key.startsWith(domain);
+}
+
+/** The same test in SQL over a column of link keys (a stored domain is [a-z0-9.-], checked here). */
+export function keyOnDomainSql(column: string, domain: string): string {
+  if (domain === DEFAULT_DOMAIN) return `(${column} <> '' AND strpos(${column}, '/') = 0)`;
+  if (!/^[a-z0-9.-]+$/.test(domain)) throw new Error(`not a stored domain: ${domain}`);
+  return `starts_with(${column}, '${domain}/')`;
+}
+
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 /**

@@ -108,6 +108,11 @@ export class FlatClickSums {
     return out;
   }
 
+  /** The keys of the links with clicks held. */
+  linkKeys(): IterableIterator<string> {
+    return this.slots.keys();
+  }
+
   /** Every link's clicks per hour and bot flag (for top links). */
   *linkHours(): Generator<{ code: string; hour: number; bot: boolean; clicks: number }> {
     const sums = new Map<number, number>();

@@ -111,6 +111,8 @@ export class DomainDirectory {
   /** The stored domain ('' or a registered host) of a host given by a client; absent: the default. */
   async storedDomain(input: unknown, field = 'domain'): Promise<string> {
     if (input === undefined || input === null) return DEFAULT_DOMAIN;
+    // The default host may be an IP address or `localhost`, which no registered domain may be.
+    if (typeof input === 'string' && requestHost(input) === this.defaultHost) return DEFAULT_DOMAIN;
     const host = normalizeHost(input, field);
     if (host === this.defaultHost) return DEFAULT_DOMAIN;
     // Registered a moment ago through another process: this one may not have heard yet.

@@ -9,6 +9,7 @@ import {
   type Domain,
   type DomainRedirects,
   normalizeHost,
+  requestHost,
 } from '../domain/domains.ts';
 import { HopError } from '../domain/errors.ts';
 import { normalizeTargetUrl, type UrlPolicy } from '../domain/url-policy.ts';
@@ -147,6 +148,7 @@ export function registerDomainRoutes(app: FastifyInstance, deps: Deps): void {
 
   /** The stored host a path names ('' for the default domain's), or 404. */
   const storedHost = (raw: string): string => {
+    if (requestHost(raw) === dir.defaultHost) return DEFAULT_DOMAIN;
     let host: string;
     try {
       host = normalizeHost(raw);

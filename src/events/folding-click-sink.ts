@@ -8,6 +8,7 @@
 // once. A fold writes its rows as ledger batches whose ids follow from the fold's id; the raw
 // batches name the fold before the first is written, so a crash part way through is finished on the
 // next start from the raw batches, each rollup batch applied once.
+
 import { createHash } from 'node:crypto';
 import {
   ALL_LINKS,
@@ -18,6 +19,7 @@ import {
   floorTo,
   partOf,
 } from '../domain/clicks.ts';
+import { keyOnDomain } from '../domain/domains.ts';
 import { FlatClickSums } from '../domain/flat-click-sums.ts';
 import type { Logger } from '../logger.ts';
 import type { ClickMetrics } from '../metrics/metrics.ts';
@@ -217,15 +219,24 @@ export class FoldingClickSink implements EventSink {
     };
     const firstDay = floorTo(q.from, DAY_MS);
     const add = (sums: FlatClickSums, batchOf: (code: string) => string | null) => {
-      const own = sums.rowsOf(q.code);
-      const batch = batchOf(q.code);
-      for (const r of own.rollups) {
-        if (r.hour >= q.from && r.hour < q.to && (q.includeBots || !r.bot)) out.rollups.push({ ...r, batch });
+      const rowsOf = (code: string) => {
+        const own = sums.rowsOf(code);
+        const batch = batchOf(code);
+        for (const r of own.rollups) {
+          if (r.hour >= q.from && r.hour < q.to && (q.includeBots || !r.bot))
+            out.rollups.push({ ...r, batch });
+        }
+        for (const v of own.visitors) {
+          if (v.day >= firstDay && v.day < q.to && (q.includeBots || !v.bot))
+            out.visitors.push({ ...v, batch });
+        }
+      };
+      // One domain's links: each link's own rows (they carry the series, breakdowns and top links).
+      if (q.code === ALL_LINKS && q.domain !== undefined) {
+        for (const key of sums.linkKeys()) if (keyOnDomain(key, q.domain)) rowsOf(key);
+        return;
       }
-      for (const v of own.visitors) {
-        if (v.day >= firstDay && v.day < q.to && (q.includeBots || !v.bot))
-          out.visitors.push({ ...v, batch });
-      }
+      rowsOf(q.code);
       if (q.code !== ALL_LINKS) return;
       for (const h of sums.linkHours()) {
         if (h.hour < q.from || h.hour >= q.to || (h.bot && !q.includeBots)) continue;

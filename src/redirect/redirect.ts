@@ -2,7 +2,6 @@
 // Synchronous on a cache hit; policies are the functions it calls. Adapters render the answer.
 import type { IncomingMessage } from 'node:http';
 import type { Deps } from '../deps.ts';
-import { clickCode } from '../domain/clicks.ts';
 import { looksLikeCode } from '../domain/codes.ts';
 import { type Domain, linkKey } from '../domain/domains.ts';
 import { decideRedirect, type RedirectRecord } from '../domain/link.ts';
@@ -39,8 +38,10 @@ export function createRedirector(deps: Deps): Redirector {
     const location = link.forwardQuery && q !== -1 ? mergeQuery(target, url.slice(q + 1)) : target;
     if (counts && clicks.active) {
       // With rules, the one that chose (1-based; 0: none) goes with the click: the A/B breakdown.
-      const key = linkKey(link.domain, link.code);
-      clicks.take(chosen === null ? key : clickCode(key, chosen.rule + 1), req);
+      clicks.take(
+        chosen === null ? linkKey(link.domain, link.code) : rules.clickCode(link, chosen.rule),
+        req,
+      );
     }
     metrics.redirect('redirect');
     return { status: link.redirectType, location };

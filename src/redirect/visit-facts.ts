@@ -97,6 +97,10 @@ export function describedVisit(v: DescribedVisitor, now: number): Visit {
 /** Makes the Visit of one request for one link. */
 export class VisitFacts {
   private readonly agents = new Map<string, Agent>();
+  // Browsers send a handful of distinct Accept-Language headers and come from a bounded set of
+  // addresses at a time: each is parsed once, not on every redirect of a link with rules.
+  private readonly languageLists = new Map<string, readonly string[]>();
+  private readonly addresses = new Map<string, ReturnType<typeof parseIp>>();
   private readonly trust: TrustProxy;
   private readonly countryHeader: string | null;
 
@@ -117,11 +121,31 @@ export class VisitFacts {
       now,
       query: q === -1 ? '' : url.slice(q + 1),
       agent: () => this.agent(ua),
-      languages: () => acceptedLanguages(req.headers['accept-language']),
+      languages: () => this.languages(req.headers['accept-language'] ?? ''),
       country: () => this.country(req, clientIp()),
-      ip: () => parseIp(clientIp().replace(/^::ffff:(?=\d+\.)/i, '')),
+      ip: () => this.address(clientIp()),
       bucket: () => stickyBucket(clientIp(), ua, code),
     };
+  }
+
+  private languages(header: string): readonly string[] {
+    let l = this.languageLists.get(header);
+    if (l === undefined) {
+      l = acceptedLanguages(header);
+      if (this.languageLists.size >= AGENT_CACHE_SIZE) this.languageLists.clear();
+      this.languageLists.set(header, l);
+    }
+    return l;
+  }
+
+  private address(ip: string): ReturnType<typeof parseIp> {
+    let a = this.addresses.get(ip);
+    if (a === undefined) {
+      a = parseIp(ip.replace(/^::ffff:(?=\d+\.)/i, ''));
+      if (this.addresses.size >= AGENT_CACHE_SIZE) this.addresses.clear();
+      this.addresses.set(ip, a);
+    }
+    return a;
   }
 
   private agent(ua: string): Agent {

@@ -191,8 +191,13 @@ export interface ClickBatch {
 }
 
 export interface StatsQuery {
-  /** A link's code, or ALL_LINKS. */
+  /** A link's key, or ALL_LINKS. */
   readonly code: string;
+  /**
+   * With ALL_LINKS: only the links of this domain ('' the default domain), summed from their own
+   * rows (the all-links rows span every domain). Costs a read of every link's rows in the window.
+   */
+  readonly domain?: string;
   /** Whole hours, epoch ms: [from, to). */
   readonly from: number;
   readonly to: number;

@@ -531,6 +531,15 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       assert.equal(sum(onB.series), 1);
       assert.equal(sum(onA.series), 0);
       assert.equal((await store.getLink('b.conf.example/twodom'))?.clicks, 1);
+      const window = statsQuery(ALL_LINKS, hour, hour + 3_600_000);
+      const onlyB = await store.clickStats({ ...window, domain: 'b.conf.example' });
+      assert.equal(sum(onlyB.series), 1);
+      assert.deepEqual(onlyB.topLinks, [{ code: 'b.conf.example/twodom', clicks: 1 }]);
+      assert.equal(onlyB.breakdowns.browser[0]?.clicks, 1);
+      assert.equal(estimateVisitors(onlyB.visitorRegisters.map((r) => r.rank)), 1);
+      const onDefault = await store.clickStats({ ...window, domain: '' });
+      assert.ok(!onDefault.topLinks.some((l) => l.code.includes('/')));
+      assert.equal(sum((await store.clickStats({ ...window, domain: 'none.conf.example' })).series), 0);
       const page = await store.listLinks({
         limit: 100,
         cursor: null,

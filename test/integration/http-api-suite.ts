@@ -912,6 +912,12 @@ export function runHttpApiSuite(shape: string, start: () => Promise<Harness>): v
         const statsA = (await api('GET', '/api/v1/links/samecode/stats')).json();
         assert.equal(statsB.totals.clicks, 4);
         assert.equal(statsA.totals.clicks, 4);
+        const domainB = (await api('GET', '/api/v1/stats?domain=two.example')).json();
+        assert.equal(domainB.totals.clicks, 4);
+        assert.deepEqual(domainB.topLinks, [{ code: 'samecode', domain: 'two.example', clicks: 4 }]);
+        const domainA = (await api('GET', '/api/v1/stats?domain=hop.test')).json();
+        assert.ok(domainA.topLinks.every((l: { domain: string }) => l.domain === 'hop.test'));
+        assert.ok(domainA.topLinks.some((l: { code: string }) => l.code === 'samecode'));
         const rules = await h.app.inject({
           method: 'PUT',
           url: '/api/v1/links/samecode/rules?domain=two.example',

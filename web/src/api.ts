@@ -3,6 +3,8 @@
 
 export interface Link {
   code: string;
+  /** The host the link answers on (the default domain's host for most links). */
+  domain: string;
   shortUrl: string;
   url: string;
   createdAt: string;
@@ -16,6 +18,20 @@ export interface Link {
   disabled: boolean;
   clicks: number;
   status: 'active' | 'expired' | 'disabled' | 'used_up';
+  hasRules: boolean;
+  /** Where the link sends visitors once it is expired, used up or disabled (else 410). */
+  expiredUrl: string | null;
+  passwordProtected: boolean;
+  crawlable: boolean;
+}
+
+export interface Domain {
+  host: string;
+  isDefault: boolean;
+  rootRedirect: string | null;
+  notFoundRedirect: string | null;
+  expiredRedirect: string | null;
+  createdAt: string;
 }
 
 export interface Session {
@@ -71,5 +87,6 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   );
 }
 
-export const qrUrl = (code: string, format: 'svg' | 'png', download = false) =>
-  `/api/v1/links/${encodeURIComponent(code)}/qr?format=${format}${download ? '&download=true' : ''}`;
+/** `domainQuery`: '' for a link on the default domain, else `domain=<host>` (see domains.ts). */
+export const qrUrl = (code: string, format: 'svg' | 'png', download = false, domainQuery = '') =>
+  `/api/v1/links/${encodeURIComponent(code)}/qr?format=${format}${download ? '&download=true' : ''}${domainQuery === '' ? '' : `&${domainQuery}`}`;

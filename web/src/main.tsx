@@ -4,6 +4,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, type Session, SIGNED_OUT_EVENT, setCsrfToken } from './api.ts';
 import { AnalyticsPage } from './pages/analytics.tsx';
+import { DomainsPage } from './pages/domains.tsx';
 import { LinksPage } from './pages/links.tsx';
 import { ShortenPage } from './pages/shorten.tsx';
 import { SignInPage } from './pages/signin.tsx';
@@ -15,6 +16,7 @@ const NAV = [
   { href: '/', label: 'Shorten' },
   { href: '/links', label: 'Links' },
   { href: '/analytics', label: 'Analytics' },
+  { href: '/settings', label: 'Domains' },
   { href: '/system', label: 'System' },
 ] as const;
 
@@ -61,7 +63,9 @@ function App() {
 
   let page = <ShortenPage />;
   if (path === '/links') page = <LinksPage />;
-  else if (path === '/analytics') page = <AnalyticsPage code={query.get('code')} />;
+  else if (path === '/analytics')
+    page = <AnalyticsPage code={query.get('code')} domain={query.get('domain')} />;
+  else if (path === '/settings') page = <DomainsPage />;
   else if (path === '/system') page = <SystemPage />;
   return (
     <>

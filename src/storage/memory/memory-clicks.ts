@@ -1,4 +1,5 @@
 // The click half of the memory store: the same answers as the SQL rollups, from plain maps.
+
 import {
   AGENT_SEP,
   ALL_LINKS,
@@ -10,6 +11,7 @@ import {
   floorTo,
   type RollupIncrement,
 } from '../../domain/clicks.ts';
+import { keyOnDomain } from '../../domain/domains.ts';
 import type { ClickBatch, ClickMaintenance, ClickStats, StatsQuery, UnfoldedBatch } from '../ports.ts';
 
 interface RawBatch {
@@ -83,9 +85,10 @@ export class MemoryClicks {
     const pending = (held?.rollups ?? []).filter(unwritten);
     for (const r of [...this.rollups.values(), ...pending]) {
       if (r.hour < q.from || r.hour >= q.to || (r.bot && !q.includeBots)) continue;
-      if (r.dim === COUNTED_BY && r.code !== ALL_LINKS)
+      const mine = q.domain === undefined ? r.code === q.code : keyOnDomain(r.code, q.domain);
+      if (r.dim === COUNTED_BY && r.code !== ALL_LINKS && (q.domain === undefined || mine))
         links.set(r.code, (links.get(r.code) ?? 0) + r.clicks);
-      if (r.code !== q.code) continue;
+      if (!mine) continue;
       if (r.dim === COUNTED_BY) {
         const t = floorTo(r.hour, unit);
         series.set(t, (series.get(t) ?? 0) + r.clicks);
@@ -116,7 +119,8 @@ export class MemoryClicks {
     const ranks = new Map<number, number>();
     for (const [k, rank] of this.visitors) {
       const [code, day, bot, reg] = k.split('\u0000') as [string, string, string, string];
-      if (code !== q.code || Number(day) < firstDay || Number(day) >= q.to) continue;
+      const mine = q.domain === undefined ? code === q.code : keyOnDomain(code, q.domain);
+      if (!mine || Number(day) < firstDay || Number(day) >= q.to) continue;
       if (bot === 'true' && !q.includeBots) continue;
       ranks.set(Number(reg), Math.max(ranks.get(Number(reg)) ?? 0, rank));
     }

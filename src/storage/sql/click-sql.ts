@@ -10,6 +10,7 @@ import {
   floorTo,
   packRollups,
 } from '../../domain/clicks.ts';
+import { keyOnDomainSql } from '../../domain/domains.ts';
 import { packClicks, unpackClicks } from '../../domain/packed-clicks.ts';
 import type {
   ClickBatch,
@@ -198,7 +199,9 @@ export function clickStatsSql(
   const top = pendingRollups(pending, 3);
   const visitorRows = pending?.visitors ?? [];
   const visitors = columns(visitorRows, (v) => [v.reg, v.rank, v.bot, v.batch]);
-  const mine = 'p.code = $1 AND (NOT p.bot OR $2)';
+  // One link's rows, all links' rows, or (a domain given) the rows of each of that domain's links.
+  const onDomain = q.domain === undefined ? null : keyOnDomainSql('p.code', q.domain);
+  const mine = `${onDomain === null ? 'p.code = $1' : `$1 = '' AND ${onDomain}`} AND (NOT p.bot OR $2)`;
   const seriesRows = fromPacks(spans, '$t AS t, p.clicks', mine);
   if (series !== null)
     seriesRows.push(`SELECT t, clicks FROM ${series.sql} p WHERE ${mine} AND p.dim = '${COUNTED_BY}'`);
@@ -209,10 +212,11 @@ export function clickStatsSql(
     ' CROSS JOIN LATERAL unnest(p.vals, p.counts) AS u(v, n)',
   );
   if (breakdowns !== null) valueRows.push(`SELECT dim, value, clicks FROM ${breakdowns.sql} p WHERE ${mine}`);
-  const linkRows = fromPacks(spans, 'p.code, p.clicks', "p.code <> '' AND (NOT p.bot OR $1)");
+  const anyLink = onDomain ?? "p.code <> ''";
+  const linkRows = fromPacks(spans, 'p.code, p.clicks', `${anyLink} AND (NOT p.bot OR $1)`);
   if (top !== null)
     linkRows.push(
-      `SELECT code, clicks FROM ${top.sql} p WHERE p.code <> '' AND (NOT p.bot OR $1) AND p.dim = '${COUNTED_BY}'`,
+      `SELECT code, clicks FROM ${top.sql} p WHERE ${anyLink} AND (NOT p.bot OR $1) AND p.dim = '${COUNTED_BY}'`,
     );
   // Visitors are counted over whole days: a register holds a day's visitors.
   const days = {

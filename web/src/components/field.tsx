@@ -6,7 +6,7 @@ interface FieldProps {
   id: string;
   label: string;
   error?: string | undefined;
-  hint?: string;
+  hint?: string | undefined;
   children: (described: {
     id: string;
     'aria-invalid': boolean;

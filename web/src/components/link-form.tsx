@@ -1,7 +1,7 @@
 // The link fields, for shortening and for editing in place. API validation errors land next to
 // the field they name; anything else is shown above the buttons.
 import { useState } from 'preact/hooks';
-import { ApiError, type Link } from '../api.ts';
+import { ApiError, type Domain, type Link } from '../api.ts';
 import { fromLocalInput, parseTags, toLocalInput } from '../format.ts';
 import { Field } from './field.tsx';
 
@@ -14,6 +14,13 @@ export interface LinkFormValues {
   maxClicks: string;
   redirectType: string;
   forwardQuery: boolean;
+  /** Create only: '' for the default domain, else a registered host. */
+  domain: string;
+  /** Write-only: on edit, empty leaves the password as it is. */
+  password: string;
+  removePassword: boolean;
+  expiredUrl: string;
+  crawlable: boolean;
 }
 
 export const emptyValues: LinkFormValues = {
@@ -25,6 +32,11 @@ export const emptyValues: LinkFormValues = {
   maxClicks: '',
   redirectType: '302',
   forwardQuery: true,
+  domain: '',
+  password: '',
+  removePassword: false,
+  expiredUrl: '',
+  crawlable: false,
 };
 
 export function valuesOf(link: Link): LinkFormValues {
@@ -37,6 +49,11 @@ export function valuesOf(link: Link): LinkFormValues {
     maxClicks: link.maxClicks === null ? '' : String(link.maxClicks),
     redirectType: String(link.redirectType),
     forwardQuery: link.forwardQuery,
+    domain: '',
+    password: '',
+    removePassword: false,
+    expiredUrl: link.expiredUrl ?? '',
+    crawlable: link.crawlable,
   };
 }
 
@@ -47,19 +64,27 @@ export function bodyOf(v: LinkFormValues, mode: 'create' | 'edit'): Record<strin
     tags: parseTags(v.tags),
     redirectType: Number(v.redirectType),
     forwardQuery: v.forwardQuery,
+    crawlable: v.crawlable,
   };
   const title = v.title.trim();
   const maxClicks = v.maxClicks.trim();
   const expiresAt = fromLocalInput(v.expiresAt);
+  const expiredUrl = v.expiredUrl.trim();
+  // A password is sent as typed (spaces count); an empty field sends none.
+  if (v.password !== '') body.password = v.password;
   if (mode === 'edit') {
     body.title = title === '' ? null : title;
     body.maxClicks = maxClicks === '' ? null : Number(maxClicks);
     body.expiresAt = expiresAt;
+    body.expiredUrl = expiredUrl === '' ? null : expiredUrl;
+    if (v.removePassword) body.password = null;
   } else {
+    if (v.domain !== '') body.domain = v.domain;
     if (v.alias.trim() !== '') body.alias = v.alias.trim();
     if (title !== '') body.title = title;
     if (maxClicks !== '') body.maxClicks = Number(maxClicks);
     if (expiresAt !== null) body.expiresAt = expiresAt;
+    if (expiredUrl !== '') body.expiredUrl = expiredUrl;
   }
   return body;
 }
@@ -71,6 +96,7 @@ const CODE_FIELDS: Record<string, keyof LinkFormValues> = {
   reserved_alias: 'alias',
   alias_taken: 'alias',
   invalid_expiry: 'expiresAt',
+  unknown_domain: 'domain',
 };
 
 interface Props {
@@ -80,9 +106,22 @@ interface Props {
   submitLabel: string;
   onSubmit: (body: Record<string, unknown>) => Promise<void>;
   onCancel?: () => void;
+  /** Create: the domains to pick from (null while they load). */
+  domains?: Domain[] | null;
+  /** Edit: whether the link has a password now. */
+  passwordProtected?: boolean;
 }
 
-export function LinkForm({ idPrefix, mode, initial, submitLabel, onSubmit, onCancel }: Props) {
+export function LinkForm({
+  idPrefix,
+  mode,
+  initial,
+  submitLabel,
+  onSubmit,
+  onCancel,
+  domains,
+  passwordProtected = false,
+}: Props) {
   const [v, setV] = useState(initial);
   const [errors, setErrors] = useState<Partial<Record<keyof LinkFormValues, string>>>({});
   const [formError, setFormError] = useState<string | null>(null);
@@ -134,6 +173,20 @@ export function LinkForm({ idPrefix, mode, initial, submitLabel, onSubmit, onCan
       </Field>
       <div class="grid">
         {mode === 'create' && (
+          <Field id={id('domain')} label="Domain" error={errors.domain}>
+            {(a) => (
+              <select {...a} name="domain" value={v.domain} onChange={set('domain')}>
+                {(domains ?? []).map((d) => (
+                  <option key={d.host} value={d.isDefault ? '' : d.host}>
+                    {d.isDefault ? `${d.host} (default)` : d.host}
+                  </option>
+                ))}
+                {(domains ?? []).length === 0 && <option value="">Default domain</option>}
+              </select>
+            )}
+          </Field>
+        )}
+        {mode === 'create' && (
           <Field
             id={id('alias')}
             label="Alias (optional)"
@@ -184,6 +237,69 @@ export function LinkForm({ idPrefix, mode, initial, submitLabel, onSubmit, onCan
             </select>
           )}
         </Field>
+      </div>
+      <div class="grid">
+        <Field
+          id={id('password')}
+          label={mode === 'edit' && passwordProtected ? 'New password (optional)' : 'Password (optional)'}
+          error={errors.password}
+          hint={
+            mode === 'edit' && passwordProtected
+              ? 'Empty: the password stays as it is'
+              : 'Visitors must enter it before they are sent on'
+          }
+        >
+          {(a) => (
+            <input
+              {...a}
+              type="password"
+              name="password"
+              autoComplete="new-password"
+              disabled={v.removePassword}
+              value={v.password}
+              onInput={set('password')}
+            />
+          )}
+        </Field>
+        <Field
+          id={id('expiredUrl')}
+          label="Fallback URL (optional)"
+          error={errors.expiredUrl}
+          hint="Where visitors go once the link is expired, used up or disabled"
+        >
+          {(a) => (
+            <input
+              {...a}
+              type="url"
+              name="expiredUrl"
+              autoComplete="off"
+              value={v.expiredUrl}
+              onInput={set('expiredUrl')}
+            />
+          )}
+        </Field>
+      </div>
+      {mode === 'edit' && passwordProtected && (
+        <div class="check">
+          <input
+            id={id('removePassword')}
+            type="checkbox"
+            name="removePassword"
+            checked={v.removePassword}
+            onChange={set('removePassword')}
+          />
+          <label for={id('removePassword')}>Remove the password</label>
+        </div>
+      )}
+      <div class="check">
+        <input
+          id={id('crawlable')}
+          type="checkbox"
+          name="crawlable"
+          checked={v.crawlable}
+          onChange={set('crawlable')}
+        />
+        <label for={id('crawlable')}>Let search engines follow it (listed in robots.txt)</label>
       </div>
       <div class="check">
         <input

@@ -1,8 +1,12 @@
-// Clicks for one link (?code=) or all links: a chart over a chosen range, top referrers,
-// countries, browsers, OSes and devices, and a live feed from the server's event stream.
+// Clicks for one link (?code=, and &domain= off the default domain) or all links: a chart over a
+// chosen range, top referrers, countries, browsers, OSes and devices, clicks by redirect rule (one
+// link) or visits that found no link (all links), and a live feed from the server's event stream.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from '../api.ts';
 import { TimeChart, TopList } from '../components/charts.tsx';
+import { OrphanVisits } from '../components/orphan-visits.tsx';
+import { RuleClicks } from '../components/rule-clicks.tsx';
+import { analyticsHref, defaultHostOf, linkPath, useDomains } from '../domains.ts';
 import { formatNumber } from '../format.ts';
 import { navigate, onLinkClick } from '../router.ts';
 
@@ -22,7 +26,9 @@ interface Stats {
   browsers: Row[];
   oses: Row[];
   devices: Row[];
-  topLinks?: { code: string; clicks: number }[];
+  /** One link's clicks by the rule that sent them ('0': none matched). */
+  rules?: Row[];
+  topLinks?: { code: string; domain: string; clicks: number }[];
 }
 
 interface ClickEvent {
@@ -40,43 +46,55 @@ const DAY = 86_400_000;
 const dateInput = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 const FEED_MAX = 50;
 
-export function AnalyticsPage({ code }: { code: string | null }) {
+export function AnalyticsPage({ code, domain }: { code: string | null; domain: string | null }) {
   const today = Date.now();
   const [from, setFrom] = useState(dateInput(today - 6 * DAY));
   const [to, setTo] = useState(dateInput(today));
   const [interval, setIntervalChoice] = useState<'auto' | 'hour' | 'day'>('auto');
   const [bots, setBots] = useState(false);
   const [codeInput, setCodeInput] = useState(code ?? '');
+  const [domainInput, setDomainInput] = useState(domain ?? '');
+  const { domains } = useDomains();
+  const defaultHost = domains === null ? undefined : defaultHostOf(domains);
   const [stats, setStats] = useState<Stats | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [refresh, setRefresh] = useState(0);
   const asked = useRef(0);
 
   useEffect(() => setCodeInput(code ?? ''), [code]);
+  useEffect(() => setDomainInput(domain ?? ''), [domain]);
+
+  const p = new URLSearchParams({
+    from: new Date(`${from}T00:00:00`).toISOString(),
+    // Through the end of the chosen day.
+    to: new Date(new Date(`${to}T00:00:00`).getTime() + DAY).toISOString(),
+    includeBots: String(bots),
+  });
+  if (interval !== 'auto') p.set('interval', interval);
+  const windowQuery = p.toString();
 
   useEffect(() => {
     const mine = ++asked.current;
-    const p = new URLSearchParams({
-      from: new Date(`${from}T00:00:00`).toISOString(),
-      // Through the end of the chosen day.
-      to: new Date(new Date(`${to}T00:00:00`).getTime() + DAY).toISOString(),
-      includeBots: String(bots),
-    });
-    if (interval !== 'auto') p.set('interval', interval);
-    const path = code === null ? `/stats?${p}` : `/links/${encodeURIComponent(code)}/stats?${p}`;
-    api<Stats>('GET', path).then(
-      (s) => {
-        if (mine !== asked.current) return;
-        setStats(s);
-        setError(null);
-      },
-      (err: Error) => {
-        if (mine === asked.current) setError(err.message);
-      },
-    );
-  }, [code, from, to, interval, bots, refresh]);
+    const path =
+      code === null
+        ? Promise.resolve(`/stats?${windowQuery}`)
+        : linkPath(code, domain, '/stats', new URLSearchParams(windowQuery));
+    path
+      .then((at) => api<Stats>('GET', at))
+      .then(
+        (s) => {
+          if (mine !== asked.current) return;
+          setStats(s);
+          setError(null);
+        },
+        (err: Error) => {
+          if (mine === asked.current) setError(err.message);
+        },
+      );
+  }, [code, domain, windowQuery, refresh]);
 
-  const title = code === null ? 'Analytics: all links' : `Analytics: ${code}`;
+  const title =
+    code === null ? 'Analytics: all links' : `Analytics: ${code}${domain === null ? '' : ` on ${domain}`}`;
   return (
     <main id="main">
       <h1 tabIndex={-1}>{title}</h1>
@@ -85,7 +103,9 @@ export function AnalyticsPage({ code }: { code: string | null }) {
         onSubmit={(e) => {
           e.preventDefault();
           const c = codeInput.trim();
-          navigate(c === '' ? '/analytics' : `/analytics?code=${encodeURIComponent(c)}`);
+          if (c === '') navigate('/analytics');
+          else if (domainInput === '') navigate(`/analytics?code=${encodeURIComponent(c)}`);
+          else navigate(analyticsHref(c, domainInput, defaultHost));
         }}
       >
         <div class="field">
@@ -97,6 +117,22 @@ export function AnalyticsPage({ code }: { code: string | null }) {
             onInput={(e) => setCodeInput(e.currentTarget.value)}
           />
         </div>
+        {domains !== null && domains.length > 1 && (
+          <div class="field">
+            <label for="an-domain">Its domain</label>
+            <select
+              id="an-domain"
+              value={domainInput}
+              onChange={(e) => setDomainInput(e.currentTarget.value)}
+            >
+              {domains.map((d) => (
+                <option key={d.host} value={d.isDefault ? '' : d.host}>
+                  {d.host}
+                </option>
+              ))}
+            </select>
+          </div>
+        )}
         <button type="submit">Show</button>
         <div class="field">
           <label for="an-from">From</label>
@@ -168,16 +204,23 @@ export function AnalyticsPage({ code }: { code: string | null }) {
               interval={stats.interval}
             />
           </section>
+          {code !== null && stats.rules !== undefined && stats.rules.length > 0 && (
+            <RuleClicks code={code} domain={domain} rows={stats.rules} />
+          )}
           <div class="toplists">
             {stats.topLinks !== undefined && (
               <TopList
                 title="Top links"
-                rows={stats.topLinks.map((l) => ({ key: l.code, clicks: l.clicks }))}
-                link={(c) => (
-                  <a href={`/analytics?code=${encodeURIComponent(c)}`} onClick={onLinkClick}>
-                    {c}
-                  </a>
-                )}
+                rows={stats.topLinks.map((l) => ({ key: `${l.domain}/${l.code}`, clicks: l.clicks }))}
+                link={(key) => {
+                  const slash = key.lastIndexOf('/');
+                  const [host, c] = [key.slice(0, slash), key.slice(slash + 1)];
+                  return (
+                    <a href={analyticsHref(c, host, defaultHost)} onClick={onLinkClick}>
+                      {host === defaultHost ? c : `${host}/${c}`}
+                    </a>
+                  );
+                }}
               />
             )}
             <TopList title="Referrers" rows={stats.referrers} />
@@ -188,23 +231,28 @@ export function AnalyticsPage({ code }: { code: string | null }) {
           </div>
         </>
       )}
-      <LiveFeed code={code} onClick={() => setRefresh((n) => n + 1)} />
+      {code === null && <OrphanVisits windowQuery={windowQuery} domains={domains} refresh={refresh} />}
+      <LiveFeed code={code} domain={domain} onClick={() => setRefresh((n) => n + 1)} />
     </main>
   );
 }
 
-function LiveFeed({ code, onClick }: { code: string | null; onClick: () => void }) {
+function LiveFeed({
+  code,
+  domain,
+  onClick,
+}: {
+  code: string | null;
+  domain: string | null;
+  onClick: () => void;
+}) {
   const [events, setEvents] = useState<ClickEvent[]>([]);
   const [state, setState] = useState<'connecting' | 'live' | 'down'>('connecting');
   const later = useRef<ReturnType<typeof setTimeout> | null>(null);
   useEffect(() => {
     setEvents([]);
     setState('connecting');
-    const url = code === null ? '/api/v1/events' : `/api/v1/links/${encodeURIComponent(code)}/events`;
-    const source = new EventSource(url, { withCredentials: true });
-    source.onopen = () => setState('live');
-    source.onerror = () => setState(source.readyState === EventSource.CLOSED ? 'down' : 'connecting');
-    source.addEventListener('click', (e) => {
+    const onEvent = (e: Event) => {
       const click = JSON.parse((e as MessageEvent<string>).data) as ClickEvent;
       setEvents((old) => [click, ...old].slice(0, FEED_MAX));
       // The rollups take one flush to include the click: refresh the figures shortly after.
@@ -214,13 +262,28 @@ function LiveFeed({ code, onClick }: { code: string | null; onClick: () => void 
           onClick();
         }, 1200);
       }
-    });
+    };
+    let source: EventSource | null = null;
+    let closed = false;
+    const path = code === null ? Promise.resolve('/events') : linkPath(code, domain, '/events');
+    path.then(
+      (at) => {
+        if (closed) return;
+        const s = new EventSource(`/api/v1${at}`, { withCredentials: true });
+        s.onopen = () => setState('live');
+        s.onerror = () => setState(s.readyState === EventSource.CLOSED ? 'down' : 'connecting');
+        s.addEventListener('click', onEvent);
+        source = s;
+      },
+      () => setState('down'),
+    );
     return () => {
-      source.close();
+      closed = true;
+      source?.close();
       if (later.current !== null) clearTimeout(later.current);
       later.current = null;
     };
-  }, [code]);
+  }, [code, domain]);
 
   return (
     <section class="card feed" aria-labelledby="feed-title">
@@ -235,7 +298,7 @@ function LiveFeed({ code, onClick }: { code: string | null; onClick: () => void 
         {events.map((c, i) => (
           <li key={`${c.at}-${events.length - i}`}>
             <time dateTime={c.at}>{new Date(c.at).toLocaleTimeString()}</time>{' '}
-            <a href={`/analytics?code=${encodeURIComponent(c.code)}`} onClick={onLinkClick} class="code">
+            <a href={feedHref(c.code)} onClick={onLinkClick} class="code">
               {c.code}
             </a>{' '}
             <span class="muted">
@@ -249,4 +312,11 @@ function LiveFeed({ code, onClick }: { code: string | null; onClick: () => void 
       </ol>
     </section>
   );
+}
+
+/** A feed click names its link by key: the code on the default domain, `host/code` elsewhere. */
+function feedHref(key: string): string {
+  const slash = key.lastIndexOf('/');
+  if (slash === -1) return `/analytics?code=${encodeURIComponent(key)}`;
+  return `/analytics?code=${encodeURIComponent(key.slice(slash + 1))}&domain=${encodeURIComponent(key.slice(0, slash))}`;
 }

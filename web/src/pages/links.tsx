@@ -1,8 +1,11 @@
-// Every link: search, tag filter, "load more" over the API's keyset cursor, and in-place edit,
-// disable/enable and delete (after an explicit confirmation).
+// Every link: search, tag and domain filters, "load more" over the API's keyset cursor, and
+// in-place edit, redirect rules, disable/enable and delete (after an explicit confirmation).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, type Link } from '../api.ts';
 import { LinkForm, valuesOf } from '../components/link-form.tsx';
+import { LinkMarkers } from '../components/link-markers.tsx';
+import { RulesEditor } from '../components/rules-editor.tsx';
+import { analyticsHref, defaultHostOf, linkPath, useDomains } from '../domains.ts';
 import { formatDate, formatNumber, STATUS_LABELS } from '../format.ts';
 import { onLinkClick } from '../router.ts';
 
@@ -11,10 +14,14 @@ interface Page {
   nextCursor: string | null;
 }
 
-function listPath(q: string, tag: string, cursor: string | null): string {
+/** A link's key in this page: one code may exist on several domains. */
+const keyOf = (l: Link) => `${l.domain}/${l.code}`;
+
+function listPath(q: string, tag: string, domain: string, cursor: string | null): string {
   const p = new URLSearchParams({ limit: '25' });
   if (q.trim() !== '') p.set('q', q.trim());
   if (tag.trim() !== '') p.set('tag', tag.trim());
+  if (domain !== '') p.set('domain', domain);
   if (cursor !== null) p.set('cursor', cursor);
   return `/links?${p}`;
 }
@@ -22,6 +29,8 @@ function listPath(q: string, tag: string, cursor: string | null): string {
 export function LinksPage() {
   const [q, setQ] = useState('');
   const [tag, setTag] = useState('');
+  const [domain, setDomain] = useState('');
+  const { domains } = useDomains();
   const [items, setItems] = useState<Link[]>([]);
   const [next, setNext] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
@@ -34,7 +43,7 @@ export function LinksPage() {
     setLoading(true);
     setError(null);
     try {
-      const page = await api<Page>('GET', listPath(q, tag, cursor));
+      const page = await api<Page>('GET', listPath(q, tag, domain, cursor));
       if (mine !== query.current) return; // a newer search answered first
       setItems((old) => (cursor === null ? page.items : [...old, ...page.items]));
       setNext(page.nextCursor);
@@ -54,10 +63,11 @@ export function LinksPage() {
   useEffect(() => {
     const t = setTimeout(() => void load(null), 250);
     return () => clearTimeout(t);
-  }, [q, tag]);
+  }, [q, tag, domain]);
 
-  const replace = (link: Link) => setItems((old) => old.map((l) => (l.code === link.code ? link : l)));
-  const remove = (code: string) => setItems((old) => old.filter((l) => l.code !== code));
+  const replace = (link: Link) => setItems((old) => old.map((l) => (keyOf(l) === keyOf(link) ? link : l)));
+  const remove = (link: Link) => setItems((old) => old.filter((l) => keyOf(l) !== keyOf(link)));
+  const defaultHost = domains === null ? undefined : defaultHostOf(domains);
 
   return (
     <main id="main">
@@ -85,6 +95,19 @@ export function LinksPage() {
           <label for="links-tag">Tag</label>
           <input id="links-tag" name="tag" value={tag} onInput={(e) => setTag(e.currentTarget.value)} />
         </div>
+        {domains !== null && domains.length > 1 && (
+          <div class="field">
+            <label for="links-domain">Domain</label>
+            <select id="links-domain" value={domain} onChange={(e) => setDomain(e.currentTarget.value)}>
+              <option value="">All domains</option>
+              {domains.map((d) => (
+                <option key={d.host} value={d.host}>
+                  {d.host}
+                </option>
+              ))}
+            </select>
+          </div>
+        )}
         <button type="submit">Search</button>
       </form>
       <p class="visually-hidden" role="status">
@@ -113,7 +136,13 @@ export function LinksPage() {
           </thead>
           <tbody>
             {items.map((link) => (
-              <LinkRow key={link.code} link={link} onChange={replace} onDelete={remove} />
+              <LinkRow
+                key={keyOf(link)}
+                link={link}
+                defaultHost={defaultHost}
+                onChange={replace}
+                onDelete={remove}
+              />
             ))}
           </tbody>
         </table>
@@ -132,18 +161,23 @@ export function LinksPage() {
 
 function LinkRow({
   link,
+  defaultHost,
   onChange,
   onDelete,
 }: {
   link: Link;
+  defaultHost: string | undefined;
   onChange: (l: Link) => void;
-  onDelete: (code: string) => void;
+  onDelete: (l: Link) => void;
 }) {
-  const [mode, setMode] = useState<'view' | 'edit' | 'confirm'>('view');
+  const [mode, setMode] = useState<'view' | 'edit' | 'rules' | 'confirm'>('view');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const code = link.code;
-  const path = `/links/${encodeURIComponent(code)}`;
+  const onDefault = defaultHost === undefined || link.domain === defaultHost;
+  // Ids stay as they were for the default domain's links; others carry their host.
+  const idBase = onDefault ? code : `${link.domain.replaceAll('.', '_')}-${code}`;
+  const path = (suffix = '') => linkPath(code, link.domain, suffix);
 
   const act = async (work: () => Promise<void>) => {
     setBusy(true);
@@ -159,12 +193,14 @@ function LinkRow({
 
   return (
     <>
-      <tr data-code={code} class={mode === 'view' ? '' : 'open'}>
+      <tr data-code={code} data-domain={link.domain} class={mode === 'view' ? '' : 'open'}>
         <td data-label="Code">
           <a href={link.shortUrl} target="_blank" rel="noopener noreferrer" class="code">
             {code}
           </a>
+          <div class="host">{link.domain}</div>
           {link.title !== null && <div class="title">{link.title}</div>}
+          <LinkMarkers link={link} />
           {link.tags.length > 0 && (
             <ul class="tags" aria-label="Tags">
               {link.tags.map((t) => (
@@ -195,13 +231,20 @@ function LinkRow({
             type="button"
             disabled={busy}
             onClick={() =>
-              act(async () => onChange(await api<Link>('PATCH', path, { disabled: !link.disabled })))
+              act(async () => onChange(await api<Link>('PATCH', await path(), { disabled: !link.disabled })))
             }
           >
             {link.disabled ? 'Enable' : 'Disable'}
             <span class="visually-hidden"> {code}</span>
           </button>
-          <a href={`/analytics?code=${encodeURIComponent(code)}`} onClick={onLinkClick} class="button">
+          <button
+            type="button"
+            onClick={() => setMode(mode === 'rules' ? 'view' : 'rules')}
+            aria-expanded={mode === 'rules'}
+          >
+            Rules<span class="visually-hidden"> for {code}</span>
+          </button>
+          <a href={analyticsHref(code, link.domain, defaultHost)} onClick={onLinkClick} class="button">
             Analytics<span class="visually-hidden"> for {code}</span>
           </a>
           <button type="button" class="danger" onClick={() => setMode('confirm')}>
@@ -219,26 +262,36 @@ function LinkRow({
             )}
             {mode === 'edit' && (
               <LinkForm
-                idPrefix={`edit-${code}`}
+                idPrefix={`edit-${idBase}`}
                 mode="edit"
                 initial={valuesOf(link)}
+                passwordProtected={link.passwordProtected}
                 submitLabel="Save changes"
                 onCancel={() => setMode('view')}
                 onSubmit={async (body) => {
-                  onChange(await api<Link>('PATCH', path, body));
+                  onChange(await api<Link>('PATCH', await path(), body));
                   setMode('view');
                 }}
+              />
+            )}
+            {mode === 'rules' && (
+              <RulesEditor
+                idPrefix={`rules-${idBase}`}
+                link={link}
+                onClose={() => setMode('view')}
+                onSaved={(hasRules) => onChange({ ...link, hasRules })}
               />
             )}
             {mode === 'confirm' && (
               <ConfirmDelete
                 code={code}
+                idBase={idBase}
                 busy={busy}
                 onCancel={() => setMode('view')}
                 onConfirm={() =>
                   act(async () => {
-                    await api('DELETE', path);
-                    onDelete(code);
+                    await api('DELETE', await path());
+                    onDelete(link);
                   })
                 }
               />
@@ -250,13 +303,19 @@ function LinkRow({
   );
 }
 
-function ConfirmDelete(props: { code: string; busy: boolean; onConfirm: () => void; onCancel: () => void }) {
+function ConfirmDelete(props: {
+  code: string;
+  idBase: string;
+  busy: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+}) {
   const button = useRef<HTMLButtonElement>(null);
   // Focus moves to the question's answer, so a keyboard user confirms or cancels at once.
   useEffect(() => button.current?.focus(), []);
   return (
     <div class="confirm">
-      <p id={`confirm-${props.code}`}>
+      <p id={`confirm-${props.idBase}`}>
         Delete <strong>{props.code}</strong>? The short link stops working and its code is never reused.
       </p>
       <button type="button" class="danger" ref={button} disabled={props.busy} onClick={props.onConfirm}>

@@ -3,11 +3,16 @@ import { useState } from 'preact/hooks';
 import { api, type Link } from '../api.ts';
 import { CopyButton } from '../components/copy-button.tsx';
 import { emptyValues, LinkForm } from '../components/link-form.tsx';
+import { LinkMarkers } from '../components/link-markers.tsx';
 import { QrCode } from '../components/qr.tsx';
+import { analyticsHref, defaultHostOf, domainQuery, useDomains } from '../domains.ts';
 import { onLinkClick } from '../router.ts';
 
 export function ShortenPage() {
   const [created, setCreated] = useState<Link | null>(null);
+  const { domains } = useDomains();
+  // The form sends a domain only for a non-default one, so the answer's domain is the default's otherwise.
+  const [defaultHost, setDefaultHost] = useState<string | undefined>(undefined);
   return (
     <main id="main">
       <h1 tabIndex={-1}>Shorten a link</h1>
@@ -17,8 +22,11 @@ export function ShortenPage() {
           mode="create"
           initial={emptyValues}
           submitLabel="Shorten"
+          domains={domains}
           onSubmit={async (body) => {
-            setCreated(await api<Link>('POST', '/links', body));
+            const link = await api<Link>('POST', '/links', body);
+            setDefaultHost(body.domain === undefined ? link.domain : defaultHostOf(domains ?? []));
+            setCreated(link);
           }}
         />
       </section>
@@ -34,9 +42,10 @@ export function ShortenPage() {
           <p class="muted target">
             Goes to <span class="url">{created.url}</span>
           </p>
-          <QrCode code={created.code} />
+          <LinkMarkers link={created} />
+          <QrCode code={created.code} domainQuery={domainQuery(created.domain, defaultHost)} />
           <p>
-            <a href={`/analytics?code=${encodeURIComponent(created.code)}`} onClick={onLinkClick}>
+            <a href={analyticsHref(created.code, created.domain, defaultHost)} onClick={onLinkClick}>
               See its clicks
             </a>
           </p>
