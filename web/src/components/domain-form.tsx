@@ -3,6 +3,7 @@
 import { useState } from 'preact/hooks';
 import { ApiError, type Domain } from '../api.ts';
 import { Field } from './field.tsx';
+import { FormActions } from './form-actions.tsx';
 
 const REDIRECTS = [
   {
@@ -114,21 +115,7 @@ export function DomainForm({ idPrefix, domain, submitLabel, onSubmit, onCancel }
           </Field>
         ))}
       </div>
-      {formError !== null && (
-        <p class="error form-error" role="alert">
-          {formError}
-        </p>
-      )}
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? 'Saving…' : submitLabel}
-        </button>
-        {onCancel !== undefined && (
-          <button type="button" onClick={onCancel}>
-            Cancel
-          </button>
-        )}
-      </div>
+      <FormActions formError={formError} busy={busy} submitLabel={submitLabel} onCancel={onCancel} />
     </form>
   );
 }

@@ -4,6 +4,7 @@ import { useState } from 'preact/hooks';
 import { ApiError, type Domain, type Link } from '../api.ts';
 import { fromLocalInput, parseTags, toLocalInput } from '../format.ts';
 import { Field } from './field.tsx';
+import { FormActions } from './form-actions.tsx';
 
 export interface LinkFormValues {
   url: string;
@@ -311,21 +312,7 @@ export function LinkForm({
         />
         <label for={id('forwardQuery')}>Pass the short link's query string on to the target</label>
       </div>
-      {formError !== null && (
-        <p class="error form-error" role="alert">
-          {formError}
-        </p>
-      )}
-      <div class="actions">
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? 'Saving…' : submitLabel}
-        </button>
-        {onCancel !== undefined && (
-          <button type="button" onClick={onCancel}>
-            Cancel
-          </button>
-        )}
-      </div>
+      <FormActions formError={formError} busy={busy} submitLabel={submitLabel} onCancel={onCancel} />
     </form>
   );
 }

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, type Domain } from '../api.ts';
 import { formatNumber } from '../format.ts';
 import { TopList } from './charts.tsx';
+import { DomainFilter } from './domain-filter.tsx';
 
 interface Orphans {
   totals: { clicks: number };
@@ -49,19 +50,13 @@ export function OrphanVisits({ windowQuery, domains, refresh }: Props) {
   return (
     <section class="card orphans" aria-labelledby="orphans-title" data-testid="orphans">
       <h2 id="orphans-title">Visits that found no link</h2>
-      {domains !== null && domains.length > 1 && (
-        <div class="field narrow">
-          <label for="orphans-domain">Domain</label>
-          <select id="orphans-domain" value={domain} onChange={(e) => setDomain(e.currentTarget.value)}>
-            <option value="">All domains</option>
-            {domains.map((d) => (
-              <option key={d.host} value={d.host}>
-                {d.host}
-              </option>
-            ))}
-          </select>
-        </div>
-      )}
+      <DomainFilter
+        id="orphans-domain"
+        domains={domains}
+        value={domain}
+        onChange={setDomain}
+        wrapClass="field narrow"
+      />
       {error !== null && (
         <p class="error" role="alert">
           {error}

@@ -2,6 +2,7 @@
 // in-place edit, redirect rules, disable/enable and delete (after an explicit confirmation).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, api, type Link } from '../api.ts';
+import { DomainFilter } from '../components/domain-filter.tsx';
 import { LinkForm, valuesOf } from '../components/link-form.tsx';
 import { LinkMarkers } from '../components/link-markers.tsx';
 import { RulesEditor } from '../components/rules-editor.tsx';
@@ -95,19 +96,7 @@ export function LinksPage() {
           <label for="links-tag">Tag</label>
           <input id="links-tag" name="tag" value={tag} onInput={(e) => setTag(e.currentTarget.value)} />
         </div>
-        {domains !== null && domains.length > 1 && (
-          <div class="field">
-            <label for="links-domain">Domain</label>
-            <select id="links-domain" value={domain} onChange={(e) => setDomain(e.currentTarget.value)}>
-              <option value="">All domains</option>
-              {domains.map((d) => (
-                <option key={d.host} value={d.host}>
-                  {d.host}
-                </option>
-              ))}
-            </select>
-          </div>
-        )}
+        <DomainFilter id="links-domain" domains={domains} value={domain} onChange={setDomain} />
         <button type="submit">Search</button>
       </form>
       <p class="visually-hidden" role="status">
