@@ -38,6 +38,8 @@ interface Stored {
     c: string;
     /** The domain; absent on the default domain. */
     o?: string;
+    /** validSince (epoch ms); absent when none. */
+    s?: number;
     u: string;
     t: number;
     q: boolean;
@@ -73,6 +75,7 @@ function encode(record: RedirectRecord | null, expiresAt: number, loadMs: number
             g: record.deletedAt?.getTime() ?? null,
             ...(record.rules === null ? {} : { r: record.rules }),
             ...(record.expiredUrl === null ? {} : { f: record.expiredUrl }),
+            ...(record.validSince === null ? {} : { s: record.validSince.getTime() }),
             ...(record.passwordHash === null ? {} : { p: record.passwordHash }),
           },
     e: expiresAt,
@@ -101,6 +104,7 @@ function decode(text: string): SharedEntry | undefined {
               deletedAt: r.g === null ? null : new Date(r.g),
               rules: r.r ?? null,
               expiredUrl: r.f ?? null,
+              validSince: r.s === undefined ? null : new Date(r.s),
               passwordHash: r.p ?? null,
             },
       expiresAt: s.e,

@@ -19,6 +19,7 @@ export const LIMITS = {
 export interface LinkFields {
   url: string;
   expiresAt: Date | null;
+  validSince: Date | null;
   maxClicks: number | null;
   redirectType: RedirectType;
   forwardQuery: boolean;
@@ -36,6 +37,7 @@ export interface CreateInput {
   url?: unknown;
   alias?: unknown;
   expiresAt?: unknown;
+  validSince?: unknown;
   maxClicks?: unknown;
   redirectType?: unknown;
   forwardQuery?: unknown;
@@ -65,6 +67,14 @@ export function parseExpiry(value: unknown, now: number): Date | null {
   if (Number.isNaN(ms)) throw bad('"expiresAt" is not a real date.');
   if (ms <= now) throw bad('"expiresAt" must be in the future.');
   return new Date(ms);
+}
+
+/** Any ISO 8601 date-time, past or future (a past one is simply valid already). */
+export function parseValidSince(value: unknown): Date | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'string' || !ISO_DATE_TIME.test(value) || Number.isNaN(Date.parse(value)))
+    throw failed('validSince', '"validSince" must be an ISO 8601 date-time with a time zone.');
+  return new Date(Date.parse(value));
 }
 
 function parseMaxClicks(value: unknown): number | null {
@@ -154,6 +164,7 @@ export function validateCreate(
     fields: {
       url,
       expiresAt: parseExpiry(input.expiresAt, now),
+      validSince: parseValidSince(input.validSince),
       maxClicks: parseMaxClicks(input.maxClicks),
       redirectType: parseRedirectType(input.redirectType),
       forwardQuery: parseBoolean('forwardQuery', input.forwardQuery, true),
@@ -173,6 +184,7 @@ export function validatePatch(input: PatchInput, policy: UrlPolicy, now: number)
   const out: Partial<LinkFields> = {};
   if ('url' in input) out.url = normalizeTargetUrl(input.url, policy);
   if ('expiresAt' in input) out.expiresAt = parseExpiry(input.expiresAt, now);
+  if ('validSince' in input) out.validSince = parseValidSince(input.validSince);
   if ('maxClicks' in input) out.maxClicks = parseMaxClicks(input.maxClicks);
   if ('redirectType' in input) {
     if (input.redirectType === null) throw failed('redirectType', '"redirectType" cannot be null.');

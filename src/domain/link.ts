@@ -14,6 +14,8 @@ export interface RedirectRecord {
   readonly redirectType: RedirectType;
   readonly forwardQuery: boolean;
   readonly expiresAt: Date | null;
+  /** Before this time the link answers as if it did not exist (null: from its creation). */
+  readonly validSince: Date | null;
   readonly maxClicks: number | null;
   readonly disabled: boolean;
   readonly deletedAt: Date | null;
@@ -43,15 +45,17 @@ export type RedirectDecision = 'redirect' | 'not_found' | 'expired' | 'disabled'
 // Returns a string, not an object: this runs on every redirect and should not allocate.
 export function decideRedirect(record: RedirectRecord | null, now: number): RedirectDecision {
   if (record === null || record.deletedAt !== null) return 'not_found';
+  if (record.validSince !== null && record.validSince.getTime() > now) return 'not_found';
   if (record.disabled) return 'disabled';
   if (record.expiresAt !== null && record.expiresAt.getTime() <= now) return 'expired';
   return 'redirect';
 }
 
-export type LinkStatus = 'active' | 'expired' | 'disabled' | 'used_up';
+export type LinkStatus = 'active' | 'scheduled' | 'expired' | 'disabled' | 'used_up';
 
 export function linkStatus(link: Link, now: number): LinkStatus {
   if (link.disabled) return 'disabled';
+  if (link.validSince !== null && link.validSince.getTime() > now) return 'scheduled';
   if (link.expiresAt !== null && link.expiresAt.getTime() <= now) return 'expired';
   if (link.maxClicks !== null && link.usedClicks >= link.maxClicks) return 'used_up';
   return 'active';

@@ -15,6 +15,7 @@ export interface LinkView {
   createdAt: string;
   updatedAt: string;
   expiresAt: string | null;
+  validSince: string | null;
   maxClicks: number | null;
   redirectType: number;
   forwardQuery: boolean;
@@ -55,6 +56,7 @@ export function toView(
     createdAt: link.createdAt.toISOString(),
     updatedAt: link.updatedAt.toISOString(),
     expiresAt: link.expiresAt?.toISOString() ?? null,
+    validSince: link.validSince?.toISOString() ?? null,
     maxClicks: link.maxClicks,
     redirectType: link.redirectType,
     forwardQuery: link.forwardQuery,
@@ -87,6 +89,7 @@ export const linkSchema = {
     'createdAt',
     'updatedAt',
     'expiresAt',
+    'validSince',
     'maxClicks',
     'redirectType',
     'forwardQuery',
@@ -108,6 +111,7 @@ export const linkSchema = {
     createdAt: { type: 'string', format: 'date-time' },
     updatedAt: { type: 'string', format: 'date-time' },
     expiresAt: nullable({ type: 'string', format: 'date-time' }),
+    validSince: nullable({ type: 'string', format: 'date-time' }),
     maxClicks: nullable({ type: 'integer' }),
     redirectType: { type: 'integer', enum: [301, 302, 307, 308] },
     forwardQuery: { type: 'boolean' },
@@ -115,7 +119,7 @@ export const linkSchema = {
     title: nullable({ type: 'string' }),
     disabled: { type: 'boolean' },
     clicks: { type: 'integer' },
-    status: { type: 'string', enum: ['active', 'expired', 'disabled', 'used_up'] },
+    status: { type: 'string', enum: ['active', 'scheduled', 'expired', 'disabled', 'used_up'] },
     hasRules: { type: 'boolean', description: 'Whether redirect rules may send visitors elsewhere' },
     expiredUrl: nullable({ type: 'string', format: 'uri' }),
     passwordProtected: { type: 'boolean', description: 'Visitors must give a password (it is never shown)' },
@@ -161,6 +165,11 @@ export const passwordSchema = nullable({
 export const linkFieldSchemas = {
   url: { type: 'string', description: 'Absolute http(s) URL, at most 8,192 characters' },
   expiresAt: nullable({ type: 'string', format: 'date-time', description: 'ISO 8601, in the future' }),
+  validSince: nullable({
+    type: 'string',
+    format: 'date-time',
+    description: 'Before this time the link answers as unknown (404); status "scheduled"',
+  }),
   maxClicks: nullable({ type: 'integer', minimum: 1 }),
   redirectType: { type: 'integer', enum: [301, 302, 307, 308], default: 302 },
   forwardQuery: { type: 'boolean', default: true },

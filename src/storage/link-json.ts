@@ -11,6 +11,8 @@ export interface LinkJson {
   redirectType: number;
   forwardQuery: boolean;
   expiresAt: string | null;
+  /** Absent in what Hop wrote before links had it. */
+  validSince?: string | null;
   maxClicks: number | null;
   usedClicks: number;
   disabled: boolean;
@@ -38,6 +40,7 @@ export function linkToJson(l: Link): LinkJson {
     redirectType: l.redirectType,
     forwardQuery: l.forwardQuery,
     expiresAt: iso(l.expiresAt),
+    ...(l.validSince === null ? {} : { validSince: l.validSince.toISOString() }),
     maxClicks: l.maxClicks,
     usedClicks: l.usedClicks,
     disabled: l.disabled,
@@ -62,6 +65,7 @@ export function linkFromJson(j: LinkJson): Link {
     redirectType: j.redirectType as RedirectType,
     forwardQuery: j.forwardQuery,
     expiresAt: date(j.expiresAt),
+    validSince: date(j.validSince ?? null),
     maxClicks: j.maxClicks,
     usedClicks: j.usedClicks,
     disabled: j.disabled,
@@ -87,6 +91,7 @@ export function sameMapping(a: Link, b: Link): boolean {
     a.redirectType === b.redirectType &&
     a.forwardQuery === b.forwardQuery &&
     (a.expiresAt?.getTime() ?? null) === (b.expiresAt?.getTime() ?? null) &&
+    (a.validSince?.getTime() ?? null) === (b.validSince?.getTime() ?? null) &&
     a.maxClicks === b.maxClicks &&
     a.disabled === b.disabled &&
     (a.deletedAt === null) === (b.deletedAt === null) &&

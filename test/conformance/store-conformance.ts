@@ -85,6 +85,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       assert.deepEqual(rec, {
         code: 'decide',
         domain: '',
+        validSince: null,
         url: 'https://d.example/x',
         redirectType: 308,
         forwardQuery: false,

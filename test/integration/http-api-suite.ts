@@ -778,6 +778,31 @@ export function runHttpApiSuite(shape: string, start: () => Promise<Harness>): v
       });
     });
 
+    describe('validSince', () => {
+      test('a link not valid yet answers 404 and shows as scheduled; once valid it redirects', async () => {
+        const later = new Date(Date.now() + 3_600_000).toISOString();
+        const made = await create({ url: 'https://example.com/soon', validSince: later });
+        assert.equal(made.statusCode, 201, made.body);
+        assert.equal(made.json().validSince, later);
+        assert.equal(made.json().status, 'scheduled');
+        const code = made.json().code;
+        assert.equal((await h.app.inject({ url: `/${code}` })).statusCode, 404);
+        const now = await h.app.inject({
+          method: 'PATCH',
+          url: `/api/v1/links/${code}`,
+          headers: { ...h.auth, 'content-type': 'application/json' },
+          payload: JSON.stringify({ validSince: '2020-01-01T00:00:00Z' }),
+        });
+        assert.equal(now.json().status, 'active');
+        assert.equal((await h.app.inject({ url: `/${code}` })).headers.location, 'https://example.com/soon');
+        assertProblem(
+          await create({ url: 'https://example.com/', validSince: 'tomorrow' }),
+          400,
+          'validation_failed',
+        );
+      });
+    });
+
     describe('domains', () => {
       const json = { 'content-type': 'application/json' };
       const BROWSER =

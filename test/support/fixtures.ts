@@ -13,6 +13,7 @@ export function fields(over: Partial<LinkFields> = {}): LinkFields {
   return {
     url: 'https://example.com/',
     expiresAt: null,
+    validSince: null,
     maxClicks: null,
     redirectType: 302,
     forwardQuery: true,
@@ -40,6 +41,7 @@ export function redirectRecord(over: Partial<RedirectRecord> = {}): RedirectReco
     redirectType: 302,
     forwardQuery: true,
     expiresAt: null,
+    validSince: null,
     maxClicks: null,
     disabled: false,
     deletedAt: null,

@@ -17,7 +17,7 @@ export interface Link {
   title: string | null;
   disabled: boolean;
   clicks: number;
-  status: 'active' | 'expired' | 'disabled' | 'used_up';
+  status: 'active' | 'scheduled' | 'expired' | 'disabled' | 'used_up';
   hasRules: boolean;
   /** Where the link sends visitors once it is expired, used up or disabled (else 410). */
   expiredUrl: string | null;

@@ -2,6 +2,7 @@
 
 export const STATUS_LABELS: Record<string, string> = {
   active: 'Active',
+  scheduled: 'Not yet valid',
   expired: 'Expired',
   disabled: 'Disabled',
   used_up: 'Used up',

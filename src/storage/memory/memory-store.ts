@@ -138,6 +138,7 @@ export class MemoryStore implements Store, ClickLog {
       deletedAt: l.deletedAt,
       rules: l.rules,
       expiredUrl: l.expiredUrl,
+      validSince: l.validSince,
       passwordHash: l.passwordHash,
     };
   }

@@ -41,9 +41,9 @@ import type { SqlClient } from './sql-client.ts';
 import * as webhookSql from './webhook-sql.ts';
 
 const LINK_COLUMNS = `code, domain, crawlable, bucket, url, redirect_type, forward_query, expires_at, max_clicks, used_clicks,
-  disabled, deleted_at, tags, title, created_at, updated_at, rules, expired_url, password_hash`;
+  disabled, deleted_at, tags, title, created_at, updated_at, rules, expired_url, password_hash, valid_since`;
 const REDIRECT_COLUMNS =
-  'code, domain, url, redirect_type, forward_query, expires_at, max_clicks, disabled, deleted_at, rules, expired_url, password_hash';
+  'code, domain, url, redirect_type, forward_query, expires_at, max_clicks, disabled, deleted_at, rules, expired_url, password_hash, valid_since';
 // The same expression as links_search_idx, so the trigram index serves `q`.
 const SEARCH_EXPR = `(code || ' ' || url || ' ' || coalesce(title, ''))`;
 const MAX_CODE_DRAWS = 8;
@@ -76,6 +76,7 @@ interface LinkRow {
   updated_at: Date;
   rules: RedirectRule[] | null;
   expired_url: string | null;
+  valid_since: Date | null;
   password_hash: string | null;
   clicks?: number | string | null;
 }
@@ -96,6 +97,7 @@ function rowToLink(r: LinkRow): Link {
     deletedAt: r.deleted_at,
     rules: rulesFromJson(r.rules),
     expiredUrl: r.expired_url,
+    validSince: r.valid_since,
     passwordHash: r.password_hash,
     tags: r.tags,
     title: r.title,
@@ -117,6 +119,7 @@ function rowToRedirect(r: LinkRow): RedirectRecord {
     deletedAt: r.deleted_at,
     rules: rulesFromJson(r.rules),
     expiredUrl: r.expired_url,
+    validSince: r.valid_since,
     passwordHash: r.password_hash,
   };
 }
@@ -130,11 +133,11 @@ function withClicks(r: LinkRow): LinkWithClicks {
 const RECORDSET = `jsonb_to_recordset($1::jsonb) AS r(code text, domain text, crawlable boolean, bucket int, url text, "redirectType" int,
   "forwardQuery" boolean, "expiresAt" timestamptz, "maxClicks" int, "usedClicks" int, disabled boolean,
   "deletedAt" timestamptz, tags jsonb, title text, "createdAt" timestamptz, "updatedAt" timestamptz, rules jsonb,
-  "expiredUrl" text, "passwordHash" text)`;
+  "expiredUrl" text, "passwordHash" text, "validSince" timestamptz)`;
 const insertFromRecordset = (returning: string) => `INSERT INTO links (${LINK_COLUMNS})
   SELECT r.code, coalesce(r.domain, ''), coalesce(r.crawlable, false), r.bucket, r.url, r."redirectType", r."forwardQuery", r."expiresAt", r."maxClicks", r."usedClicks",
     r.disabled, r."deletedAt", ARRAY(SELECT jsonb_array_elements_text(r.tags)), r.title, r."createdAt", r."updatedAt",
-    nullif(r.rules, 'null'::jsonb), r."expiredUrl", r."passwordHash"
+    nullif(r.rules, 'null'::jsonb), r."expiredUrl", r."passwordHash", r."validSince"
   FROM ${RECORDSET}
   ON CONFLICT (code, domain) DO NOTHING
   RETURNING ${returning}`;
@@ -496,6 +499,7 @@ export class SqlStore implements Store, ClickLog {
       crawlable: 'crawlable',
       rules: 'rules',
       expiredUrl: 'expired_url',
+      validSince: 'valid_since',
       passwordHash: 'password_hash',
     };
     const { code, domain } = splitLinkKey(key);
