@@ -154,6 +154,7 @@ describe('link input', () => {
     assert.deepEqual(fields, {
       url: 'https://x.example/',
       expiresAt: null,
+      validSince: null,
       maxClicks: null,
       redirectType: 302,
       forwardQuery: true,
