@@ -29,6 +29,7 @@ import { linkSchema, ruleSchema } from './links/link-view.ts';
 import { registerListLinks } from './links/list-links.ts';
 import { registerUpdateLink } from './links/update-link.ts';
 import { createFastRedirect, registerRedirect } from './redirect/redirect-route.ts';
+import { registerShlinkApi } from './shlink/shlink-api.ts';
 import { registerWebhookRoutes } from './webhooks/webhook-routes.ts';
 
 export const BODY_LIMIT = 16 * 1024;
@@ -109,6 +110,7 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
   app.addHook('preClose', async () => deps.clickFeed.close());
   registerRedirect(app, deps);
   registerRobots(app, deps);
+  await registerShlinkApi(app, deps);
 
   const { api } = policies(deps);
   await app.register(

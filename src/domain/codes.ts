@@ -32,6 +32,7 @@ const ALIAS_SHAPE = /^[A-Za-z0-9_-]{3,64}$/;
  */
 export const RESERVED_WORDS: ReadonlySet<string> = new Set([
   'api',
+  'rest',
   'healthz',
   'readyz',
   'metrics',

@@ -85,12 +85,13 @@ export class FlatClickSums {
   }
 
   /** A link's clicks, bots included. */
-  clicksOf(code: string): number {
+  clicksOf(code: string, botsOnly = false): number {
     const slot = this.slots.get(code);
     let clicks = 0;
     if (slot === undefined) return 0;
     for (let i = this.head[slot]!; i !== -1; i = this.next[i]!) {
-      if ((this.value[i]! & 3) === COUNTED) clicks += this.count[i]!;
+      if ((this.value[i]! & 3) === COUNTED && (!botsOnly || (this.time[i]! & 1) === 1))
+        clicks += this.count[i]!;
     }
     return clicks;
   }

@@ -254,10 +254,11 @@ export class FoldingClickSink implements EventSink {
    * read: the database answers in the order asked, so every rollup batch written before that read
    * has had its answer taken in (nextPart) by the time the read's answer arrives.
    */
-  heldClicks(code: string): number {
+  heldClicks(code: string, botsOnly = false): number {
     const f = this.folding;
-    const folding = f !== null && partOf(code, f.parts) >= f.nextPart ? f.gen.sums.clicksOf(code) : 0;
-    return this.current.sums.clicksOf(code) + folding;
+    const folding =
+      f !== null && partOf(code, f.parts) >= f.nextPart ? f.gen.sums.clicksOf(code, botsOnly) : 0;
+    return this.current.sums.clicksOf(code, botsOnly) + folding;
   }
 
   /** One pass at a time; concurrent callers share the one in progress. */

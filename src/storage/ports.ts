@@ -22,6 +22,8 @@ export interface NewLink {
   readonly alias: string | null;
   /** '' for the default domain (domain/domains.ts). */
   readonly domain: string;
+  /** A generated code's length, when not the configured one (Shlink's shortCodeLength). */
+  readonly codeLength?: number;
   readonly fields: LinkFields;
   readonly createdAt: Date;
   readonly idempotency: IdempotencyClaim | null;
@@ -39,6 +41,42 @@ export type CreateOutcome =
 
 export interface LinkWithClicks extends Link {
   readonly clicks: number;
+}
+
+/** Shlink's list query (offset pages, any order, tag modes): src/shlink. */
+export interface LinkSearch {
+  readonly offset: number;
+  /** null: every match. */
+  readonly limit: number | null;
+  /** Substring of code, URL, title or a tag. */
+  readonly q: string | null;
+  readonly tags: readonly string[];
+  /** true: every tag (`@>`); false: any of them. */
+  readonly tagsAll: boolean;
+  readonly excludeTags: readonly string[];
+  readonly excludeTagsAll: boolean;
+  readonly order: {
+    readonly field: 'createdAt' | 'code' | 'url' | 'title' | 'clicks' | 'humanClicks';
+    readonly desc: boolean;
+  };
+  readonly createdFrom: Date | null;
+  readonly createdTo: Date | null;
+  readonly excludeUsedUp: boolean;
+  /** Leave out links expired at this time. */
+  readonly expiredAt: Date | null;
+  readonly domain: string | null;
+}
+
+export interface SearchedLink extends LinkWithClicks {
+  /** Of `clicks`, how many were bots'. */
+  readonly botClicks: number;
+}
+
+export interface TagStats {
+  readonly tag: string;
+  readonly links: number;
+  readonly clicks: number;
+  readonly botClicks: number;
 }
 
 export interface ListCursor {
@@ -81,6 +119,16 @@ export interface LinkStore {
   /** One atomic conditional increment for a maxClicks link; false when the limit is used up. */
   consumeClick(key: string): Promise<boolean>;
   getIdempotency(scope: string, key: string, notBefore: Date): Promise<StoredIdempotency | null>;
+  /** Shlink's list: a page of matches in any order, and how many match. */
+  searchLinks(query: LinkSearch): Promise<{ items: SearchedLink[]; total: number }>;
+  /** A live link on the domain with exactly this URL (the newest), or null. */
+  findLinkByUrl(url: string, domain: string): Promise<Link | null>;
+  /** Every tag of live links with how many links have it and their clicks. */
+  tagStats(): Promise<TagStats[]>;
+  /** Renames a tag on every link (each change is an outbox event). */
+  renameTag(from: string, to: string, now: Date): Promise<'renamed' | 'not_found' | 'conflict'>;
+  /** Removes tags from every link; how many links changed. */
+  deleteTags(tags: readonly string[], now: Date): Promise<number>;
   /** Codes of the domain's live crawlable links ('' the default domain), at most `limit`. */
   crawlableCodes(domain: string, limit: number): Promise<string[]>;
   /** Whether any live link is on this domain. */

@@ -635,6 +635,109 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       assert.equal(sum(other.series), 1);
     });
 
+    test("Shlink's list: filters, tag modes, any order, offset pages with a total; tags renamed and deleted", async () => {
+      const t0 = Date.UTC(2029, 6, 1);
+      const mk = (alias: string, i: number, tags: string[], f: Record<string, unknown> = {}) =>
+        store.createLink(
+          newLink({
+            alias,
+            createdAt: new Date(t0 + i * 1000),
+            f: { url: `https://search.conf.example/${alias}`, tags, title: `T ${alias}`, ...f },
+          }),
+        );
+      await mk('srch-a', 1, ['s-red', 's-blue']);
+      await mk('srch-b', 2, ['s-red']);
+      await mk('srch-c', 3, ['s-blue'], { maxClicks: 1 });
+      await mk('srch-d', 4, [], { expiresAt: new Date(t0 - 1000) });
+      await store.consumeClick('srch-c');
+      const now = Date.now();
+      await store.recordClickBatch(
+        clickBatch([
+          clickEvent({ code: 'srch-b', at: now }),
+          clickEvent({ code: 'srch-b', at: now }),
+          clickEvent({ code: 'srch-b', at: now, bot: true }),
+          clickEvent({ code: 'srch-a', at: now }),
+        ]),
+      );
+      const base = {
+        offset: 0,
+        limit: 10,
+        q: 'search.conf.example',
+        tags: [],
+        tagsAll: false,
+        excludeTags: [],
+        excludeTagsAll: false,
+        order: { field: 'createdAt' as const, desc: false },
+        createdFrom: null,
+        createdTo: null,
+        excludeUsedUp: false,
+        expiredAt: null,
+        domain: null,
+      };
+      const codes = async (over: Partial<typeof base> | Record<string, unknown>) => {
+        const r = await store.searchLinks({ ...base, ...over } as typeof base);
+        return r.items.map((l) => l.code);
+      };
+      assert.deepEqual(await codes({}), ['srch-a', 'srch-b', 'srch-c', 'srch-d']);
+      assert.deepEqual(await codes({ tags: ['s-red', 's-blue'] }), ['srch-a', 'srch-b', 'srch-c']);
+      assert.deepEqual(await codes({ tags: ['s-red', 's-blue'], tagsAll: true }), ['srch-a']);
+      assert.deepEqual(await codes({ excludeTags: ['s-red'] }), ['srch-c', 'srch-d']);
+      assert.deepEqual(await codes({ excludeTags: ['s-red', 's-blue'], excludeTagsAll: true }), [
+        'srch-b',
+        'srch-c',
+        'srch-d',
+      ]);
+      assert.deepEqual(await codes({ excludeUsedUp: true, expiredAt: new Date(t0) }), ['srch-a', 'srch-b']);
+      assert.deepEqual(await codes({ q: 's-blu' }), ['srch-a', 'srch-c'], 'search matches tags too');
+      assert.deepEqual(await codes({ createdFrom: new Date(t0 + 2000), createdTo: new Date(t0 + 3000) }), [
+        'srch-b',
+        'srch-c',
+      ]);
+      assert.deepEqual(await codes({ order: { field: 'code', desc: true } }), [
+        'srch-d',
+        'srch-c',
+        'srch-b',
+        'srch-a',
+      ]);
+      assert.deepEqual((await codes({ order: { field: 'clicks', desc: true } })).slice(0, 2), [
+        'srch-b',
+        'srch-a',
+      ]);
+      const page2 = await store.searchLinks({ ...base, offset: 2, limit: 2 });
+      assert.deepEqual(
+        page2.items.map((l) => l.code),
+        ['srch-c', 'srch-d'],
+      );
+      assert.equal(page2.total, 4);
+      const b = (await store.searchLinks({ ...base, q: 'srch-b' })).items[0]!;
+      assert.equal(b.clicks, 3);
+      assert.equal(b.botClicks, 1);
+      assert.equal(
+        (await store.searchLinks({ ...base, offset: 10 })).total,
+        4,
+        'a page past the end still counts',
+      );
+      assert.equal((await store.findLinkByUrl('https://search.conf.example/srch-b', ''))?.code, 'srch-b');
+      assert.equal(await store.findLinkByUrl('https://search.conf.example/srch-b', 'other.example'), null);
+
+      const red = (await store.tagStats()).find((t) => t.tag === 's-red');
+      assert.deepEqual(red, { tag: 's-red', links: 2, clicks: 4, botClicks: 1 });
+      assert.equal(await store.renameTag('s-red', 's-blue', new Date()), 'conflict');
+      assert.equal(await store.renameTag('s-nope', 's-x', new Date()), 'not_found');
+      assert.equal(await store.renameTag('s-red', 's-green', new Date()), 'renamed');
+      assert.deepEqual(await codes({ tags: ['s-green'] }), ['srch-a', 'srch-b']);
+      assert.equal(await store.deleteTags(['s-blue'], new Date()), 2);
+      assert.deepEqual((await store.getLink('srch-a'))?.tags, ['s-green']);
+      const changes = await store.readChanges(0, 100_000);
+      assert.ok(
+        changes.some((c) => c.code === 'srch-c' && c.link.tags.length === 0),
+        'retagging is on the change stream',
+      );
+
+      const long = await store.createLink(newLink({ codeLength: 11 }));
+      assert.ok(long.kind === 'created' && long.link.code.length === 11);
+    });
+
     test('API keys are found by hash until revoked by id or prefix', async () => {
       const rec = {
         id: 'key_abc',

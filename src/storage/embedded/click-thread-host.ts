@@ -3,10 +3,12 @@
 // this thread's own connection: raw batches and rollups go to the database without crossing
 // threads, and the held sums live here, where stats and link totals add them in step with the
 // rollups (the same statement, or the same turn as the read's answer).
+
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import { ClickEnricher, type ClickRequest } from '../../analytics/click-enricher.ts';
 import { VisitorSalts } from '../../analytics/visitor-salts.ts';
 import type { ClickEvent } from '../../domain/clicks.ts';
+import { linkKey } from '../../domain/domains.ts';
 import { statsCounting } from '../../events/click-sink.ts';
 import {
   type CapturedClicks,
@@ -212,9 +214,13 @@ export class ClickThreadHost {
   }
 
   /** Adds the held clicks to rows just read with their stored totals (see FoldingClickSink.heldClicks). */
-  addHeld(rows: { code?: unknown; clicks?: unknown }[]): void {
+  addHeld(rows: { code?: unknown; domain?: unknown; clicks?: unknown; bot_clicks?: unknown }[]): void {
     for (const r of rows) {
-      if (typeof r.code === 'string') r.clicks = Number(r.clicks ?? 0) + this.sink.heldClicks(r.code);
+      if (typeof r.code !== 'string') continue;
+      const key = linkKey(typeof r.domain === 'string' ? r.domain : '', r.code);
+      r.clicks = Number(r.clicks ?? 0) + this.sink.heldClicks(key);
+      if (r.bot_clicks !== undefined)
+        r.bot_clicks = Number(r.bot_clicks ?? 0) + this.sink.heldClicks(key, true);
     }
   }
 

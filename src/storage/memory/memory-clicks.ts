@@ -28,6 +28,8 @@ export class MemoryClicks {
   private readonly salts = new Map<number, string>();
   private events: { batchAt: number; events: readonly ClickEvent[] }[] = [];
   readonly totals = new Map<string, number>();
+  /** Of the totals, the bots' clicks. */
+  readonly botTotals = new Map<string, number>();
   private readonly raw = new Map<string, RawBatch>();
 
   writeRaw(id: string, events: readonly ClickEvent[], now: number): 'applied' | 'duplicate' {
@@ -62,8 +64,10 @@ export class MemoryClicks {
       const k = `${r.code}\u0000${r.dim}\u0000${r.hour}\u0000${r.value}\u0000${r.bot}`;
       const old = this.rollups.get(k);
       this.rollups.set(k, { ...r, clicks: (old?.clicks ?? 0) + r.clicks });
-      if (r.dim === COUNTED_BY && r.code !== ALL_LINKS)
+      if (r.dim === COUNTED_BY && r.code !== ALL_LINKS) {
         this.totals.set(r.code, (this.totals.get(r.code) ?? 0) + r.clicks);
+        if (r.bot) this.botTotals.set(r.code, (this.botTotals.get(r.code) ?? 0) + r.clicks);
+      }
     }
     for (const v of batch.visitors) {
       const k = `${v.code}\u0000${v.day}\u0000${v.bot}\u0000${v.reg}`;

@@ -17,6 +17,7 @@ import type {
   ClickStats,
   CreateOutcome,
   ImportStatus,
+  LinkSearch,
   LinkWithClicks,
   ListPage,
   ListQuery,
@@ -26,9 +27,11 @@ import type {
   OrphanQuery,
   OrphanStats,
   OrphanType,
+  SearchedLink,
   StatsQuery,
   Store,
   StoredIdempotency,
+  TagStats,
   UnfoldedBatch,
 } from '../ports.ts';
 import { MemoryClicks } from './memory-clicks.ts';
@@ -88,9 +91,9 @@ export class MemoryStore implements Store, ClickLog {
         return { kind: 'replayed', stored };
       }
     }
-    let code = req.alias ?? generateCode(this.codeLength);
-    while (req.alias === null && this.links.has(linkKey(req.domain, code)))
-      code = generateCode(this.codeLength);
+    const length = req.codeLength ?? this.codeLength;
+    let code = req.alias ?? generateCode(length);
+    while (req.alias === null && this.links.has(linkKey(req.domain, code))) code = generateCode(length);
     if (this.links.has(linkKey(req.domain, code))) {
       if (idemKey !== null) {
         this.idempotency.set(idemKey, {
@@ -227,6 +230,110 @@ export class MemoryStore implements Store, ClickLog {
 
   async readChanges(afterSeq: number, limit: number): Promise<ChangeEvent[]> {
     return this.outbox.filter((e) => e.seq > afterSeq).slice(0, limit);
+  }
+
+  // ---- Shlink's list, tags and find-if-exists ---------------------------------------------------
+  async searchLinks(q: LinkSearch): Promise<{ items: SearchedLink[]; total: number }> {
+    const term = q.q?.toLowerCase() ?? null;
+    const has = (l: Link, tags: readonly string[], all: boolean) =>
+      all ? tags.every((t) => l.tags.includes(t)) : tags.some((t) => l.tags.includes(t));
+    const matches = [...this.links.values()]
+      .filter((l) => l.deletedAt === null && (q.domain === null || l.domain === q.domain))
+      .filter(
+        (l) =>
+          term === null ||
+          `${l.code} ${l.url} ${l.title ?? ''}`.toLowerCase().includes(term) ||
+          l.tags.some((t) => t.toLowerCase().includes(term)),
+      )
+      .filter((l) => q.tags.length === 0 || has(l, q.tags, q.tagsAll))
+      .filter((l) => q.excludeTags.length === 0 || !has(l, q.excludeTags, q.excludeTagsAll))
+      .filter((l) => q.createdFrom === null || l.createdAt >= q.createdFrom)
+      .filter((l) => q.createdTo === null || l.createdAt <= q.createdTo)
+      .filter((l) => !q.excludeUsedUp || l.maxClicks === null || l.usedClicks < l.maxClicks)
+      .filter((l) => q.expiredAt === null || l.expiresAt === null || l.expiresAt > q.expiredAt)
+      .map(
+        (l): SearchedLink => ({
+          ...this.withClicks(l),
+          botClicks: this.clickData.botTotals.get(keyOf(l)) ?? 0,
+        }),
+      );
+    const value = (l: SearchedLink): string | number => {
+      switch (q.order.field) {
+        case 'createdAt':
+          return l.createdAt.getTime();
+        case 'code':
+          return l.code;
+        case 'url':
+          return l.url;
+        case 'title':
+          return l.title ?? '';
+        case 'clicks':
+          return l.clicks;
+        case 'humanClicks':
+          return l.clicks - l.botClicks;
+      }
+    };
+    const sign = q.order.desc ? -1 : 1;
+    const byValue = (a: SearchedLink, b: SearchedLink) => {
+      const x = value(a);
+      const y = value(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    };
+    matches.sort((a, b) => sign * (byValue(a, b) || cmp(a.code, b.code) || cmp(a.domain, b.domain)));
+    const items = q.limit === null ? matches.slice(q.offset) : matches.slice(q.offset, q.offset + q.limit);
+    return { items, total: matches.length };
+  }
+
+  async findLinkByUrl(url: string, domain: string): Promise<Link | null> {
+    const found = [...this.links.values()].filter(
+      (l) => l.url === url && l.domain === domain && l.deletedAt === null,
+    );
+    return found.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0] ?? null;
+  }
+
+  async tagStats(): Promise<TagStats[]> {
+    const by = new Map<string, { links: number; clicks: number; botClicks: number }>();
+    for (const l of this.links.values()) {
+      if (l.deletedAt !== null) continue;
+      for (const t of l.tags) {
+        const s = by.get(t) ?? { links: 0, clicks: 0, botClicks: 0 };
+        s.links++;
+        s.clicks += this.clickData.totals.get(keyOf(l)) ?? 0;
+        s.botClicks += this.clickData.botTotals.get(keyOf(l)) ?? 0;
+        by.set(t, s);
+      }
+    }
+    return [...by].sort((a, b) => cmp(a[0], b[0])).map(([tag, s]) => ({ tag, ...s }));
+  }
+
+  async renameTag(from: string, to: string, now: Date): Promise<'renamed' | 'not_found' | 'conflict'> {
+    const live = [...this.links.values()].filter((l) => l.deletedAt === null);
+    if (!live.some((l) => l.tags.includes(from))) return 'not_found';
+    if (from !== to && live.some((l) => l.tags.includes(to))) return 'conflict';
+    this.retag(live, (tags) => (tags.includes(from) ? tags.map((t) => (t === from ? to : t)) : null), now);
+    return 'renamed';
+  }
+
+  async deleteTags(tags: readonly string[], now: Date): Promise<number> {
+    const live = [...this.links.values()].filter((l) => l.deletedAt === null);
+    return this.retag(
+      live,
+      (ts) => (ts.some((t) => tags.includes(t)) ? ts.filter((t) => !tags.includes(t)) : null),
+      now,
+    );
+  }
+
+  private retag(links: Link[], change: (tags: readonly string[]) => string[] | null, now: Date): number {
+    let n = 0;
+    for (const l of links) {
+      const tags = change(l.tags);
+      if (tags === null) continue;
+      const next: Link = { ...l, tags, updatedAt: now };
+      this.links.set(keyOf(l), next);
+      this.emit('link.updated', next, now);
+      n++;
+    }
+    return n;
   }
 
   // ---- domains, robots and orphan visits ---------------------------------------------------------

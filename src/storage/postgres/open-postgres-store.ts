@@ -45,7 +45,7 @@ export async function openPostgresStore(
       new SqlStore(db, {
         kind: 'postgres',
         codeLength: cfg.codeLength,
-        drawCode: () => store!.drawCodeFor(shard, cfg.codeLength),
+        drawCode: (length) => store!.drawCodeFor(shard, length ?? cfg.codeLength),
       });
     const replicas = urls.replicas.map((url, i) => {
       const pool = new PgPool(serverName(shard, i + 1), url, poolOpts, observer);

@@ -21,6 +21,7 @@ import type {
   ClickStats,
   CreateOutcome,
   ImportStatus,
+  LinkSearch,
   LinkWithClicks,
   ListPage,
   ListQuery,
@@ -29,10 +30,12 @@ import type {
   OrphanBatch,
   OrphanQuery,
   OrphanStats,
+  SearchedLink,
   StatsQuery,
   Store,
   StoredIdempotency,
   StoreTopology,
+  TagStats,
 } from '../ports.ts';
 import type { SqlStore } from '../sql/sql-store.ts';
 import { isServerFailure } from './pg-pool.ts';
@@ -286,6 +289,82 @@ export class ShardedStore implements Store {
       }),
     );
     return out;
+  }
+
+  /** Scatter-gather: every shard's first offset + limit matches, merged in the same order. */
+  async searchLinks(query: LinkSearch): Promise<{ items: SearchedLink[]; total: number }> {
+    const wide = { ...query, offset: 0, limit: query.limit === null ? null : query.offset + query.limit };
+    const parts = await Promise.all(this.shards.map((sh) => this.read(sh, (s) => s.searchLinks(wide))));
+    const value = (l: SearchedLink): string | number => {
+      switch (query.order.field) {
+        case 'createdAt':
+          return l.createdAt.getTime();
+        case 'code':
+          return l.code;
+        case 'url':
+          return l.url;
+        case 'title':
+          return l.title ?? '';
+        case 'clicks':
+          return l.clicks;
+        case 'humanClicks':
+          return l.clicks - l.botClicks;
+      }
+    };
+    const cmp = (x: string | number, y: string | number) => (x < y ? -1 : x > y ? 1 : 0);
+    const sign = query.order.desc ? -1 : 1;
+    const all = parts
+      .flatMap((p) => p.items)
+      .sort((a, b) => sign * (cmp(value(a), value(b)) || cmp(a.code, b.code) || cmp(a.domain, b.domain)));
+    const end = query.limit === null ? undefined : query.offset + query.limit;
+    return { items: all.slice(query.offset, end), total: parts.reduce((n, p) => n + p.total, 0) };
+  }
+
+  async findLinkByUrl(url: string, domain: string): Promise<Link | null> {
+    const found = await Promise.all(this.shards.map((sh) => sh.primaryStore.findLinkByUrl(url, domain)));
+    return (
+      found
+        .filter((l): l is Link => l !== null)
+        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())[0] ?? null
+    );
+  }
+
+  async tagStats(): Promise<TagStats[]> {
+    const parts = await Promise.all(this.shards.map((sh) => this.read(sh, (s) => s.tagStats())));
+    const by = new Map<string, { links: number; clicks: number; botClicks: number }>();
+    for (const t of parts.flat()) {
+      const s = by.get(t.tag) ?? { links: 0, clicks: 0, botClicks: 0 };
+      by.set(t.tag, {
+        links: s.links + t.links,
+        clicks: s.clicks + t.clicks,
+        botClicks: s.botClicks + t.botClicks,
+      });
+    }
+    return [...by].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([tag, s]) => ({ tag, ...s }));
+  }
+
+  /** Checked on every shard first, then applied on every shard (each shard's changes in one transaction). */
+  async renameTag(from: string, to: string, now: Date): Promise<'renamed' | 'not_found' | 'conflict'> {
+    const inUse = await Promise.all(this.shards.map((sh) => sh.primaryStore.tagsInUse([from, to])));
+    if (!inUse.some((s) => s.has(from))) return 'not_found';
+    if (from !== to && inUse.some((s) => s.has(to))) return 'conflict';
+    await Promise.all(
+      this.shards.map(async (sh) => {
+        if ((await sh.primaryStore.renameTag(from, to, now)) === 'renamed') await this.noteWrite(sh);
+      }),
+    );
+    return 'renamed';
+  }
+
+  async deleteTags(tags: readonly string[], now: Date): Promise<number> {
+    const counts = await Promise.all(
+      this.shards.map(async (sh) => {
+        const n = await sh.primaryStore.deleteTags(tags, now);
+        if (n > 0) await this.noteWrite(sh);
+        return n;
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** Every shard's crawlable links of the domain, in code order. */

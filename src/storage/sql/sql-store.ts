@@ -20,6 +20,7 @@ import type {
   CreateOutcome,
   DatabaseThread,
   ImportStatus,
+  LinkSearch,
   LinkWithClicks,
   ListPage,
   ListQuery,
@@ -28,15 +29,18 @@ import type {
   OrphanBatch,
   OrphanQuery,
   OrphanStats,
+  SearchedLink,
   StatsQuery,
   Store,
   StoredIdempotency,
+  TagStats,
   UnfoldedBatch,
 } from '../ports.ts';
 import * as clickSql from './click-sql.ts';
 import { clickStats, daySalts, maintainClicks, recordClickBatch } from './click-sql.ts';
 import * as domainSql from './domain-sql.ts';
 import { migrate } from './migrate.ts';
+import { searchLinksSql, TAG_STATS_SQL, tagStatsFromRows } from './search-sql.ts';
 import type { SqlClient } from './sql-client.ts';
 import * as webhookSql from './webhook-sql.ts';
 
@@ -220,8 +224,8 @@ async function readChangesWith(db: SqlClient, afterSeq: number, limit: number): 
 export interface SqlStoreOptions {
   readonly kind: string;
   readonly codeLength: number;
-  /** Draws a generated code; a shard draws only codes whose bucket it owns. */
-  readonly drawCode?: () => string;
+  /** Draws a generated code (of the length asked, else the configured one); a shard draws only codes whose bucket it owns. */
+  readonly drawCode?: (length?: number) => string;
   /** Migrations applied to this database before the store was made on it (reported as applied here). */
   readonly appliedBefore?: readonly string[];
 }
@@ -230,14 +234,14 @@ export class SqlStore implements Store, ClickLog {
   readonly kind: string;
   readonly changeStreams = 1;
   private readonly db: SqlClient;
-  private readonly drawCode: () => string;
+  private readonly drawCode: (length?: number) => string;
   private readonly creates: GroupCommit<NewLink, CreateOutcome>;
   private readonly appliedHere: Set<string>;
 
   constructor(db: SqlClient, opts: SqlStoreOptions) {
     this.db = db;
     this.kind = opts.kind;
-    this.drawCode = opts.drawCode ?? (() => generateCode(opts.codeLength));
+    this.drawCode = opts.drawCode ?? ((length) => generateCode(length ?? opts.codeLength));
     this.creates = new GroupCommit((reqs) => this.createGroup(reqs));
     this.appliedHere = new Set(opts.appliedBefore);
   }
@@ -278,7 +282,7 @@ export class SqlStore implements Store, ClickLog {
     const rest: number[] = [];
     const keys = new Set<string>();
     const records: (Link | null)[] = reqs.map((req, i) => {
-      const code = req.alias ?? this.drawCode();
+      const code = req.alias ?? this.drawCode(req.codeLength);
       const key = linkKey(req.domain, code);
       if (req.idempotency !== null || keys.has(key)) {
         rest.push(i);
@@ -324,7 +328,7 @@ export class SqlStore implements Store, ClickLog {
     let pending: Pending[] = reqs.map((req, index) => ({
       index,
       req,
-      code: req.alias ?? this.drawCode(),
+      code: req.alias ?? this.drawCode(req.codeLength),
       claimed: false,
       draws: 1,
     }));
@@ -371,7 +375,7 @@ export class SqlStore implements Store, ClickLog {
           } else if (p.draws >= MAX_CODE_DRAWS) {
             throw new Error(`could not draw a free code in ${MAX_CODE_DRAWS} tries; raise HOP_CODE_LENGTH`);
           } else {
-            p.code = this.drawCode();
+            p.code = this.drawCode(p.req.codeLength);
             p.draws++;
             redraw.push(p);
           }
@@ -645,6 +649,100 @@ export class SqlStore implements Store, ClickLog {
   async lastChangeSeq(): Promise<number> {
     const res = await this.db.query<{ seq: string | null }>('SELECT max(seq)::text AS seq FROM outbox');
     return Number(res.rows[0]?.seq ?? 0);
+  }
+
+  // ---- Shlink's list, tags and find-if-exists (search-sql.ts) ---------------------------------
+  async searchLinks(query: LinkSearch): Promise<{ items: SearchedLink[]; total: number }> {
+    // Ordered by clicks, every match is read and ordered here: the embedded database's thread adds
+    // the clicks it holds to each row after the statement ran (see SqlClient heldClicks).
+    const byClicks = query.order.field === 'clicks' || query.order.field === 'humanClicks';
+    if (byClicks && query.limit !== null) {
+      const all = await this.searchLinks({ ...query, offset: 0, limit: null });
+      const sign = query.order.desc ? -1 : 1;
+      const v = (l: SearchedLink) => (query.order.field === 'clicks' ? l.clicks : l.clicks - l.botClicks);
+      const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+      const items = [...all.items].sort(
+        (a, b) => sign * (v(a) - v(b) || cmp(a.code, b.code) || cmp(a.domain, b.domain)),
+      );
+      return { items: items.slice(query.offset, query.offset + query.limit), total: all.total };
+    }
+    const { sql, params } = searchLinksSql(query, LINK_COLUMNS, KEY_EXPR);
+    const res = await this.db.query<LinkRow & { bot_clicks: string | number; total: string | number }>(
+      sql,
+      params,
+      { heldClicks: true },
+    );
+    let total = Number(res.rows[0]?.total ?? 0);
+    // A page past the end has no row to carry the count.
+    if (res.rows.length === 0 && query.offset > 0)
+      total = (await this.searchLinks({ ...query, offset: 0, limit: 1 })).total;
+    return {
+      items: res.rows.map((r) => ({ ...withClicks(r), botClicks: Number(r.bot_clicks ?? 0) })),
+      total,
+    };
+  }
+
+  async findLinkByUrl(url: string, domain: string): Promise<Link | null> {
+    const res = await this.db.query<LinkRow>(
+      `SELECT ${LINK_COLUMNS} FROM links WHERE url = $1 AND domain = $2 AND deleted_at IS NULL
+       ORDER BY created_at DESC LIMIT 1`,
+      [url, domain],
+    );
+    const row = res.rows[0];
+    return row === undefined ? null : rowToLink(row);
+  }
+
+  async tagStats(): Promise<TagStats[]> {
+    const res = await this.db.query<{ tag: string; links: number; clicks: string; bot_clicks: string }>(
+      TAG_STATS_SQL(KEY_EXPR),
+      [],
+      { heldClicks: true },
+    );
+    return tagStatsFromRows(res.rows);
+  }
+
+  /** Whether any live link has each tag (for a rename across shards). */
+  async tagsInUse(tags: readonly string[]): Promise<Set<string>> {
+    const res = await this.db.query<{ tag: string }>(
+      `SELECT DISTINCT t.tag FROM links CROSS JOIN LATERAL unnest(tags) AS t(tag)
+       WHERE deleted_at IS NULL AND tags && $1::text[] AND t.tag = ANY($1::text[])`,
+      [[...tags]],
+    );
+    return new Set(res.rows.map((r) => r.tag));
+  }
+
+  async renameTag(from: string, to: string, now: Date): Promise<'renamed' | 'not_found' | 'conflict'> {
+    const inUse = await this.tagsInUse([from, to]);
+    if (!inUse.has(from)) return 'not_found';
+    if (from !== to && inUse.has(to)) return 'conflict';
+    await this.retag(`array_replace(tags, $1, $2)`, `tags @> ARRAY[$1]::text[]`, [from, to], now);
+    return 'renamed';
+  }
+
+  deleteTags(tags: readonly string[], now: Date): Promise<number> {
+    return this.retag(
+      `ARRAY(SELECT t FROM unnest(tags) AS t WHERE t <> ALL($1::text[]))`,
+      `tags && $1::text[]`,
+      [[...tags]],
+      now,
+    );
+  }
+
+  /** Rewrites the tags of the live links that match, each change an outbox event, in one transaction. */
+  private retag(set: string, where: string, params: unknown[], now: Date): Promise<number> {
+    return this.db.transaction(async (tx) => {
+      const at = `$${params.length + 1}`;
+      const res = await tx.query<LinkRow>(
+        `UPDATE links SET tags = ${set}, updated_at = ${at} WHERE deleted_at IS NULL AND ${where}
+         RETURNING ${LINK_COLUMNS}`,
+        [...params, now],
+      );
+      if (res.rows.length > 0) {
+        const events = res.rows.map((r) => ({ kind: 'link.updated', link: linkToJson(rowToLink(r)) }));
+        await tx.query(OUTBOX_INSERT, [JSON.stringify(events)]);
+      }
+      return res.rows.length;
+    });
   }
 
   // ---- domains, robots and orphan visits (domain-sql.ts) --------------------------------------
