@@ -46,7 +46,8 @@ interface Client {
   readonly visitor: string;
   readonly geoCountry: string | null;
 }
-function parseReferrerHost(referer: string): string | null {
+/** A referer header's host (what clicks keep of it), or null. */
+export function parseReferrerHost(referer: string): string | null {
   try {
     return new URL(referer).hostname || null;
   } catch {
@@ -70,8 +71,9 @@ function referrerHost(referer: string | undefined): string | null {
   return host;
 }
 
-function parseAgent(ua: string): Agent {
-  if (ua === '') return { browser: null, os: null, device: null, bot: false, clients: new Map(), salt: '' };
+/** What clicks keep of a user agent: browser, OS and device (named as Bowser names them) and the bot flag. */
+export function describeAgent(ua: string): Pick<ClickEvent, 'browser' | 'os' | 'device' | 'bot'> {
+  if (ua === '') return { browser: null, os: null, device: null, bot: false };
   const bot = isbot(ua);
   const p = Bowser.parse(ua);
   return {
@@ -79,9 +81,11 @@ function parseAgent(ua: string): Agent {
     os: p.os.name || null,
     device: bot ? 'bot' : p.platform.type || null,
     bot,
-    clients: new Map(),
-    salt: '',
   };
+}
+
+function parseAgent(ua: string): Agent {
+  return { ...describeAgent(ua), clients: new Map(), salt: '' };
 }
 
 export class ClickEnricher {

@@ -1,4 +1,5 @@
-// hop export / hop import — links as JSON Lines, for backups and moves between installations.
+// hop export / hop import — links as JSON Lines, for backups and moves between installations; and
+// hop import --from — another shortener's links, visits and counts (src/importers/).
 
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -9,6 +10,12 @@ import { requestHost } from '../domain/domains.ts';
 import { isHopError } from '../domain/errors.ts';
 import { parseImportLine } from '../domain/import-line.ts';
 import type { Link } from '../domain/link.ts';
+import { CLASH_POLICIES, type ClashPolicy } from '../importers/clash.ts';
+import { Progress } from '../importers/progress.ts';
+import { type ImportResult, importFromSource } from '../importers/run-import.ts';
+import { type ImportSource, SourceError } from '../importers/source.ts';
+import { sourceFor } from '../importers/sources.ts';
+import { defaultStatePath } from '../importers/state.ts';
 import { linkToJson } from '../storage/link-json.ts';
 import type { ImportStatus } from '../storage/ports.ts';
 
@@ -111,4 +118,96 @@ export async function runImport(
     `Imported: ${counts.created} created, ${counts.unchanged} unchanged, ${counts.conflict} conflicts, ${counts.invalid} invalid lines (${secs.toFixed(1)} s).`,
   );
   return counts.conflict + counts.invalid > 0 ? 1 : 0;
+}
+
+export interface SourceImportOptions {
+  readonly from: string;
+  readonly url?: string | undefined;
+  readonly key?: string | undefined;
+  readonly signature?: string | undefined;
+  readonly token?: string | undefined;
+  readonly file?: string | undefined;
+  readonly state?: string | undefined;
+  readonly onClash?: string | undefined;
+  readonly skipVisits: boolean;
+}
+
+/** `hop import --from shlink|kutt|yourls|bitly|csv …`: another shortener's links, visits and counts. */
+export async function runSourceImport(
+  config: Config,
+  o: SourceImportOptions,
+  out: (l: string) => void,
+  err: (l: string) => void,
+): Promise<number> {
+  const progress = new Progress(process.stderr);
+  const onClash = o.onClash ?? 'keep';
+  if (!(CLASH_POLICIES as readonly string[]).includes(onClash)) {
+    err(`--on-clash must be keep or regenerate; got "${onClash}".`);
+    return 2;
+  }
+  let source: ImportSource;
+  try {
+    source = sourceFor(o.from, { ...o, onRetry: (m) => progress.log(m) });
+  } catch (e) {
+    if (!(e instanceof SourceError)) throw e;
+    err(e.message);
+    return 2;
+  }
+  const statePath = o.state ?? defaultStatePath(config.dataDir ?? process.cwd(), source.name, source.origin);
+  const store = await openStore(config);
+  let result: ImportResult;
+  try {
+    result = await importFromSource(
+      source,
+      store,
+      {
+        policy: urlPolicyFor(config),
+        now: Date.now(),
+        defaultHost: requestHost(new URL(config.publicUrl).host),
+      },
+      {
+        onClash: onClash as ClashPolicy,
+        statePath,
+        visits: !o.skipVisits,
+        codeLength: config.codeLength,
+      },
+      { log: (l) => progress.log(l), progress: (t) => progress.update(t) },
+    );
+  } catch (e) {
+    progress.end();
+    if (e instanceof SourceError) {
+      err(e.message);
+      return 1;
+    }
+    throw e;
+  } finally {
+    await store.close();
+  }
+  progress.end();
+  const c = result.counts;
+  const links = c.created + c.unchanged + c.conflicts + c.failed + c.regenerated;
+  const extras = [
+    c.regenerated > 0 ? `${c.regenerated} under new codes` : '',
+    c.withNotes > 0 ? `${c.withNotes} with warnings` : '',
+  ].filter((s) => s !== '');
+  const parts = [
+    `${source.name}: ${c.created + c.regenerated} imported, ${c.unchanged} unchanged, ${c.conflicts} conflicts, ${c.failed} failed${extras.length > 0 ? ` (${extras.join(', ')})` : ''}`,
+  ];
+  if (c.visits + c.visitsAlready > 0)
+    parts.push(`visits: ${c.visits} imported, ${c.visitsAlready} already there`);
+  if (c.counted + c.countedAlready > 0)
+    parts.push(`clicks counted: ${c.counted} imported, ${c.countedAlready} already there`);
+  if (c.orphans + c.orphansAlready > 0)
+    parts.push(`orphan visits: ${c.orphans} imported, ${c.orphansAlready} already there`);
+  const secs = Math.max(result.seconds, 0.001);
+  parts.push(
+    `${result.seconds.toFixed(1)} s (${(links / secs).toFixed(0)} links/s, ${((c.visits + c.visitsAlready) / secs).toFixed(0)} visits/s)`,
+  );
+  out(parts.join('; '));
+  if (result.stopped !== null) {
+    err(`Stopped: ${result.stopped}`);
+    err(`Run the same command again to resume after the last page written (state: ${statePath}).`);
+    return 1;
+  }
+  return c.conflicts + c.failed > 0 ? 1 : 0;
 }

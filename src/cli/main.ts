@@ -108,10 +108,59 @@ const commands: Record<string, Command> = {
       ),
   },
   import: {
-    usage: 'hop import <FILE|->',
-    summary: 'Read links from JSON Lines; idempotent; reports per-line errors and carries on',
-    run: async (config, a) =>
-      (await import('./import-export.ts')).runImport(config, a.positionals[0] ?? '-', out, err),
+    usage:
+      'hop import <FILE|-> | hop import --from shlink|kutt|yourls|bitly|csv [--url U] [--key K] [--signature S] [--token T] [--file F] [--state F] [--on-clash keep|regenerate] [--skip-visits]',
+    summary:
+      'Read links from JSON Lines, or from another shortener (with visits); idempotent; reports errors and carries on',
+    options: {
+      from: {
+        type: 'string',
+        help: 'shlink, kutt, yourls, bitly or csv (default: JSON Lines from FILE or stdin)',
+      },
+      url: {
+        type: 'string',
+        help: 'shlink, kutt: the server; yourls: its yourls-api.php; bitly: the API (default https://api-ssl.bitly.com)',
+      },
+      key: { type: 'string', help: 'shlink, kutt: an API key' },
+      signature: { type: 'string', help: 'yourls: the API signature token' },
+      token: { type: 'string', help: 'bitly: an access token' },
+      file: { type: 'string', help: 'csv: the file; yourls: a CSV or SQL dump of its yourls_url table' },
+      state: {
+        type: 'string',
+        help: 'progress kept for resuming (default: import-<source>-<hash>.json in the data dir, else here)',
+      },
+      'on-clash': {
+        type: 'string',
+        help: 'a code Hop has with another mapping: keep (default; reported) or regenerate (new code)',
+      },
+      'skip-visits': { type: 'boolean', help: 'links only: no visits, click counts or orphan visits' },
+    },
+    run: async (config, a) => {
+      const m = await import('./import-export.ts');
+      const v = a.values;
+      if (v.from === undefined) return m.runImport(config, a.positionals[0] ?? '-', out, err);
+      if (a.positionals.length > 0) {
+        err('hop import --from reads its source from --url or --file, not from a FILE argument.');
+        return 2;
+      }
+      const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+      return m.runSourceImport(
+        config,
+        {
+          from: String(v.from),
+          url: str('url'),
+          key: str('key'),
+          signature: str('signature'),
+          token: str('token'),
+          file: str('file'),
+          state: str('state'),
+          onClash: str('on-clash'),
+          skipVisits: v['skip-visits'] === true,
+        },
+        out,
+        err,
+      );
+    },
   },
 };
 

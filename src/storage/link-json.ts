@@ -81,6 +81,14 @@ export function linkFromJson(j: LinkJson): Link {
   };
 }
 
+/** Rules as text that does not depend on the order of a condition's keys (a database may reorder them). */
+function canonicalRules(rules: Link['rules']): string {
+  if (rules === null) return 'null';
+  return JSON.stringify(
+    rules.map((r) => [r.url, r.conditions.map((c) => [c.type, c.key ?? null, c.value ?? null])]),
+  );
+}
+
 /** Two links are the same mapping when everything but counters and timestamps agrees. */
 export function sameMapping(a: Link, b: Link): boolean {
   return (
@@ -98,7 +106,7 @@ export function sameMapping(a: Link, b: Link): boolean {
     a.title === b.title &&
     a.tags.length === b.tags.length &&
     a.tags.every((t, i) => t === b.tags[i]) &&
-    JSON.stringify(a.rules) === JSON.stringify(b.rules) &&
+    canonicalRules(a.rules) === canonicalRules(b.rules) &&
     a.expiredUrl === b.expiredUrl &&
     a.passwordHash === b.passwordHash
   );
