@@ -149,9 +149,10 @@ const commands: Record<string, Command> = {
         {
           from: String(v.from),
           url: str('url'),
-          key: str('key'),
-          signature: str('signature'),
-          token: str('token'),
+          // From the environment too: a command line is visible to every user of the machine.
+          key: str('key') ?? process.env.HOP_IMPORT_KEY,
+          signature: str('signature') ?? process.env.HOP_IMPORT_SIGNATURE,
+          token: str('token') ?? process.env.HOP_IMPORT_TOKEN,
           file: str('file'),
           state: str('state'),
           onClash: str('on-clash'),
