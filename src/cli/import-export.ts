@@ -10,6 +10,7 @@ import { requestHost } from '../domain/domains.ts';
 import { isHopError } from '../domain/errors.ts';
 import { parseImportLine } from '../domain/import-line.ts';
 import type { Link } from '../domain/link.ts';
+import { domainRegistrar } from '../domains/domain-registrar.ts';
 import { CLASH_POLICIES, type ClashPolicy } from '../importers/clash.ts';
 import { Progress } from '../importers/progress.ts';
 import { type ImportResult, importFromSource } from '../importers/run-import.ts';
@@ -54,21 +55,7 @@ export async function runImport(
   const policy = urlPolicyFor(config);
   const defaultHost = requestHost(new URL(config.publicUrl).host);
   // Domains the lines name are registered as they are met (an export carries its links' domains).
-  const known = new Set((await store.listDomains()).map((d) => d.host));
-  const register = async (links: readonly Link[]) => {
-    for (const l of links) {
-      if (known.has(l.domain)) continue;
-      await store.createDomain({
-        host: l.domain,
-        rootRedirect: null,
-        notFoundRedirect: null,
-        expiredRedirect: null,
-        createdAt: new Date(),
-      });
-      known.add(l.domain);
-      err(`Registered domain ${l.domain}.`);
-    }
-  };
+  const register = await domainRegistrar(store, err);
   const counts: Record<ImportStatus | 'invalid', number> = {
     created: 0,
     unchanged: 0,

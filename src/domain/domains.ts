@@ -21,6 +21,15 @@ export interface Domain {
   readonly createdAt: Date;
 }
 
+/** A domain registered with no redirects of its own. */
+export const bareDomain = (host: string, createdAt: Date): Domain => ({
+  host,
+  rootRedirect: null,
+  notFoundRedirect: null,
+  expiredRedirect: null,
+  createdAt,
+});
+
 export type DomainRedirects = Pick<Domain, 'rootRedirect' | 'notFoundRedirect' | 'expiredRedirect'>;
 export const DOMAIN_REDIRECTS = ['rootRedirect', 'notFoundRedirect', 'expiredRedirect'] as const;
 

@@ -3,7 +3,7 @@
 // of it through the shared cache's invalidation channel (and reread every HOP_DOMAIN_REFRESH_MS
 // whatever happens, so a lost message costs at most that long).
 import type { SharedCache } from '../cache/shared-cache.ts';
-import { DEFAULT_DOMAIN, type Domain, normalizeHost, requestHost } from '../domain/domains.ts';
+import { bareDomain, DEFAULT_DOMAIN, type Domain, normalizeHost, requestHost } from '../domain/domains.ts';
 import { HopError } from '../domain/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { DomainStore } from '../storage/ports.ts';
@@ -43,13 +43,7 @@ export class DomainDirectory {
     this.ownHosts = opts.ownHosts;
     this.strict = opts.strictHosts;
     this.log = opts.log;
-    this.defaults = {
-      host: '',
-      rootRedirect: null,
-      notFoundRedirect: null,
-      expiredRedirect: null,
-      createdAt: new Date(0),
-    };
+    this.defaults = bareDomain(DEFAULT_DOMAIN, new Date(0));
     this.l2?.onInvalidate((key) => {
       if (key === null || key === DOMAINS_CHANGED) void this.refresh().catch(() => {});
     });

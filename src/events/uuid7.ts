@@ -13,11 +13,16 @@ export function uuid7(now: number = Date.now()): string {
   }
   const b = pool.subarray(poolAt, poolAt + 16);
   poolAt += 16;
+  return uuid7From(b, now);
+}
+
+/** 16 bytes (overwritten) as a version-7 UUID of time `ms`: the rest of its bits are the bytes'. */
+export function uuid7From(b: Uint8Array, ms: number): string {
   // 48-bit big-endian millisecond timestamp.
-  let ms = now;
+  let t = Math.max(0, Math.floor(ms));
   for (let i = 5; i >= 0; i--) {
-    b[i] = ms % 256;
-    ms = Math.floor(ms / 256);
+    b[i] = t % 256;
+    t = Math.floor(t / 256);
   }
   b[6] = (b[6]! & 0x0f) | 0x70;
   b[8] = (b[8]! & 0x3f) | 0x80;

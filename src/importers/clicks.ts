@@ -16,30 +16,16 @@ import {
   type RollupIncrement,
   summarizeClicks,
 } from '../domain/clicks.ts';
+import { uuid7From } from '../events/uuid7.ts';
 import type { ClickBatch, OrphanBatch, OrphanType } from '../storage/ports.ts';
 import type { SourceOrphan, SourceVisit } from './source.ts';
-
-const hex: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /**
  * A UUID laid out as version 7 (`at` in its first 48 bits) whose other bits are a hash of `seed`:
  * the same seed gives the same id on every run.
  */
 export function derivedUuid(seed: string, at: number): string {
-  const b = createHash('sha256').update(seed).digest().subarray(0, 16);
-  let ms = Math.max(0, Math.floor(at));
-  for (let i = 5; i >= 0; i--) {
-    b[i] = ms % 256;
-    ms = Math.floor(ms / 256);
-  }
-  b[6] = (b[6]! & 0x0f) | 0x70;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  let s = '';
-  for (let i = 0; i < 16; i++) {
-    s += hex[b[i]!];
-    if (i === 3 || i === 5 || i === 7 || i === 9) s += '-';
-  }
-  return s;
+  return uuid7From(createHash('sha256').update(seed).digest().subarray(0, 16), at);
 }
 
 interface Agent {

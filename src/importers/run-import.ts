@@ -2,10 +2,12 @@
 // them (idempotent), settle clashes, write visits, click counts and orphan visits as batches with
 // derived ids, then record the page in the state file. A re-run resumes after the last page
 // written; one from the start finds everything unchanged and writes no batch twice.
+
 import { generateCode } from '../domain/codes.ts';
 import { linkKey } from '../domain/domains.ts';
 import { isHopError } from '../domain/errors.ts';
 import type { Link } from '../domain/link.ts';
+import { domainRegistrar } from '../domains/domain-registrar.ts';
 import type { Store } from '../storage/ports.ts';
 import { type BuildContext, buildLink, codeProblem, storedDomain } from './build-link.ts';
 import { type ClashPolicy, regenerate } from './clash.ts';
@@ -103,7 +105,6 @@ export async function importFromSource(
   } else if (state.cursor !== null) {
     io.log(`${source.name}: resuming where the last run stopped (${opts.statePath}).`);
   }
-  const known = new Set((await store.listDomains()).map((d) => d.host));
   let label = '';
   let total: number | null = null;
   const seen = () =>
@@ -115,20 +116,7 @@ export async function importFromSource(
     );
   };
 
-  const register = async (links: readonly Link[]) => {
-    for (const l of links) {
-      if (known.has(l.domain)) continue;
-      await store.createDomain({
-        host: l.domain,
-        rootRedirect: null,
-        notFoundRedirect: null,
-        expiredRedirect: null,
-        createdAt: new Date(),
-      });
-      known.add(l.domain);
-      io.log(`Registered domain ${l.domain}.`);
-    }
-  };
+  const register = await domainRegistrar(store, io.log);
 
   const writeVisits = async (src: SourceLink, key: string, createdAt: number) => {
     if (src.clicks !== undefined && src.clicks > 0) {

@@ -2,7 +2,7 @@
 // Each names a link by short code and `?domain=` (a host; absent or the default host: the default).
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { DEFAULT_DOMAIN, linkKey, normalizeHost, requestHost } from '../domain/domains.ts';
+import { bareDomain, DEFAULT_DOMAIN, linkKey, normalizeHost, requestHost } from '../domain/domains.ts';
 import { HopError } from '../domain/errors.ts';
 import { parseRulesField } from '../domain/link-input.ts';
 import type { SearchedLink } from '../storage/ports.ts';
@@ -24,13 +24,7 @@ export async function shlinkDomain(deps: Deps, raw: unknown, register: boolean):
   const host = normalizeHost(raw, 'domain');
   const known = deps.domains.list().some((d) => d.host === host);
   if (!known && register) {
-    await deps.store.createDomain({
-      host,
-      rootRedirect: null,
-      notFoundRedirect: null,
-      expiredRedirect: null,
-      createdAt: new Date(deps.now()),
-    });
+    await deps.store.createDomain(bareDomain(host, new Date(deps.now())));
     await deps.domains.changed();
     return host;
   }

@@ -2,7 +2,7 @@
 // for unit tests and throwaway runs. Single-threaded JS makes each method atomic.
 import { bucketOf } from '../../domain/bucket.ts';
 import { generateCode } from '../../domain/codes.ts';
-import { type Domain, type DomainRedirects, linkKey } from '../../domain/domains.ts';
+import { bareDomain, type Domain, type DomainRedirects, linkKey } from '../../domain/domains.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
@@ -34,6 +34,7 @@ import type {
   TagStats,
   UnfoldedBatch,
 } from '../ports.ts';
+import { searchOrder } from '../search-order.ts';
 import { MemoryClicks } from './memory-clicks.ts';
 import { MemoryWebhooks } from './memory-webhooks.ts';
 
@@ -47,12 +48,7 @@ export class MemoryStore implements Store, ClickLog {
   readonly changeStreams = 1;
   /** By link key. */
   private readonly links = new Map<string, Link>();
-  private readonly domains = new Map<string, Domain>([
-    [
-      '',
-      { host: '', rootRedirect: null, notFoundRedirect: null, expiredRedirect: null, createdAt: new Date() },
-    ],
-  ]);
+  private readonly domains = new Map<string, Domain>([['', bareDomain('', new Date())]]);
   private readonly orphans = new Map<string, OrphanBatch['rows'][number]>();
   private readonly orphanBatches = new Set<string>();
   private readonly clickData = new MemoryClicks();
@@ -257,29 +253,7 @@ export class MemoryStore implements Store, ClickLog {
           botClicks: this.clickData.botTotals.get(keyOf(l)) ?? 0,
         }),
       );
-    const value = (l: SearchedLink): string | number => {
-      switch (q.order.field) {
-        case 'createdAt':
-          return l.createdAt.getTime();
-        case 'code':
-          return l.code;
-        case 'url':
-          return l.url;
-        case 'title':
-          return l.title ?? '';
-        case 'clicks':
-          return l.clicks;
-        case 'humanClicks':
-          return l.clicks - l.botClicks;
-      }
-    };
-    const sign = q.order.desc ? -1 : 1;
-    const byValue = (a: SearchedLink, b: SearchedLink) => {
-      const x = value(a);
-      const y = value(b);
-      return x < y ? -1 : x > y ? 1 : 0;
-    };
-    matches.sort((a, b) => sign * (byValue(a, b) || cmp(a.code, b.code) || cmp(a.domain, b.domain)));
+    matches.sort(searchOrder(q.order));
     const items = q.limit === null ? matches.slice(q.offset) : matches.slice(q.offset, q.offset + q.limit);
     return { items, total: matches.length };
   }

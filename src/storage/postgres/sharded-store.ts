@@ -37,6 +37,7 @@ import type {
   StoreTopology,
   TagStats,
 } from '../ports.ts';
+import { searchOrder } from '../search-order.ts';
 import type { SqlStore } from '../sql/sql-store.ts';
 import { isServerFailure } from './pg-pool.ts';
 import type { ShardNode } from './shard-node.ts';
@@ -295,27 +296,7 @@ export class ShardedStore implements Store {
   async searchLinks(query: LinkSearch): Promise<{ items: SearchedLink[]; total: number }> {
     const wide = { ...query, offset: 0, limit: query.limit === null ? null : query.offset + query.limit };
     const parts = await Promise.all(this.shards.map((sh) => this.read(sh, (s) => s.searchLinks(wide))));
-    const value = (l: SearchedLink): string | number => {
-      switch (query.order.field) {
-        case 'createdAt':
-          return l.createdAt.getTime();
-        case 'code':
-          return l.code;
-        case 'url':
-          return l.url;
-        case 'title':
-          return l.title ?? '';
-        case 'clicks':
-          return l.clicks;
-        case 'humanClicks':
-          return l.clicks - l.botClicks;
-      }
-    };
-    const cmp = (x: string | number, y: string | number) => (x < y ? -1 : x > y ? 1 : 0);
-    const sign = query.order.desc ? -1 : 1;
-    const all = parts
-      .flatMap((p) => p.items)
-      .sort((a, b) => sign * (cmp(value(a), value(b)) || cmp(a.code, b.code) || cmp(a.domain, b.domain)));
+    const all = parts.flatMap((p) => p.items).sort(searchOrder(query.order));
     const end = query.limit === null ? undefined : query.offset + query.limit;
     return { items: all.slice(query.offset, end), total: parts.reduce((n, p) => n + p.total, 0) };
   }

@@ -36,6 +36,7 @@ import type {
   TagStats,
   UnfoldedBatch,
 } from '../ports.ts';
+import { searchOrder } from '../search-order.ts';
 import * as clickSql from './click-sql.ts';
 import { clickStats, daySalts, maintainClicks, recordClickBatch } from './click-sql.ts';
 import * as domainSql from './domain-sql.ts';
@@ -655,17 +656,16 @@ export class SqlStore implements Store, ClickLog {
   async searchLinks(query: LinkSearch): Promise<{ items: SearchedLink[]; total: number }> {
     // Ordered by clicks, every match is read and ordered here: the embedded database's thread adds
     // the clicks it holds to each row after the statement ran (see SqlClient heldClicks).
-    const byClicks = query.order.field === 'clicks' || query.order.field === 'humanClicks';
-    if (byClicks && query.limit !== null) {
-      const all = await this.searchLinks({ ...query, offset: 0, limit: null });
-      const sign = query.order.desc ? -1 : 1;
-      const v = (l: SearchedLink) => (query.order.field === 'clicks' ? l.clicks : l.clicks - l.botClicks);
-      const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-      const items = [...all.items].sort(
-        (a, b) => sign * (v(a) - v(b) || cmp(a.code, b.code) || cmp(a.domain, b.domain)),
-      );
-      return { items: items.slice(query.offset, query.offset + query.limit), total: all.total };
+    if (query.order.field === 'clicks' || query.order.field === 'humanClicks') {
+      const all = await this.runSearch({ ...query, offset: 0, limit: null });
+      const items = all.items.sort(searchOrder(query.order));
+      const end = query.limit === null ? undefined : query.offset + query.limit;
+      return { items: items.slice(query.offset, end), total: all.total };
     }
+    return this.runSearch(query);
+  }
+
+  private async runSearch(query: LinkSearch): Promise<{ items: SearchedLink[]; total: number }> {
     const { sql, params } = searchLinksSql(query, LINK_COLUMNS, KEY_EXPR);
     const res = await this.db.query<LinkRow & { bot_clicks: string | number; total: string | number }>(
       sql,
@@ -675,7 +675,7 @@ export class SqlStore implements Store, ClickLog {
     let total = Number(res.rows[0]?.total ?? 0);
     // A page past the end has no row to carry the count.
     if (res.rows.length === 0 && query.offset > 0)
-      total = (await this.searchLinks({ ...query, offset: 0, limit: 1 })).total;
+      total = (await this.runSearch({ ...query, offset: 0, limit: 1 })).total;
     return {
       items: res.rows.map((r) => ({ ...withClicks(r), botClicks: Number(r.bot_clicks ?? 0) })),
       total,
