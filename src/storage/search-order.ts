@@ -5,7 +5,7 @@ import type { LinkSearch, SearchedLink } from './ports.ts';
 
 const cmp = (x: string | number, y: string | number) => (x < y ? -1 : x > y ? 1 : 0);
 
-function valueOf(l: SearchedLink, field: LinkSearch['order']['field']): string | number {
+function orderValue(l: SearchedLink, field: LinkSearch['order']['field']): string | number {
   switch (field) {
     case 'createdAt':
       return l.createdAt.getTime();
@@ -27,5 +27,5 @@ export function searchOrder(order: LinkSearch['order']): (a: SearchedLink, b: Se
   const sign = order.desc ? -1 : 1;
   return (a, b) =>
     sign *
-    (cmp(valueOf(a, order.field), valueOf(b, order.field)) || cmp(a.code, b.code) || cmp(a.domain, b.domain));
+    (cmp(orderValue(a, order.field), orderValue(b, order.field)) || cmp(a.code, b.code) || cmp(a.domain, b.domain));
 }
