@@ -27,5 +27,7 @@ export function searchOrder(order: LinkSearch['order']): (a: SearchedLink, b: Se
   const sign = order.desc ? -1 : 1;
   return (a, b) =>
     sign *
-    (cmp(orderValue(a, order.field), orderValue(b, order.field)) || cmp(a.code, b.code) || cmp(a.domain, b.domain));
+    (cmp(orderValue(a, order.field), orderValue(b, order.field)) ||
+      cmp(a.code, b.code) ||
+      cmp(a.domain, b.domain));
 }
