@@ -68,10 +68,13 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
   app.decorateRequest('session', null);
   const sessions = createSessions(deps.config);
   installErrorHandling(app, (req, path) => {
-    // A visitor's 404 on a domain Hop serves links on is an orphan visit; the API's are not.
-    if (req.method !== 'GET' || path.startsWith('/api/')) return;
+    // A visitor's 404 on a domain Hop serves links on is an orphan visit (the API's are not), sent
+    // to the domain's otherNotFoundRedirect when it has one.
+    if (req.method !== 'GET' || path.startsWith('/api/')) return null;
     const domain = deps.domains.forRequest(req.headers.host);
-    if (domain !== null) deps.orphans.count(domain.host, 'other', path, req.headers['user-agent']);
+    if (domain === null) return null;
+    deps.orphans.count(domain.host, 'other', path, req.headers['user-agent']);
+    return domain.otherNotFoundRedirect;
   });
   if (deps.config.databaseUrls !== null) {
     installConsistency(app, { secureCookie: deps.config.publicUrl.startsWith('https:') });

@@ -18,6 +18,8 @@ export interface Domain {
   readonly notFoundRedirect: string | null;
   /** Where a dead link without its own expiredUrl sends visitors; null: 410. */
   readonly expiredRedirect: string | null;
+  /** Where any other 404 on the domain (a path that is no code) sends visitors; null: 404. */
+  readonly otherNotFoundRedirect: string | null;
   readonly createdAt: Date;
 }
 
@@ -27,11 +29,20 @@ export const bareDomain = (host: string, createdAt: Date): Domain => ({
   rootRedirect: null,
   notFoundRedirect: null,
   expiredRedirect: null,
+  otherNotFoundRedirect: null,
   createdAt,
 });
 
-export type DomainRedirects = Pick<Domain, 'rootRedirect' | 'notFoundRedirect' | 'expiredRedirect'>;
-export const DOMAIN_REDIRECTS = ['rootRedirect', 'notFoundRedirect', 'expiredRedirect'] as const;
+export type DomainRedirects = Pick<
+  Domain,
+  'rootRedirect' | 'notFoundRedirect' | 'expiredRedirect' | 'otherNotFoundRedirect'
+>;
+export const DOMAIN_REDIRECTS = [
+  'rootRedirect',
+  'notFoundRedirect',
+  'expiredRedirect',
+  'otherNotFoundRedirect',
+] as const;
 
 /** The one string that names a link in caches, invalidations and click rollups. */
 export function linkKey(domain: string, code: string): string {

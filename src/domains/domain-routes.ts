@@ -24,12 +24,23 @@ const redirectProperties = {
   rootRedirect: nullableUrl("Where the domain's root sends visitors (default domain: else the dashboard)"),
   notFoundRedirect: nullableUrl('Where an unknown code on the domain sends visitors (else 404)'),
   expiredRedirect: nullableUrl('Where a dead link without its own expiredUrl sends visitors (else 410)'),
+  otherNotFoundRedirect: nullableUrl(
+    'Where any other 404 on the domain (a path that is no code) sends visitors',
+  ),
 } as const;
 
 export const domainSchema = {
   $id: 'Domain',
   type: 'object',
-  required: ['host', 'isDefault', 'rootRedirect', 'notFoundRedirect', 'expiredRedirect', 'createdAt'],
+  required: [
+    'host',
+    'isDefault',
+    'rootRedirect',
+    'notFoundRedirect',
+    'expiredRedirect',
+    'otherNotFoundRedirect',
+    'createdAt',
+  ],
   properties: {
     host: { type: 'string' },
     isDefault: { type: 'boolean' },
@@ -43,6 +54,7 @@ interface DomainBody {
   rootRedirect?: unknown;
   notFoundRedirect?: unknown;
   expiredRedirect?: unknown;
+  otherNotFoundRedirect?: unknown;
 }
 
 const hostParams = {
@@ -58,6 +70,7 @@ function view(d: Domain, defaultHost: string) {
     rootRedirect: d.rootRedirect,
     notFoundRedirect: d.notFoundRedirect,
     expiredRedirect: d.expiredRedirect,
+    otherNotFoundRedirect: d.otherNotFoundRedirect,
     createdAt: d.createdAt.toISOString(),
   };
 }
@@ -134,6 +147,7 @@ export function registerDomainRoutes(app: FastifyInstance, deps: Deps): void {
         rootRedirect: r.rootRedirect ?? null,
         notFoundRedirect: r.notFoundRedirect ?? null,
         expiredRedirect: r.expiredRedirect ?? null,
+        otherNotFoundRedirect: r.otherNotFoundRedirect ?? null,
         createdAt: new Date(deps.now()),
       };
       if (!(await deps.store.createDomain(domain)))

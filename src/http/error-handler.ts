@@ -47,10 +47,13 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'validation_failed',
 };
 
-/** `onNotFound`: told of every request no route answered (orphan visits are counted from it). */
+/**
+ * `onNotFound`: told of every request no route answered (orphan visits are counted from it); a URL
+ * it returns is where the visitor is redirected instead of a 404.
+ */
 export function installErrorHandling(
   app: FastifyInstance,
-  onNotFound?: (req: FastifyRequest, path: string) => void,
+  onNotFound?: (req: FastifyRequest, path: string) => string | null,
 ): void {
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (isHopError(err)) return sendHopError(req, reply, err);
@@ -70,7 +73,9 @@ export function installErrorHandling(
   });
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0]!;
-    onNotFound?.(req, path);
+    const elsewhere = onNotFound?.(req, path) ?? null;
+    if (elsewhere !== null)
+      return reply.code(302).header('location', elsewhere).header('cache-control', 'no-store').send();
     return sendProblem(req, reply, 'not_found', `Nothing at ${req.method} ${path}.`);
   });
 }

@@ -93,15 +93,12 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: Deps): void {
     const b = req.body ?? {};
     if (typeof b.domain !== 'string' || b.domain === '')
       throw invalidData('Provided data is not valid', 'domain');
-    if (b.regular404Redirect !== undefined && b.regular404Redirect !== null)
-      throw invalidData(
-        'Hop sends unknown short codes to invalidShortUrlRedirect and has no separate redirect for other 404s.',
-        'regular404Redirect',
-      );
     const patch: { -readonly [K in keyof DomainRedirects]?: DomainRedirects[K] } = {};
     const url = (v: unknown, field: string) =>
       v === null || v === '' ? null : normalizeTargetUrl(v, policy, field);
     if ('baseUrlRedirect' in b) patch.rootRedirect = url(b.baseUrlRedirect, 'baseUrlRedirect');
+    if ('regular404Redirect' in b)
+      patch.otherNotFoundRedirect = url(b.regular404Redirect, 'regular404Redirect');
     if ('invalidShortUrlRedirect' in b)
       patch.notFoundRedirect = url(b.invalidShortUrlRedirect, 'invalidShortUrlRedirect');
     const host = await shlinkDomain(deps, b.domain, true);

@@ -36,7 +36,7 @@ export function shortUrlView(link: SearchedLink, urls: LinkUrls, held = 0) {
 export function domainRedirects(d: Domain) {
   return {
     baseUrlRedirect: d.rootRedirect,
-    regular404Redirect: null,
+    regular404Redirect: d.otherNotFoundRedirect,
     invalidShortUrlRedirect: d.notFoundRedirect,
   };
 }

@@ -479,6 +479,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         rootRedirect: null,
         notFoundRedirect: null,
         expiredRedirect: null,
+        otherNotFoundRedirect: null,
         createdAt: at,
       };
       assert.equal(await store.createDomain(d), true);

@@ -831,6 +831,7 @@ export function runHttpApiSuite(shape: string, start: () => Promise<Harness>): v
             rootRedirect: null,
             notFoundRedirect: 'https://shop.example/404',
             expiredRedirect: null,
+            otherNotFoundRedirect: null,
             createdAt: undefined,
           },
         );
@@ -975,6 +976,7 @@ export function runHttpApiSuite(shape: string, start: () => Promise<Harness>): v
               rootRedirect: 'https://fallback.example.org/home',
               notFoundRedirect: 'https://fallback.example.org/missing',
               expiredRedirect: 'https://fallback.example.org/expired',
+              otherNotFoundRedirect: 'https://fallback.example.org/other',
             })
           ).statusCode,
           201,
@@ -982,6 +984,10 @@ export function runHttpApiSuite(shape: string, start: () => Promise<Harness>): v
         const root = await visit('fallback.example', '/');
         assert.equal(root.statusCode, 302);
         assert.equal(root.headers.location, 'https://fallback.example.org/home');
+        const other = await visit('fallback.example', '/some/page.html');
+        assert.equal(other.statusCode, 302);
+        assert.equal(other.headers.location, 'https://fallback.example.org/other');
+        assert.equal((await visit('hop.test', '/some/page.html')).statusCode, 404, 'only on its domain');
         const missing = await visit('fallback.example', '/no-such-code');
         assert.equal(missing.statusCode, 302);
         assert.equal(missing.headers.location, 'https://fallback.example.org/missing');

@@ -208,10 +208,13 @@ describe('Shlink REST API through the Shlink JS SDK', () => {
       invalidShortUrlRedirect: 'https://invalid.example/',
     });
     assert.equal(await locationOn('go.sdk.example', '/nothing-here'), 'https://invalid.example/');
-    const unsupported = await problem(
-      client.editDomainRedirects({ domain: 'go.sdk.example', regular404Redirect: 'https://x.example/' }),
-    );
-    assert.deepEqual(unsupported.invalidElements, ['regular404Redirect']);
+    const r404 = await client.editDomainRedirects({
+      domain: 'go.sdk.example',
+      regular404Redirect: 'https://r404.example/',
+    });
+    assert.equal(r404.regular404Redirect, 'https://r404.example/');
+    assert.equal(r404.invalidShortUrlRedirect, 'https://invalid.example/', 'absent keeps');
+    assert.equal(await locationOn('go.sdk.example', '/a/page'), 'https://r404.example/');
   });
 
   test('redirect rules, mapped onto Hop rules and back; unsupported conditions refused', async () => {

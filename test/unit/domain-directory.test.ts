@@ -11,6 +11,7 @@ async function directory(publicUrl: string, strictHosts = false) {
     rootRedirect: null,
     notFoundRedirect: null,
     expiredRedirect: null,
+    otherNotFoundRedirect: null,
     createdAt: new Date(),
   });
   const ownHosts = new Set<string>();

@@ -31,6 +31,7 @@ export interface Domain {
   rootRedirect: string | null;
   notFoundRedirect: string | null;
   expiredRedirect: string | null;
+  otherNotFoundRedirect: string | null;
   createdAt: string;
 }
 

@@ -3,13 +3,15 @@ import type { Domain, DomainRedirects } from '../../domain/domains.ts';
 import type { OrphanBatch, OrphanQuery, OrphanStats, OrphanType } from '../ports.ts';
 import type { SqlClient } from './sql-client.ts';
 
-const DOMAIN_COLUMNS = 'host, root_redirect, not_found_redirect, expired_redirect, created_at';
+const DOMAIN_COLUMNS =
+  'host, root_redirect, not_found_redirect, expired_redirect, other_not_found_redirect, created_at';
 
 interface DomainRow {
   host: string;
   root_redirect: string | null;
   not_found_redirect: string | null;
   expired_redirect: string | null;
+  other_not_found_redirect: string | null;
   created_at: Date;
 }
 
@@ -18,6 +20,7 @@ const rowToDomain = (r: DomainRow): Domain => ({
   rootRedirect: r.root_redirect,
   notFoundRedirect: r.not_found_redirect,
   expiredRedirect: r.expired_redirect,
+  otherNotFoundRedirect: r.other_not_found_redirect,
   createdAt: r.created_at,
 });
 
@@ -25,6 +28,7 @@ const COLUMN: Record<keyof DomainRedirects, string> = {
   rootRedirect: 'root_redirect',
   notFoundRedirect: 'not_found_redirect',
   expiredRedirect: 'expired_redirect',
+  otherNotFoundRedirect: 'other_not_found_redirect',
 };
 
 export async function listDomains(db: SqlClient): Promise<Domain[]> {
@@ -34,9 +38,10 @@ export async function listDomains(db: SqlClient): Promise<Domain[]> {
 
 export async function createDomain(db: SqlClient, d: Domain): Promise<boolean> {
   const res = await db.query(
-    `INSERT INTO domains (host, root_redirect, not_found_redirect, expired_redirect, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (host) DO NOTHING`,
-    [d.host, d.rootRedirect, d.notFoundRedirect, d.expiredRedirect, d.createdAt],
+    `INSERT INTO domains (host, root_redirect, not_found_redirect, expired_redirect, other_not_found_redirect,
+       created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (host) DO NOTHING`,
+    [d.host, d.rootRedirect, d.notFoundRedirect, d.expiredRedirect, d.otherNotFoundRedirect, d.createdAt],
   );
   return res.affectedRows > 0;
 }

@@ -21,6 +21,11 @@ const REDIRECTS = [
     label: 'Dead-link redirect (optional)',
     hint: 'Where an expired, used-up or disabled link without its own fallback sends visitors; empty: 410',
   },
+  {
+    name: 'otherNotFoundRedirect',
+    label: 'Other 404 redirect (optional)',
+    hint: 'Where any other missing page on the domain sends visitors; empty: 404',
+  },
 ] as const;
 
 type FieldName = 'host' | (typeof REDIRECTS)[number]['name'];
@@ -31,6 +36,7 @@ const valuesOf = (d: Domain | null): Values => ({
   rootRedirect: d?.rootRedirect ?? '',
   notFoundRedirect: d?.notFoundRedirect ?? '',
   expiredRedirect: d?.expiredRedirect ?? '',
+  otherNotFoundRedirect: d?.otherNotFoundRedirect ?? '',
 });
 
 // Problem codes that concern one field even when the problem names none.

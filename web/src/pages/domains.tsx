@@ -65,6 +65,7 @@ export function DomainsPage() {
               <th scope="col">Root</th>
               <th scope="col">Unknown code</th>
               <th scope="col">Dead link</th>
+              <th scope="col">Other 404</th>
               <th scope="col">Added</th>
               <th scope="col">
                 <span class="visually-hidden">Actions</span>
@@ -135,6 +136,9 @@ function DomainRow({
         <td data-label="Dead link" class="url">
           <Redirect url={d.expiredRedirect} otherwise="Gone (410)" />
         </td>
+        <td data-label="Other 404" class="url">
+          <Redirect url={d.otherNotFoundRedirect} otherwise="Not found (404)" />
+        </td>
         <td data-label="Added">
           {d.isDefault ? <span class="muted">Always there</span> : formatDate(d.createdAt)}
         </td>
@@ -165,7 +169,7 @@ function DomainRow({
       </tr>
       {(mode !== 'view' || error !== null) && (
         <tr class="row-panel">
-          <td colSpan={6}>
+          <td colSpan={7}>
             {error !== null && (
               <p class="error" role="alert">
                 {error}
