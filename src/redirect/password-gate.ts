@@ -1,9 +1,11 @@
 // The door of a password-protected link: open with a valid unlock cookie, or with the right
 // password (X-Link-Password, or the page's form); every wrong or right attempt counts against a
 // budget per client address and link, so guessing is slow. Nothing here reveals the target.
+
 import type { IncomingMessage } from 'node:http';
 import { sessionSecret } from '../dashboard/session-secret.ts';
 import type { Deps } from '../deps.ts';
+import { linkKey } from '../domain/domains.ts';
 import type { RedirectRecord } from '../domain/link.ts';
 import { LIMITS } from '../domain/link-input.ts';
 import { cookieValue } from '../http/sessions.ts';
@@ -67,7 +69,7 @@ export class PasswordGate {
   ): Promise<LockedAnswer | null> {
     const take = await this.deps.rateLimiter.take(
       ATTEMPTS,
-      `${clientAddress(req, this.trust)}|${link.domain}/${link.code}`,
+      `${clientAddress(req, this.trust)}|${linkKey(link.domain, link.code)}`,
     );
     if (!take.allowed) {
       this.deps.metrics.rateLimited(ATTEMPTS.name);

@@ -112,13 +112,13 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: Deps): void {
   app.get('/visits', async () => {
     const now = deps.now();
     const window = { code: ALL_LINKS, from: 0, to: now + 3_600_000, interval: 'day' as const, top: 1 };
+    // This process's orphan count not written yet is written first, so a visit just made is in it.
+    await deps.orphans.flush();
     const [all, people, orphanAll, orphanPeople] = await Promise.all([
       deps.clicks.clickStats({ ...window, includeBots: true }),
       deps.clicks.clickStats({ ...window, includeBots: false }),
-      deps.orphans.flush().then(() => deps.store.orphanStats({ ...window, domain: null, includeBots: true })),
-      deps.orphans
-        .flush()
-        .then(() => deps.store.orphanStats({ ...window, domain: null, includeBots: false })),
+      deps.store.orphanStats({ ...window, domain: null, includeBots: true }),
+      deps.store.orphanStats({ ...window, domain: null, includeBots: false }),
     ]);
     return {
       visits: {

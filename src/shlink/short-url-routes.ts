@@ -43,10 +43,8 @@ export function registerShortUrlRoutes(app: FastifyInstance, deps: Deps): void {
     } catch {
       throw shortUrlNotFound(code, typeof domainParam === 'string' ? domainParam : null);
     }
-    const link = await deps.store.getLink(linkKey(domain, code));
-    if (link === null) throw shortUrlNotFound(code, domain === DEFAULT_DOMAIN ? null : domain);
-    // The bots' share comes from the search (one row): the link view alone has only the total.
-    const page = await deps.store.searchLinks({
+    // Through the search, which also reads the bots' share of the clicks (the link view has only the total).
+    const { items } = await deps.store.searchLinks({
       offset: 0,
       limit: 1,
       q: null,
@@ -55,13 +53,16 @@ export function registerShortUrlRoutes(app: FastifyInstance, deps: Deps): void {
       excludeTags: [],
       excludeTagsAll: false,
       order: { field: 'createdAt', desc: true },
-      createdFrom: link.createdAt,
-      createdTo: link.createdAt,
+      createdFrom: null,
+      createdTo: null,
       excludeUsedUp: false,
       expiredAt: null,
       domain,
+      code,
     });
-    return page.items.find((l) => l.code === code) ?? { ...link, botClicks: 0 };
+    const link = items[0];
+    if (link === undefined) throw shortUrlNotFound(code, domain === DEFAULT_DOMAIN ? null : domain);
+    return link;
   }
 
   app.get<{ Querystring: Query }>('/short-urls', async (req) => {

@@ -65,6 +65,8 @@ export interface LinkSearch {
   /** Leave out links expired at this time. */
   readonly expiredAt: Date | null;
   readonly domain: string | null;
+  /** Only the link with this code (with `domain`, one link): a single link with its bots' clicks. */
+  readonly code?: string;
 }
 
 export interface SearchedLink extends LinkWithClicks {

@@ -710,7 +710,8 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         ['srch-c', 'srch-d'],
       );
       assert.equal(page2.total, 4);
-      const b = (await store.searchLinks({ ...base, q: 'srch-b' })).items[0]!;
+      assert.deepEqual(await codes({ q: null, code: 'srch-b', domain: '' }), ['srch-b'], 'one link by code');
+      const b = (await store.searchLinks({ ...base, q: null, code: 'srch-b', domain: '' })).items[0]!;
       assert.equal(b.clicks, 3);
       assert.equal(b.botClicks, 1);
       assert.equal(

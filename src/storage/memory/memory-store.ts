@@ -235,6 +235,7 @@ export class MemoryStore implements Store, ClickLog {
       all ? tags.every((t) => l.tags.includes(t)) : tags.some((t) => l.tags.includes(t));
     const matches = [...this.links.values()]
       .filter((l) => l.deletedAt === null && (q.domain === null || l.domain === q.domain))
+      .filter((l) => q.code === undefined || l.code === q.code)
       .filter(
         (l) =>
           term === null ||

@@ -294,6 +294,8 @@ export class ShardedStore implements Store {
 
   /** Scatter-gather: every shard's first offset + limit matches, merged in the same order. */
   async searchLinks(query: LinkSearch): Promise<{ items: SearchedLink[]; total: number }> {
+    // One code's rows are all on the shard that owns it.
+    if (query.code !== undefined) return this.read(this.shardFor(query.code), (s) => s.searchLinks(query));
     const wide = { ...query, offset: 0, limit: query.limit === null ? null : query.offset + query.limit };
     const parts = await Promise.all(this.shards.map((sh) => this.read(sh, (s) => s.searchLinks(wide))));
     const all = parts.flatMap((p) => p.items).sort(searchOrder(query.order));

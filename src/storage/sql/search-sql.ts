@@ -34,6 +34,7 @@ export function searchLinksSql(
     return `$${params.length}`;
   };
   if (q.domain !== null) where.push(`domain = ${param(q.domain)}`);
+  if (q.code !== undefined) where.push(`code = ${param(q.code)}`);
   if (q.q !== null) {
     const like = param(`%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
     where.push(
