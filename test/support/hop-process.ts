@@ -118,14 +118,24 @@ export function runHop(
   env: Record<string, string>,
   input?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runNode([BIN, ...args], env, input, 120_000);
+}
+
+/** `node <argv>` in the repository, to its end: exit code and output (stdin given, or closed). */
+export function runNode(
+  argv: string[],
+  env: Record<string, string>,
+  input: string | undefined,
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      [BIN, ...args],
+      argv,
       {
         cwd: ROOT,
         env: { ...process.env, HOP_LOG_LEVEL: 'warn', ...env },
-        timeout: 120_000,
+        timeout: timeoutMs,
         maxBuffer: 64 * 1024 * 1024,
       },
       (error, stdout, stderr) => {
@@ -133,6 +143,6 @@ export function runHop(
         resolve({ code, stdout, stderr });
       },
     );
-    if (input !== undefined) child.stdin!.end(input);
+    child.stdin!.end(input);
   });
 }
