@@ -1,9 +1,9 @@
 // A domain's fields: its host (when adding one) and where it sends visitors that find no live
 // link. Empty redirects are left out when adding and cleared when editing.
 import { useState } from 'preact/hooks';
-import { ApiError, type Domain } from '../api.ts';
+import type { Domain } from '../api.ts';
 import { Field } from './field.tsx';
-import { FormActions } from './form-actions.tsx';
+import { FormActions, showSubmitError } from './form-actions.tsx';
 
 const REDIRECTS = [
   {
@@ -76,12 +76,13 @@ export function DomainForm({ idPrefix, domain, submitLabel, onSubmit, onCancel }
       await onSubmit(body);
       if (domain === null) setV(valuesOf(null));
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const field = err instanceof ApiError ? (err.field ?? CODE_FIELDS[err.code]) : undefined;
-      if (field !== undefined && field in v) {
-        setErrors({ [field]: message });
-        document.getElementById(id(field))?.focus();
-      } else setFormError(message);
+      showSubmitError(err, {
+        fields: v,
+        codeFields: CODE_FIELDS,
+        idOf: id,
+        setFieldError: (field, message) => setErrors({ [field]: message }),
+        setFormError,
+      });
     } finally {
       setBusy(false);
     }

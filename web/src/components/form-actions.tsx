@@ -1,4 +1,7 @@
-// The end of a form: its error (if any), the submit button (busy while saving) and Cancel.
+// The end of a form: its error (if any), the submit button (busy while saving) and Cancel; and
+// where a failed submit's error is shown.
+import { ApiError } from '../api.ts';
+
 interface FormActionsProps {
   formError: string | null;
   busy: boolean;
@@ -26,4 +29,26 @@ export function FormActions({ formError, busy, submitLabel, onCancel }: FormActi
       </div>
     </>
   );
+}
+
+/**
+ * A failed submit, shown next to the field it names (or a problem code stands for), focused;
+ * otherwise as the form's own error.
+ */
+export function showSubmitError(
+  err: unknown,
+  form: {
+    fields: object;
+    codeFields: Record<string, string>;
+    idOf: (field: string) => string;
+    setFieldError: (field: string, message: string) => void;
+    setFormError: (message: string) => void;
+  },
+): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const field = err instanceof ApiError ? (err.field ?? form.codeFields[err.code]) : undefined;
+  if (field !== undefined && field in form.fields) {
+    form.setFieldError(field, message);
+    document.getElementById(form.idOf(field))?.focus();
+  } else form.setFormError(message);
 }

@@ -1,10 +1,10 @@
 // The link fields, for shortening and for editing in place. API validation errors land next to
 // the field they name; anything else is shown above the buttons.
 import { useState } from 'preact/hooks';
-import { ApiError, type Domain, type Link } from '../api.ts';
+import type { Domain, Link } from '../api.ts';
 import { fromLocalInput, parseTags, toLocalInput } from '../format.ts';
 import { Field } from './field.tsx';
-import { FormActions } from './form-actions.tsx';
+import { FormActions, showSubmitError } from './form-actions.tsx';
 
 export interface LinkFormValues {
   url: string;
@@ -144,13 +144,13 @@ export function LinkForm({
       await onSubmit(bodyOf(v, mode));
       if (mode === 'create') setV(initial);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      const field =
-        err instanceof ApiError ? ((err.field ?? CODE_FIELDS[err.code]) as string | undefined) : undefined;
-      if (field !== undefined && field in initial) {
-        setErrors({ [field]: message });
-        document.getElementById(id(field))?.focus();
-      } else setFormError(message);
+      showSubmitError(err, {
+        fields: initial,
+        codeFields: CODE_FIELDS,
+        idOf: id,
+        setFieldError: (field, message) => setErrors({ [field]: message }),
+        setFormError,
+      });
     } finally {
       setBusy(false);
     }
