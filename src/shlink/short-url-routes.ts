@@ -2,8 +2,8 @@
 // Each names a link by short code and `?domain=` (a host; absent or the default host: the default).
 import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../deps.ts';
-import { bareDomain, DEFAULT_DOMAIN, linkKey, normalizeHost, requestHost } from '../domain/domains.ts';
-import { HopError } from '../domain/errors.ts';
+import { bareDomain, DEFAULT_DOMAIN, linkKey, normalizeHost } from '../domain/domains.ts';
+import { HopError, isHopError } from '../domain/errors.ts';
 import { parseRulesField } from '../domain/link-input.ts';
 import type { SearchedLink } from '../storage/ports.ts';
 import { parseCreate, parseEdit, parseListQuery } from './shlink-input.ts';
@@ -19,16 +19,17 @@ type Query = Record<string, unknown> & { domain?: string };
  * any other host is a domain (registered on first use, as Shlink does when `register` is set).
  */
 export async function shlinkDomain(deps: Deps, raw: unknown, register: boolean): Promise<string> {
-  if (raw === undefined || raw === null || raw === '' || raw === 'DEFAULT') return DEFAULT_DOMAIN;
-  if (typeof raw === 'string' && requestHost(raw) === deps.domains.defaultHost) return DEFAULT_DOMAIN;
-  const host = normalizeHost(raw, 'domain');
-  const known = deps.domains.list().some((d) => d.host === host);
-  if (!known && register) {
+  if (raw === '' || raw === 'DEFAULT') return DEFAULT_DOMAIN;
+  try {
+    return await deps.domains.storedDomain(raw);
+  } catch (err) {
+    if (!register || !isHopError(err) || err.code !== 'unknown_domain') throw err;
+    const host = normalizeHost(raw, 'domain');
+    // createDomain is idempotent: another process registering it at the same time changes nothing.
     await deps.store.createDomain(bareDomain(host, new Date(deps.now())));
     await deps.domains.changed();
     return host;
   }
-  return deps.domains.storedDomain(host);
 }
 
 export function registerShortUrlRoutes(app: FastifyInstance, deps: Deps): void {
