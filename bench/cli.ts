@@ -16,12 +16,14 @@ import { runIngest } from './scenarios/ingest.ts';
 import { MEMORY_PARTS, runMemory } from './scenarios/memory.ts';
 import { runMix } from './scenarios/mix.ts';
 import { runPlaybook } from './scenarios/playbook.ts';
+import { runRecording } from './scenarios/recording.ts';
 import { runRedirect } from './scenarios/redirect.ts';
 import { REDIS_TIER_PARTS, runRedisTier } from './scenarios/redis-tier.ts';
 import { runReplayBench } from './scenarios/replay.ts';
 import { runRules } from './scenarios/rules.ts';
 import { runScale } from './scenarios/scale.ts';
 import { runStats } from './scenarios/stats.ts';
+import { runVisits } from './scenarios/visits.ts';
 
 const USAGE = `Usage: npm run bench -- <scenario> [options]
 
@@ -39,6 +41,11 @@ Scenarios:
              --links N (100000)  --dist uniform|zipf (zipf)  --rounds N (3)  --probe S (5)  --duration S (10)
   stats      stats API latency (open-loop) for a link with 10 million clicks and for all links
              --rate R (5/s per query)  --duration S (20)
+  visits     Shlink's visit list of a link with a million visits (pages of 5,000, open-loop), and what
+             writing and splitting the visits cost   --visits N (1000000)  --rate R (10/s)  --duration S (20)
+  recording  the embedded click writer's CPU per click (store raw, fold, split into visit rows), this build
+             vs this build without the split vs another checkout, alternating rounds in one process
+             --clicks N (200000)  --links N (100000)  --dist uniform|zipf (zipf)  --rounds N (3)  --before DIR
   ingest     clicks/s the embedded click writer sums and writes into rollups, in process
              --links N (100000)  --dist uniform|zipf (zipf)  --duration S (10)
   memory     Hop's resident memory by phase beside bare node:http: start (until /readyz) and idle on an
@@ -119,6 +126,9 @@ const options = {
   'scan-codes': { type: 'string' },
   invalidations: { type: 'string' },
   backlog: { type: 'string' },
+  visits: { type: 'string' },
+  clicks: { type: 'string' },
+  before: { type: 'string' },
   'worker-cpu-quota': { type: 'string' },
   json: { type: 'boolean' },
   html: { type: 'string' },
@@ -305,6 +315,22 @@ async function run(argv: string[]): Promise<number> {
       report = await runStats(ctx, {
         durationS: num(values, 'duration', quick ? 3 : 20, 0.1),
         rate: num(values, 'rate', 5, 0.1),
+      });
+      break;
+    case 'visits':
+      report = await runVisits(ctx, {
+        visits: num(values, 'visits', quick ? 100_000 : 1_000_000, 1),
+        durationS: num(values, 'duration', quick ? 3 : 20, 0.1),
+        rate: num(values, 'rate', 10, 0.1),
+      });
+      break;
+    case 'recording':
+      report = await runRecording(ctx, {
+        clicks: num(values, 'clicks', quick ? 20_000 : 200_000, 1),
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        rounds: num(values, 'rounds', quick ? 1 : 3, 1),
+        before: typeof values.before === 'string' ? values.before : null,
       });
       break;
     case 'ingest':

@@ -73,7 +73,14 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
     if (req.method !== 'GET' || path.startsWith('/api/')) return null;
     const domain = deps.domains.forRequest(req.headers.host);
     if (domain === null) return null;
-    deps.orphans.count(domain.host, 'other', path, req.headers['user-agent']);
+    deps.orphans.count(
+      domain.host,
+      'other',
+      path,
+      req.headers['user-agent'],
+      Date.now(),
+      req.headers.referer,
+    );
     return domain.otherNotFoundRedirect;
   });
   if (deps.config.databaseUrls !== null) {

@@ -31,6 +31,7 @@ export interface Config {
   clickRecording: boolean;
   clickRetentionDays: number;
   clickUpkeepMs: number;
+  visitSplitMs: number;
   countryHeader: string | null;
   feedHeartbeatMs: number;
   shutdownTimeoutMs: number;
@@ -411,6 +412,14 @@ const settings = [
     default: '600000',
     help: 'How often whole past days are summed into daily rollups and expired raw events dropped',
     parse: int(1000, 86_400_000),
+  },
+  {
+    key: 'visitSplitMs',
+    env: 'HOP_VISIT_SPLIT_MS',
+    flag: 'visit-split-ms',
+    default: '10000',
+    help: 'On PostgreSQL: how often raw click batches are split into visit rows (visit lists read the rest raw); the embedded database splits after each fold',
+    parse: int(100, 3_600_000),
   },
   {
     key: 'countryHeader',

@@ -5,6 +5,7 @@ import { ClickEnricher } from './analytics/click-enricher.ts';
 import { ClickFeed } from './analytics/click-feed.ts';
 import { ClickUpkeep } from './analytics/click-upkeep.ts';
 import { OrphanCounter } from './analytics/orphan-visits.ts';
+import { VisitSplitter } from './analytics/visit-splitter.ts';
 import { VisitorSalts } from './analytics/visitor-salts.ts';
 import { ChangeStreamInvalidator } from './cache/change-stream-invalidator.ts';
 import { LruCache } from './cache/lru-cache.ts';
@@ -53,6 +54,8 @@ export interface Deps {
   readonly clickIntake: ClickIntake;
   readonly clickFeed: ClickFeed;
   readonly clickUpkeep: ClickUpkeep;
+  /** On PostgreSQL (the embedded writer splits as it folds). */
+  readonly visitSplitter: VisitSplitter | null;
   readonly visitorSalts: VisitorSalts;
   readonly rateLimiter: RateLimiter;
   /** Tails the change streams in Redis to drop stale L1 copies (backs up pub/sub); null without Redis. */
@@ -139,6 +142,7 @@ function enriching(sink: EventSink, enricher: ClickEnricher, store: Store): Clic
     close: () => sink.close(),
     clickStats: (q) => statsCounting(store, sink, q),
     ...(sink.heldClicks === undefined ? {} : { heldClicks: (code) => sink.heldClicks!(code) }),
+    ...(sink.settle === undefined ? {} : { settle: () => sink.settle!() }),
   };
 }
 
@@ -286,6 +290,8 @@ export async function buildDeps(
   await visitorSalts.start();
   const clickUpkeep = new ClickUpkeep(store, config.clickRetentionDays, log);
   clickUpkeep.start(config.clickUpkeepMs);
+  const visitSplitter = config.databaseUrls === null ? null : new VisitSplitter(store, log);
+  visitSplitter?.start(config.visitSplitMs);
   const webhookTargets = new WebhookTargetGuard(config.webhookAllowTargets, overrides.resolveHost);
   const webhooks = config.webhooks
     ? new WebhookDispatcher(
@@ -332,6 +338,7 @@ export async function buildDeps(
     clickIntake: clicks,
     clickFeed,
     clickUpkeep,
+    visitSplitter,
     visitorSalts,
     rateLimiter: redis?.rateLimiter ?? new MemoryRateLimiter(),
     webhooks,
@@ -355,6 +362,7 @@ export async function closeDeps(deps: Deps): Promise<void> {
     await deps.orphans.stop();
     await deps.clickUpkeep.stop();
     await deps.clicks.close();
+    await deps.visitSplitter?.stop();
     await deps.webhooks?.stop();
     deps.webhookTargets.close();
     await deps.changeTail?.stop();

@@ -199,6 +199,10 @@ export class ClickEnricher {
       bot: agent.bot,
       visitor: client.visitor,
       ...(rule === undefined ? {} : { rule }),
+      ...(ua === '' ? {} : { userAgent: ua }),
+      ...(req.headers.referer === undefined || req.headers.referer === ''
+        ? {}
+        : { referer: req.headers.referer }),
     };
   }
 }

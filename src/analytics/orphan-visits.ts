@@ -6,9 +6,11 @@
 import { isbot } from 'isbot';
 import { uuid7 } from '../events/uuid7.ts';
 import type { Logger } from '../logger.ts';
-import type { OrphanBatch, OrphanStore, OrphanType } from '../storage/ports.ts';
+import type { OrphanBatch, OrphanStore, OrphanType, OrphanVisit } from '../storage/ports.ts';
 
 export const MAX_PATHS = 1_000;
+/** Visits a flush lists one by one (the rest are only counted): a scan of random codes costs no more. */
+export const MAX_LISTED = 1_000;
 /** Longer paths are cut: they name nothing Hop has, and the length is the visitor's to choose. */
 const MAX_PATH_LENGTH = 200;
 const HOUR_MS = 3_600_000;
@@ -19,17 +21,18 @@ type Row = OrphanBatch['rows'][number];
 
 export class OrphanCounter {
   private rows = new Map<string, Row>();
+  private listed: OrphanVisit[] = [];
   private paths = 0;
   private readonly waiting: OrphanBatch[] = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   /** Visits dropped because writes kept failing (reported in the log). */
   dropped = 0;
-  private readonly store: OrphanStore;
+  private readonly store: Pick<OrphanStore, 'recordOrphans'>;
   private readonly log: Logger;
   readonly active: boolean;
 
-  constructor(store: OrphanStore, log: Logger, active = true) {
+  constructor(store: Pick<OrphanStore, 'recordOrphans'>, log: Logger, active = true) {
     this.store = store;
     this.log = log;
     this.active = active;
@@ -42,6 +45,7 @@ export class OrphanCounter {
     path: string,
     userAgent: string | undefined,
     at = Date.now(),
+    referer?: string,
   ): void {
     if (!this.active) return;
     if (this.waiting.length >= MAX_WAITING_BATCHES) {
@@ -51,6 +55,17 @@ export class OrphanCounter {
     const bot = userAgent !== undefined && userAgent !== '' && isbot(userAgent);
     const hour = at - (at % HOUR_MS);
     let p = path.length > MAX_PATH_LENGTH ? path.slice(0, MAX_PATH_LENGTH) : path;
+    if (this.listed.length < MAX_LISTED)
+      this.listed.push({
+        id: uuid7(at),
+        at,
+        domain,
+        type,
+        path: p,
+        bot,
+        userAgent: userAgent === undefined || userAgent === '' ? null : userAgent.slice(0, 512),
+        referer: referer === undefined || referer === '' ? null : referer.slice(0, 1024),
+      });
     let key = `${hour}\u0000${domain}\u0000${bot ? 1 : 0}\u0000${type}\u0000${p}`;
     let row = this.rows.get(key);
     if (row === undefined && this.paths >= MAX_PATHS) {
@@ -81,8 +96,9 @@ export class OrphanCounter {
 
   private async writeAll(): Promise<void> {
     if (this.rows.size > 0) {
-      this.waiting.push({ id: uuid7(), rows: [...this.rows.values()] });
+      this.waiting.push({ id: uuid7(), rows: [...this.rows.values()], list: this.listed });
       this.rows = new Map();
+      this.listed = [];
       this.paths = 0;
     }
     while (this.waiting.length > 0) {

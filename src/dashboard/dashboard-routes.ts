@@ -81,7 +81,15 @@ export function registerDashboard(app: FastifyInstance, deps: Deps, dir: string 
     if (domain === null) throw new HopError('not_found', 'Nothing is served on this host.');
     const target = domain.rootRedirect ?? (domain.host === '' ? deps.config.homeRedirect : null);
     if (target === null && domain.host === '') return page(reply);
-    if (req.method === 'GET') deps.orphans.count(domain.host, 'root', '/', req.headers['user-agent']);
+    if (req.method === 'GET')
+      deps.orphans.count(
+        domain.host,
+        'root',
+        '/',
+        req.headers['user-agent'],
+        Date.now(),
+        req.headers.referer,
+      );
     if (target === null) throw new HopError('not_found', 'There is nothing at the root of this domain.');
     return reply.code(302).header('location', target).header('cache-control', 'no-store').send();
   });

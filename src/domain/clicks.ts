@@ -24,6 +24,13 @@ export interface ClickEvent {
    * without rules costs nothing more.
    */
   readonly rule?: number;
+  /**
+   * The request's User-Agent and Referer headers as sent (absent when the request had none), so a
+   * link's visits can be listed as they happened (Shlink's visit lists). Held by reference: the
+   * enricher hands over the header strings it already has.
+   */
+  readonly userAgent?: string;
+  readonly referer?: string;
 }
 
 /**
@@ -431,7 +438,38 @@ export function encodeRawClicks(events: readonly ClickEvent[]): string {
     bot: col((e) => (e.bot ? 1 : 0)),
     visitor: col((e) => e.visitor),
     ...(events.some((e) => e.rule !== undefined) ? { rule: col((e) => e.rule ?? null) } : {}),
+    // User agents and referers repeat: each is written once, clicks name it by its place.
+    ...dictionaryColumn('ua', events, (e) => e.userAgent),
+    ...dictionaryColumn('ref', events, (e) => e.referer),
   });
+}
+
+/** A column as a dictionary (`<name>s`) and each click's index into it (-1: none); nothing when no click has one. */
+function dictionaryColumn(
+  name: string,
+  events: readonly ClickEvent[],
+  pick: (e: ClickEvent) => string | undefined,
+): Record<string, unknown[]> {
+  const ids = new Map<string, number>();
+  const dict: string[] = [];
+  const col = events.map((e) => {
+    const v = pick(e);
+    if (v === undefined) return -1;
+    let id = ids.get(v);
+    if (id === undefined) {
+      id = dict.length;
+      dict.push(v);
+      ids.set(v, id);
+    }
+    return id;
+  });
+  return dict.length === 0 ? {} : { [`${name}s`]: dict, [name]: col };
+}
+
+/** The value a dictionary column gives click i, if any. */
+function fromDictionary(c: Record<string, unknown[]>, name: string, i: number): string | undefined {
+  const id = c[name]?.[i];
+  return typeof id === 'number' && id >= 0 ? (c[`${name}s`]?.[id] as string | undefined) : undefined;
 }
 
 export function decodeRawClicks(text: string): ClickEvent[] {
@@ -449,8 +487,14 @@ export function decodeRawClicks(text: string): ClickEvent[] {
     bot: at('bot', i) === 1,
     visitor: at('visitor', i),
     ...(typeof c.rule?.[i] === 'number' ? { rule: c.rule[i] as number } : {}),
+    ...optionalText('userAgent', fromDictionary(c, 'ua', i)),
+    ...optionalText('referer', fromDictionary(c, 'ref', i)),
   }));
 }
+
+/** `{[name]: value}`, or nothing when there is no value (optional fields stay absent, not undefined). */
+export const optionalText = <K extends string>(name: K, value: string | undefined): { [k in K]?: string } =>
+  (value === undefined ? {} : { [name]: value }) as { [k in K]?: string };
 
 /**
  * A chunk split by the shard that owns each link. The all-links rows are kept per shard (and summed

@@ -18,6 +18,11 @@ export interface ClickSink {
   flush(): Promise<void>;
   /** Flushes and stops; after it, new clicks are dropped. */
   close(): Promise<void>;
+  /**
+   * Writes everything held into the rollups and visit lists, where a sink holds clicks it has
+   * stored but not summed (the embedded writer between folds); other sinks just flush.
+   */
+  settle?(): Promise<void>;
   /** A link's clicks held in this process that its stored total lacks yet (a sink that folds them later). */
   heldClicks?(code: string): number;
   /** Stats with the clicks this sink holds counted in step with the rollups. */

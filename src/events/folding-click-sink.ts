@@ -23,7 +23,7 @@ import { keyOnDomain } from '../domain/domains.ts';
 import { FlatClickSums } from '../domain/flat-click-sums.ts';
 import type { Logger } from '../logger.ts';
 import type { ClickMetrics } from '../metrics/metrics.ts';
-import type { ClickLog, ClickStore, PendingClicks, StatsQuery } from '../storage/ports.ts';
+import type { ClickLog, ClickStore, PendingClicks, StatsQuery, VisitStore } from '../storage/ports.ts';
 import type { EventSink } from './click-sink.ts';
 import { uuid7 } from './uuid7.ts';
 
@@ -102,13 +102,15 @@ export class FoldingClickSink implements EventSink {
   private closed = false;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
-  private readonly store: Pick<ClickStore, 'recordClickBatch'> & ClickLog;
+  private readonly store: Pick<ClickStore, 'recordClickBatch'> &
+    ClickLog &
+    Partial<Pick<VisitStore, 'splitVisits'>>;
   private readonly opts: FoldingClickSinkOptions;
   private readonly metrics: ClickMetrics;
   private readonly log: Logger;
 
   private constructor(
-    store: Pick<ClickStore, 'recordClickBatch'> & ClickLog,
+    store: Pick<ClickStore, 'recordClickBatch'> & ClickLog & Partial<Pick<VisitStore, 'splitVisits'>>,
     opts: FoldingClickSinkOptions,
     metrics: ClickMetrics,
     log: Logger,
@@ -121,7 +123,7 @@ export class FoldingClickSink implements EventSink {
 
   /** Finishes what a previous process left (folds begun, raw batches unfolded), then starts. */
   static async open(
-    store: Pick<ClickStore, 'recordClickBatch'> & ClickLog,
+    store: Pick<ClickStore, 'recordClickBatch'> & ClickLog & Partial<Pick<VisitStore, 'splitVisits'>>,
     opts: FoldingClickSinkOptions,
     metrics: ClickMetrics,
     log: Logger,
@@ -333,6 +335,21 @@ export class FoldingClickSink implements EventSink {
     await this.store.endFold(f.id);
     this.folding = null;
     this.metrics.clicksFolded(f.clicks, f.rows, (performance.now() - f.started) / 1000);
+    await this.splitVisits();
+  }
+
+  /**
+   * Moves the folded raw batches into visit rows, a group per transaction, resting between groups
+   * as a fold does; newer clicks keep reaching the disk meanwhile.
+   */
+  private async splitVisits(): Promise<void> {
+    if (this.store.splitVisits === undefined) return;
+    for (;;) {
+      const started = performance.now();
+      if ((await this.store.splitVisits()) === 0 || this.stopped) return;
+      if (performance.now() - this.lastRaw >= this.opts.flushMs) await this.storeRaw(this.current);
+      await sleep(REST_FACTOR * (performance.now() - started));
+    }
   }
 
   async flush(): Promise<void> {
@@ -342,6 +359,15 @@ export class FoldingClickSink implements EventSink {
       await this.writeSome().catch(() => {});
       if (this.buffered >= before) break;
     }
+  }
+
+  /** Stores, folds and splits everything held now (a delete of visits must find them all). */
+  async settle(): Promise<void> {
+    await this.flush();
+    while (this.writing !== null) await this.writing.catch(() => {});
+    this.lastFold = Number.NEGATIVE_INFINITY;
+    await this.writeSome();
+    if (this.folding !== null) await this.advanceFold(this.folding);
   }
 
   /** Stores and folds everything held; what cannot be written now is taken up on the next start. */

@@ -137,6 +137,11 @@ export class ThreadClickSink implements ClickSink, ClickIntake {
     await this.thread.call({ op: 'clicks-flush' });
   }
 
+  async settle(): Promise<void> {
+    this.handOff();
+    await this.thread.call({ op: 'clicks-settle' });
+  }
+
   /** Hands over what is left and lets the other side store and fold everything it holds. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -72,6 +72,9 @@ export function visitToClick(v: SourceVisit, key: string, id: string, origin: st
     device: bot && agent.device === null ? 'bot' : agent.device,
     bot,
     visitor,
+    // Kept as the source recorded them, so imported visits list as they happened.
+    ...(ua === '' ? {} : { userAgent: ua }),
+    ...(v.referer === null || v.referer === '' ? {} : { referer: v.referer }),
   };
 }
 
@@ -186,5 +189,16 @@ export function orphanBatch(
     }
   }
   const seed = `${origin}\u0000orphans\u0000${group.hour}\u0000${group.seq}`;
-  return { id: derivedUuid(seed, group.hour), rows: [...rows.values()] };
+  // Each visit listed too (ids derived, so a re-run lists nothing twice: its batch meets the ledger).
+  const list = group.items.map((o, i) => ({
+    id: derivedUuid(`${seed}\u0000${i}`, o.at),
+    at: o.at,
+    domain: domain(o.host),
+    type: o.type,
+    path: o.path.length > MAX_PATH_LENGTH ? o.path.slice(0, MAX_PATH_LENGTH) : o.path,
+    bot: o.bot,
+    userAgent: o.userAgent ?? null,
+    referer: o.referer ?? null,
+  }));
+  return { id: derivedUuid(seed, group.hour), rows: [...rows.values()], list };
 }

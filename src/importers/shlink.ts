@@ -216,6 +216,8 @@ export function shlinkSource(opts: {
               path,
               type: ORPHAN_TYPES[v.type ?? ''] ?? 'other',
               bot: v.potentialBot === true,
+              userAgent: v.userAgent || null,
+              referer: v.referer || null,
             });
           }
           yield out;

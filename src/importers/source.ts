@@ -29,6 +29,9 @@ export interface SourceOrphan {
   readonly path: string;
   readonly type: OrphanType;
   readonly bot: boolean;
+  /** As the source recorded them, when it does. */
+  readonly userAgent?: string | null;
+  readonly referer?: string | null;
 }
 
 /** Pages of something read in one go (a link's visits, the orphan visits): a re-run reads it again. */

@@ -59,7 +59,14 @@ export function createRedirector(deps: Deps): Redirector {
     metrics.redirect('not_found');
     if (method === 'GET') {
       const q = url.indexOf('?');
-      orphans.count(domain.host, 'unknown_code', q === -1 ? url : url.slice(0, q), req.headers['user-agent']);
+      orphans.count(
+        domain.host,
+        'unknown_code',
+        q === -1 ? url : url.slice(0, q),
+        req.headers['user-agent'],
+        Date.now(),
+        req.headers.referer,
+      );
     }
     return domain.notFoundRedirect === null ? NOT_FOUND : { status: 302, location: domain.notFoundRedirect };
   }

@@ -12,6 +12,7 @@ import {
   toShlinkProblem,
 } from './shlink-problem.ts';
 import { registerShortUrlRoutes } from './short-url-routes.ts';
+import { registerVisitRoutes } from './visit-routes.ts';
 
 const ALLOWED_METHODS = 'GET,POST,PUT,PATCH,DELETE';
 
@@ -78,6 +79,7 @@ export async function registerShlinkApi(app: FastifyInstance, deps: Deps): Promi
             });
             registerShortUrlRoutes(authed, deps);
             registerCatalogRoutes(authed, deps);
+            registerVisitRoutes(authed, deps);
           });
         },
         { prefix: `/rest/${version}` },

@@ -167,3 +167,33 @@ export function parseListQuery(q: Record<string, unknown>, now: number): ShlinkL
 }
 
 export { list as queryList };
+
+/** The most visits one page holds; `itemsPerPage=-1` (all) asks for pages of this size. */
+export const MAX_VISITS_PER_PAGE = 10_000;
+
+export interface ShlinkVisitsQuery {
+  readonly page: number;
+  readonly perPage: number;
+  readonly from: number;
+  readonly to: number;
+  readonly excludeBots: boolean;
+}
+
+/** A visit list's query: page, itemsPerPage (-1: the most a page holds), startDate, endDate, excludeBots. */
+export function parseVisitsQuery(q: Record<string, unknown>): ShlinkVisitsQuery {
+  const page = int(q.page, 'page') ?? 1;
+  if (page < 1) throw invalidData('"page" must be 1 or more.', 'page');
+  const per = int(q.itemsPerPage, 'itemsPerPage') ?? -1;
+  if (per === 0 || per < -1)
+    throw invalidData('"itemsPerPage" must be -1 (all) or 1 or more.', 'itemsPerPage');
+  const from = when(q.startDate, 'startDate');
+  const to = when(q.endDate, 'endDate');
+  return {
+    page,
+    perPage: per === -1 ? MAX_VISITS_PER_PAGE : Math.min(per, MAX_VISITS_PER_PAGE),
+    from: from?.getTime() ?? 0,
+    // endDate is inclusive in Shlink.
+    to: to === null || to === undefined ? Number.MAX_SAFE_INTEGER : to.getTime() + 1,
+    excludeBots: bool(q.excludeBots, 'excludeBots') ?? false,
+  };
+}

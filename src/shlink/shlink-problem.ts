@@ -69,6 +69,15 @@ export const shortUrlNotFound = (shortCode: string, domain: string | null) =>
     ...(domain === null ? {} : { domain }),
   });
 
+export const domainNotFound = (authority: string) =>
+  new ShlinkError({
+    type: `${TYPE}domain-not-found`,
+    title: 'Domain not found',
+    detail: `Domain with authority "${authority}" could not be found`,
+    status: 404,
+    authority,
+  });
+
 export const tagNotFound = (tag: string) =>
   new ShlinkError({
     type: `${TYPE}tag-not-found`,

@@ -4,7 +4,7 @@ import type { LinkUrls } from '../links/link-view.ts';
 import type { SearchedLink } from '../storage/ports.ts';
 
 /** PHP's DATE_ATOM, which Shlink writes: seconds, and +00:00 for UTC. */
-export const atom = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, '+00:00');
+export const atom = (d: Date): string => `${d.toISOString().slice(0, 19)}+00:00`;
 const atomOrNull = (d: Date | null) => (d === null ? null : atom(d));
 
 export function visitsSummary(total: number, bots: number) {

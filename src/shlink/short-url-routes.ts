@@ -32,39 +32,41 @@ export async function shlinkDomain(deps: Deps, raw: unknown, register: boolean):
   }
 }
 
+/** The live link a route names, with its bots' clicks, or Shlink's 404. */
+export async function findShortUrl(deps: Deps, code: string, domainParam: unknown): Promise<SearchedLink> {
+  let domain: string;
+  try {
+    domain = await shlinkDomain(deps, domainParam, false);
+  } catch {
+    throw shortUrlNotFound(code, typeof domainParam === 'string' ? domainParam : null);
+  }
+  // Through the search, which also reads the bots' share of the clicks (the link view has only the total).
+  const { items } = await deps.store.searchLinks({
+    offset: 0,
+    limit: 1,
+    q: null,
+    tags: [],
+    tagsAll: false,
+    excludeTags: [],
+    excludeTagsAll: false,
+    order: { field: 'createdAt', desc: true },
+    createdFrom: null,
+    createdTo: null,
+    excludeUsedUp: false,
+    expiredAt: null,
+    domain,
+    code,
+  });
+  const link = items[0];
+  if (link === undefined) throw shortUrlNotFound(code, domain === DEFAULT_DOMAIN ? null : domain);
+  return link;
+}
+
 export function registerShortUrlRoutes(app: FastifyInstance, deps: Deps): void {
   const view = (l: SearchedLink) =>
     shortUrlView(l, deps.domains, deps.clicks.heldClicks?.(linkKey(l.domain, l.code)) ?? 0);
 
-  /** The live link a route names, with its bots' clicks, or Shlink's 404. */
-  async function found(code: string, domainParam: unknown): Promise<SearchedLink> {
-    let domain: string;
-    try {
-      domain = await shlinkDomain(deps, domainParam, false);
-    } catch {
-      throw shortUrlNotFound(code, typeof domainParam === 'string' ? domainParam : null);
-    }
-    // Through the search, which also reads the bots' share of the clicks (the link view has only the total).
-    const { items } = await deps.store.searchLinks({
-      offset: 0,
-      limit: 1,
-      q: null,
-      tags: [],
-      tagsAll: false,
-      excludeTags: [],
-      excludeTagsAll: false,
-      order: { field: 'createdAt', desc: true },
-      createdFrom: null,
-      createdTo: null,
-      excludeUsedUp: false,
-      expiredAt: null,
-      domain,
-      code,
-    });
-    const link = items[0];
-    if (link === undefined) throw shortUrlNotFound(code, domain === DEFAULT_DOMAIN ? null : domain);
-    return link;
-  }
+  const found = (code: string, domainParam: unknown) => findShortUrl(deps, code, domainParam);
 
   app.get<{ Querystring: Query }>('/short-urls', async (req) => {
     const q = parseListQuery(req.query, deps.now());

@@ -5,6 +5,7 @@ import type { BreakdownDim, ClickEvent, RollupIncrement, VisitorRegister } from 
 import type { Domain, DomainRedirects } from '../domain/domains.ts';
 import type { Link, RedirectRecord } from '../domain/link.ts';
 import type { LinkFields } from '../domain/link-input.ts';
+import type { VisitPage, VisitQuery } from '../domain/visits.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../domain/webhooks.ts';
 
 export type { ClickEvent } from '../domain/clicks.ts';
@@ -185,6 +186,33 @@ export interface OrphanBatch {
     readonly path: string;
     readonly visits: number;
   }[];
+  /** The flush's visits one by one, up to a bound (the rest are only in `rows`). */
+  readonly list?: readonly OrphanVisit[];
+}
+
+/** One orphan visit, as listed. */
+export interface OrphanVisit {
+  /** UUIDv7 (time-ordered). */
+  readonly id: string;
+  readonly at: number;
+  readonly domain: string;
+  readonly type: OrphanType;
+  /** The request's path and query, cut at a bound. */
+  readonly path: string;
+  readonly bot: boolean;
+  readonly userAgent: string | null;
+  readonly referer: string | null;
+}
+
+export interface OrphanListQuery {
+  readonly from: number;
+  readonly to: number;
+  /** null: every domain. */
+  readonly domain: string | null;
+  readonly type: OrphanType | null;
+  readonly includeBots: boolean;
+  readonly offset: number;
+  readonly limit: number;
 }
 
 export interface OrphanQuery {
@@ -207,6 +235,10 @@ export interface OrphanStats {
 export interface OrphanStore {
   recordOrphans(batch: OrphanBatch): Promise<'applied' | 'duplicate'>;
   orphanStats(query: OrphanQuery): Promise<OrphanStats>;
+  /** Listed orphan visits, newest first, and how many match. */
+  orphanVisits(query: OrphanListQuery): Promise<{ visits: OrphanVisit[]; total: number }>;
+  /** Deletes every orphan visit, listed and counted; returns how many were counted. */
+  deleteOrphanVisits(): Promise<number>;
 }
 
 export interface ApiKeyRecord {
@@ -332,6 +364,19 @@ export interface ClickStore {
   maintainClicks(now: number, retentionDays: number): Promise<ClickMaintenance>;
 }
 
+/**
+ * Raw visits as lists (DESIGN §7): clicks are written raw one row per batch, then split off the
+ * redirect path into visit rows, a link's own or its bucket's tail, which a link's list reads.
+ */
+export interface VisitStore {
+  /** Splits a group of folded raw batches into visit rows; the clicks moved (0: nothing left). */
+  splitVisits(): Promise<number>;
+  /** A page of visits within the retention window, newest first, and how many match. */
+  visits(query: VisitQuery): Promise<VisitPage>;
+  /** Deletes these links' visits, their list and their counts; returns how many were listed. */
+  deleteVisits(keys: readonly string[]): Promise<number>;
+}
+
 export interface MigrationReport {
   readonly applied: string[];
   readonly alreadyApplied: string[];
@@ -408,6 +453,7 @@ export type Store = LinkStore &
   OrphanStore &
   ApiKeyStore &
   ClickStore &
+  VisitStore &
   WebhookStore &
   StoreAdmin;
 

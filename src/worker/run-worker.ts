@@ -5,6 +5,7 @@
 // nothing either, since unacknowledged entries are taken over by the other workers.
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
+import { VisitSplitter } from '../analytics/visit-splitter.ts';
 import type { Config } from '../config.ts';
 import { openStore } from '../deps.ts';
 import { ChangeRelay } from '../events/change-relay.ts';
@@ -89,6 +90,8 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
     metrics.relayObserver,
   );
   relay.start();
+  const splitter = new VisitSplitter(store, log);
+  splitter.start(config.visitSplitMs);
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
       metrics.render().then(
@@ -118,6 +121,7 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
     force.unref();
     try {
       await Promise.all([worker.stop(), relay.stop()]);
+      await splitter.stop();
       server.close();
       await store.close();
       client.disconnect();

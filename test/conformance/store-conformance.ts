@@ -236,6 +236,103 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       assert.equal(sum(s.series), 5);
     });
 
+    test('visits: a link newest first across split and raw batches, paged, filtered by time and bots, deleted', async () => {
+      const tag = Math.random().toString(36).slice(2, 8);
+      const hot = `vhot${tag}`;
+      const onDomain = `v${tag}.example/vdom${tag}`;
+      const t0 = Date.UTC(2031, 2, 3, 10);
+      const hotEvents: ReturnType<typeof clickEvent>[] = [];
+      const batch = (b: number) => {
+        const events = [];
+        for (let i = 0; i < 100; i++) {
+          const e = clickEvent({
+            code: hot,
+            at: t0 + (b * 100 + i) * 1_000,
+            bot: i % 10 === 0,
+            userAgent: `Agent/${i % 3}`,
+            ...(i % 2 === 0 ? { referer: `https://ref.example/${b}` } : {}),
+          });
+          hotEvents.push(e);
+          events.push(e);
+          events.push(clickEvent({ code: `vother${tag}${i}`, at: t0 + (b * 100 + i) * 1_000 }));
+        }
+        events.push(clickEvent({ code: onDomain, at: t0 + b * 100_000 }));
+        return clickBatch(events);
+      };
+      // Split after every batch, as a splitter running often does: small rows, merged later.
+      for (let b = 0; b < 4; b++) {
+        assert.equal(await store.recordClickBatch(batch(b)), 'applied');
+        while ((await store.splitVisits()) > 0) {}
+      }
+      // The newest batch stays raw: lists read it too.
+      assert.equal(await store.recordClickBatch(batch(4)), 'applied');
+      const expected = [...hotEvents].sort((a, b) => b.at - a.at);
+      const all = { keys: [hot], from: 0, to: Number.MAX_SAFE_INTEGER, includeBots: true };
+
+      const first = await store.visits({ ...all, offset: 0, limit: 50 });
+      assert.equal(first.total, 500);
+      assert.deepEqual(
+        first.visits.map((v) => v.id),
+        expected.slice(0, 50).map((e) => e.id),
+      );
+      const newest = first.visits[0]!;
+      assert.equal(newest.userAgent, expected[0]!.userAgent);
+      assert.equal(newest.referer, expected[0]!.referer);
+      assert.equal(newest.code, hot);
+      const last = await store.visits({ ...all, offset: 450, limit: 100 });
+      assert.deepEqual(
+        last.visits.map((v) => v.id),
+        expected.slice(450).map((e) => e.id),
+      );
+      const people = await store.visits({ ...all, includeBots: false, offset: 0, limit: 1000 });
+      assert.equal(people.total, 450);
+      assert.ok(people.visits.every((v) => !v.bot));
+      // A window that cuts through batches: [t0 + 150 s, t0 + 350 s).
+      const window = await store.visits({
+        ...all,
+        from: t0 + 150_000,
+        to: t0 + 350_000,
+        offset: 0,
+        limit: 20,
+      });
+      assert.equal(window.total, 200);
+      assert.deepEqual(
+        window.visits.map((v) => v.at),
+        expected
+          .filter((e) => e.at >= t0 + 150_000 && e.at < t0 + 350_000)
+          .slice(0, 20)
+          .map((e) => e.at),
+      );
+      const domain = await store.visits({
+        keys: null,
+        domain: `v${tag}.example`,
+        from: 0,
+        to: Number.MAX_SAFE_INTEGER,
+        includeBots: true,
+        offset: 0,
+        limit: 10,
+      });
+      assert.equal(domain.total, 5);
+      assert.ok(domain.visits.every((v) => v.code === onDomain));
+
+      // The upkeep splits what is left and merges the small rows: the same pages after it.
+      await store.maintainClicks(t0 + 7_200_000, 3650);
+      const again = await store.visits({ ...all, offset: 0, limit: 50 });
+      assert.equal(again.total, 500);
+      assert.deepEqual(
+        again.visits.map((v) => v.id),
+        first.visits.map((v) => v.id),
+      );
+      assert.deepEqual(
+        (await store.visits({ ...all, offset: 450, limit: 100 })).visits.map((v) => v.id),
+        last.visits.map((v) => v.id),
+      );
+
+      assert.equal(await store.deleteVisits([hot]), 500);
+      assert.equal((await store.visits({ ...all, offset: 0, limit: 10 })).total, 0);
+      assert.equal((await store.visits({ ...all, keys: [`vother${tag}7`], offset: 0, limit: 10 })).total, 5);
+    });
+
     test('stats: series per hour and day, top breakdowns, bots apart, visitors estimated', async () => {
       await store.createLink(newLink({ alias: 'statsy' }));
       const t0 = Date.UTC(2031, 4, 1, 9, 30);

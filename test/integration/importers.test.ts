@@ -73,7 +73,9 @@ async function withHop(
   const hop = await startHopSources({ ...env, HOP_INITIAL_API_KEY: ADMIN });
   try {
     await check(async (path) => {
-      const r = await fetch(`${hop.url}/api/v1${path}`, { headers: { 'x-api-key': ADMIN } });
+      // Shlink's API under /rest, Hop's under /api/v1.
+      const url = path.startsWith('/rest/') ? `${hop.url}${path}` : `${hop.url}/api/v1${path}`;
+      const r = await fetch(url, { headers: { 'x-api-key': ADMIN } });
       assert.equal(r.status, 200, `${path}: ${await r.clone().text()}`);
       return (await r.json()) as ApiBody;
     });
@@ -342,6 +344,18 @@ describe('hop import --from shlink', () => {
       assert.equal((await api('/links/sh-one')).clicks, 5);
       const orphans = await api(`/stats/orphans?includeBots=true&${WINDOW}`);
       assert.equal(orphans.totals.clicks, 5);
+      // Visits listed one by one as the source recorded them (Shlink's visit lists).
+      type Listed = { visits: { data: { userAgent: string; referer: string; type?: string }[] } };
+      const listed = (await api('/rest/v3/short-urls/sh-one/visits')) as unknown as Listed;
+      assert.equal(listed.visits.data.length, 5);
+      assert.ok(
+        listed.visits.data.some(
+          (v) => v.referer === 'https://news.example/a' && v.userAgent.includes('iPhone OS 17_0'),
+        ),
+      );
+      const orphanList = (await api('/rest/v3/visits/orphan')) as unknown as Listed;
+      assert.equal(orphanList.visits.data.length, 5);
+      assert.ok(orphanList.visits.data.every((v) => typeof v.type === 'string'));
       assert.deepEqual(
         orphans.types.map((t: { key: string; clicks: number }) => [t.key, t.clicks]),
         [

@@ -8,6 +8,7 @@ import type { Link } from '../../src/domain/link.ts';
 import { openPglite } from '../../src/storage/embedded/pglite-client.ts';
 import type { SqlClient } from '../../src/storage/sql/sql-client.ts';
 import { listLinksSql, SqlStore } from '../../src/storage/sql/sql-store.ts';
+import { visitHeadsSql } from '../../src/storage/sql/visit-sql.ts';
 import { fields } from '../support/fixtures.ts';
 
 let db: SqlClient;
@@ -82,4 +83,32 @@ test('a redirect lookup is one primary-key probe', async () => {
     ['abcdefg'],
   );
   assert.match(p, /Index Scan using links_pkey/, p);
+});
+
+test("a page of one link's visits reads that link's rows from its index, not other links'", async () => {
+  // 20,000 rows of 200 links, and a hot link's 500 rows among them.
+  await db.query(
+    `INSERT INTO click_visits (code, first_at, last_at, visits, bots, data)
+     SELECT CASE WHEN i % 41 = 0 THEN 'hot' ELSE 'l' || (i % 200) END,
+       to_timestamp(1900000000 + i * 60), to_timestamp(1900000000 + i * 60 + 59), 2000, 10, ''
+     FROM generate_series(1, 20000) AS i`,
+  );
+  await db.exec('ANALYZE click_visits');
+  const q = {
+    keys: ['hot'],
+    from: 0,
+    to: Number.MAX_SAFE_INTEGER,
+    includeBots: true,
+    offset: 0,
+    limit: 5000,
+  };
+  const first = visitHeadsSql(q);
+  const p1 = await plan(first.sql, first.params);
+  // The link's own rows and its bucket's tail rows, each found by the (code, last_at) index.
+  assert.match(p1, /click_visits_code_last_idx/, p1);
+  assert.doesNotMatch(p1, /Seq Scan|click_visits_last_idx/, p1);
+  const next = visitHeadsSql(q, { last: 1_900_600_000_000, ctid: '(3,7)' }, 4096);
+  const p2 = await plan(next.sql, next.params);
+  assert.match(p2, /click_visits_code_last_idx/, p2);
+  assert.doesNotMatch(p2, /Seq Scan|click_visits_last_idx/, p2);
 });

@@ -306,6 +306,97 @@ describe('Shlink REST API through the Shlink JS SDK', () => {
     assert.equal(((await v2.json()) as { shortCode: string }).shortCode, 'sdk-docs');
   });
 
+  test('visits: per short URL (paginated, newest first), tag, domain, non-orphan, orphan; deleted', async () => {
+    await client.createShortUrl({
+      longUrl: 'https://shlink.example/visited',
+      customSlug: 'sdk-visits',
+      tags: ['seen'],
+    });
+    await client.createShortUrl({
+      longUrl: 'https://shlink.example/other',
+      customSlug: 'sdk-visits',
+      domain: 'visits.example',
+    });
+    const visit = (path: string, headers: Record<string, string>, host?: string) =>
+      new Promise<void>((resolve, reject) => {
+        const u = new URL(base);
+        const req = httpRequest(
+          {
+            host: u.hostname,
+            port: u.port,
+            path,
+            headers: { ...(host === undefined ? {} : { host }), ...headers },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', resolve);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+        // Visits a few ms apart, so that newest first is one order (ties are broken by random bits).
+      }).then(() => new Promise((r) => setTimeout(r, 3)));
+    for (let i = 0; i < 5; i++)
+      await visit('/sdk-visits', { 'user-agent': `${BROWSER} n${i}`, referer: `https://ref.example/${i}` });
+    await visit('/sdk-visits', { 'user-agent': 'Googlebot/2.1 (+http://www.google.com/bot.html)' });
+    await visit('/sdk-visits', { 'user-agent': BROWSER }, 'visits.example');
+    await visit('/no-such-visit', { 'user-agent': BROWSER, referer: 'https://lost.example/' });
+    await h.deps.clicks.flush();
+
+    const all = await client.getShortUrlVisits({ shortCode: 'sdk-visits' });
+    assert.equal(all.pagination.totalItems, 6);
+    assert.equal(all.data.length, 6);
+    const newest = all.data[1]!;
+    assert.equal(newest.userAgent, `${BROWSER} n4`);
+    assert.equal(newest.referer, 'https://ref.example/4');
+    assert.equal(newest.potentialBot, false);
+    assert.equal(newest.redirectUrl, 'https://shlink.example/visited');
+    assert.equal(newest.visitedUrl, 'http://hop.test/sdk-visits');
+    assert.match(newest.date, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
+    assert.equal(all.data[0]!.potentialBot, true);
+    const dates = all.data.map((v) => v.date);
+    assert.deepEqual([...dates].sort().reverse(), dates);
+
+    const paged = await client.getShortUrlVisits(
+      { shortCode: 'sdk-visits' },
+      { page: 2, itemsPerPage: 2, excludeBots: true },
+    );
+    assert.equal(paged.pagination.totalItems, 5);
+    assert.equal(paged.pagination.pagesCount, 3);
+    assert.deepEqual(
+      paged.data.map((v) => v.userAgent),
+      [`${BROWSER} n2`, `${BROWSER} n1`],
+    );
+    const onDomain = await client.getShortUrlVisits({ shortCode: 'sdk-visits', domain: 'visits.example' });
+    assert.equal(onDomain.pagination.totalItems, 1);
+    assert.equal(onDomain.data[0]!.redirectUrl, 'https://shlink.example/other');
+
+    assert.equal((await client.getTagVisits('seen')).pagination.totalItems, 6);
+    assert.equal((await client.getDomainVisits('visits.example')).pagination.totalItems, 1);
+    assert.equal((await client.getDomainVisits('DEFAULT', { excludeBots: true })).data.length >= 5, true);
+    const nonOrphan = await client.getNonOrphanVisits({ itemsPerPage: 5000 });
+    assert.ok(nonOrphan.pagination.totalItems >= 7);
+    assert.equal((await problem(client.getTagVisits('no-such-tag'))).status, 404);
+    assert.equal((await problem(client.getDomainVisits('nowhere.example'))).status, 404);
+
+    const orphans = await client.getOrphanVisits({ type: 'invalid_short_url' });
+    const lost = orphans.data.find((v) => v.visitedUrl?.endsWith('/no-such-visit'));
+    assert.equal(lost?.type, 'invalid_short_url');
+    assert.equal(lost?.referer, 'https://lost.example/');
+    assert.equal((await client.getOrphanVisits({ type: 'base_url' })).data.length, 0);
+
+    assert.deepEqual(await client.deleteShortUrlVisits({ shortCode: 'sdk-visits' }), { deletedVisits: 6 });
+    assert.equal((await client.getShortUrlVisits({ shortCode: 'sdk-visits' })).pagination.totalItems, 0);
+    assert.equal((await client.getShortUrl({ shortCode: 'sdk-visits' })).visitsSummary.total, 0);
+    assert.equal(
+      (await client.getShortUrlVisits({ shortCode: 'sdk-visits', domain: 'visits.example' })).data.length,
+      1,
+    );
+    const deleted = await client.deleteOrphanVisits();
+    assert.ok(deleted.deletedVisits >= 1);
+    assert.equal((await client.getOrphanVisits()).pagination.totalItems, 0);
+  });
+
   test('CORS as Shlink answers it: preflight with the asked headers echoed, credentials allowed', async () => {
     const pre = await fetch(`${base}/rest/v3/short-urls`, {
       method: 'OPTIONS',

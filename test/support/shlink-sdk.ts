@@ -48,6 +48,16 @@ export interface DomainRedirects {
   regular404Redirect: string | null;
   invalidShortUrlRedirect: string | null;
 }
+export interface Visit {
+  referer: string;
+  date: string;
+  userAgent: string;
+  visitLocation: { countryCode: string | null; countryName: string | null; isEmpty: boolean } | null;
+  potentialBot: boolean;
+  visitedUrl?: string;
+  redirectUrl?: string | null;
+  type?: 'base_url' | 'invalid_short_url' | 'regular_404';
+}
 type Id = { shortCode: string; domain?: string | null };
 type Params = Record<string, unknown>;
 
@@ -74,6 +84,13 @@ export interface ShlinkClient {
   }>;
   editDomainRedirects(r: Partial<DomainRedirects> & { domain: string }): Promise<DomainRedirects>;
   mercureInfo(): Promise<{ token: string; mercureHubUrl: string }>;
+  getShortUrlVisits(id: Id, p?: Params): Promise<Paginated<Visit>>;
+  getTagVisits(tag: string, p?: Params): Promise<Paginated<Visit>>;
+  getDomainVisits(domain: string, p?: Params): Promise<Paginated<Visit>>;
+  getOrphanVisits(p?: Params): Promise<Paginated<Visit>>;
+  getNonOrphanVisits(p?: Params): Promise<Paginated<Visit>>;
+  deleteShortUrlVisits(id: Id): Promise<{ deletedVisits: number }>;
+  deleteOrphanVisits(): Promise<{ deletedVisits: number }>;
 }
 
 /** The SDK's client over its Node HTTP client, as a Shlink integration would make it. */

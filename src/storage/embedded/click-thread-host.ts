@@ -233,6 +233,11 @@ export class ClickThreadHost {
     this.report();
   }
 
+  async settle(): Promise<void> {
+    await this.sink.settle();
+    this.report();
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -112,6 +112,10 @@ port.on('message', async (m) => {
         await clicks?.flush();
         reply(m.id, null);
         break;
+      case 'clicks-settle':
+        await clicks?.settle();
+        reply(m.id, null);
+        break;
       case 'clicks-close':
         await clicks?.close();
         reply(m.id, null);

@@ -12,6 +12,7 @@ import {
   type RollupIncrement,
 } from '../../domain/clicks.ts';
 import { keyOnDomain } from '../../domain/domains.ts';
+import { newestVisits, type VisitPage, type VisitQuery } from '../../domain/visits.ts';
 import type { ClickBatch, ClickMaintenance, ClickStats, StatsQuery, UnfoldedBatch } from '../ports.ts';
 
 interface RawBatch {
@@ -75,6 +76,40 @@ export class MemoryClicks {
     }
     if (batch.events.length > 0) this.events.push({ batchAt: now, events: batch.events });
     return 'applied';
+  }
+
+  /** Every stored event is listed at once here: there is nothing to split. */
+  visits(q: VisitQuery): VisitPage {
+    const found: ClickEvent[] = [];
+    for (const b of this.events)
+      for (const e of b.events) {
+        if (e.at < q.from || e.at >= q.to || (e.bot && !q.includeBots)) continue;
+        if (
+          q.keys !== null
+            ? !q.keys.includes(e.code)
+            : q.domain !== undefined && !keyOnDomain(e.code, q.domain)
+        )
+          continue;
+        found.push(e);
+      }
+    return { visits: newestVisits(found, q.offset + q.limit).slice(q.offset), total: found.length };
+  }
+
+  deleteVisits(keys: readonly string[]): number {
+    let n = 0;
+    this.events = this.events.map((b) => {
+      const kept = b.events.filter((e) => !keys.includes(e.code));
+      n += b.events.length - kept.length;
+      return { batchAt: b.batchAt, events: kept };
+    });
+    for (const [k, r] of this.rollups) if (keys.includes(r.code)) this.rollups.delete(k);
+    for (const k of this.visitors.keys())
+      if (keys.includes(k.slice(0, k.indexOf('\u0000')))) this.visitors.delete(k);
+    for (const key of keys) {
+      this.totals.delete(key);
+      this.botTotals.delete(key);
+    }
+    return n;
   }
 
   stats(q: StatsQuery): ClickStats {

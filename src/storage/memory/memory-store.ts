@@ -5,6 +5,7 @@ import { generateCode } from '../../domain/codes.ts';
 import { bareDomain, type Domain, type DomainRedirects, linkKey } from '../../domain/domains.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
+import type { VisitPage, VisitQuery } from '../../domain/visits.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
 import { sameMapping } from '../link-json.ts';
 import type {
@@ -24,9 +25,11 @@ import type {
   MigrationReport,
   NewLink,
   OrphanBatch,
+  OrphanListQuery,
   OrphanQuery,
   OrphanStats,
   OrphanType,
+  OrphanVisit,
   SearchedLink,
   StatsQuery,
   Store,
@@ -349,7 +352,29 @@ export class MemoryStore implements Store, ClickLog {
       const ex = this.orphans.get(k);
       this.orphans.set(k, ex === undefined ? { ...r } : { ...ex, visits: ex.visits + r.visits });
     }
+    this.orphanList.push(...(batch.list ?? []));
     return 'applied';
+  }
+  private orphanList: OrphanVisit[] = [];
+  async orphanVisits(q: OrphanListQuery): Promise<{ visits: OrphanVisit[]; total: number }> {
+    const all = this.orphanList
+      .filter(
+        (v) =>
+          v.at >= q.from &&
+          v.at < q.to &&
+          (q.domain === null || v.domain === q.domain) &&
+          (q.type === null || v.type === q.type) &&
+          (q.includeBots || !v.bot),
+      )
+      .sort((a, b) => b.at - a.at || cmp(b.id, a.id));
+    return { visits: all.slice(q.offset, q.offset + q.limit), total: all.length };
+  }
+  async deleteOrphanVisits(): Promise<number> {
+    let n = 0;
+    for (const r of this.orphans.values()) n += r.visits;
+    this.orphans.clear();
+    this.orphanList = [];
+    return n;
   }
   async orphanStats(q: OrphanQuery): Promise<OrphanStats> {
     const series = new Map<number, number>();
@@ -472,5 +497,18 @@ export class MemoryStore implements Store, ClickLog {
 
   async maintainClicks(now: number, retentionDays: number): Promise<ClickMaintenance> {
     return this.clickData.maintain(now, retentionDays);
+  }
+
+  /** Every stored event is listed at once here: there is nothing to split. */
+  async splitVisits(): Promise<number> {
+    return 0;
+  }
+
+  async visits(query: VisitQuery): Promise<VisitPage> {
+    return this.clickData.visits(query);
+  }
+
+  async deleteVisits(keys: readonly string[]): Promise<number> {
+    return this.clickData.deleteVisits(keys);
   }
 }

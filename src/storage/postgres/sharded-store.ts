@@ -11,6 +11,7 @@ import { HopError } from '../../domain/errors.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
 import { ownerOf, type ShardMap } from '../../domain/shard-map.ts';
+import { newestVisits, type VisitPage, type VisitQuery } from '../../domain/visits.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
 import { currentConsistency } from '../consistency.ts';
 import type {
@@ -28,8 +29,10 @@ import type {
   MigrationReport,
   NewLink,
   OrphanBatch,
+  OrphanListQuery,
   OrphanQuery,
   OrphanStats,
+  OrphanVisit,
   SearchedLink,
   StatsQuery,
   Store,
@@ -385,6 +388,14 @@ export class ShardedStore implements Store {
   orphanStats(query: OrphanQuery): Promise<OrphanStats> {
     return this.read(this.catalog, (s) => s.orphanStats(query));
   }
+  orphanVisits(query: OrphanListQuery): Promise<{ visits: OrphanVisit[]; total: number }> {
+    return this.read(this.catalog, (s) => s.orphanVisits(query));
+  }
+  async deleteOrphanVisits(): Promise<number> {
+    const n = await this.catalog.primaryStore.deleteOrphanVisits();
+    await this.noteWrite(this.catalog);
+    return n;
+  }
 
   // ---- API keys and day salts live on shard 0 --------------------------------------------------
 
@@ -480,6 +491,50 @@ export class ShardedStore implements Store {
     const wide = { ...query, top: query.top * MERGE_TOP_FACTOR };
     const parts = await Promise.all(this.shards.map((sh) => this.read(sh, (s) => s.clickStats(wide))));
     return mergeStats(parts, query.top);
+  }
+
+  // ---- visits: a link's on its shard; lists across links read every shard and merge ---------
+  async splitVisits(): Promise<number> {
+    const moved = await Promise.all(this.shards.map((sh) => sh.primaryStore.splitVisits()));
+    return moved.reduce((a, b) => a + b, 0);
+  }
+
+  async visits(query: VisitQuery): Promise<VisitPage> {
+    const byShard = new Map<ShardNode, string[] | null>();
+    if (query.keys === null) for (const sh of this.shards) byShard.set(sh, null);
+    else
+      for (const key of query.keys) {
+        const sh = this.shardFor(key);
+        byShard.set(sh, [...(byShard.get(sh) ?? []), key]);
+      }
+    // Each shard's newest offset + limit, merged: the page is among them.
+    const wide = { ...query, offset: 0, limit: query.offset + query.limit };
+    const parts = await Promise.all(
+      [...byShard].map(([sh, keys]) => this.read(sh, (s) => s.visits({ ...wide, keys }))),
+    );
+    return {
+      visits: newestVisits(
+        parts.flatMap((p) => p.visits),
+        query.offset + query.limit,
+      ).slice(query.offset),
+      total: parts.reduce((n, p) => n + p.total, 0),
+    };
+  }
+
+  async deleteVisits(keys: readonly string[]): Promise<number> {
+    const byShard = new Map<ShardNode, string[]>();
+    for (const key of keys) {
+      const sh = this.shardFor(key);
+      byShard.set(sh, [...(byShard.get(sh) ?? []), key]);
+    }
+    const gone = await Promise.all(
+      [...byShard].map(async ([sh, part]) => {
+        const n = await sh.primaryStore.deleteVisits(part);
+        await this.noteWrite(sh);
+        return n;
+      }),
+    );
+    return gone.reduce((a, b) => a + b, 0);
   }
 
   async maintainClicks(now: number, retentionDays: number): Promise<ClickMaintenance> {

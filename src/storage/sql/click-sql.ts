@@ -8,6 +8,7 @@ import {
   DAY_MS,
   emptyBreakdowns,
   floorTo,
+  HOUR_MS,
   packRollups,
 } from '../../domain/clicks.ts';
 import { keyOnDomainSql } from '../../domain/domains.ts';
@@ -22,6 +23,7 @@ import type {
 } from '../ports.ts';
 import { forgetOrphanPaths } from './domain-sql.ts';
 import type { SqlClient } from './sql-client.ts';
+import { mergeVisitRows, pruneVisits, splitVisits } from './visit-sql.ts';
 
 const ms = (d: Date | string | number): number => new Date(d).getTime();
 
@@ -423,6 +425,11 @@ export async function maintainClicks(
   await db.query('ANALYZE click_packs');
   await db.query('ANALYZE click_packs_daily');
   const cutoff = new Date(now - retentionDays * DAY_MS);
+  // Raw batches the click writers have not split per link yet (see splitVisits).
+  while ((await splitVisits(db)) > 0) {}
+  // Small visit rows of the last days (an hour settles first), merged as the packs are.
+  while ((await mergeVisitRows(db, new Date(since), new Date(now - HOUR_MS))) > 0) {}
+  const visits = await pruneVisits(db, cutoff);
   const events = await db.query<{ n: number }>(
     `WITH gone AS (DELETE FROM click_events WHERE last_at < $1 AND folded RETURNING events)
      SELECT coalesce(sum(events), 0)::int AS n FROM gone`,
@@ -434,7 +441,7 @@ export async function maintainClicks(
   await db.query('DELETE FROM click_salts WHERE day < $1', [new Date(today - DAY_MS)]);
   return {
     compactedThrough: await compactedThrough(db),
-    prunedEvents: events.rows[0]?.n ?? 0,
+    prunedEvents: (events.rows[0]?.n ?? 0) + visits,
     prunedBatches: batches.affectedRows,
   };
 }

@@ -1,6 +1,13 @@
 // Domains, robots.txt's crawlable links and orphan visits in SQL (PGlite and PostgreSQL alike).
 import type { Domain, DomainRedirects } from '../../domain/domains.ts';
-import type { OrphanBatch, OrphanQuery, OrphanStats, OrphanType } from '../ports.ts';
+import type {
+  OrphanBatch,
+  OrphanListQuery,
+  OrphanQuery,
+  OrphanStats,
+  OrphanType,
+  OrphanVisit,
+} from '../ports.ts';
 import type { SqlClient } from './sql-client.ts';
 
 const DOMAIN_COLUMNS =
@@ -102,12 +109,81 @@ const RECORD_ORPHANS = `WITH ledger AS (
     WHERE EXISTS (SELECT 1 FROM ledger)
     ON CONFLICT (hour, domain, bot, type, path) DO UPDATE SET visits = orphan_visits.visits + EXCLUDED.visits
     RETURNING 1
+  ), listed AS (
+    INSERT INTO orphan_visit_list (at, id, domain, type, path, bot, user_agent, referer)
+    SELECT to_timestamp(v.at / 1000.0), v.id, v.domain, v.type, v.path, v.bot, v."userAgent", v.referer
+    FROM jsonb_to_recordset($3::jsonb)
+      AS v(at bigint, id uuid, domain text, type text, path text, bot boolean, "userAgent" text, referer text)
+    WHERE EXISTS (SELECT 1 FROM ledger)
+    RETURNING 1
   )
   SELECT (SELECT count(*) FROM ledger)::int AS applied`;
 
 export async function recordOrphans(db: SqlClient, batch: OrphanBatch): Promise<'applied' | 'duplicate'> {
-  const res = await db.query<{ applied: number }>(RECORD_ORPHANS, [batch.id, JSON.stringify(batch.rows)]);
+  const res = await db.query<{ applied: number }>(RECORD_ORPHANS, [
+    batch.id,
+    JSON.stringify(batch.rows),
+    JSON.stringify(batch.list ?? []),
+  ]);
   return (res.rows[0]?.applied ?? 0) > 0 ? 'applied' : 'duplicate';
+}
+
+export async function orphanVisits(
+  db: SqlClient,
+  q: OrphanListQuery,
+): Promise<{ visits: OrphanVisit[]; total: number }> {
+  const where = ['at >= to_timestamp($1 / 1000.0)', 'at < to_timestamp($2 / 1000.0)'];
+  const params: unknown[] = [q.from, q.to];
+  if (q.domain !== null) {
+    params.push(q.domain);
+    where.push(`domain = $${params.length}`);
+  }
+  if (q.type !== null) {
+    params.push(q.type);
+    where.push(`type = $${params.length}`);
+  }
+  if (!q.includeBots) where.push('NOT bot');
+  const w = where.join(' AND ');
+  const [page, count] = await Promise.all([
+    db.query<{
+      at: Date;
+      id: string;
+      domain: string;
+      type: OrphanType;
+      path: string;
+      bot: boolean;
+      user_agent: string | null;
+      referer: string | null;
+    }>(
+      `SELECT at, id, domain, type, path, bot, user_agent, referer FROM orphan_visit_list WHERE ${w}
+       ORDER BY at DESC, id DESC LIMIT ${Math.trunc(q.limit)} OFFSET ${Math.trunc(q.offset)}`,
+      params,
+    ),
+    db.query<{ n: number }>(`SELECT count(*)::int AS n FROM orphan_visit_list WHERE ${w}`, params),
+  ]);
+  return {
+    visits: page.rows.map((r) => ({
+      id: r.id,
+      at: new Date(r.at).getTime(),
+      domain: r.domain,
+      type: r.type,
+      path: r.path,
+      bot: r.bot,
+      userAgent: r.user_agent,
+      referer: r.referer,
+    })),
+    total: count.rows[0]?.n ?? 0,
+  };
+}
+
+export async function deleteOrphanVisits(db: SqlClient): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.query('DELETE FROM orphan_visit_list');
+    const res = await tx.query<{ n: string | null }>(
+      'WITH gone AS (DELETE FROM orphan_visits RETURNING visits) SELECT sum(visits)::text AS n FROM gone',
+    );
+    return Number(res.rows[0]?.n ?? 0);
+  });
 }
 
 export async function orphanStats(db: SqlClient, q: OrphanQuery): Promise<OrphanStats> {
@@ -144,6 +220,7 @@ export async function orphanStats(db: SqlClient, q: OrphanQuery): Promise<Orphan
 
 /** Past the retention window an orphan hour keeps its totals, not which paths were asked for. */
 export async function forgetOrphanPaths(db: SqlClient, before: Date): Promise<void> {
+  await db.query('DELETE FROM orphan_visit_list WHERE at < $1', [before]);
   await db.query(
     `WITH old AS (DELETE FROM orphan_visits WHERE hour < $1 AND path <> '' RETURNING domain, hour, bot, type, visits)
      INSERT INTO orphan_visits (domain, hour, bot, type, path, visits)

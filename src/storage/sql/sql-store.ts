@@ -6,6 +6,7 @@ import { type Domain, type DomainRedirects, linkKey, splitLinkKey } from '../../
 import type { Link, RedirectRecord, RedirectType } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
 import { type RedirectRule, rulesFromJson } from '../../domain/redirect-rules.ts';
+import type { VisitPage, VisitQuery } from '../../domain/visits.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
 import { GroupCommit } from '../group-commit.ts';
 import { type LinkJson, linkFromJson, linkToJson, sameMapping } from '../link-json.ts';
@@ -27,8 +28,10 @@ import type {
   MigrationReport,
   NewLink,
   OrphanBatch,
+  OrphanListQuery,
   OrphanQuery,
   OrphanStats,
+  OrphanVisit,
   SearchedLink,
   StatsQuery,
   Store,
@@ -43,6 +46,7 @@ import * as domainSql from './domain-sql.ts';
 import { migrate } from './migrate.ts';
 import { searchLinksSql, TAG_STATS_SQL, tagStatsFromRows } from './search-sql.ts';
 import type { SqlClient } from './sql-client.ts';
+import * as visitSql from './visit-sql.ts';
 import * as webhookSql from './webhook-sql.ts';
 
 const LINK_COLUMNS = `code, domain, crawlable, bucket, url, redirect_type, forward_query, expires_at, max_clicks, used_clicks,
@@ -771,6 +775,14 @@ export class SqlStore implements Store, ClickLog {
     return domainSql.orphanStats(this.db, query);
   }
 
+  orphanVisits(query: OrphanListQuery): Promise<{ visits: OrphanVisit[]; total: number }> {
+    return domainSql.orphanVisits(this.db, query);
+  }
+
+  deleteOrphanVisits(): Promise<number> {
+    return domainSql.deleteOrphanVisits(this.db);
+  }
+
   // ---- webhooks (webhook-sql.ts) -------------------------------------------------------------
   createWebhook(w: Webhook): Promise<void> {
     return webhookSql.createWebhook(this.db, w);
@@ -864,6 +876,18 @@ export class SqlStore implements Store, ClickLog {
 
   writeRawClicks(id: string, events: readonly ClickEvent[]): Promise<'applied' | 'duplicate'> {
     return clickSql.writeRawClicks(this.db, id, events);
+  }
+
+  splitVisits(): Promise<number> {
+    return visitSql.splitVisits(this.db);
+  }
+
+  visits(query: VisitQuery): Promise<VisitPage> {
+    return visitSql.readVisits(this.db, query);
+  }
+
+  deleteVisits(keys: readonly string[]): Promise<number> {
+    return visitSql.deleteVisits(this.db, keys);
   }
 
   beginFold(fold: { id: string; parts: number }, batchIds: readonly string[]): Promise<void> {
