@@ -136,18 +136,7 @@ export function unpackClicks(text: string, start = 0, count = Number.POSITIVE_IN
   const v1 = text.startsWith(PREFIX_V1);
   if (!v1 && !text.startsWith(PREFIX)) return decodeRawClicks(text).slice(start, start + count);
   const stride = v1 ? STRIDE_V1 : STRIDE;
-  let at = PREFIX.length;
-  const field = () => {
-    const end = text.indexOf(':', at);
-    const v = Number(text.slice(at, end));
-    at = end + 1;
-    return v;
-  };
-  const n = field();
-  const base = field();
-  const dictLength = field();
-  const d = JSON.parse(text.slice(at, at + dictLength)) as Dictionaries;
-  const cols = new Uint8Array(Buffer.from(text.slice(at + dictLength), 'base64'));
+  const { n, base, d, cols } = readHeader(text);
   const view = new DataView(cols.buffer);
   const out: ClickEvent[] = [];
   for (let i = start, end = Math.min(n, start + count); i < end; i++) {
@@ -183,8 +172,8 @@ interface PackedBatch {
   readonly view: DataView;
 }
 
-function readPacked(text: string): PackedBatch | null {
-  if (!text.startsWith(PREFIX)) return null;
+/** A packed batch's header, dictionaries and records (either layout; the prefixes are as long). */
+function readHeader(text: string): { n: number; base: number; d: Dictionaries; cols: Uint8Array } {
   let at = PREFIX.length;
   const field = () => {
     const end = text.indexOf(':', at);
@@ -196,7 +185,12 @@ function readPacked(text: string): PackedBatch | null {
   const base = field();
   const dictLength = field();
   const d = JSON.parse(text.slice(at, at + dictLength)) as Dictionaries;
-  const cols = new Uint8Array(Buffer.from(text.slice(at + dictLength), 'base64'));
+  return { n, base, d, cols: new Uint8Array(Buffer.from(text.slice(at + dictLength), 'base64')) };
+}
+
+function readPacked(text: string): PackedBatch | null {
+  if (!text.startsWith(PREFIX)) return null;
+  const { n, base, d, cols } = readHeader(text);
   if (cols.length !== n * STRIDE || d.uas === undefined || d.refs === undefined) return null;
   return { base, n, d, cols, view: new DataView(cols.buffer, cols.byteOffset, cols.byteLength) };
 }
@@ -237,7 +231,7 @@ export function regroupPacked(
   for (const b of batches) {
     const counts = new Int32Array(b.d.codes.length);
     for (let i = 0; i < b.n; i++) counts[b.view.getUint32(i * STRIDE + 4)]!++;
-    b.d.codes.forEach((c, k) => perCode.set(c, (perCode.get(c) ?? 0) + counts[k]!));
+    for (const [k, c] of b.d.codes.entries()) perCode.set(c, (perCode.get(c) ?? 0) + counts[k]!);
   }
   const rowKeys: string[] = [];
   const rowIndex = new Map<string, number>();

@@ -5,7 +5,7 @@ import type { Deps } from '../deps.ts';
 import { bareDomain, DEFAULT_DOMAIN, linkKey, normalizeHost } from '../domain/domains.ts';
 import { HopError, isHopError } from '../domain/errors.ts';
 import { parseRulesField } from '../domain/link-input.ts';
-import type { SearchedLink } from '../storage/ports.ts';
+import type { LinkSearch, SearchedLink } from '../storage/ports.ts';
 import { parseCreate, parseEdit, parseListQuery } from './shlink-input.ts';
 import { invalidData, shortUrlNotFound } from './shlink-problem.ts';
 import { rulesFromShlink, rulesToShlink } from './shlink-rules.ts';
@@ -32,18 +32,11 @@ export async function shlinkDomain(deps: Deps, raw: unknown, register: boolean):
   }
 }
 
-/** The live link a route names, with its bots' clicks, or Shlink's 404. */
-export async function findShortUrl(deps: Deps, code: string, domainParam: unknown): Promise<SearchedLink> {
-  let domain: string;
-  try {
-    domain = await shlinkDomain(deps, domainParam, false);
-  } catch {
-    throw shortUrlNotFound(code, typeof domainParam === 'string' ? domainParam : null);
-  }
-  // Through the search, which also reads the bots' share of the clicks (the link view has only the total).
-  const { items } = await deps.store.searchLinks({
+/** A search of live links, newest first, with nothing left out but what `over` says. */
+export function linkSearch(over: Partial<LinkSearch>): LinkSearch {
+  return {
     offset: 0,
-    limit: 1,
+    limit: null,
     q: null,
     tags: [],
     tagsAll: false,
@@ -54,9 +47,21 @@ export async function findShortUrl(deps: Deps, code: string, domainParam: unknow
     createdTo: null,
     excludeUsedUp: false,
     expiredAt: null,
-    domain,
-    code,
-  });
+    domain: null,
+    ...over,
+  };
+}
+
+/** The live link a route names, with its bots' clicks, or Shlink's 404. */
+export async function findShortUrl(deps: Deps, code: string, domainParam: unknown): Promise<SearchedLink> {
+  let domain: string;
+  try {
+    domain = await shlinkDomain(deps, domainParam, false);
+  } catch {
+    throw shortUrlNotFound(code, typeof domainParam === 'string' ? domainParam : null);
+  }
+  // Through the search, which also reads the bots' share of the clicks (the link view has only the total).
+  const { items } = await deps.store.searchLinks(linkSearch({ limit: 1, domain, code }));
   const link = items[0];
   if (link === undefined) throw shortUrlNotFound(code, domain === DEFAULT_DOMAIN ? null : domain);
   return link;

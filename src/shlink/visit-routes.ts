@@ -12,7 +12,7 @@ import type { OrphanType, OrphanVisit } from '../storage/ports.ts';
 import { parseVisitsQuery, type ShlinkVisitsQuery } from './shlink-input.ts';
 import { domainNotFound, invalidData, tagNotFound } from './shlink-problem.ts';
 import { atom, pagination } from './shlink-view.ts';
-import { findShortUrl, shlinkDomain } from './short-url-routes.ts';
+import { findShortUrl, linkSearch, shlinkDomain } from './short-url-routes.ts';
 
 type Query = Record<string, unknown> & { domain?: string };
 
@@ -124,21 +124,7 @@ export function registerVisitRoutes(app: FastifyInstance, deps: Deps): void {
     const q = parseVisitsQuery(req.query);
     const tag = req.params.tag;
     if (!(await deps.store.tagStats()).some((t) => t.tag === tag)) throw tagNotFound(tag);
-    const { items } = await deps.store.searchLinks({
-      offset: 0,
-      limit: null,
-      q: null,
-      tags: [tag],
-      tagsAll: false,
-      excludeTags: [],
-      excludeTagsAll: false,
-      order: { field: 'createdAt', desc: true },
-      createdFrom: null,
-      createdTo: null,
-      excludeUsedUp: false,
-      expiredAt: null,
-      domain: null,
-    });
+    const { items } = await deps.store.searchLinks(linkSearch({ tags: [tag] }));
     return page(q, { keys: items.map((l) => linkKey(l.domain, l.code)) });
   });
 
