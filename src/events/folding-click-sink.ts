@@ -97,6 +97,8 @@ export class FoldingClickSink implements EventSink {
   private current = newGeneration();
   private folding: Fold | null = null;
   private writing: Promise<void> | null = null;
+  /** Folded raw batches wait to be split into visit rows. */
+  private splitDue = false;
   private lastFold = performance.now();
   private lastRaw = performance.now();
   private closed = false;
@@ -152,6 +154,8 @@ export class FoldingClickSink implements EventSink {
     }
     if (recovered > 0)
       log.info({ clicks: recovered, folds: begun.size }, 'clicks not yet folded taken up again');
+    // Folded batches a previous process left unsplit are split when the writer is idle.
+    sink.splitDue = store.splitVisits !== undefined;
     sink.schedule(opts.flushMs);
     return sink;
   }
@@ -286,6 +290,7 @@ export class FoldingClickSink implements EventSink {
       this.folding = this.newFold(gen, uuid7(), Math.max(1, Math.ceil(rows / perPart)));
       await this.advanceFold(this.folding);
     }
+    await this.splitVisits(true);
   }
 
   /** Stores a generation's waiting clicks raw, batch by batch. */
@@ -335,20 +340,20 @@ export class FoldingClickSink implements EventSink {
     await this.store.endFold(f.id);
     this.folding = null;
     this.metrics.clicksFolded(f.clicks, f.rows, (performance.now() - f.started) / 1000);
-    await this.splitVisits();
+    this.splitDue = this.store.splitVisits !== undefined;
   }
 
   /**
    * Moves the folded raw batches into visit rows, a group per transaction, resting between groups
-   * as a fold does; newer clicks keep reaching the disk meanwhile.
+   * as a fold does. Only while the writer has nothing else to do (`whenIdle`): recording comes
+   * first, and the raw batches wait (visit lists read them as they are meanwhile).
    */
-  private async splitVisits(): Promise<void> {
-    if (this.store.splitVisits === undefined) return;
-    for (;;) {
+  private async splitVisits(whenIdle: boolean): Promise<void> {
+    while (this.splitDue && this.store.splitVisits !== undefined) {
+      if (whenIdle && (this.stopped || this.buffered >= this.opts.batchSize)) return;
       const started = performance.now();
-      if ((await this.store.splitVisits()) === 0 || this.stopped) return;
-      if (performance.now() - this.lastRaw >= this.opts.flushMs) await this.storeRaw(this.current);
-      await sleep(REST_FACTOR * (performance.now() - started));
+      if ((await this.store.splitVisits()) === 0) this.splitDue = false;
+      else if (whenIdle) await sleep(REST_FACTOR * (performance.now() - started));
     }
   }
 
@@ -368,6 +373,7 @@ export class FoldingClickSink implements EventSink {
     this.lastFold = Number.NEGATIVE_INFINITY;
     await this.writeSome();
     if (this.folding !== null) await this.advanceFold(this.folding);
+    await this.splitVisits(false);
   }
 
   /** Stores and folds everything held; what cannot be written now is taken up on the next start. */
