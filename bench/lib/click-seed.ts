@@ -2,10 +2,9 @@
 // merged: one link with about ten million clicks spread over hours and breakdown values, thousands
 // of small links, visitor registers, and raw events the stats must never read. Shared by the stats benchmark and
 // the query-plan test, so both measure the same data.
-import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { SqlClient } from '../../src/storage/sql/sql-client.ts';
-import { spawnChild } from './child.ts';
+import { runAsSeedChild, runSeedChild } from './seed-child.ts';
 
 export interface ClickHistory {
   code: string;
@@ -71,47 +70,13 @@ export async function seedClickHistory(db: SqlClient, h: ClickHistory): Promise<
 
 /** Seeds a stopped Hop's data directory (in a child process, like store-admin). */
 export async function seedHopClickHistory(dataDir: string, h: ClickHistory, verbose = false): Promise<void> {
-  const child = spawnChild(
-    'click-seed',
-    process.execPath,
-    ['--import', 'tsx', SELF, dataDir, JSON.stringify(h)],
-    {
-      echoStderr: verbose,
-    },
-  );
-  const timer = setTimeout(() => void child.stop(2000), 600_000);
-  const code = await child.exited;
-  clearTimeout(timer);
-  if (code !== '0') throw new Error(`click-seed failed (exit ${code}):\n${child.outputTail()}`);
-}
-
-async function main(dataDir: string, h: ClickHistory): Promise<void> {
-  // Loaded here, not at the top: the generator imports this module for seedHopClickHistory alone.
-  const { openPglite } = await import('../../src/storage/embedded/pglite-client.ts');
-  const { SqlStore } = await import('../../src/storage/sql/sql-store.ts');
-  const { fields } = await import('../../test/support/fixtures.ts');
-  const db = await openPglite(dataDir);
-  const store = new SqlStore(db, { kind: 'embedded', codeLength: 7 });
-  try {
-    await store.migrate();
-    await store.createLink({
-      alias: h.code,
-      domain: '',
-      fields: fields(),
-      createdAt: new Date(),
-      idempotency: null,
-    });
-    await seedClickHistory(db, h);
-    await store.maintainClicks(Date.now(), 30);
-  } finally {
-    await store.close();
-  }
-}
-
-const SELF = fileURLToPath(import.meta.url);
-if (process.argv[1] !== undefined && realpathSync(process.argv[1]) === SELF) {
-  main(process.argv[2] ?? '', JSON.parse(process.argv[3] ?? '{}') as ClickHistory).catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+  await runSeedChild('click-seed', fileURLToPath(import.meta.url), dataDir, h, {
+    verbose,
+    timeoutMs: 600_000,
   });
 }
+
+runAsSeedChild<ClickHistory>(import.meta.url, async (db, store, h) => {
+  await seedClickHistory(db, h);
+  await store.maintainClicks(Date.now(), 30);
+});

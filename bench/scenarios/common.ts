@@ -344,3 +344,27 @@ export function best(runs: RunResult[]): RunResult | undefined {
   for (const r of runs) if (top === undefined || r.achievedRate > top.achievedRate) top = r;
   return top;
 }
+
+/**
+ * Each named GET, warmed up and then measured open-loop at `rate`, one after another on the same
+ * server; the runs are added to the report and returned with their names.
+ */
+export async function openLoopGets(
+  ctx: BenchContext,
+  sut: Sut,
+  report: ScenarioReport,
+  gets: readonly (readonly [name: string, path: string])[],
+  headers: Record<string, string>,
+  rate: number,
+  durationS: number,
+): Promise<[string, RunResult][]> {
+  const results: [string, RunResult][] = [];
+  for (const [name, path] of gets) {
+    const request: RequestFactory = () => ({ method: 'GET', path, headers, expect: 200 });
+    await warmServer(ctx, { ...sut, name }, request);
+    const r = await openLoop(ctx, { ...sut, name }, request, rate, durationS);
+    report.runs.push(r);
+    results.push([name, r]);
+  }
+  return results;
+}

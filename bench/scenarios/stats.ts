@@ -5,10 +5,8 @@ import { join } from 'node:path';
 import { seedHopClickHistory } from '../lib/click-seed.ts';
 import { makeTempDir, removeDir } from '../lib/hop-process.ts';
 import { randomApiKey } from '../lib/links.ts';
-import type { RequestFactory } from '../lib/load.ts';
-import type { RunResult } from '../lib/recorder.ts';
 import { fmtInt, fmtMs, newReport, runsTable, type ScenarioReport } from '../lib/report.ts';
-import { type BenchContext, Cleanup, openLoop, startHopSut, warmServer } from './common.ts';
+import { type BenchContext, Cleanup, openLoopGets, startHopSut } from './common.ts';
 import { noteTrouble } from './redirect.ts';
 
 export interface StatsOptions {
@@ -52,14 +50,7 @@ export async function runStats(ctx: BenchContext, o: StatsOptions): Promise<Scen
       ['all links, last 7 days by day', '/api/v1/stats'],
       ['all links, last 30 days by day', `/api/v1/stats?from=${iso(now - 30 * DAY)}&interval=day`],
     ];
-    const results: [string, RunResult][] = [];
-    for (const [name, path] of queries) {
-      const request: RequestFactory = () => ({ method: 'GET', path, headers, expect: 200 });
-      await warmServer(ctx, { ...hop, name }, request);
-      const r = await openLoop(ctx, { ...hop, name }, request, o.rate, o.durationS);
-      report.runs.push(r);
-      results.push([name, r]);
-    }
+    const results = await openLoopGets(ctx, hop, report, queries, headers, o.rate, o.durationS);
     report.tables.push({
       title: `Stats API latency, open-loop @ ${fmtInt(o.rate)}/s (link "big" has ${fmtInt(hours * perHour)} clicks)`,
       head: ['query', 'p50 (ms)', 'p99 (ms)', 'p99.9 (ms)', 'max (ms)', 'achieved/s'],

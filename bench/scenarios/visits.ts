@@ -5,11 +5,9 @@
 import { join } from 'node:path';
 import { makeTempDir, removeDir } from '../lib/hop-process.ts';
 import { randomApiKey } from '../lib/links.ts';
-import type { RequestFactory } from '../lib/load.ts';
-import type { RunResult } from '../lib/recorder.ts';
 import { fmtInt, fmtMs, newReport, runsTable, type ScenarioReport } from '../lib/report.ts';
 import { seedHopVisits } from '../lib/visit-seed.ts';
-import { type BenchContext, Cleanup, openLoop, startHopSut, warmServer } from './common.ts';
+import { type BenchContext, Cleanup, openLoopGets, startHopSut } from './common.ts';
 import { noteTrouble } from './redirect.ts';
 
 export interface VisitsOptions {
@@ -59,15 +57,10 @@ export async function runVisits(ctx: BenchContext, o: VisitsOptions): Promise<Sc
       ['page 2', 2],
       [`page ${Math.floor(o.visits / PAGE / 2)} (the middle)`, Math.floor(o.visits / PAGE / 2)],
     ];
-    const results: [string, RunResult][] = [];
-    for (const [name, page] of pages) {
-      const path = `/rest/v3/short-urls/hot/visits?page=${page}&itemsPerPage=${PAGE}`;
-      const request: RequestFactory = () => ({ method: 'GET', path, headers, expect: 200 });
-      await warmServer(ctx, { ...hop, name }, request);
-      const r = await openLoop(ctx, { ...hop, name }, request, o.rate, o.durationS);
-      report.runs.push(r);
-      results.push([name, r]);
-    }
+    const gets = pages.map(
+      ([name, page]) => [name, `/rest/v3/short-urls/hot/visits?page=${page}&itemsPerPage=${PAGE}`] as const,
+    );
+    const results = await openLoopGets(ctx, hop, report, gets, headers, o.rate, o.durationS);
     report.tables.push({
       title: `A link's visits, ${fmtInt(PAGE)} a page, open-loop @ ${fmtInt(o.rate)}/s (the link has ${fmtInt(o.visits)} visits in the window)`,
       head: ['page', 'p50 (ms)', 'p99 (ms)', 'p99.9 (ms)', 'max (ms)', 'achieved/s', 'target p99 < 100 ms'],
