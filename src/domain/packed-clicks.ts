@@ -257,8 +257,14 @@ export function regroupPacked(
   const out: RegroupedRow[] = [];
   members.forEach((m, r) => {
     const order = Array.from({ length: m.length / 3 }, (_, j) => j).sort((x, y) => m[x * 3]! - m[y * 3]!);
-    for (let from = 0; from < order.length; from += maxPerRow) {
-      out.push(packRow(rowKeys[r]!, batches, m, order.slice(from, from + maxPerRow)));
+    // A row's clicks are at most maxPerRow, and within a u32 of milliseconds of its first (the
+    // layout's time offset): a row spanning more starts another instead of wrapping around.
+    let from = 0;
+    for (let j = 1; j <= order.length; j++) {
+      if (j < order.length && j - from < maxPerRow && m[order[j]! * 3]! - m[order[from]! * 3]! <= 0xffffffff)
+        continue;
+      out.push(packRow(rowKeys[r]!, batches, m, order.slice(from, j)));
+      from = j;
     }
   });
   return out;

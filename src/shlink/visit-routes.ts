@@ -150,20 +150,24 @@ export function registerVisitRoutes(app: FastifyInstance, deps: Deps): void {
     const hopType = type === undefined || type === '' ? null : HOP_ORPHAN_TYPE.get(type);
     if (hopType === undefined)
       throw invalidData('"type" must be base_url, invalid_short_url or regular_404.', 'type');
+    // An unknown domain has no orphan visits (not every domain's).
     const domain =
       req.query.domain === undefined
         ? null
-        : await shlinkDomain(deps, req.query.domain, false).catch(() => null);
+        : await shlinkDomain(deps, req.query.domain, false).catch(() => undefined);
     await deps.orphans.flush();
-    const { visits, total } = await deps.store.orphanVisits({
-      from: q.from,
-      to: q.to,
-      domain,
-      type: hopType as OrphanType | null,
-      includeBots: !q.excludeBots,
-      offset: (q.page - 1) * q.perPage,
-      limit: q.perPage,
-    });
+    const { visits, total } =
+      domain === undefined
+        ? { visits: [], total: 0 }
+        : await deps.store.orphanVisits({
+            from: q.from,
+            to: q.to,
+            domain,
+            type: hopType as OrphanType | null,
+            includeBots: !q.excludeBots,
+            offset: (q.page - 1) * q.perPage,
+            limit: q.perPage,
+          });
     return {
       visits: {
         data: visits.map((v) => orphanView(v)),

@@ -384,6 +384,7 @@ describe('Shlink REST API through the Shlink JS SDK', () => {
     assert.equal(lost?.type, 'invalid_short_url');
     assert.equal(lost?.referer, 'https://lost.example/');
     assert.equal((await client.getOrphanVisits({ type: 'base_url' })).data.length, 0);
+    assert.equal((await client.getOrphanVisits({ domain: 'nowhere.example' })).pagination.totalItems, 0);
 
     assert.deepEqual(await client.deleteShortUrlVisits({ shortCode: 'sdk-visits' }), { deletedVisits: 6 });
     assert.equal((await client.getShortUrlVisits({ shortCode: 'sdk-visits' })).pagination.totalItems, 0);

@@ -97,4 +97,15 @@ describe('packed click batches', () => {
     // A batch of the older layout: the caller unpacks instead.
     assert.equal(regroupPacked([encodeRawClicks(a)], rowOf, 40), null);
   });
+
+  test('a regrouped row never spans more than its time offset holds: a later click starts another', () => {
+    const first = clickEvent({ code: 'spans', at });
+    const later = clickEvent({ code: 'spans', at: at + 60 * 86_400_000 });
+    const rows = regroupPacked([packClicks([first]), packClicks([later])], (c) => c, 2_000);
+    assert.ok(rows !== null);
+    assert.deepEqual(
+      rows.map((r) => unpackClicks(r.data)),
+      [[first], [later]],
+    );
+  });
 });
