@@ -6,45 +6,11 @@
 import { ISO_DATE_TIME } from './date-time.ts';
 import { HopError } from './errors.ts';
 import { type Bytes, inRange, parseRange, type Range } from './ip-address.ts';
+import { BROWSERS, CONDITION_TYPES, type ConditionType, DEVICES, RULE_LIMITS } from './rule-vocabulary.ts';
 import { normalizeTargetUrl, type UrlPolicy } from './url-policy.ts';
 
-export const RULE_LIMITS = { maxRules: 20, maxConditions: 10, maxValueLength: 256 } as const;
-
-export const CONDITION_TYPES = [
-  'device',
-  'browser',
-  'language',
-  'country',
-  'query',
-  'ip',
-  'before',
-  'after',
-  'sample',
-] as const;
-export type ConditionType = (typeof CONDITION_TYPES)[number];
-
-export const DEVICES = [
-  'ios',
-  'android',
-  'mobile',
-  'desktop',
-  'windows',
-  'macos',
-  'linux',
-  'chromeos',
-] as const;
-export const BROWSERS = [
-  'chrome',
-  'firefox',
-  'safari',
-  'edge',
-  'opera',
-  'samsung',
-  'chromium',
-  'vivaldi',
-  'yandex',
-  'ie',
-] as const;
+// What rules may say is shared with the dashboard's rules editor (web/src/rules.ts).
+export { BROWSERS, CONDITION_TYPES, type ConditionType, DEVICES, RULE_LIMITS } from './rule-vocabulary.ts';
 
 /** A condition as stored and shown: `key` only for query, `value` for every type but a bare query key. */
 export interface RuleCondition {

@@ -1,8 +1,15 @@
 // Redirect rules as the API reads and writes them, and as the editor holds them while they change
 // (every rule and condition with a stable id, values as their inputs show them).
+import {
+  BROWSERS,
+  CONDITION_TYPES,
+  type ConditionType,
+  DEVICES,
+  RULE_LIMITS,
+} from '../../src/domain/rule-vocabulary.ts';
 import { fromLocalInput, toLocalInput } from './format.ts';
 
-export const RULE_LIMITS = { maxRules: 20, maxConditions: 10 } as const;
+export { BROWSERS, CONDITION_TYPES, type ConditionType, DEVICES, RULE_LIMITS };
 
 export interface ApiCondition {
   type: ConditionType;
@@ -15,7 +22,7 @@ export interface ApiRule {
   conditions: ApiCondition[];
 }
 
-export const CONDITION_LABELS = {
+export const CONDITION_LABELS: Record<ConditionType, string> = {
   device: 'Device',
   browser: 'Browser',
   language: 'Language',
@@ -25,23 +32,7 @@ export const CONDITION_LABELS = {
   before: 'Before',
   after: 'After',
   sample: 'Sample (A/B split)',
-} as const;
-export type ConditionType = keyof typeof CONDITION_LABELS;
-export const CONDITION_TYPES = Object.keys(CONDITION_LABELS) as ConditionType[];
-
-export const DEVICES = ['ios', 'android', 'mobile', 'desktop', 'windows', 'macos', 'linux', 'chromeos'];
-export const BROWSERS = [
-  'chrome',
-  'firefox',
-  'safari',
-  'edge',
-  'opera',
-  'samsung',
-  'chromium',
-  'vivaldi',
-  'yandex',
-  'ie',
-];
+};
 
 export interface EditCondition {
   id: number;
