@@ -3,6 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, type Domain } from '../api.ts';
 import { DomainForm } from '../components/domain-form.tsx';
+import { RowPanel } from '../components/row-panel.tsx';
 import { forgetDomains } from '../domains.ts';
 import { formatDate } from '../format.ts';
 
@@ -168,42 +169,35 @@ function DomainRow({
         </td>
       </tr>
       {(mode !== 'view' || error !== null) && (
-        <tr class="row-panel">
-          <td colSpan={7}>
-            {error !== null && (
-              <p class="error" role="alert">
-                {error}
+        <RowPanel colSpan={7} error={error}>
+          {mode === 'edit' && (
+            <DomainForm
+              idPrefix={`edit-domain-${idBase}`}
+              domain={d}
+              submitLabel="Save redirects"
+              onCancel={() => setMode('view')}
+              onSubmit={async (body) => {
+                const saved = await api<Domain>('PATCH', path, body);
+                setMode('view');
+                await onChanged(`Saved the redirects of ${saved.host}.`);
+              }}
+            />
+          )}
+          {mode === 'confirm' && (
+            <div class="confirm">
+              <p>
+                Remove <strong>{d.host}</strong>? Hop stops answering on it. A domain that still has links
+                cannot be removed.
               </p>
-            )}
-            {mode === 'edit' && (
-              <DomainForm
-                idPrefix={`edit-domain-${idBase}`}
-                domain={d}
-                submitLabel="Save redirects"
-                onCancel={() => setMode('view')}
-                onSubmit={async (body) => {
-                  const saved = await api<Domain>('PATCH', path, body);
-                  setMode('view');
-                  await onChanged(`Saved the redirects of ${saved.host}.`);
-                }}
-              />
-            )}
-            {mode === 'confirm' && (
-              <div class="confirm">
-                <p>
-                  Remove <strong>{d.host}</strong>? Hop stops answering on it. A domain that still has links
-                  cannot be removed.
-                </p>
-                <button type="button" class="danger" ref={confirm} disabled={busy} onClick={remove}>
-                  Yes, remove {d.host}
-                </button>
-                <button type="button" onClick={() => setMode('view')}>
-                  Keep it
-                </button>
-              </div>
-            )}
-          </td>
-        </tr>
+              <button type="button" class="danger" ref={confirm} disabled={busy} onClick={remove}>
+                Yes, remove {d.host}
+              </button>
+              <button type="button" onClick={() => setMode('view')}>
+                Keep it
+              </button>
+            </div>
+          )}
+        </RowPanel>
       )}
     </>
   );

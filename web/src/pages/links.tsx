@@ -5,6 +5,7 @@ import { ApiError, api, type Link } from '../api.ts';
 import { DomainFilter } from '../components/domain-filter.tsx';
 import { LinkForm, valuesOf } from '../components/link-form.tsx';
 import { LinkMarkers } from '../components/link-markers.tsx';
+import { RowPanel } from '../components/row-panel.tsx';
 import { RulesEditor } from '../components/rules-editor.tsx';
 import { analyticsHref, defaultHostOf, linkPath, useDomains } from '../domains.ts';
 import { formatDate, formatNumber, STATUS_LABELS } from '../format.ts';
@@ -242,51 +243,44 @@ function LinkRow({
         </td>
       </tr>
       {(mode !== 'view' || error !== null) && (
-        <tr class="row-panel">
-          <td colSpan={6}>
-            {error !== null && (
-              <p class="error" role="alert">
-                {error}
-              </p>
-            )}
-            {mode === 'edit' && (
-              <LinkForm
-                idPrefix={`edit-${idBase}`}
-                mode="edit"
-                initial={valuesOf(link)}
-                passwordProtected={link.passwordProtected}
-                submitLabel="Save changes"
-                onCancel={() => setMode('view')}
-                onSubmit={async (body) => {
-                  onChange(await api<Link>('PATCH', await path(), body));
-                  setMode('view');
-                }}
-              />
-            )}
-            {mode === 'rules' && (
-              <RulesEditor
-                idPrefix={`rules-${idBase}`}
-                link={link}
-                onClose={() => setMode('view')}
-                onSaved={(hasRules) => onChange({ ...link, hasRules })}
-              />
-            )}
-            {mode === 'confirm' && (
-              <ConfirmDelete
-                code={code}
-                idBase={idBase}
-                busy={busy}
-                onCancel={() => setMode('view')}
-                onConfirm={() =>
-                  act(async () => {
-                    await api('DELETE', await path());
-                    onDelete(link);
-                  })
-                }
-              />
-            )}
-          </td>
-        </tr>
+        <RowPanel colSpan={6} error={error}>
+          {mode === 'edit' && (
+            <LinkForm
+              idPrefix={`edit-${idBase}`}
+              mode="edit"
+              initial={valuesOf(link)}
+              passwordProtected={link.passwordProtected}
+              submitLabel="Save changes"
+              onCancel={() => setMode('view')}
+              onSubmit={async (body) => {
+                onChange(await api<Link>('PATCH', await path(), body));
+                setMode('view');
+              }}
+            />
+          )}
+          {mode === 'rules' && (
+            <RulesEditor
+              idPrefix={`rules-${idBase}`}
+              link={link}
+              onClose={() => setMode('view')}
+              onSaved={(hasRules) => onChange({ ...link, hasRules })}
+            />
+          )}
+          {mode === 'confirm' && (
+            <ConfirmDelete
+              code={code}
+              idBase={idBase}
+              busy={busy}
+              onCancel={() => setMode('view')}
+              onConfirm={() =>
+                act(async () => {
+                  await api('DELETE', await path());
+                  onDelete(link);
+                })
+              }
+            />
+          )}
+        </RowPanel>
       )}
     </>
   );
