@@ -2,7 +2,7 @@
 // scenario, and prints its report as text, JSON (--json) and/or a self-contained HTML file (--html).
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { cfsQuotaUs } from './lib/cgroup.ts';
+import { cfsQuotaUs } from '../scripts/lib/cpu-cgroup.ts';
 import { stopAllChildren } from './lib/child.ts';
 import { renderHtml } from './lib/html-report.ts';
 import type { Distribution } from './lib/links.ts';
@@ -12,6 +12,7 @@ import { runClickStream } from './scenarios/click-stream.ts';
 import { runClicks } from './scenarios/clicks.ts';
 import type { BenchContext } from './scenarios/common.ts';
 import { runCreate } from './scenarios/create.ts';
+import { runFleet } from './scenarios/fleet.ts';
 import { runIngest } from './scenarios/ingest.ts';
 import { MEMORY_PARTS, runMemory } from './scenarios/memory.ts';
 import { runMix } from './scenarios/mix.ts';
@@ -23,6 +24,7 @@ import { runReplayBench } from './scenarios/replay.ts';
 import { runRules } from './scenarios/rules.ts';
 import { runScale } from './scenarios/scale.ts';
 import { runStats } from './scenarios/stats.ts';
+import { runTracing } from './scenarios/tracing.ts';
 import { runVisits } from './scenarios/visits.ts';
 
 const USAGE = `Usage: npm run bench -- <scenario> [options]
@@ -63,6 +65,11 @@ Scenarios:
              --duration S (10)  --rate R (half stage 2's max)
              --cpu-quota CORES  CPU budget per Hop process via a cgroup v1 CFS quota, e.g. 0.5 (none)
              --db-cpu-quota CORES|none  CPU budget per PostgreSQL server (0.25)
+  fleet      Hop processes behind the real HAProxy, each on a CPU budget: redirect capacity of 1, 2 and 3
+             processes alternating in one run (target 3 ≥ 2.6× 1) with HAProxy's CPU shown; then, at half
+             the 3-process max open-loop: failed requests across a rolling restart, and how long a killed
+             and a hung process take to leave rotation
+             --links N (100000)  --cpu-quota C (0.1 per Hop)  --rounds N (2)  --probe S (5)  --duration S (12)
   scale      does adding database servers add capacity? cache off, every server on a CPU budget,
              one run, alternating: reads on a primary vs primary + replica, creates on 1 vs 2 shards;
              max of each, the ratio (target 1.8x), p99 at half each max, pool wait at saturation
@@ -83,6 +90,10 @@ Scenarios:
              --links N (100000)  --dist uniform|zipf (zipf)  --backlog N clicks (300000)  --rounds N (3)
              --probe S (5)  --duration S (10)  --cpu-quota CORES|none  per Hop (1)
              --worker-cpu-quota CORES|none  per worker (0.2: the workers, not the database, are the bottleneck)
+  tracing    redirects with OpenTelemetry tracing off, the SDK loaded but not sampling, and 1% sampled
+             (exporting to a local OTLP receiver): three Hops alternating in one run, max and p50/p99 at
+             one fixed rate   --links N (100000)  --dist uniform|zipf (zipf)  --rounds N (3)  --probe S (5)
+             --duration S (10)  --rate R (half the untraced Hop's max)
   replay     changes/s through the change stream: the outbox relayed by hop worker, hop replay into an
              empty Redis cache, and into a shard database holding only its schema and identity
              --links N (100000)
@@ -266,6 +277,27 @@ async function run(argv: string[]): Promise<number> {
         dbCpuQuota: parseCpuQuota(values['db-cpu-quota'] ?? String(SCALE_DB_CPU_QUOTA)),
         readConnections: parseCounts(values, 'read-connections', quick ? '32' : '32,64'),
         createConnections: parseCounts(values, 'create-connections', quick ? '32,256' : '32,64,128,256'),
+      });
+      break;
+    case 'fleet':
+      report = await runFleet(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 2, 1),
+        hopQuota: parseCpuQuota(values['cpu-quota'] ?? '0.1'),
+        faultLoad: 0.5,
+        faultS: num(values, 'duration', quick ? 8 : 12, 1),
+      });
+      break;
+    case 'tracing':
+      report = await runTracing(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 3, 1),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        rate: values.rate === undefined ? null : num(values, 'rate', 0, 1),
       });
       break;
     case 'replay':

@@ -26,8 +26,8 @@ bash scripts/ensure-chromium.sh
 echo "== PostgreSQL 15 binaries for the cluster tests"
 bash scripts/ensure-postgres.sh
 
-echo "== promtool for the metrics tests"
-bash scripts/ensure-promtool.sh
+echo "== prometheus (promtool), haproxy and the blackbox exporter for the metrics and fleet tests"
+bash scripts/ensure-debian.sh promtool=prometheus haproxy=haproxy prometheus-blackbox-exporter=prometheus-blackbox-exporter
 
 echo "== tests"
 files=(test/unit/**/*.test.ts test/integration/**/*.test.ts test/browser/**/*.test.ts)

@@ -19,6 +19,7 @@ import { registerHealthRoutes } from './http/health-routes.ts';
 import { problemSchema } from './http/openapi.ts';
 import { enforceRateLimit, policies } from './http/rate-limit.ts';
 import { requestIdFor } from './http/request-id.ts';
+import { nameRequestSpans, traceFastPath } from './http/request-spans.ts';
 import { registerKeyRoutes } from './keys/key-routes.ts';
 import { registerCreateLink } from './links/create-link.ts';
 import { registerDeleteLink } from './links/delete-link.ts';
@@ -33,13 +34,15 @@ import { registerShlinkApi } from './shlink/shlink-api.ts';
 import { registerWebhookRoutes } from './webhooks/webhook-routes.ts';
 
 export const BODY_LIMIT = 16 * 1024;
+/** Probes and scrapes, seconds apart forever: no traces of their own. */
+const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 export interface AppState {
   draining: boolean;
 }
 
 export async function buildApp(deps: Deps, state: AppState = { draining: false }): Promise<FastifyInstance> {
-  const fast = createFastRedirect(deps, state);
+  const fast = traceFastPath(createFastRedirect(deps), deps.tracing);
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // One log line per redirect would cost more than the redirect; API requests are logged below.
@@ -50,20 +53,29 @@ export async function buildApp(deps: Deps, state: AppState = { draining: false }
     genReqId: (req) => requestIdFor(req.headers['x-request-id']),
     // The hot path answers before the framework (see redirect-route.ts); the rest is Fastify's.
     serverFactory: (handler) => {
-      const server = createServer((req, res) => {
-        if (fast === null || !fast(req, res)) handler(req, res);
-      });
+      // With tracing on, each request in a server span (the listener itself otherwise).
+      const server = createServer(
+        deps.tracing.serveHttp((req, res) => {
+          // Draining: every answer closes its connection, so keep-alive clients (the balancer's
+          // pooled connections too) reconnect to a process that stays.
+          if (state.draining) res.setHeader('connection', 'close');
+          if (fast === null || !fast(req, res)) handler(req, res);
+        }, UNTRACED_PATHS),
+      );
       // What Fastify would set on a server of its own: outlive typical balancer idle timeouts.
       server.keepAliveTimeout = 72_000;
       return server;
     },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
-    return503OnClosing: true,
+    // A request that reaches a closing server on a connection it already had is served, not
+    // refused: by then the balancer has stopped sending new ones (HOP_DRAIN_DELAY_MS).
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
   });
   // Bodies are JSON only: without this, Fastify's built-in text parser would take text/plain and
   // the route would answer 400 for a body it never read as JSON, instead of 415.
   app.removeContentTypeParser('text/plain');
+  nameRequestSpans(app, deps.tracing);
   app.decorateRequest('apiKey', null);
   app.decorateRequest('session', null);
   const sessions = createSessions(deps.config);

@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { normalizeHostName } from './domain/url-policy.ts';
 import { parseAllowList, type WebhookAllowList } from './domain/webhook-targets.ts';
+import { type TracingSettings, tracingSettings } from './tracing/tracing-config.ts';
 
 export interface Config {
   port: number;
@@ -35,6 +36,7 @@ export interface Config {
   countryHeader: string | null;
   feedHeartbeatMs: number;
   shutdownTimeoutMs: number;
+  drainDelayMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   trustProxy: string | boolean;
   /** null: generated once and kept in the data directory (random per process in memory). */
@@ -77,6 +79,8 @@ export interface Config {
   webhookRetryBaseMs: number;
   webhookRetryWindowMs: number;
   webhookAllowTargets: WebhookAllowList;
+  /** OpenTelemetry's standard OTEL_* variables (tracing/tracing-config.ts); off unless they ask. */
+  tracing: TracingSettings;
 }
 
 /** One Redis server, or the seed nodes of a Redis Cluster. */
@@ -450,6 +454,14 @@ const settings = [
     parse: int(0, 600_000),
   },
   {
+    key: 'drainDelayMs',
+    env: 'HOP_DRAIN_DELAY_MS',
+    flag: 'drain-delay-ms',
+    default: '0',
+    help: "Behind a balancer: after SIGTERM, /readyz answers 503 for this long while requests are still served (set it above the balancer's check interval × fall count), then Hop stops listening",
+    parse: int(0, 600_000),
+  },
+  {
     key: 'logLevel',
     env: 'HOP_LOG_LEVEL',
     flag: 'log-level',
@@ -793,6 +805,7 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
     }
   }
   const cfg = out as unknown as Config;
+  cfg.tracing = tracingSettings(env);
   if (cfg.clickPipeline === 'stream' && cfg.redis === null) {
     throw new Error(
       'Invalid configuration: HOP_CLICK_PIPELINE=stream needs HOP_REDIS_URL (the stream lives in Redis).',

@@ -38,6 +38,9 @@ import { RedisRateLimiter } from './ratelimit/redis-rate-limiter.ts';
 import { LinkResolver } from './redirect/resolve-link.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
 import type { ClickLog, Store } from './storage/ports.ts';
+import { traceL1, traceL2, traceStore } from './tracing/adapter-spans.ts';
+import { openTracing } from './tracing/open-tracing.ts';
+import type { Tracing } from './tracing/tracing.ts';
 import { type ResolveHost, WebhookTargetGuard } from './webhooks/target-guard.ts';
 import { WebhookDispatcher } from './webhooks/webhook-dispatcher.ts';
 
@@ -66,6 +69,8 @@ export interface Deps {
   readonly webhookTargets: WebhookTargetGuard;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** Spans and trace context; NO_TRACING unless the OTEL_* variables ask for traces. */
+  readonly tracing: Tracing;
   readonly urlPolicy: UrlPolicy;
   /** Registered domains, which one a request is for, and how links are addressed. */
   readonly domains: DomainDirectory;
@@ -106,9 +111,13 @@ const REDIS_BOOT_WAIT_MS = 3_000;
 const DEGRADED_L1_TTL_MS = 1_000;
 
 /** The Redis tier: one command connection for the cache and the rate limiter, one for pub/sub. */
-async function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics) {
+async function openRedisTier(config: Config, target: RedisTarget, metrics: Metrics, tracing: Tracing) {
   const { connectRedis, untilReady } = await import('./redis/connect-redis.ts');
-  const client = connectRedis(target, { name: 'hop', commandTimeoutMs: config.redisCommandTimeoutMs });
+  const client = connectRedis(target, {
+    name: 'hop',
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+    tracing,
+  });
   const subscriber = connectRedis(target, {
     name: 'hop-invalidations',
     commandTimeoutMs: config.redisCommandTimeoutMs,
@@ -156,6 +165,7 @@ async function openClickSink(
   click: { onClick: (e: ClickEvent) => void; listening: () => boolean; enricher: () => ClickEnricher },
   metrics: Metrics,
   log: Logger,
+  tracing: Tracing,
 ): Promise<ClickSink & ClickIntake> {
   if (!config.clickRecording) return noClickSink(store);
   const common = {
@@ -194,6 +204,7 @@ async function openClickSink(
   const client = connectRedis(config.redis, {
     name: 'hop-clicks',
     commandTimeoutMs: Math.max(config.redisCommandTimeoutMs, STREAM_APPEND_TIMEOUT_MS),
+    tracing,
   });
   client.on('error', () => {});
   await untilReady(client, REDIS_BOOT_WAIT_MS);
@@ -211,6 +222,7 @@ async function openClickSink(
     { ...common, partitions: config.clickStreamPartitions, maxStreamEntries: config.clickStreamMaxEntries },
     metrics,
     log,
+    tracing,
   );
   const enriched = enriching(sink, click.enricher(), store);
   return {
@@ -229,16 +241,30 @@ const WEBHOOK_RETRY_CAP_MS = 3_600_000;
 
 export async function buildDeps(
   config: Config,
-  overrides: { store?: Store; log?: Logger; metrics?: Metrics; resolveHost?: ResolveHost } = {},
+  overrides: {
+    store?: Store;
+    log?: Logger;
+    metrics?: Metrics;
+    resolveHost?: ResolveHost;
+    tracing?: Tracing;
+  } = {},
 ): Promise<Deps> {
-  const log = overrides.log ?? createLogger(config.logLevel);
+  const tracing =
+    overrides.tracing ??
+    (await openTracing(config.tracing, { serviceName: 'hop', logLevel: config.logLevel }));
+  const log =
+    overrides.log ?? createLogger(config.logLevel, tracing.enabled ? () => tracing.logFields() : undefined);
+  if (tracing.enabled)
+    log.info({ sampler: config.tracing.sampler, ratio: config.tracing.ratio }, 'tracing on');
   const metrics = overrides.metrics ?? createPrometheusMetrics({ defaultMetrics: true });
-  const store = overrides.store ?? (await openStore(config, metrics));
+  // With tracing off each of these is the adapter itself; on, its calls in traced requests get spans.
+  const store = traceStore(overrides.store ?? (await openStore(config, metrics)), tracing);
   if (store.topology !== undefined) metrics.watchStore(() => store.topology!());
   const dbThread = isClickLog(store) ? (store.databaseThread ?? null) : null;
   if (dbThread !== null) metrics.watchDatabaseMemory(() => dbThread.call({ op: 'memory' }));
-  const l1 = config.cacheSize > 0 ? new LruCache<RedirectRecord | null>(config.cacheSize) : null;
-  const redis = config.redis === null ? null : await openRedisTier(config, config.redis, metrics);
+  const l1 =
+    config.cacheSize > 0 ? traceL1(new LruCache<RedirectRecord | null>(config.cacheSize), tracing) : null;
+  const redis = config.redis === null ? null : await openRedisTier(config, config.redis, metrics, tracing);
   // A process that starts serving before Redis answers begins degraded (limits per process):
   // give the connection a moment, but never hold the boot hostage to Redis.
   if (redis !== null) await redis.untilReady(redis.client, REDIS_BOOT_WAIT_MS);
@@ -246,7 +272,7 @@ export async function buildDeps(
     store,
     {
       l1,
-      l2: redis?.cache ?? null,
+      l2: redis === null ? null : traceL2(redis.cache, tracing),
       ttlMs: config.cacheTtlMs,
       negativeTtlMs: Math.min(config.negativeCacheTtlMs, config.cacheTtlMs),
       degradedTtlMs: DEGRADED_L1_TTL_MS,
@@ -306,6 +332,8 @@ export async function buildDeps(
         },
         log,
         webhookTargets.send,
+        Date.now,
+        tracing,
       )
     : null;
   webhooks?.start();
@@ -327,6 +355,7 @@ export async function buildDeps(
     },
     metrics,
     log,
+    tracing,
   );
   return {
     config,
@@ -346,6 +375,7 @@ export async function buildDeps(
     changeTail,
     metrics,
     log,
+    tracing,
     urlPolicy,
     domains,
     orphans,
@@ -369,5 +399,7 @@ export async function closeDeps(deps: Deps): Promise<void> {
   } finally {
     await deps.sharedCache?.close();
     await deps.store.close();
+    // Last: the spans of everything above are exported before the process goes.
+    await deps.tracing.close();
   }
 }

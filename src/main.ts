@@ -1,5 +1,6 @@
-// serve: load config → build deps → build app → listen. SIGTERM/SIGINT drain: stop accepting,
-// finish in-flight requests, flush buffered clicks, close the store.
+// serve: load config → build deps → build app → listen. SIGTERM/SIGINT drain: readiness turns 503
+// (for HOP_DRAIN_DELAY_MS, still serving), then stop accepting, finish in-flight requests (each
+// answered with Connection: close), flush buffered clicks, close the store.
 import { createServer } from 'node:net';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
@@ -52,12 +53,19 @@ export async function serve(
     stopping = true;
     state.draining = true;
     deps.log.info({ signal }, 'draining');
-    const force = setTimeout(() => {
-      deps.log.error('shutdown timed out; closing anyway');
-      process.exit(1);
-    }, config.shutdownTimeoutMs + 5_000);
+    const force = setTimeout(
+      () => {
+        deps.log.error('shutdown timed out; closing anyway');
+        process.exit(1);
+      },
+      config.drainDelayMs + config.shutdownTimeoutMs + 5_000,
+    );
     force.unref();
     try {
+      // Not ready, still serving: the balancer's checks see 503 and take this process out of
+      // rotation before it stops listening, so no request meets a closed port.
+      if (config.drainDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainDelayMs));
+      deps.log.info('closing');
       await Promise.race([app.close(), new Promise((r) => setTimeout(r, config.shutdownTimeoutMs).unref())]);
       await closeDeps(deps);
       deps.log.info('stopped cleanly');

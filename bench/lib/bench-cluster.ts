@@ -11,7 +11,12 @@ import {
   startCluster,
   stopCluster,
 } from '../../scripts/cluster/pg-cluster.ts';
-import { cfsQuotaUs, cpuQuotaUnavailable, parseCpuStat, type Throttling } from './cgroup.ts';
+import {
+  cfsQuotaUs,
+  cpuQuotaUnavailable,
+  parseCpuStat,
+  type Throttling,
+} from '../../scripts/lib/cpu-cgroup.ts';
 import { readMachineBusyMs, readProcessTreeCpuMs } from './child.ts';
 import { bucketQuantile, type PoolCounts, poolCountsDelta, readPoolCounts } from './hop-metrics.ts';
 import { type HopSetup, type ImportResult, importLinks } from './hop-process.ts';

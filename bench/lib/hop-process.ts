@@ -4,10 +4,10 @@
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../scripts/lib/free-port.ts';
 import { type ManagedChild, readCpuMs, readRssKb, spawnChild } from './child.ts';
 import { requestOnce, type Target } from './http-client.ts';
 
@@ -16,17 +16,6 @@ const HOP_BIN = join(REPO_ROOT, 'bin', 'hop.js');
 const HOP_SOURCES = join(REPO_ROOT, 'src', 'cli', 'main.ts');
 
 /** Binds 127.0.0.1:0 and gives the port back: Hop is told its port rather than asked for it. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const addr = probe.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
 
 const tempDirs = new Set<string>();
 // An interrupted run must not leave a million-link data directory behind in /tmp.

@@ -2,7 +2,7 @@
 // interface (Hop or a baseline), and runs wrapped with the server's CPU and memory.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CpuCgroup, confineToCpuQuota } from '../lib/cgroup.ts';
+import { type CpuCgroup, confineToCpuQuota } from '../../scripts/lib/cpu-cgroup.ts';
 import {
   type ManagedChild,
   readCpuMs,

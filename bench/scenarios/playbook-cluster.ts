@@ -2,6 +2,7 @@
 // its own CPU budget), the playbook's links imported into it with `hop import`, and one Hop with its
 // cache off in front of it. The notes and a table per stage say what each server did during the runs.
 
+import type { CpuCgroup } from '../../scripts/lib/cpu-cgroup.ts';
 import {
   type BenchCluster,
   type ClusterSample,
@@ -15,7 +16,6 @@ import {
   startBenchCluster,
   withoutCpuBudget,
 } from '../lib/bench-cluster.ts';
-import type { CpuCgroup } from '../lib/cgroup.ts';
 import { type CacheCounts, cacheCountsDelta, readCacheCounts } from '../lib/hop-metrics.ts';
 import { linkUrl } from '../lib/links.ts';
 import { fmtInt, type Table } from '../lib/report.ts';

@@ -1,6 +1,6 @@
 // The playbook stages that run on Hop's embedded default (PGlite in the Hop process): one Hop, its
 // data prepared before it starts, with or without its in-process cache.
-import type { CpuCgroup } from '../lib/cgroup.ts';
+import type { CpuCgroup } from '../../scripts/lib/cpu-cgroup.ts';
 import { type CacheCounts, cacheCountsDelta, readCacheCounts } from '../lib/hop-metrics.ts';
 import { linkUrl } from '../lib/links.ts';
 import { fmtInt } from '../lib/report.ts';

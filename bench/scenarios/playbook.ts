@@ -4,7 +4,7 @@
 // shared by all stages, so that a stage below that rate shows its queue instead of a flattering p99.
 import { cp, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cpuQuotaUnavailable } from '../lib/cgroup.ts';
+import { cpuQuotaUnavailable } from '../../scripts/lib/cpu-cgroup.ts';
 import { type ImportResult, importLinks } from '../lib/hop-process.ts';
 import { type Distribution, randomApiKey } from '../lib/links.ts';
 import type { RunResult } from '../lib/recorder.ts';

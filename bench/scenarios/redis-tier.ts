@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { type RedisServers, startRedis, stopRedis } from '../../scripts/cluster/redis-servers.ts';
+import { type CpuCgroup, cpuQuotaUnavailable, type Throttling } from '../../scripts/lib/cpu-cgroup.ts';
 import {
   type BenchCluster,
   type ClusterSample,
@@ -21,7 +22,6 @@ import {
   saturatedParts,
   startBenchCluster,
 } from '../lib/bench-cluster.ts';
-import { type CpuCgroup, cpuQuotaUnavailable, type Throttling } from '../lib/cgroup.ts';
 import { readCpuMs, readMachineBusyMs, spawnChild, waitForReadyLine } from '../lib/child.ts';
 import { importLinks, makeTempDir, removeDir } from '../lib/hop-process.ts';
 import { encodeRequest, HttpConnection, type ParsedResponse, type RequestSpec } from '../lib/http-client.ts';

@@ -5,6 +5,7 @@
 // issue "Scale out the store", open-loop p99 at half its own max, and Hop's pool wait at saturation,
 // with each server's CPU and throttling so that the report says which part was the bottleneck.
 import { cpus } from 'node:os';
+import { type CpuCgroup, cpuQuotaUnavailable } from '../../scripts/lib/cpu-cgroup.ts';
 import {
   type BenchCluster,
   type ClusterWindow,
@@ -18,7 +19,6 @@ import {
   startBenchCluster,
   withoutCpuBudget,
 } from '../lib/bench-cluster.ts';
-import { type CpuCgroup, cpuQuotaUnavailable } from '../lib/cgroup.ts';
 import { bucketQuantile } from '../lib/hop-metrics.ts';
 import { makeTempDir, removeDir } from '../lib/hop-process.ts';
 import { type Distribution, linkUrl, randomApiKey } from '../lib/links.ts';

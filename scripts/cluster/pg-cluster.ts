@@ -21,8 +21,8 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
-import { CpuCgroup, cpuQuotaUnavailable } from '../../bench/lib/cgroup.ts';
-import { freePort } from '../../bench/lib/hop-process.ts';
+import { CpuCgroup, cpuQuotaUnavailable } from '../lib/cpu-cgroup.ts';
+import { freePort } from '../lib/free-port.ts';
 
 export const DEFAULT_PG_BIN = '/usr/lib/postgresql/15/bin';
 const CLUSTER_FILE = 'cluster.json';

@@ -7,9 +7,9 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat, writeFile }
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { CpuCgroup, cpuQuotaUnavailable } from '../../bench/lib/cgroup.ts';
-import { freePort } from '../../bench/lib/hop-process.ts';
 import type { RedisTarget } from '../../src/config.ts';
+import { CpuCgroup, cpuQuotaUnavailable } from '../lib/cpu-cgroup.ts';
+import { freePort } from '../lib/free-port.ts';
 import { ClusterError } from './pg-cluster.ts';
 
 /** In the state dir: what `loadRedis` reads. */

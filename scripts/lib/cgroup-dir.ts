@@ -1,6 +1,6 @@
 // Removing a cgroup (v1, any controller): a group holding processes cannot go, so they are moved
 // back to the parent first; then the directory is removed with rmdir alone (its control files
-// cannot be unlinked). Shared by the CPU groups (bench/lib/cgroup.ts) and memory groups.
+// cannot be unlinked). Shared by the CPU groups (scripts/lib/cpu-cgroup.ts) and memory groups.
 import { readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

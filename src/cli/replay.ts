@@ -3,7 +3,8 @@
 //   --into postgres://… --shard N
 //                             bring a shard database restored from a base copy up to date: the
 //                             changes after the newest one it holds, applied in order.
-// See docs/runbooks/restore-a-shard.md.
+// See docs/runbooks/restore-a-shard.md. With tracing on, the run is one trace: a root span, the
+// stream reads and store writes under it (the cache's per-link writes as one span per batch).
 import { RedisSharedCache } from '../cache/redis-cache.ts';
 import type { Config } from '../config.ts';
 import { linkKey } from '../domain/domains.ts';
@@ -13,6 +14,9 @@ import { connectRedis, untilReady } from '../redis/connect-redis.ts';
 import type { ChangeEvent } from '../storage/ports.ts';
 import { PgPool } from '../storage/postgres/pg-pool.ts';
 import { SqlStore } from '../storage/sql/sql-store.ts';
+import { traceStore } from '../tracing/adapter-spans.ts';
+import { openTracing } from '../tracing/open-tracing.ts';
+import type { Span, Tracing } from '../tracing/tracing.ts';
 
 const USAGE =
   'Usage: hop replay --into cache [--from SEQ|TIME] | hop replay --into postgres://… --shard N [--from SEQ]';
@@ -43,7 +47,43 @@ export async function runReplay(
     err('hop replay needs HOP_REDIS_URL: the change stream is in Redis.');
     return 2;
   }
-  const client = connectRedis(config.redis, { name: 'hop-replay', commandTimeoutMs: 30_000 });
+  const tracing = await openTracing(config.tracing, { serviceName: 'hop', logLevel: config.logLevel });
+  const attributes = {
+    'hop.replay.into': intoCache ? 'cache' : 'postgres',
+    ...(shard === null ? {} : { 'hop.replay.shard': shard }),
+    ...(opts.from === undefined ? {} : { 'hop.replay.from': opts.from }),
+  };
+  try {
+    return await tracing.withSpan('hop replay', { parent: null, attributes }, (span) =>
+      replay(
+        config,
+        { into: opts.into, fromGiven: opts.from !== undefined, intoCache, shard, from },
+        out,
+        tracing,
+        span,
+      ),
+    );
+  } finally {
+    await tracing.close();
+  }
+}
+
+async function replay(
+  config: Config,
+  opts: {
+    into: string | undefined;
+    /** Whether --from was given (a database replays after its newest change otherwise). */
+    fromGiven: boolean;
+    intoCache: boolean;
+    shard: number | null;
+    from: { afterSeq: number; since?: Date };
+  },
+  out: (l: string) => void,
+  tracing: Tracing,
+  span: Span,
+): Promise<number> {
+  const { intoCache, shard, from } = opts;
+  const client = connectRedis(config.redis!, { name: 'hop-replay', commandTimeoutMs: 30_000, tracing });
   client.on('error', () => {});
   await untilReady(client, 10_000);
   const started = performance.now();
@@ -58,7 +98,7 @@ export async function runReplay(
           changes++;
         }
       }
-      const subscriber = connectRedis(config.redis, {
+      const subscriber = connectRedis(config.redis!, {
         name: 'hop-replay-sub',
         commandTimeoutMs: 30_000,
         subscriber: true,
@@ -71,9 +111,17 @@ export async function runReplay(
       // A deleted link is cached as its tombstone: it answers 404 without asking the store.
       const links = [...latest.values()];
       for (let i = 0; i < links.length; i += BATCH) {
-        await Promise.all(links.slice(i, i + BATCH).map((l) => cache.set(linkKey(l.domain, l.code), l, 0)));
+        const some = links.slice(i, i + BATCH);
+        // One span per batch, not one per link's SET.
+        await tracing.withSpan(
+          'replay write',
+          { quiet: true, attributes: { 'hop.replay.links': some.length } },
+          () => Promise.all(some.map((l) => cache.set(linkKey(l.domain, l.code), l, 0))),
+        );
       }
       await cache.close();
+      span.setAttribute('hop.replay.changes_read', changes);
+      span.setAttribute('hop.replay.links', links.length);
       const s = (performance.now() - started) / 1000;
       out(
         `Warmed the cache with ${links.length} links from ${changes} changes in ${s.toFixed(1)} s (${Math.round(changes / s)} changes/s).`,
@@ -87,9 +135,12 @@ export async function runReplay(
       statementTimeoutMs: 60_000,
     });
     try {
-      const store = new SqlStore(pool, { kind: 'postgres', codeLength: config.codeLength });
+      const store = traceStore(
+        new SqlStore(pool, { kind: 'postgres', codeLength: config.codeLength }),
+        tracing,
+      );
       await store.migrate();
-      const after = opts.from === undefined ? { afterSeq: await store.lastChangeSeq() } : from;
+      const after = opts.fromGiven ? from : { afterSeq: await store.lastChangeSeq() };
       let batch: ChangeEvent[] = [];
       let read = 0;
       let applied = 0;
@@ -102,6 +153,8 @@ export async function runReplay(
         }
       }
       applied += await store.applyChanges(batch);
+      span.setAttribute('hop.replay.changes_read', read);
+      span.setAttribute('hop.replay.changes_applied', applied);
       const s = (performance.now() - started) / 1000;
       out(
         `Replayed shard ${shard}'s changes after seq ${after.afterSeq}: ${read} read, ${applied} applied in ${s.toFixed(1)} s (${Math.round(read / s)} changes/s).`,

@@ -2,10 +2,12 @@
 // outbox after the change stream's last seq, appends those changes in order, and marks them
 // published. Its position is the stream's own last seq, so a restart resumes exactly where the
 // stream ends: no gap, no reordering, and (the append script skips seqs already there) no
-// duplicate even when a relay that lost its lease is still running. `hop worker` runs it.
+// duplicate even when a relay that lost its lease is still running. `hop worker` runs it. With
+// tracing on, each batch it relays is a producer span (polls that find nothing make none).
 import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
 import type { LinkStore } from '../storage/ports.ts';
+import { NO_TRACING, type Tracing } from '../tracing/tracing.ts';
 import { APPEND_CHANGES_SCRIPT, changeStreamKey, encodeChange, lastPublishedSeq } from './change-stream.ts';
 
 export interface ChangeRelayOptions {
@@ -43,6 +45,7 @@ export class ChangeRelay {
   private readonly opts: ChangeRelayOptions;
   private readonly observer: ChangeRelayObserver | null;
   private readonly log: Logger;
+  private readonly tracing: Tracing;
 
   constructor(
     client: RedisClient,
@@ -50,7 +53,9 @@ export class ChangeRelay {
     opts: ChangeRelayOptions,
     log: Logger,
     observer: ChangeRelayObserver | null = null,
+    tracing: Tracing = NO_TRACING,
   ) {
+    this.tracing = tracing;
     this.client = client;
     this.store = store;
     this.opts = opts;
@@ -92,18 +97,34 @@ export class ChangeRelay {
 
   /** Appends the next batch of the shard's outbox; how many changes it read. */
   async relayOnce(shard: number): Promise<number> {
+    const started = Date.now();
     const after = await lastPublishedSeq(this.client, shard);
     const changes = await this.store.readChanges(after, this.opts.batch, shard);
     if (changes.length === 0) return 0;
-    const args = changes.flatMap((c) => [String(c.seq), encodeChange(c)]);
-    const [appended, last] = (await this.client.eval(
-      APPEND_CHANGES_SCRIPT,
-      1,
-      changeStreamKey(shard),
-      ...args,
-    )) as [number, number];
-    await this.store.markChangesPublished(last, shard);
-    this.observer?.published(shard, appended, last);
-    return changes.length;
+    const key = changeStreamKey(shard);
+    const opts = {
+      kind: 'producer',
+      parent: null,
+      startTime: started,
+      attributes: {
+        'messaging.system': 'redis',
+        'messaging.operation.type': 'send',
+        'messaging.destination.name': key,
+        'messaging.batch.message_count': changes.length,
+        'hop.change.first_seq': changes[0]!.seq,
+        'hop.change.last_seq': changes[changes.length - 1]!.seq,
+      },
+    } as const;
+    return this.tracing.withSpan(`send ${key}`, opts, async (span) => {
+      const args = changes.flatMap((c) => [String(c.seq), encodeChange(c)]);
+      const [appended, last] = (await this.client.eval(APPEND_CHANGES_SCRIPT, 1, key, ...args)) as [
+        number,
+        number,
+      ];
+      await this.store.markChangesPublished(last, shard);
+      span.setAttribute('hop.change.appended', appended);
+      this.observer?.published(shard, appended, last);
+      return changes.length;
+    });
   }
 }

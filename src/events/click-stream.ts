@@ -19,6 +19,12 @@ export const partitionOf = (key: string, partitions: number): number => bucketOf
 /** Events per entry at most: one entry is one exactly-once batch, written in one transaction. */
 export const MAX_EVENTS_PER_ENTRY = 2_000;
 
+/**
+ * An entry's optional field: the W3C traceparent of the producer span that appended it (present
+ * only with tracing on and a sampled redirect among its clicks). The worker's span links to it.
+ */
+export const TRACE_FIELD = 'tp';
+
 /** Field names and values of an XADD: the batch id and its events. */
 export function entryFields(batchId: string, events: readonly ClickEvent[]): string[] {
   return ['b', batchId, 'e', encodeRawClicks(events)];
@@ -29,6 +35,8 @@ export interface ClickEntry {
   readonly id: string;
   readonly batchId: string;
   readonly events: ClickEvent[];
+  /** The producer span's traceparent, when the entry carries one. */
+  readonly traceparent: string | null;
 }
 
 export class MalformedEntry extends Error {
@@ -38,6 +46,7 @@ export class MalformedEntry extends Error {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CODE = /^[A-Za-z0-9_-]{1,64}$/;
 const VISITOR = /^[0-9a-f]{16}$/;
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const optionalText = (v: unknown) => v === null || (typeof v === 'string' && v.length <= 255);
 
 /** The flat [field, value, …] list of a stream entry as a batch; MalformedEntry when it is not one. */
@@ -71,7 +80,13 @@ export function parseEntry(id: string, fields: readonly string[]): ClickEntry {
       optionalText(e.device);
     if (!ok) throw new MalformedEntry(`event ${JSON.stringify(e.id)} is not a valid click`);
   }
-  return { id, batchId, events };
+  const traceparent = f.get(TRACE_FIELD);
+  return {
+    id,
+    batchId,
+    events,
+    traceparent: traceparent !== undefined && TRACEPARENT.test(traceparent) ? traceparent : null,
+  };
 }
 
 const PARTITIONS_KEY = 'hop:clicks:partitions';

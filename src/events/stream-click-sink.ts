@@ -5,13 +5,16 @@
 // rollups. While Redis is unreachable, or a partition's backlog is over its bound (no worker
 // keeps up), batches wait in memory up to maxBuffered clicks; beyond it clicks are dropped and
 // counted. A batch keeps its id across retries: an XADD that timed out but landed is appended
-// twice, and the ledger counts it once.
+// twice, and the ledger counts it once. With tracing on, a click taken in a sampled redirect keeps
+// that redirect's context: its batch is appended under a producer span (a child of the first such
+// redirect, linked to the others), whose traceparent goes into the entry for the worker to link to.
 import type { ClickEvent } from '../domain/clicks.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
+import { NO_TRACING, type Tracing } from '../tracing/tracing.ts';
 import type { EventSink } from './click-sink.ts';
-import { entryFields, MAX_EVENTS_PER_ENTRY, partitionKey, partitionOf } from './click-stream.ts';
+import { entryFields, MAX_EVENTS_PER_ENTRY, partitionKey, partitionOf, TRACE_FIELD } from './click-stream.ts';
 import { uuid7 } from './uuid7.ts';
 
 export interface StreamClickSinkOptions {
@@ -28,13 +31,25 @@ interface Batch {
   readonly partition: number;
   readonly fields: string[];
   readonly events: number;
+  /** The traced redirects among its clicks (W3C traceparents), at most MAX_TRACED_PER_BATCH. */
+  readonly traced: readonly string[];
+}
+
+/** A click's place in its partition's pending list and the sampled redirect that took it. */
+interface TracedClick {
+  readonly at: number;
+  readonly traceparent: string;
 }
 
 const LENGTH_CHECK_MS = 1_000;
+/** A batch's span links to this many of its traced redirects at most. */
+const MAX_TRACED_PER_BATCH = 32;
 
 export class StreamClickSink implements EventSink {
   readonly active = true;
   private readonly pending: ClickEvent[][];
+  /** Per partition, the pending clicks that sampled redirects took (tracing on only). */
+  private readonly pendingTraced: TracedClick[][];
   private pendingCount = 0;
   /** Cut into batches, not yet appended (failed appends come back here, ids kept). */
   private unsent: Batch[] = [];
@@ -49,13 +64,22 @@ export class StreamClickSink implements EventSink {
   private readonly opts: StreamClickSinkOptions;
   private readonly metrics: Metrics;
   private readonly log: Logger;
+  private readonly tracing: Tracing;
 
-  constructor(client: RedisClient, opts: StreamClickSinkOptions, metrics: Metrics, log: Logger) {
+  constructor(
+    client: RedisClient,
+    opts: StreamClickSinkOptions,
+    metrics: Metrics,
+    log: Logger,
+    tracing: Tracing = NO_TRACING,
+  ) {
     this.client = client;
     this.opts = opts;
     this.metrics = metrics;
     this.log = log;
+    this.tracing = tracing;
     this.pending = Array.from({ length: opts.partitions }, () => []);
+    this.pendingTraced = Array.from({ length: opts.partitions }, () => []);
     this.timer = setInterval(() => void this.send(), opts.flushMs);
     this.timer.unref();
   }
@@ -65,11 +89,23 @@ export class StreamClickSink implements EventSink {
       this.metrics.clicksDropped(1);
       return;
     }
-    this.pending[partitionOf(event.code, this.opts.partitions)]!.push(event);
+    const partition = partitionOf(event.code, this.opts.partitions);
+    const list = this.pending[partition]!;
+    if (this.tracing.enabled) this.noteTrace(partition, list.length);
+    list.push(event);
     this.pendingCount++;
     this.metrics.clicksRecorded(1);
     this.opts.onClick?.(event);
     if (this.pendingCount >= this.opts.batchSize && this.sending === null) void this.send();
+  }
+
+  /** Remembers the sampled redirect (if any) taking the click about to be pending at `at`. */
+  private noteTrace(partition: number, at: number): void {
+    const traced = this.pendingTraced[partition]!;
+    // Enough for every batch the list can be cut into; past that, clicks go unlinked.
+    if (traced.length >= MAX_TRACED_PER_BATCH * Math.ceil((at + 1) / MAX_EVENTS_PER_ENTRY)) return;
+    const traceparent = this.tracing.currentTraceparent();
+    if (traceparent !== null) traced.push({ at, traceparent });
   }
 
   /** Clicks accepted and not yet appended to a stream. */
@@ -94,9 +130,20 @@ export class StreamClickSink implements EventSink {
       const events = this.pending[partition]!;
       if (events.length === 0) continue;
       this.pending[partition] = [];
+      const traced = this.pendingTraced[partition]!;
+      if (traced.length > 0) this.pendingTraced[partition] = [];
       for (let i = 0; i < events.length; i += MAX_EVENTS_PER_ENTRY) {
         const chunk = events.slice(i, i + MAX_EVENTS_PER_ENTRY);
-        this.unsent.push({ partition, fields: entryFields(uuid7(), chunk), events: chunk.length });
+        const end = i + chunk.length;
+        this.unsent.push({
+          partition,
+          fields: entryFields(uuid7(), chunk),
+          events: chunk.length,
+          traced: traced
+            .filter((t) => t.at >= i && t.at < end)
+            .slice(0, MAX_TRACED_PER_BATCH)
+            .map((t) => t.traceparent),
+        });
         this.unsentCount += chunk.length;
       }
     }
@@ -124,7 +171,7 @@ export class StreamClickSink implements EventSink {
       batches.map((b) =>
         this.full.has(b.partition)
           ? Promise.reject(new Error('partition backlog over its bound'))
-          : this.client.xadd(partitionKey(b.partition), '*', ...b.fields),
+          : this.append(b),
       ),
     );
     const seconds = (performance.now() - started) / 1000;
@@ -141,6 +188,29 @@ export class StreamClickSink implements EventSink {
     });
     // Failed batches go first next time, so a partition's batches stay roughly in order.
     this.unsent = kept.concat(this.unsent);
+  }
+
+  /** One batch's XADD; under a producer span when sampled redirects took some of its clicks. */
+  private append(b: Batch): Promise<unknown> {
+    const key = partitionKey(b.partition);
+    if (b.traced.length === 0) return this.client.xadd(key, '*', ...b.fields);
+    const opts = {
+      kind: 'producer',
+      parent: b.traced[0]!,
+      links: b.traced.slice(1),
+      attributes: {
+        'messaging.system': 'redis',
+        'messaging.operation.type': 'send',
+        'messaging.destination.name': key,
+        'messaging.batch.message_count': b.events,
+        'hop.click_batch.id': b.fields[1]!,
+      },
+    } as const;
+    return this.tracing.withSpan(`send ${key}`, opts, (span) => {
+      const traceparent = span.traceparent();
+      const fields = traceparent === null ? b.fields : [...b.fields, TRACE_FIELD, traceparent];
+      return this.client.xadd(key, '*', ...fields);
+    });
   }
 
   async flush(): Promise<void> {

@@ -3,7 +3,8 @@
 import type { DatabaseThreadMemory, StoreTopology } from '../storage/ports.ts';
 
 export type CacheResult = 'hit' | 'miss' | 'negative';
-export type RedirectOutcome = 'redirect' | 'not_found' | 'gone';
+/** `error`: the redirect could not be decided (the store or its bounds answered 503): the availability SLI. */
+export type RedirectOutcome = 'redirect' | 'not_found' | 'gone' | 'error';
 
 /** Cumulative figures since start, for the dashboard's system page (rates come from deltas). */
 export interface MetricsSnapshot {
@@ -23,6 +24,8 @@ export type ClickMetrics = Pick<
 
 export interface Metrics {
   redirect(outcome: RedirectOutcome): void;
+  /** Time from a redirect request's arrival at the handler to its answer: the latency SLI. */
+  redirectAnswered(seconds: number): void;
   cacheLookup(tier: 'l1' | 'l2', result: CacheResult): void;
   loadCoalesced(): void;
   httpRequest(route: string, method: string, status: number, seconds: number): void;
@@ -63,6 +66,7 @@ export interface Metrics {
 
 export const noopMetrics: Metrics = {
   redirect() {},
+  redirectAnswered() {},
   cacheLookup() {},
   loadCoalesced() {},
   httpRequest() {},

@@ -15,7 +15,7 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
   // Per-request counters are plain numbers on the hot path and reach prom-client only when
   // /metrics is scraped: a labelled inc() hashes its label set on every call.
   const pending = {
-    redirect: { redirect: 0, not_found: 0, gone: 0 } as Record<RedirectOutcome, number>,
+    redirect: { redirect: 0, not_found: 0, gone: 0, error: 0 } as Record<RedirectOutcome, number>,
     cache: new Map<string, number>(),
     coalesced: 0,
     storeLookups: 0,
@@ -34,6 +34,14 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
       }
     },
   });
+  // One observation per redirect, so a FastHistogram (no label hashing); the SLO's 50 ms
+  // threshold is a bucket bound. Bound at start, so the series exist before the first redirect.
+  const redirectSeconds = new FastHistogram({
+    name: 'hop_redirect_duration_seconds',
+    help: 'Redirect requests from the handler to the answer (cache, store and click hand-over), every outcome',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [register],
+  }).child({});
   const cacheTotal = new Counter({
     name: 'hop_cache_requests_total',
     help: 'Cache lookups by tier and result',
@@ -290,6 +298,9 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
   return {
     redirect(o) {
       pending.redirect[o]++;
+    },
+    redirectAnswered(seconds) {
+      redirectSeconds.observe(seconds);
     },
     cacheLookup(tier, result) {
       let k = cacheKeys[tier][result];

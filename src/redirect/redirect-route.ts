@@ -78,13 +78,16 @@ export function registerRedirect(app: FastifyInstance, deps: Deps): void {
     { schema: { hide: true }, exposeHeadRoute: true },
     async (req, reply) => {
       if (limit !== null) await enforceRateLimit(deps, reply, limit, req.ip);
+      const started = performance.now();
       let a: RedirectAnswer | typeof STORE_DOWN;
       try {
         a = await answer(req.method, req.url, req.params.code, req.raw);
       } catch (err) {
         req.log.error({ err }, 'redirect failed');
+        deps.metrics.redirect('error');
         a = STORE_DOWN;
       }
+      deps.metrics.redirectAnswered((performance.now() - started) / 1000);
       const r = render(a, req.headers.accept, () => req.id);
       return reply.code(r.status).headers(r.headers).send(r.body);
     },
@@ -143,39 +146,47 @@ function registerPasswordForm(app: FastifyInstance, deps: Deps): void {
 
 /**
  * The fast path: returns false for anything that is not a plain short-link request, which then
- * goes to Fastify. Off while draining (Fastify answers 503) and when redirects are rate limited.
+ * goes to Fastify. Off when redirects are rate limited.
  */
 export function createFastRedirect(
   deps: Deps,
-  state: { draining: boolean },
 ): ((req: IncomingMessage, res: ServerResponse) => boolean) | null {
   if (policies(deps).redirect !== null && deps.config.rateLimits) return null;
   const answer = createRedirector(deps);
-  const write = (req: IncomingMessage, res: ServerResponse, a: RedirectAnswer | typeof STORE_DOWN) => {
+  const { metrics } = deps;
+  const write = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    a: RedirectAnswer | typeof STORE_DOWN,
+    started: number,
+  ) => {
+    metrics.redirectAnswered((performance.now() - started) / 1000);
     const r = render(a, req.headers.accept, () => requestIdFor(req.headers['x-request-id']));
     res.writeHead(r.status, r.headers).end(r.body);
   };
-  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
+  const fail = (req: IncomingMessage, res: ServerResponse, err: unknown, started: number) => {
     deps.log.error({ err, url: req.url }, 'redirect failed');
-    write(req, res, STORE_DOWN);
+    metrics.redirect('error');
+    write(req, res, STORE_DOWN, started);
   };
   return (req, res) => {
     const method = req.method;
     const url = req.url ?? '';
-    if (state.draining || (method !== 'GET' && method !== 'HEAD')) return false;
+    if (method !== 'GET' && method !== 'HEAD') return false;
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (!SHORT_PATH.test(path) || RESERVED_WORDS.has(path.slice(1))) return false;
+    const started = performance.now();
     try {
       const a = answer(method, url, path.slice(1), req);
       if (a instanceof Promise)
         a.then(
-          (x) => write(req, res, x),
-          (err) => fail(req, res, err),
+          (x) => write(req, res, x, started),
+          (err) => fail(req, res, err, started),
         );
-      else write(req, res, a);
+      else write(req, res, a, started);
     } catch (err) {
-      fail(req, res, err);
+      fail(req, res, err, started);
     }
     return true;
   };

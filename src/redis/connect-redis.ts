@@ -3,6 +3,8 @@
 // breakers and fallbacks see an outage at once instead of a pile of queued commands.
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from '../config.ts';
+import { traceCalls } from '../tracing/traced-calls.ts';
+import type { Tracing } from '../tracing/tracing.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -14,12 +16,19 @@ export interface RedisConnectOptions {
   readonly subscriber?: boolean;
   /** A connection for blocking reads (XREADGROUP … BLOCK). */
   readonly blocking?: boolean;
+  /** With tracing on: a client span for each command sent inside a traced request or job. */
+  readonly tracing?: Tracing;
 }
 
 /** Reconnects forever, quickly at first, then every 2 s. */
 const retry = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000);
 
 export function connectRedis(target: RedisTarget, opts: RedisConnectOptions): RedisClient {
+  const client = openClient(target, opts);
+  return opts.tracing?.enabled === true ? traceCommands(client, opts.name, opts.tracing) : client;
+}
+
+function openClient(target: RedisTarget, opts: RedisConnectOptions): RedisClient {
   const base: RedisOptions = {
     connectionName: opts.name,
     commandTimeout: opts.commandTimeoutMs,
@@ -45,6 +54,32 @@ export function connectRedis(target: RedisTarget, opts: RedisConnectOptions): Re
     clusterRetryStrategy: retry,
     // Keys are hash-tagged where one operation spans several; reads go to masters (no stale replica reads).
     scaleReads: 'master',
+  });
+}
+
+/**
+ * Spans for the commands called on this client (and the scripts defined on it), each from the call
+ * to its reply: with auto-pipelining a command may leave in a later write, but it is the caller's
+ * wait that the span shows, under the caller's span.
+ */
+function traceCommands(client: RedisClient, connection: string, tracing: Tracing): RedisClient {
+  const commands = new Set(client.getBuiltinCommands());
+  return traceCalls(client, tracing, {
+    span: (method) =>
+      commands.has(method) || Object.hasOwn(client.scriptsSet, method)
+        ? {
+            name: `redis ${method.toUpperCase()}`,
+            opts: {
+              kind: 'client',
+              childOnly: true,
+              attributes: {
+                'db.system.name': 'redis',
+                'db.operation.name': method.toUpperCase(),
+                'hop.redis.connection': connection,
+              },
+            },
+          }
+        : null,
   });
 }
 

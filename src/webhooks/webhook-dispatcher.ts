@@ -4,7 +4,8 @@
 // `concurrency` in flight: a slow or failing endpoint waits on its own queue and holds up no other.
 // A failed attempt is retried with exponential backoff and full jitter until the retry window
 // (24 h) after the event is over; then the delivery is dead (the log says so). Receivers drop
-// duplicates by the Hop-Event-Id header.
+// duplicates by the Hop-Event-Id header. With tracing on, each attempt is a client span whose
+// W3C traceparent (and tracestate) the request carries.
 import { type ClickEvent, publicClick } from '../domain/clicks.ts';
 import {
   type DeliveryOutcome,
@@ -16,6 +17,7 @@ import {
 } from '../domain/webhooks.ts';
 import type { Logger } from '../logger.ts';
 import type { LinkStore, WebhookStore } from '../storage/ports.ts';
+import { NO_TRACING, type Span, type Tracing } from '../tracing/tracing.ts';
 
 export interface WebhookDispatcherOptions {
   readonly pollMs: number;
@@ -61,6 +63,7 @@ export class WebhookDispatcher {
   private readonly log: Logger;
   private readonly send: SendDelivery;
   private readonly now: () => number;
+  private readonly tracing: Tracing;
 
   constructor(
     store: WebhookStore & Pick<LinkStore, 'changeStreams'>,
@@ -68,7 +71,9 @@ export class WebhookDispatcher {
     log: Logger,
     send: SendDelivery,
     now: () => number = Date.now,
+    tracing: Tracing = NO_TRACING,
   ) {
+    this.tracing = tracing;
     this.store = store;
     this.opts = opts;
     this.log = log;
@@ -195,7 +200,26 @@ export class WebhookDispatcher {
     }
   }
 
-  private async attempt(d: DueDelivery): Promise<void> {
+  private attempt(d: DueDelivery): Promise<void> {
+    // Host and port only: a target's path or query may hold its secret (many hooks' URLs do).
+    const target = new URL(d.url);
+    const opts = {
+      kind: 'client',
+      parent: null,
+      attributes: {
+        'http.request.method': 'POST',
+        'server.address': target.hostname,
+        'server.port': Number(target.port || (target.protocol === 'https:' ? 443 : 80)),
+        'url.scheme': target.protocol.slice(0, -1),
+        'hop.webhook.id': d.webhookId,
+        'hop.webhook.event_type': d.eventType,
+        'hop.webhook.attempt': d.attempts + 1,
+      },
+    } as const;
+    return this.tracing.withSpan('POST', opts, (span) => this.deliver(d, span));
+  }
+
+  private async deliver(d: DueDelivery, span: Span): Promise<void> {
     const body = JSON.stringify(d.payload);
     const timestamp = Math.floor(this.now() / 1000);
     const headers = {
@@ -208,6 +232,7 @@ export class WebhookDispatcher {
       'hop-timestamp': String(timestamp),
       'hop-signature': signDelivery(d.secret, timestamp, body),
     };
+    this.tracing.inject(headers);
     let outcome: DeliveryOutcome;
     try {
       const status = await this.send(d.url, headers, body, this.opts.timeoutMs);
@@ -218,6 +243,8 @@ export class WebhookDispatcher {
     } catch (err) {
       outcome = { ok: false, status: null, error: err instanceof Error ? err.message : String(err) };
     }
+    if (outcome.status !== null) span.setAttribute('http.response.status_code', outcome.status);
+    if (!outcome.ok) span.fail(outcome.error);
     const now = this.now();
     const next = outcome.ok
       ? null

@@ -5,7 +5,9 @@
 // errors are retried within a delivery with full-jitter backoff. An entry left unacknowledged
 // (its worker died, or its write failed) is taken over once idle longer than claimIdleMs; one
 // that failed maxDeliveries deliveries is copied to the dead-letter stream and then acknowledged
-// (a crash in between duplicates it there, the ledger makes a replay count once).
+// (a crash in between duplicates it there, the ledger makes a replay count once). With tracing on,
+// each delivery is a consumer span linked to the producer span the entry names (producer → stream
+// → worker), so a traced redirect's trace leads to the write of its click.
 import { summarizeClicks } from '../domain/clicks.ts';
 import {
   type ClickEntry,
@@ -20,6 +22,7 @@ import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
 import { fieldMap } from '../redis/field-map.ts';
 import type { ClickStore } from '../storage/ports.ts';
+import { NO_TRACING, type Span, type Tracing } from '../tracing/tracing.ts';
 import { fullJitterMs, sleep } from './backoff.ts';
 
 export interface ClickWorkerOptions {
@@ -63,6 +66,7 @@ export class ClickWorker {
   private readonly opts: ClickWorkerOptions;
   private readonly observer: ClickWorkerObserver;
   private readonly log: Logger;
+  private readonly tracing: Tracing;
 
   constructor(
     client: RedisClient,
@@ -71,7 +75,9 @@ export class ClickWorker {
     opts: ClickWorkerOptions,
     observer: ClickWorkerObserver,
     log: Logger,
+    tracing: Tracing = NO_TRACING,
   ) {
+    this.tracing = tracing;
     this.client = client;
     this.connectReader = connectReader;
     this.store = store;
@@ -198,6 +204,36 @@ export class ClickWorker {
     } catch (err) {
       return this.failed(key, id, fields, deliveries, err);
     }
+    const opts = {
+      kind: 'consumer',
+      parent: null,
+      links: entry.traceparent === null ? [] : [entry.traceparent],
+      attributes: {
+        'messaging.system': 'redis',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': key,
+        'messaging.consumer.group.name': ROLLUP_GROUP,
+        'messaging.message.id': id,
+        'messaging.batch.message_count': entry.events.length,
+        'hop.click_batch.id': entry.batchId,
+        'hop.delivery': deliveries,
+      },
+    } as const;
+    return this.tracing.withSpan(`process ${key}`, opts, (span) =>
+      this.write(p, key, fields, deliveries, entry, span),
+    );
+  }
+
+  /** The entry's clicks into rollups, retried on transient errors, then acknowledged. */
+  private async write(
+    p: number,
+    key: string,
+    fields: string[],
+    deliveries: number,
+    entry: ClickEntry,
+    span: Span,
+  ): Promise<void> {
+    const id = entry.id;
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await this.store.recordClickBatch({
@@ -206,6 +242,7 @@ export class ClickWorker {
           ...summarizeClicks(entry.events),
         });
         await this.client.xack(key, ROLLUP_GROUP, id);
+        span.setAttribute('hop.click_batch.result', result);
         this.observer.written(
           p,
           entry.events.length,
@@ -215,6 +252,7 @@ export class ClickWorker {
         return;
       } catch (err) {
         if (!this.opts.transient(err) || attempt >= this.opts.attempts || !this.running) {
+          span.fail(err);
           return this.failed(key, id, fields, deliveries, err);
         }
         this.observer.retried();

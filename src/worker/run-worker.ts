@@ -13,6 +13,8 @@ import { agreeOnPartitions, PartitionMismatch } from '../events/click-stream.ts'
 import { createLogger } from '../logger.ts';
 import { connectRedis } from '../redis/connect-redis.ts';
 import { isServerFailure } from '../storage/postgres/pg-pool.ts';
+import { traceStore } from '../tracing/adapter-spans.ts';
+import { openTracing } from '../tracing/open-tracing.ts';
 import { sleep } from './backoff.ts';
 import { ClickWorker } from './click-worker.ts';
 import { createWorkerMetrics } from './worker-metrics.ts';
@@ -35,9 +37,10 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
       'hop worker needs HOP_DATABASE_URLS: with the embedded database, Hop writes its own clicks.',
     );
   }
-  const log = createLogger(config.logLevel);
+  const tracing = await openTracing(config.tracing, { serviceName: 'hop-worker', logLevel: config.logLevel });
+  const log = createLogger(config.logLevel, tracing.enabled ? () => tracing.logFields() : undefined);
   const commandTimeoutMs = Math.max(config.redisCommandTimeoutMs, MIN_COMMAND_TIMEOUT_MS);
-  const client = connectRedis(redis, { name: 'hop-worker', commandTimeoutMs });
+  const client = connectRedis(redis, { name: 'hop-worker', commandTimeoutMs, tracing });
   client.on('error', () => {});
   // Redis may come up after the worker (compose, k8s): wait for it rather than exit.
   for (let attempt = 0; ; attempt++) {
@@ -50,7 +53,7 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
       await sleep(500);
     }
   }
-  const store = await openStore(config);
+  const store = traceStore(await openStore(config), tracing);
   const metrics = createWorkerMetrics(client, config.clickStreamPartitions);
   const consumer = `${hostname()}-${process.pid}`;
   const worker = new ClickWorker(
@@ -80,6 +83,7 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
     },
     metrics.observer,
     log,
+    tracing,
   );
   await worker.start();
   const relay = new ChangeRelay(
@@ -88,6 +92,7 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
     { owner: consumer, pollMs: RELAY_POLL_MS, batch: 500, leaseMs: 10_000 },
     log,
     metrics.relayObserver,
+    tracing,
   );
   relay.start();
   const splitter = new VisitSplitter(store, log);
@@ -125,6 +130,7 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
       server.close();
       await store.close();
       client.disconnect();
+      await tracing.close();
       log.info('worker stopped cleanly');
       process.exitCode = 0;
       setTimeout(() => process.exit(), 200).unref();

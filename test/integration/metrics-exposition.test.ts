@@ -1,6 +1,6 @@
 // What Hop and `hop worker` serve on /metrics passes `promtool check metrics` (Prometheus's own
 // linter: names, suffixes, units, help) once traffic has made their series exist. promtool comes
-// from Debian's prometheus package, which the test command installs (scripts/ensure-promtool.sh):
+// from Debian's prometheus package, which the test command installs (scripts/ensure-debian.sh):
 // without it these tests fail rather than skip.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -26,7 +26,9 @@ function promtoolCheck(exposition: string): Promise<{ code: number | null; outpu
     child.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'ENOENT'
-          ? new Error('promtool is not on PATH: run `bash scripts/ensure-promtool.sh` (npm test does)')
+          ? new Error(
+              'promtool is not on PATH: run `bash scripts/ensure-debian.sh promtool=prometheus` (npm test does)',
+            )
           : err,
       ),
     );

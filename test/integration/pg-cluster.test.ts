@@ -11,7 +11,6 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { cpuQuotaUnavailable } from '../../bench/lib/cgroup.ts';
 import {
   type Cluster,
   type ClusterServer,
@@ -25,6 +24,7 @@ import {
   stopCluster,
 } from '../../scripts/cluster/pg-cluster.ts';
 import { redisUnavailable, startRedis, stopRedis } from '../../scripts/cluster/redis-servers.ts';
+import { cpuQuotaUnavailable } from '../../scripts/lib/cpu-cgroup.ts';
 
 const skip = (await postgresUnavailable()) ?? false;
 // Where cgroups are writable the quota path is exercised too; it costs nothing at one core per server.

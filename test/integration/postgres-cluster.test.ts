@@ -7,7 +7,9 @@ import { killServer, setApplyDelay, startServer, stopServer } from '../../script
 import { bucketOf } from '../../src/domain/bucket.ts';
 import { initialShardMap, ownerOf } from '../../src/domain/shard-map.ts';
 import { CONSISTENCY_HEADER } from '../../src/storage/consistency.ts';
+import { PgPool } from '../../src/storage/postgres/pg-pool.ts';
 import type { ShardedStore } from '../../src/storage/postgres/sharded-store.ts';
+import { migrate } from '../../src/storage/sql/migrate.ts';
 import { migrationNames } from '../support/fixtures.ts';
 import { type Harness, startHarness, TEST_KEY } from '../support/harness.ts';
 import { runHop, startHop } from '../support/hop-process.ts';
@@ -139,6 +141,25 @@ describe('placement', () => {
       startHarness({ HOP_DATABASE_URLS: swapped }),
       /does not match the databases it names/,
     );
+  });
+
+  test('runners racing on a new database (a fleet booting at once) each succeed, and apply it once', async () => {
+    const dbs = await freshDatabases(cluster, { replicas: false });
+    const url = dbs.urls.split(';')[0]!;
+    const opts = { size: 2, maxWaiting: 10, acquireTimeoutMs: 10_000, statementTimeoutMs: 30_000 };
+    const pools = Array.from({ length: 6 }, (_, i) => new PgPool(`racer-${i}`, url, opts));
+    try {
+      const reports = await Promise.all(pools.map((p) => migrate(p)));
+      const all = migrationNames();
+      assert.deepEqual(
+        reports.flatMap((r) => r.applied).sort(),
+        [...all].sort(),
+        'each migration applied by one',
+      );
+      for (const r of reports) assert.equal(r.applied.length + r.alreadyApplied.length, all.length);
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+    }
   });
 
   test('hop migrate applies the schema to every shard and reports each; running it again changes nothing', async () => {

@@ -1,6 +1,7 @@
 // The real `hop` process: restarts keep data, SIGTERM drains and loses nothing, the CLI works.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { migrationNames } from '../support/fixtures.ts';
@@ -49,6 +50,48 @@ describe('the hop process', () => {
       assert.equal(link.clicks, answered + 1);
     } finally {
       assert.equal(await second.stop(), 0);
+    }
+  });
+
+  test('SIGTERM behind a balancer: unready first, still serving (each answer closing its connection), then gone', async () => {
+    const drained = tempDir();
+    const hop = await startHop({
+      HOP_DATA_DIR: drained.path,
+      HOP_INITIAL_API_KEY: KEY,
+      HOP_DRAIN_DELAY_MS: '1500',
+    });
+    try {
+      const created = await fetch(`${hop.url}/api/v1/links`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: 'https://drain.example/', alias: 'draining' }),
+      });
+      assert.equal(created.status, 201);
+      const agent = new http.Agent({ keepAlive: true });
+      const get = (path: string) =>
+        new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+          http
+            .get(`${hop.url}${path}`, { agent }, (res) => {
+              res.resume();
+              res.on('end', () =>
+                resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }),
+              );
+            })
+            .on('error', reject);
+        });
+      assert.deepEqual(await get('/readyz'), { status: 200, connection: 'keep-alive' });
+      const exited = hop.stop('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(await get('/readyz'), { status: 503, connection: 'close' }, 'unready while draining');
+      assert.deepEqual(
+        await get('/draining'),
+        { status: 302, connection: 'close' },
+        'redirects still served',
+      );
+      assert.equal(await exited, 0, hop.stderr());
+      agent.destroy();
+    } finally {
+      drained.remove();
     }
   });
 

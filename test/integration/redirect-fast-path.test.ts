@@ -153,3 +153,28 @@ test('a scan of 10,000 random codes: each an orphan visit, counted whole, with a
   );
   assert.ok(s.paths.length <= 10);
 });
+
+test('every redirect is timed, and one the store could not answer counts as an error (the SLIs of docs/slos.md)', async () => {
+  const sample = async (name: string) => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  };
+  const errors = 'hop_redirects_total\\{outcome="error"\\}';
+  const timed = 'hop_redirect_duration_seconds_count';
+  const [errors0, timed0] = [await sample(errors), await sample(timed)];
+  assert.equal((await fetch(`${base}/fast-one`, { redirect: 'manual' })).status, 307);
+  assert.equal((await h.app.inject({ url: '/fast-one' })).statusCode, 307); // the Fastify door
+  const store = h.deps.store;
+  const original = store.getRedirect.bind(store);
+  store.getRedirect = async () => {
+    throw new Error('store down');
+  };
+  try {
+    assert.equal((await fetch(`${base}/never-cached-2`)).status, 503);
+    assert.equal((await h.app.inject({ url: '/never-cached-3' })).statusCode, 503);
+  } finally {
+    store.getRedirect = original;
+  }
+  assert.equal((await sample(errors)) - errors0, 2);
+  assert.equal((await sample(timed)) - timed0, 4);
+});

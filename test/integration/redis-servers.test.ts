@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
-import { cpuQuotaUnavailable } from '../../bench/lib/cgroup.ts';
 import {
   killRedisServer,
   type RedisServers,
@@ -14,6 +13,7 @@ import {
   startRedisServer,
   stopRedis,
 } from '../../scripts/cluster/redis-servers.ts';
+import { cpuQuotaUnavailable } from '../../scripts/lib/cpu-cgroup.ts';
 
 const skip = redisUnavailable() ?? false;
 // Where cgroups are writable the quota path is exercised too; it costs nothing at one core per server.

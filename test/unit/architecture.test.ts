@@ -29,6 +29,7 @@ const ADAPTERS = [
   /^ratelimit\/(memory|redis)-rate-limiter\.ts$/,
   /^cache\/(redis-cache|memory-shared-cache)\.ts$/,
   /^events\/(buffered|stream|thread)-click-sink\.ts$/,
+  /^tracing\/otel-tracing\.ts$/,
 ];
 // deps.ts composes Hop; worker/run-worker.ts composes `hop worker`.
 const COMPOSITION = [/^deps\.ts$/, /^storage\//, /^cli\//, /^worker\/run-worker\.ts$/];
@@ -53,6 +54,12 @@ test('routes and use cases do not reach into http internals of each other or the
   for (const f of files.filter((f) => /^(links|redirect|keys)\//.test(f.path))) {
     for (const i of f.imports)
       assert.ok(!/^(storage\/(?!ports\.ts|link-json\.ts)|redis\/)/.test(i), `${f.path} imports ${i}`);
+  }
+});
+
+test('only the tracing adapter imports OpenTelemetry (loaded on demand, so off loads none of it)', () => {
+  for (const f of files.filter((f) => f.path !== 'tracing/otel-tracing.ts')) {
+    for (const i of f.imports) assert.ok(!i.startsWith('@opentelemetry/'), `${f.path} imports ${i}`);
   }
 });
 

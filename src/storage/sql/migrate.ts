@@ -33,9 +33,14 @@ export async function pendingMigrations(db: SqlClient): Promise<string[]> {
 }
 
 export async function migrate(db: SqlClient): Promise<MigrationReport> {
-  await db.exec(
-    'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
-  );
+  // Under the lock too: CREATE TABLE IF NOT EXISTS is not safe against itself (two processes
+  // booting on a new database at once both create, and one fails on pg_type's unique index).
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    await tx.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+  });
   const applied: string[] = [];
   const alreadyApplied: string[] = [];
   for (const m of listMigrations()) {

@@ -3,11 +3,11 @@
 // the cache check. A mistake here would misreport a stage rather than crash, so it is tested alone.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cfsQuotaUs, parseCpuStat } from '../../../bench/lib/cgroup.ts';
 import { cacheCountsDelta, parseCacheCounts } from '../../../bench/lib/hop-metrics.ts';
 import { Recorder, type RunResult } from '../../../bench/lib/recorder.ts';
 import { executionOrder, PLAYBOOK_STAGES, parseStageList } from '../../../bench/playbook.ts';
 import { errorRate, fmtShare, resultsTable, type StageOutcome } from '../../../bench/scenarios/playbook.ts';
+import { cfsQuotaUs, parseCpuStat } from '../../../scripts/lib/cpu-cgroup.ts';
 
 function openRun(o: {
   scheduled: number;

@@ -4,7 +4,7 @@
 // processes; nothing here is applied unless a caller asks for it.
 import { access, constants, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeCgroupDir, removeCgroupDirSync } from '../../scripts/lib/cgroup-dir.ts';
+import { removeCgroupDir, removeCgroupDirSync } from './cgroup-dir.ts';
 
 export const CGROUP_V1_CPU = '/sys/fs/cgroup/cpu';
 /** The kernel's default CFS period; the quota is CORES times this per period. */
