@@ -66,8 +66,8 @@ Scenarios:
              --cpu-quota CORES  CPU budget per Hop process via a cgroup v1 CFS quota, e.g. 0.5 (none)
              --db-cpu-quota CORES|none  CPU budget per PostgreSQL server (0.25)
   fleet      Hop processes behind the real HAProxy, each on a CPU budget: redirect capacity of 1, 2 and 3
-             processes alternating in one run (target 3 ≥ 2.6× 1) with HAProxy's CPU shown; then, at half
-             the 3-process max open-loop: failed requests across a rolling restart, and how long a killed
+             processes alternating in one run (target 3 ≥ 2.6× 1) with HAProxy's CPU shown; then, at a fifth of
+             the 3-process max open-loop (1 create in 100): failed requests across a rolling restart, and how long a killed
              and a hung process take to leave rotation
              --links N (100000)  --cpu-quota C (0.1 per Hop)  --rounds N (2)  --probe S (5)  --duration S (12)
   scale      does adding database servers add capacity? cache off, every server on a CPU budget,
@@ -286,7 +286,7 @@ async function run(argv: string[]): Promise<number> {
         probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
         rounds: num(values, 'rounds', quick ? 1 : 2, 1),
         hopQuota: parseCpuQuota(values['cpu-quota'] ?? '0.1'),
-        faultLoad: 0.5,
+        faultLoad: 0.2,
         faultS: num(values, 'duration', quick ? 8 : 12, 1),
       });
       break;
