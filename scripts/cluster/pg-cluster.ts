@@ -23,6 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { CpuCgroup, cpuQuotaUnavailable } from '../lib/cpu-cgroup.ts';
 import { freePort } from '../lib/free-port.ts';
+import { isAlive, signal, waitGone } from '../lib/processes.ts';
 
 export const DEFAULT_PG_BIN = '/usr/lib/postgresql/15/bin';
 const CLUSTER_FILE = 'cluster.json';
@@ -538,22 +539,6 @@ export async function setApplyDelay(c: Cluster, replicaName: string, ms: number)
 // Processes
 
 /** A pid that exists and is not a zombie (here PID 1 may never reap the postmasters it inherits). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    // Exited between the two looks.
-    return false;
-  }
-}
-
 /** The live postmaster named by the server's postmaster.pid, or null. */
 function postmasterPid(s: ClusterServer): number | null {
   const pid = lockFilePid(s);
@@ -611,24 +596,6 @@ function descendants(pid: number): number[] {
     }
   }
   return found;
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** True once none of `pids` is alive, false if some still are after `timeoutMs`. */
-async function waitGone(pids: number[], timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (pids.some(isAlive)) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { RedisTarget } from '../../src/config.ts';
 import { CpuCgroup, cpuQuotaUnavailable } from '../lib/cpu-cgroup.ts';
 import { freePort } from '../lib/free-port.ts';
+import { isAlive, signal, waitGone } from '../lib/processes.ts';
 import { ClusterError } from './pg-cluster.ts';
 
 /** In the state dir: what `loadRedis` reads. */
@@ -685,40 +686,6 @@ function refreshPids(r: RedisServers): void {
       s.pid = null;
     }
   }
-}
-
-/** A pid that exists and is not a zombie (here PID 1 may never reap the servers it inherits). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-/** True once none of `pids` is alive, false if some still are after `timeoutMs`. */
-async function waitGone(pids: number[], timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (pids.some(isAlive)) {
-    if (Date.now() > deadline) return false;
-    await sleep(10);
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../lib/free-port.ts';
+import { isAlive } from '../lib/processes.ts';
 import {
   httpReady,
-  isAlive,
   type RunningServer,
   SupervisorError,
   startServer,
@@ -186,9 +186,7 @@ export async function restartHop(f: Fleet, name: string): Promise<HopServer> {
   const i = f.hops.findIndex((h) => h.name === name);
   const old = f.hops[i];
   if (old === undefined) throw new FleetError(`no Hop process named ${name}`);
-  const grace =
-    Number(f.env.HOP_DRAIN_DELAY_MS ?? 0) + Number(f.env.HOP_SHUTDOWN_TIMEOUT_MS ?? 10_000) + 10_000;
-  await stopServer(old, { graceMs: grace });
+  await stopServer(old, { graceMs: stopGraceMs(f) });
   const next = await startHop(f, old.name, old.port);
   f.hops[i] = next;
   await saveFleet(f);
@@ -196,16 +194,18 @@ export async function restartHop(f: Fleet, name: string): Promise<HopServer> {
   return next;
 }
 
+/** How long a Hop process may take to exit after SIGTERM: its drain delay, its shutdown timeout, slack. */
+function stopGraceMs(f: Fleet): number {
+  return Number(f.env.HOP_DRAIN_DELAY_MS ?? 0) + Number(f.env.HOP_SHUTDOWN_TIMEOUT_MS ?? 10_000) + 10_000;
+}
+
 /** Stops the balancer, then every Hop process (each drains), and removes the fleet's directory. */
 export async function stopFleet(f: Fleet): Promise<string[]> {
   const failures: string[] = [];
   await stopServer(f.balancer).catch((err) => failures.push(`balancer: ${String(err)}`));
-  // No balancer to take them out of: no need to wait out the drain delay.
   await Promise.all(
     f.hops.map((h) =>
-      stopServer(h, {
-        graceMs: Number(f.env.HOP_SHUTDOWN_TIMEOUT_MS ?? 10_000) + 10_000 + drainDelayFor(f.check),
-      }).catch((err) => failures.push(`${h.name}: ${String(err)}`)),
+      stopServer(h, { graceMs: stopGraceMs(f) }).catch((err) => failures.push(`${h.name}: ${String(err)}`)),
     ),
   );
   if (failures.length === 0) await rm(f.dir, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { removeCgroupDir } from './cgroup-dir.ts';
 import { CpuCgroup, cpuQuotaUnavailable } from './cpu-cgroup.ts';
+import { isAlive, signal, waitGone } from './processes.ts';
 
 export interface ServerSpec {
   /** Unique within its group; names the cgroup and the server in messages. */
@@ -80,7 +81,7 @@ export async function startServer(spec: ServerSpec, tag = 'hop'): Promise<Runnin
     }
   } catch (err) {
     signal(pid, 'SIGKILL');
-    await waitGone(pid, 5_000);
+    await waitGone([pid], 5_000);
     if (cgroup !== null) await removeGroup(cgroup);
     const why = err instanceof Error ? err.message : String(err);
     throw new SupervisorError(`${why}${tailOf(spec.logFile)}`);
@@ -102,45 +103,14 @@ export async function stopServer(
     signal(s.pid, 'SIGCONT');
     signal(s.pid, opts.signal ?? 'SIGTERM');
     how = 'exited';
-    if (!(await waitGone(s.pid, opts.graceMs ?? 15_000))) {
+    if (!(await waitGone([s.pid], opts.graceMs ?? 15_000))) {
       signal(s.pid, 'SIGKILL');
-      await waitGone(s.pid, 5_000);
+      await waitGone([s.pid], 5_000);
       how = 'killed';
     }
   }
   if (s.cgroup !== null) await removeGroup(s.cgroup);
   return how;
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie (exited, not yet reaped by a parent that is still running) counts as gone.
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
-
-export function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // Already gone.
-  }
-}
-
-export async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) return false;
-    await sleep(50);
-  }
-  return true;
 }
 
 /** A readiness probe: an HTTP GET that answers `status`. */

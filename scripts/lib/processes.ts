@@ -1,0 +1,38 @@
+// Looking at and signalling processes by pid, for the scripts that run servers (the supervisor, the
+// PostgreSQL cluster, the Redis servers): one notion of "alive" for all of them.
+import { readFileSync } from 'node:fs';
+
+/** A pid that exists and is not a zombie (here PID 1 may never reap the servers it inherits). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    // Exited between the two looks.
+    return false;
+  }
+}
+
+export function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** True once none of `pids` is alive, false if some still are after `timeoutMs`. */
+export async function waitGone(pids: readonly number[], timeoutMs: number, stepMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isAlive)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+  return true;
+}
