@@ -41,7 +41,16 @@ export async function ensureInitialKey(
 ): Promise<{ created: boolean; generatedKey: string | null }> {
   if ((await store.countApiKeys()) > 0) return { created: false, generatedKey: null };
   if (initialKey !== null) {
-    await createApiKey(store, 'initial', now, initialKey);
+    try {
+      await createApiKey(store, 'initial', now, initialKey);
+    } catch (err) {
+      // A fleet's processes start at once with the same initial key: all saw no key, one stored
+      // it, and the others' inserts hit the unique hash. The key exists, which is all they need.
+      if ((await store.findApiKeyByHash(hashApiKey(initialKey))) !== null) {
+        return { created: false, generatedKey: null };
+      }
+      throw err;
+    }
     return { created: true, generatedKey: null };
   }
   const { key } = await createApiKey(store, 'admin', now);

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { bucketOf } from '../../src/domain/bucket.ts';
 import { ALL_LINKS, estimateVisitors } from '../../src/domain/clicks.ts';
 import type { Link } from '../../src/domain/link.ts';
+import { ensureInitialKey, hashApiKey } from '../../src/keys/api-keys.ts';
 import type { Store } from '../../src/storage/ports.ts';
 import { clickBatch, clickEvent, fields, newLink } from '../support/fixtures.ts';
 
@@ -25,6 +26,29 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
     });
     after(async () => {
       await store.close();
+    });
+
+    test('processes starting at once with one initial key all start, and store it once', async () => {
+      const initial = `hop_${'r'.repeat(20)}${Date.now()}`;
+      // First in the suite: the store has no key yet, as on a fleet's first start.
+      assert.equal(await store.countApiKeys(), 0);
+      const starts = await Promise.all([1, 2, 3].map(() => ensureInitialKey(store, initial, new Date())));
+      assert.ok(starts.every((s) => s.generatedKey === null));
+      assert.notEqual(await store.findApiKeyByHash(hashApiKey(initial)), null);
+      assert.equal(starts.filter((s) => s.created).length, 1);
+      assert.equal(await store.countApiKeys(), 1);
+      await assert.rejects(
+        store.createApiKey(
+          {
+            id: 'key_dup',
+            name: 'dup',
+            prefix: initial.slice(0, 12),
+            createdAt: new Date(),
+            revokedAt: null,
+          },
+          hashApiKey(initial),
+        ),
+      );
     });
 
     test('a generated code is 7 base62 characters and stores its bucket', async () => {

@@ -435,6 +435,10 @@ export class MemoryStore implements Store, ClickLog {
   }
 
   async createApiKey(rec: ApiKeyRecord, keyHash: string): Promise<void> {
+    // As PostgreSQL's unique key_hash: one key string is one key.
+    for (const k of this.keys.values()) {
+      if (k.hash === keyHash) throw new Error('an API key with this hash already exists');
+    }
     this.keys.set(rec.id, { ...rec, hash: keyHash });
   }
 
