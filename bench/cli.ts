@@ -8,6 +8,7 @@ import { renderHtml } from './lib/html-report.ts';
 import type { Distribution } from './lib/links.ts';
 import { renderText, type ScenarioReport } from './lib/report.ts';
 import { parseStageList } from './playbook.ts';
+import { runChangeLog } from './scenarios/change-log.ts';
 import { runClickStream } from './scenarios/click-stream.ts';
 import { runClicks } from './scenarios/clicks.ts';
 import type { BenchContext } from './scenarios/common.ts';
@@ -97,6 +98,10 @@ Scenarios:
   replay     changes/s through the change stream: the outbox relayed by hop worker, hop replay into an
              empty Redis cache, and into a shard database holding only its schema and identity
              --links N (100000)
+  change-log embedded creates with the fsynced change log on vs off (HOP_CHANGE_LOG=off), two Hops alternating
+             in one run: max links/s and the ratio, then p50/p99/p99.9 at one open-loop rate for both, and
+             the log's fsyncs, changes per fsync and group-commit time from /metrics; notes the log's file system
+             --concurrency N (32)  --rounds N (3)  --probe S (5)  --duration S (10)  --rate R (half the lower max)
 
 Common options:
   --json            machine-readable report on stdout (text goes to stderr)
@@ -363,6 +368,15 @@ async function run(argv: string[]): Promise<number> {
         dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'zipf'),
         rounds: num(values, 'rounds', quick ? 1 : 3, 1),
         before: typeof values.before === 'string' ? values.before : null,
+      });
+      break;
+    case 'change-log':
+      report = await runChangeLog(ctx, {
+        concurrency: num(values, 'concurrency', 32, 1),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 3, 1),
+        durationS: num(values, 'duration', quick ? 3 : 10, 0.1),
+        rate: values.rate === undefined ? null : num(values, 'rate', 0, 1),
       });
       break;
     case 'ingest':

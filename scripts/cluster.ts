@@ -4,6 +4,7 @@
 import { access, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { backupShard, enableBackups, restoreShard } from './cluster/backups.ts';
 import {
   type Cluster,
   ClusterError,
@@ -37,6 +38,10 @@ Commands:
   up       start a cluster: per shard a primary and streaming replicas, on free 127.0.0.1 ports
   down     stop every server of the cluster (Redis included) and remove its directory (safe to run twice)
   status   list the servers and whether they run
+  backup   with --backups: a pgBackRest backup of one shard (--shard N) or of every shard, then verify
+  restore  with --backups: restore --shard N to --time ISO8601 or --latest (the end of its archived WAL),
+           in place (its servers stopped, the primary restored and promoted, replicas copied again) or
+           --into DIR (started on a free port beside the cluster; its URL is printed; down stops it)
 
 Options:
   --dir D            cluster directory (default .hop-cluster in the current directory)
@@ -47,6 +52,15 @@ Options:
   --cpu-quota CORES  up: confine each server to CORES cores (cgroup v1 CFS quota), Redis included
   --fsync            up: keep fsync and full_page_writes on (off by default: the data is throwaway)
   --env-file F       up: also write HOP_DATABASE_URLS (and HOP_REDIS_URL) to F as a dotenv file
+  --backups          up: pgBackRest: a repository in the cluster dir, a stanza per shard, WAL archived
+                     from every primary (asynchronous, never dropped), checked with pgbackrest check
+  --archive-timeout S  up --backups: switch WAL at least every S seconds while writes come (60): the most
+                     an archive-only restore can miss
+  --shard N          backup, restore: which shard
+  --type T           backup: full (default), diff or incr
+  --time ISO8601     restore: the point in time (the last commit before it)
+  --latest           restore: to the end of the archived WAL
+  --into DIR         restore: into DIR, started on a free port, instead of in place
   --json             status: print JSON (every server with its role: primary, replica, redis)
   -h, --help         this text
 
@@ -81,6 +95,10 @@ async function main(argv: string[]): Promise<number> {
       return down(dir);
     case 'status':
       return status(dir, values.json ?? false);
+    case 'backup':
+      return backup(dir, values);
+    case 'restore':
+      return restore(dir, values);
     default:
       throw new UsageError(`unknown command ${command}`);
   }
@@ -100,6 +118,13 @@ function parse(argv: string[]) {
       fsync: { type: 'boolean' },
       'env-file': { type: 'string' },
       json: { type: 'boolean' },
+      backups: { type: 'boolean' },
+      'archive-timeout': { type: 'string' },
+      shard: { type: 'string' },
+      type: { type: 'string' },
+      time: { type: 'string' },
+      latest: { type: 'boolean' },
+      into: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -126,10 +151,26 @@ async function up(dir: string, values: Values): Promise<number> {
     replicas: values.replicas === undefined ? 1 : wholeNumber('--replicas', values.replicas, 0),
     cpuQuota,
     fsync: values.fsync ?? false,
+    archiving: values.backups ?? false,
     // The servers must outlive this command, cgroups included.
     detached: true,
     log,
   });
+  if (values.backups) {
+    try {
+      await enableBackups(cluster, {
+        archiveTimeoutS:
+          values['archive-timeout'] === undefined
+            ? 60
+            : wholeNumber('--archive-timeout', values['archive-timeout'], 1),
+        log,
+      });
+    } catch (err) {
+      log('pgBackRest could not be configured; stopping the cluster');
+      await stopCluster(cluster).catch((stopErr: unknown) => log(`cleanup failed too: ${String(stopErr)}`));
+      throw err;
+    }
+  }
   let redis: RedisServers | null = null;
   if (redisMode !== null) {
     try {
@@ -161,6 +202,57 @@ async function up(dir: string, values: Values): Promise<number> {
   if (redis !== null) process.stdout.write(`HOP_REDIS_URL="${redis.url}"\n`);
   return 0;
 }
+
+async function backup(dir: string, values: Values): Promise<number> {
+  const cluster = await loadCluster(dir);
+  const type = values.type ?? 'full';
+  if (type !== 'full' && type !== 'diff' && type !== 'incr') {
+    throw new UsageError(`--type needs full, diff or incr, got '${type}'`);
+  }
+  const shards =
+    values.shard === undefined
+      ? Array.from({ length: cluster.shards }, (_, i) => i)
+      : [shardNumber(cluster, values.shard)];
+  for (const shard of shards) {
+    const r = await backupShard(cluster, shard, type);
+    process.stdout.write(
+      `shard ${shard}: ${r.type} backup ${r.label} in ${r.seconds.toFixed(1)} s, ` +
+        `${mib(r.databaseBytes)} MiB of database, ${mib(r.repoBytes)} MiB in the repository, verified\n`,
+    );
+  }
+  return 0;
+}
+
+async function restore(dir: string, values: Values): Promise<number> {
+  const cluster = await loadCluster(dir);
+  if (values.shard === undefined) throw new UsageError('restore needs --shard N');
+  const shard = shardNumber(cluster, values.shard);
+  if ((values.time === undefined) === (values.latest !== true)) {
+    throw new UsageError('restore needs one of --time ISO8601 and --latest');
+  }
+  const time = values.time === undefined ? null : new Date(values.time);
+  if (time !== null && Number.isNaN(time.getTime())) {
+    throw new UsageError(`--time needs an ISO 8601 time, got '${values.time}'`);
+  }
+  const r = await restoreShard(cluster, shard, {
+    time,
+    into: values.into === undefined ? null : resolve(values.into),
+  });
+  const what = time === null ? 'the end of its archived WAL' : time.toISOString();
+  process.stdout.write(
+    `shard ${shard} restored to ${what} in ${r.seconds.toFixed(1)} s ` +
+      `${values.into === undefined ? 'in place' : `into ${r.dataDir}`}, serving at\n${r.url}\n`,
+  );
+  return 0;
+}
+
+function shardNumber(c: Cluster, text: string): number {
+  const n = wholeNumber('--shard', text, 0);
+  if (n >= c.shards) throw new UsageError(`--shard ${n}: the cluster has shards 0 to ${c.shards - 1}`);
+  return n;
+}
+
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 
 async function down(dir: string): Promise<number> {
   // Redis first: stopping PostgreSQL removes the directory Redis runs in.

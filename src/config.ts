@@ -10,6 +10,11 @@ export interface Config {
   host: string;
   /** null keeps the embedded database in memory (tests, throwaway runs). */
   dataDir: string | null;
+  /**
+   * Embedded: the directory of the fsynced change log (null: none). Defaults to `changes` in the
+   * data directory; a database in memory has none.
+   */
+  changeLog: string | null;
   /** The embedded database: its buffer pool (MB) and how V8 compiles its WASM. */
   dbBuffersMb: number;
   dbCompiler: 'baseline' | 'optimizing';
@@ -79,6 +84,10 @@ export interface Config {
   webhookRetryBaseMs: number;
   webhookRetryWindowMs: number;
   webhookAllowTargets: WebhookAllowList;
+  /** Embedded: where scheduled backups go (null: none), how often, and how many are kept. */
+  backupDir: string | null;
+  backupIntervalMs: number;
+  backupKeep: number;
   /** OpenTelemetry's standard OTEL_* variables (tracing/tracing-config.ts); off unless they ask. */
   tracing: TracingSettings;
 }
@@ -114,6 +123,20 @@ const int =
     if (!/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
       throw new ConfigError(`must be a whole number from ${min} to ${max}`);
     }
+    return n;
+  };
+
+/** A duration such as 90s, 15m, 6h or 1d (a bare number is milliseconds), within [min, max] ms. */
+const duration =
+  (min: number, max: number): Parser<number> =>
+  (raw) => {
+    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(raw.trim());
+    const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m?.[2] ?? 'ms'] ?? 1;
+    const n = m === null ? Number.NaN : Number(m[1]) * unit;
+    if (!Number.isSafeInteger(n) || n < min || n > max)
+      throw new ConfigError(
+        `must be a duration such as 90s, 15m, 6h or 1d, from ${min / 1000} s to ${max / 86_400_000} days`,
+      );
     return n;
   };
 
@@ -243,6 +266,14 @@ const settings = [
     default: './data',
     help: 'Where the embedded database lives; ":memory:" keeps it in memory',
     parse: (r: string) => (r === ':memory:' ? null : r),
+  },
+  {
+    key: 'changeLog',
+    env: 'HOP_CHANGE_LOG',
+    flag: 'change-log',
+    default: '',
+    help: "Embedded: the directory of the change log that is fsynced before a link change is answered and replayed at start (default: HOP_DATA_DIR/changes; off: no log, a crash of the machine may lose recent changes). Put it on another disk to survive losing the data directory's",
+    parse: (r: string) => r,
   },
   {
     key: 'dbBuffersMb',
@@ -781,6 +812,30 @@ const settings = [
       }
     },
   },
+  {
+    key: 'backupDir',
+    env: 'HOP_BACKUP_DIR',
+    flag: 'backup-dir',
+    default: '',
+    help: 'Embedded: a directory for scheduled backups (hop-backup-<UTC time>.gz, one directory per data directory); empty: no scheduled backups',
+    parse: (r: string) => (r.trim() === '' ? null : r),
+  },
+  {
+    key: 'backupIntervalMs',
+    env: 'HOP_BACKUP_INTERVAL',
+    flag: 'backup-interval',
+    default: '6h',
+    help: 'Embedded: time between scheduled backups (e.g. 30m, 6h, 1d); the first is due one interval after the newest good one in HOP_BACKUP_DIR',
+    parse: duration(1_000, 30 * 86_400_000),
+  },
+  {
+    key: 'backupKeep',
+    env: 'HOP_BACKUP_KEEP',
+    flag: 'backup-keep',
+    default: '7',
+    help: 'Embedded: scheduled backups kept; older ones are deleted only after a new one succeeded',
+    parse: int(1, 10_000),
+  },
 ] as const satisfies readonly Setting<keyof Config>[];
 
 export const SETTINGS: readonly { env: string; flag: string; default: string; help: string }[] = settings;
@@ -806,6 +861,13 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
   }
   const cfg = out as unknown as Config;
   cfg.tracing = tracingSettings(env);
+  const changeLog = cfg.changeLog as unknown as string;
+  cfg.changeLog =
+    changeLog === 'off' || cfg.dataDir === null
+      ? null
+      : changeLog === ''
+        ? `${cfg.dataDir.replace(/\/+$/, '')}/changes`
+        : changeLog;
   if (cfg.clickPipeline === 'stream' && cfg.redis === null) {
     throw new Error(
       'Invalid configuration: HOP_CLICK_PIPELINE=stream needs HOP_REDIS_URL (the stream lives in Redis).',

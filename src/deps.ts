@@ -1,6 +1,7 @@
 // The composition root: the one place that picks adapters. Everything else receives Deps.
 // The PostgreSQL and Redis adapters are imported when configured, not before: their client
 // libraries cost a server on the embedded default tens of MB it would never use.
+import { existsSync } from 'node:fs';
 import { ClickEnricher } from './analytics/click-enricher.ts';
 import { ClickFeed } from './analytics/click-feed.ts';
 import { ClickUpkeep } from './analytics/click-upkeep.ts';
@@ -36,6 +37,7 @@ import { MemoryRateLimiter } from './ratelimit/memory-rate-limiter.ts';
 import type { RateLimiter } from './ratelimit/rate-limiter.ts';
 import { RedisRateLimiter } from './ratelimit/redis-rate-limiter.ts';
 import { LinkResolver } from './redirect/resolve-link.ts';
+import { EmbeddedBackups } from './storage/embedded/backup-service.ts';
 import { openEmbeddedStore } from './storage/embedded/open-embedded-store.ts';
 import type { ClickLog, Store } from './storage/ports.ts';
 import { traceL1, traceL2, traceStore } from './tracing/adapter-spans.ts';
@@ -76,6 +78,8 @@ export interface Deps {
   readonly domains: DomainDirectory;
   /** Counts requests that found no link. */
   readonly orphans: OrphanCounter;
+  /** Embedded with a data directory: `hop backup`'s control socket and scheduled backups. */
+  readonly backups: EmbeddedBackups | null;
   readonly now: () => number;
 }
 
@@ -85,7 +89,11 @@ export function urlPolicyFor(config: Config): UrlPolicy {
 }
 
 /** Opens the store the configuration names: PostgreSQL servers when HOP_DATABASE_URLS is set. */
-export async function openStore(config: Config, metrics: Metrics | null = null): Promise<Store> {
+export async function openStore(
+  config: Config,
+  metrics: Metrics | null = null,
+  log: Logger | null = null,
+): Promise<Store> {
   if (config.databaseUrls !== null) {
     const observer =
       metrics === null
@@ -98,11 +106,53 @@ export async function openStore(config: Config, metrics: Metrics | null = null):
     const { openPostgresStore } = await import('./storage/postgres/open-postgres-store.ts');
     return openPostgresStore({ ...config, databaseUrls: config.databaseUrls }, observer);
   }
-  return openEmbeddedStore({
+  const store = await openEmbeddedStore({
     dataDir: config.dataDir,
     codeLength: config.codeLength,
     database: { buffersMb: config.dbBuffersMb, compiler: config.dbCompiler },
   });
+  if (config.changeLog === null) return store;
+  try {
+    const { ChangeLog } = await import('./storage/embedded/change-log.ts');
+    const { withChangeLog } = await import('./storage/embedded/logged-store.ts');
+    const opened = await ChangeLog.open(config.changeLog, store, {
+      synced: (n, s) => metrics?.changeLogSynced(n, s),
+    });
+    if (opened.replayed > 0 || opened.tornBytes > 0) {
+      log?.warn(
+        { replayed: opened.replayed, tornBytes: opened.tornBytes, changeLog: config.changeLog },
+        'replayed link changes from the change log that the database lacked',
+      );
+    }
+    return withChangeLog(store, opened.log);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+/**
+ * What runs after each embedded backup that is safely written (scheduled, asked for by `hop
+ * backup`, or taken by `hop backup` of a stopped data directory), with the newest change the
+ * backup holds. `store` is the serving process's store; null when the CLI took the backup itself.
+ */
+export function afterBackupHook(
+  config: Config,
+  store: Store | null,
+): (lastChangeSeq: number) => Promise<void> {
+  const dir = config.changeLog;
+  if (dir === null || config.databaseUrls !== null) return async () => {};
+  // The backup holds every change up to its seq: the log keeps only what came after.
+  return async (seq) => {
+    const { changeLogOf } = await import('./storage/embedded/logged-store.ts');
+    const log = store === null ? null : changeLogOf(store);
+    if (log !== null) {
+      await log.pruneThrough(seq);
+      return;
+    }
+    const { ChangeLog } = await import('./storage/embedded/change-log.ts');
+    if (existsSync(dir)) ChangeLog.pruneDir(dir, seq);
+  };
 }
 
 const REDIS_BOOT_WAIT_MS = 3_000;
@@ -247,6 +297,7 @@ export async function buildDeps(
     metrics?: Metrics;
     resolveHost?: ResolveHost;
     tracing?: Tracing;
+    afterBackup?: (lastChangeSeq: number) => Promise<void>;
   } = {},
 ): Promise<Deps> {
   const tracing =
@@ -258,7 +309,7 @@ export async function buildDeps(
     log.info({ sampler: config.tracing.sampler, ratio: config.tracing.ratio }, 'tracing on');
   const metrics = overrides.metrics ?? createPrometheusMetrics({ defaultMetrics: true });
   // With tracing off each of these is the adapter itself; on, its calls in traced requests get spans.
-  const store = traceStore(overrides.store ?? (await openStore(config, metrics)), tracing);
+  const store = traceStore(overrides.store ?? (await openStore(config, metrics, log)), tracing);
   if (store.topology !== undefined) metrics.watchStore(() => store.topology!());
   const dbThread = isClickLog(store) ? (store.databaseThread ?? null) : null;
   if (dbThread !== null) metrics.watchDatabaseMemory(() => dbThread.call({ op: 'memory' }));
@@ -379,6 +430,24 @@ export async function buildDeps(
     urlPolicy,
     domains,
     orphans,
+    backups:
+      dbThread === null || config.dataDir === null
+        ? null
+        : new EmbeddedBackups(
+            dbThread,
+            {
+              dataDir: config.dataDir,
+              dir: config.backupDir,
+              intervalMs: config.backupIntervalMs,
+              keep: config.backupKeep,
+            },
+            {
+              beforeSnapshot: () => clicks.flush(),
+              afterBackup: overrides.afterBackup ?? afterBackupHook(config, store),
+            },
+            metrics,
+            log,
+          ),
     now: Date.now,
   };
 }
@@ -389,6 +458,7 @@ export async function closeDeps(deps: Deps): Promise<void> {
   deps.visitorSalts.stop();
   deps.domains.stop();
   try {
+    await deps.backups?.stop();
     await deps.orphans.stop();
     await deps.clickUpkeep.stop();
     await deps.clicks.close();

@@ -36,6 +36,8 @@ export async function serve(
   const app = await buildApp(deps, state);
   const first = await ensureInitialKey(deps.store, config.initialApiKey, new Date());
   await app.listen({ port: config.port, host: config.host });
+  // `hop backup`'s control socket, and scheduled backups when HOP_BACKUP_DIR is set.
+  await deps.backups?.start();
   deps.log.info(
     { url: config.publicUrl, listen: `${config.host}:${config.port}`, store: deps.store.kind },
     'hop listening',

@@ -61,6 +61,12 @@ export interface Cluster {
   id: string;
   /** Where the PostgreSQL binaries were found, so a later process restarts servers with the same ones. */
   binDir: string;
+  /** Primaries start with archive_mode on (the archive command is set once backups are configured). */
+  archiving?: boolean;
+  /** pgBackRest, once configured (backups.ts). */
+  backups?: { configFile: string; repoDir: string; archiveTimeoutS: number } | null;
+  /** Data dirs of servers `restore --into` started beside the cluster; `down` stops them too. */
+  restored?: string[];
 }
 
 export interface StartOptions {
@@ -74,6 +80,11 @@ export interface StartOptions {
   fsync?: boolean;
   /** Default 200. */
   maxConnections?: number;
+  /**
+   * Primaries start with archive_mode on and an empty archive_command (WAL is kept until one is
+   * set), so pgBackRest can be configured without a restart (backups.ts: enableBackups).
+   */
+  archiving?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
   /**
@@ -127,7 +138,17 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     opts.dir === undefined ? await mkdtemp(join(tmpdir(), 'hop-cluster-')) : await claimDir(opts.dir, log);
 
   const id = randomBytes(4).toString('hex');
-  const cluster: Cluster = { dir, shards, replicas, servers: [], cpuQuota, id, binDir };
+  const cluster: Cluster = {
+    dir,
+    shards,
+    replicas,
+    servers: [],
+    cpuQuota,
+    id,
+    binDir,
+    archiving: opts.archiving ?? false,
+    backups: null,
+  };
   const ports = await freePorts(shards * (1 + replicas));
   for (let shard = 0; shard < shards; shard++) {
     for (let replica = 0; replica <= replicas; replica++) {
@@ -219,6 +240,8 @@ async function startShard(c: Cluster, shard: number, settings: ServerSettings, l
     fsync: settings.fsync ? 'on' : 'off',
     full_page_writes: settings.fsync ? 'on' : 'off',
     log_min_messages: 'warning',
+    // A replica copies this file; on a standby archive_mode=on archives nothing.
+    ...(c.archiving ? { archive_mode: 'on', archive_command: "''" } : {}),
   });
   await startPostmaster(c, primary, true);
   log(`${primary.name} up on port ${primary.port} (pid ${primary.pid})`);
@@ -257,7 +280,7 @@ async function startShard(c: Cluster, shard: number, settings: ServerSettings, l
  * pg_ctl start, then the postmaster into its cgroup. A port picked free can be taken before the server
  * binds it; with `retryPort` the server gets another one instead of failing.
  */
-async function startPostmaster(c: Cluster, s: ClusterServer, retryPort: boolean): Promise<void> {
+export async function startPostmaster(c: Cluster, s: ClusterServer, retryPort: boolean): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await runPg(c, 'pg_ctl', ['-D', s.dataDir, '-l', s.logFile, '-w', '-t', '60', 'start'], {
@@ -283,7 +306,7 @@ async function startPostmaster(c: Cluster, s: ClusterServer, retryPort: boolean)
 }
 
 /** Polls the primary's pg_stat_replication until the replica's walreceiver is streaming. */
-async function waitStreaming(c: Cluster, replica: ClusterServer): Promise<void> {
+export async function waitStreaming(c: Cluster, replica: ClusterServer): Promise<void> {
   const primary = primaryOf(c, replica.shard);
   const deadline = Date.now() + STREAMING_TIMEOUT_MS;
   let last = 'no walsender for it';
@@ -418,6 +441,13 @@ export async function stopCluster(
       }),
   );
   await Promise.all(c.servers.map((s) => stopServer(c, s.name, 'fast')));
+  await Promise.all(
+    (c.restored ?? []).map((d) =>
+      runPg(c, 'pg_ctl', ['-D', d, '-m', 'immediate', '-w', '-t', '20', 'stop'], { timeoutMs: 30_000 }).catch(
+        () => {},
+      ),
+    ),
+  );
   // Anything a fallback left (an orphaned backend of a killed postmaster) goes now.
   const leftovers = clusterPids(c);
   for (const pid of leftovers) signal(pid, 'SIGKILL');
@@ -702,19 +732,19 @@ async function claimDir(path: string, log: (line: string) => void): Promise<stri
   return dir;
 }
 
-async function saveCluster(c: Cluster): Promise<void> {
+export async function saveCluster(c: Cluster): Promise<void> {
   const file = join(c.dir, CLUSTER_FILE);
   // Through a rename, so a reader in another process never sees half a file.
   await writeFile(`${file}.tmp`, `${JSON.stringify(c, null, 2)}\n`);
   await rename(`${file}.tmp`, file);
 }
 
-async function appendConf(dataDir: string, settings: Record<string, string>): Promise<void> {
+export async function appendConf(dataDir: string, settings: Record<string, string>): Promise<void> {
   const lines = Object.entries(settings).map(([k, v]) => `${k} = ${v}`);
   await appendFile(join(dataDir, 'postgresql.conf'), `\n# Hop local cluster\n${lines.join('\n')}\n`);
 }
 
-function quoteConf(value: string): string {
+export function quoteConf(value: string): string {
   return `'${value.replaceAll("'", "''")}'`;
 }
 
@@ -728,7 +758,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Root runs the servers as postgres, which must own their directories (initdb refuses otherwise). */
-async function ownDir(path: string): Promise<void> {
+export async function ownDir(path: string): Promise<void> {
   if (!asRoot()) return;
   const { uid, gid } = await serverUser();
   await chown(path, uid, gid);
@@ -765,7 +795,7 @@ async function serverUser(): Promise<{ uid: number; gid: number }> {
   return serverUserIds;
 }
 
-async function logTail(file: string, lines = 20): Promise<string> {
+export async function logTail(file: string, lines = 20): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
@@ -820,7 +850,7 @@ interface RunOptions {
  * Runs one of PostgreSQL's programs, as postgres when we are root (they refuse to run as root), with a
  * bounded time; a failure names the command and carries its stderr and the server log's tail.
  */
-async function runPg(c: Cluster, bin: string, args: string[], opts: RunOptions = {}): Promise<string> {
+export async function runPg(c: Cluster, bin: string, args: string[], opts: RunOptions = {}): Promise<string> {
   const path = bin.includes('/') ? bin : join(c.binDir, bin);
   const [command, argv] = asRoot() ? ['runuser', ['-u', SERVER_USER, '--', path, ...args]] : [path, args];
   const shown = `${bin} ${args.join(' ')}`;
@@ -861,7 +891,7 @@ async function runPg(c: Cluster, bin: string, args: string[], opts: RunOptions =
   );
 }
 
-async function withClient<T>(
+export async function withClient<T>(
   port: number,
   database: string,
   fn: (client: pg.Client) => Promise<T>,
@@ -884,14 +914,14 @@ async function withClient<T>(
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-async function freePorts(n: number): Promise<number[]> {
+export async function freePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
   // Each probe closes before the next opens, so the kernel may hand the same port out twice.
   while (ports.size < n) ports.add(await freePort());
   return [...ports];
 }
 
-function serverUrl(port: number): string {
+export function serverUrl(port: number): string {
   return `postgres://${SERVER_USER}@127.0.0.1:${port}/${DATABASE}`;
 }
 
@@ -900,7 +930,7 @@ function clusterName(c: Cluster, s: ClusterServer | null): string {
   return s === null ? `hop-${c.id}-` : `hop-${c.id}-${s.name}`;
 }
 
-function serverNamed(c: Cluster, name: string): ClusterServer {
+export function serverNamed(c: Cluster, name: string): ClusterServer {
   const s = c.servers.find((x) => x.name === name);
   if (s === undefined) {
     throw new ClusterError(`no server ${name} in the cluster (${c.servers.map((x) => x.name).join(', ')})`);
@@ -908,7 +938,7 @@ function serverNamed(c: Cluster, name: string): ClusterServer {
   return s;
 }
 
-function primaryOf(c: Cluster, shard: number): ClusterServer {
+export function primaryOf(c: Cluster, shard: number): ClusterServer {
   return c.servers.find((s) => s.shard === shard && s.role === 'primary')!;
 }
 

@@ -1,5 +1,5 @@
-// The `hop` command: serve (default), migrate, keys, export, import, worker, dlq, replay. Flags
-// work on every command (flags > environment > defaults); `--help` on each says what it takes.
+// The `hop` command: serve (default), migrate, keys, export, import, backup, restore, worker, dlq,
+// replay. Flags work on every command (flags > environment > defaults); `--help` on each says what it takes.
 // Each command's code is loaded when it runs: a server on the embedded default never loads the
 // worker's, the dead letters' or the replay's Redis and PostgreSQL clients (tens of MB).
 import { parseArgs } from 'node:util';
@@ -57,6 +57,42 @@ const commands: Record<string, Command> = {
         err,
       ),
   },
+  backup: {
+    usage: 'hop backup [--output FILE]',
+    summary: 'Back up the embedded database (asks the running server, or opens a stopped data directory)',
+    options: {
+      output: {
+        type: 'string',
+        help: 'File to write (default: hop-backup-<UTC time>.gz in HOP_BACKUP_DIR, else here)',
+      },
+    },
+    run: async (config, a) =>
+      (await import('./backup.ts')).runBackup(
+        config,
+        (a.values.output as string | undefined) ?? null,
+        out,
+        err,
+      ),
+  },
+  restore: {
+    usage: 'hop restore FILE [--data-dir DIR] [--until ISO8601 --change-log LOG]',
+    summary:
+      'Restore a backup into an empty data directory and check it against the backup; --until: then replay the change log up to that time',
+    options: {
+      until: {
+        type: 'string',
+        help: 'point in time: apply the change log (--change-log) up to it; the copy is for hop recover-links, not for serving',
+      },
+    },
+    run: async (config, a) =>
+      (await import('./backup.ts')).runRestore(
+        config,
+        a.positionals[0],
+        out,
+        err,
+        (a.values.until as string | undefined) ?? null,
+      ),
+  },
   worker: {
     usage: 'hop worker [config flags]',
     summary: 'Write the click stream (Redis Streams) into rollups; run one or more beside Hop',
@@ -102,6 +138,30 @@ const commands: Record<string, Command> = {
           into: a.values.into as string | undefined,
           shard: a.values.shard as string | undefined,
           from: a.values.from as string | undefined,
+        },
+        out,
+        err,
+      ),
+  },
+  'recover-links': {
+    usage: 'hop recover-links --from <data dir | postgres://…> --since <ISO time> [--dry-run]',
+    summary:
+      'Put back links lost to a mistake (deleted since --since, or missing) from a copy taken before it; keeps later writes',
+    options: {
+      from: {
+        type: 'string',
+        help: 'the copy from before the mistake: a restored data dir or a database URL',
+      },
+      since: { type: 'string', help: 'when the mistake began: tombstones at or after it are lifted' },
+      'dry-run': { type: 'boolean', help: 'count what would be put back, change nothing' },
+    },
+    run: async (config, a) =>
+      (await import('./recover-links.ts')).runRecoverLinks(
+        config,
+        {
+          from: a.values.from as string | undefined,
+          since: a.values.since as string | undefined,
+          dryRun: a.values['dry-run'] === true,
         },
         out,
         err,

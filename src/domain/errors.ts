@@ -27,6 +27,10 @@ export const errorTable = {
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'The service is temporarily unavailable' },
+  write_in_doubt: {
+    status: 503,
+    title: 'The write may have been applied but is not durable yet; retry it with the same Idempotency-Key',
+  },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorTable;

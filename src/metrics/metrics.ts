@@ -57,8 +57,15 @@ export interface Metrics {
   redisCommand(op: string, seconds: number, ok: boolean): void;
   /** A rate-limit decision made by the in-process fallback because Redis was unreachable. */
   rateLimitFallback(): void;
+  /** Embedded: one group commit of the change log (changes appended, read + write + fsync time). */
+  changeLogSynced(changes: number, seconds: number): void;
   /** A circuit breaker changed state (closed, open, half_open). */
   breakerState(name: string, state: string): void;
+  /** Embedded: scheduled backups are on, every this many seconds (the backup-age alert's guard). */
+  backupScheduled(intervalSeconds: number): void;
+  /** A good backup: its time (epoch s), and for one just taken its duration and size. */
+  backupSucceeded(atSeconds: number, seconds: number | null, bytes: number): void;
+  backupFailed(): void;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
   snapshot(): Promise<MetricsSnapshot>;
@@ -87,7 +94,11 @@ export const noopMetrics: Metrics = {
   storeLookup() {},
   redisCommand() {},
   breakerState() {},
+  backupScheduled() {},
+  backupSucceeded() {},
+  backupFailed() {},
   rateLimitFallback() {},
+  changeLogSynced() {},
   async render() {
     return { contentType: 'text/plain; version=0.0.4', body: '' };
   },

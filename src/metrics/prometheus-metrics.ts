@@ -94,6 +94,17 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
       pending.dropped = 0;
     },
   });
+  const changeLogSyncs = new Histogram({
+    name: 'hop_change_log_sync_seconds',
+    help: 'Embedded: one group commit of the change log (read the new changes, append, fsync)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [register],
+  });
+  const changeLogChanges = new Counter({
+    name: 'hop_change_log_changes_total',
+    help: 'Embedded: link changes written to the change log and fsynced',
+    registers: [register],
+  });
   const batches = new Histogram({
     name: 'hop_click_batch_write_seconds',
     help: 'Time to write one click batch',
@@ -294,6 +305,33 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
     labelNames: ['breaker'] as const,
     registers: [register],
   });
+  // Embedded backups (HOP_BACKUP_DIR). The last success is 0 until one is known, which the
+  // backup-age alert reads as "none" only where the interval says backups are scheduled.
+  const backupInterval = new Gauge({
+    name: 'hop_backup_interval_seconds',
+    help: 'Embedded: seconds between scheduled backups (0: not scheduled)',
+    registers: [register],
+  });
+  const backupLast = new Gauge({
+    name: 'hop_backup_last_success_timestamp_seconds',
+    help: 'Embedded: when the newest good backup in HOP_BACKUP_DIR was taken (read from the directory at start)',
+    registers: [register],
+  });
+  const backupSeconds = new Gauge({
+    name: 'hop_backup_duration_seconds',
+    help: 'Embedded: how long the last scheduled backup took (snapshot, compress, write, fsync)',
+    registers: [register],
+  });
+  const backupBytes = new Gauge({
+    name: 'hop_backup_size_bytes',
+    help: 'Embedded: size of the newest good backup file',
+    registers: [register],
+  });
+  const backupFailures = new Counter({
+    name: 'hop_backup_failures_total',
+    help: 'Embedded: scheduled backups that failed',
+    registers: [register],
+  });
   const cacheKeys = { l1: {}, l2: {} } as Record<'l1' | 'l2', Partial<Record<CacheResult, string>>>;
   return {
     redirect(o) {
@@ -352,6 +390,17 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
       child.observe(seconds);
     },
     rateLimitFallback: () => limiterFallbacks.inc(),
+    changeLogSynced(changes, seconds) {
+      changeLogSyncs.observe(seconds);
+      changeLogChanges.inc(changes);
+    },
+    backupScheduled: (interval) => backupInterval.set(interval),
+    backupSucceeded(at, seconds, bytes) {
+      backupLast.set(at);
+      if (seconds !== null) backupSeconds.set(seconds);
+      backupBytes.set(bytes);
+    },
+    backupFailed: () => backupFailures.inc(),
     breakerState: (name, state) =>
       breakers.labels(name).set(state === 'open' ? 2 : state === 'half-open' ? 1 : 0),
     watchStore(t) {

@@ -140,6 +140,13 @@ export interface LinkStore {
   importLinks(links: readonly Link[]): Promise<ImportStatus[]>;
   /** Every link in code order, tombstones only when asked. */
   exportLinks(opts: { includeDeleted: boolean }): AsyncIterable<Link>;
+  /**
+   * Operator-error recovery: puts back links as a copy from before the mistake holds them, but only
+   * where this store has no row for the code, or a tombstone made at or after `deletedSince`. A
+   * link that is live here (changed since, or never touched) is left as it is. Each link put back is
+   * an outbox event. Returns what happened to each.
+   */
+  restoreLinks(links: readonly Link[], deletedSince: Date, now: Date): Promise<RestoreStatus[]>;
   /** How many change streams there are: one per shard, each with its own sequence. */
   readonly changeStreams: number;
   /** The change stream (DESIGN §6): outbox rows of stream (shard) `stream` after `afterSeq`, in order. */
@@ -147,6 +154,9 @@ export interface LinkStore {
   /** The relay appended every change of `stream` up to throughSeq to the change stream in Redis. */
   markChangesPublished(throughSeq: number, stream?: number): Promise<void>;
 }
+
+/** recreated: no row had the code; undeleted: its tombstone was lifted; kept: left as it is here. */
+export type RestoreStatus = 'recreated' | 'undeleted' | 'kept';
 
 export interface ChangeEvent {
   readonly seq: number;

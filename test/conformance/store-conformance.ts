@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { bucketOf } from '../../src/domain/bucket.ts';
 import { ALL_LINKS, estimateVisitors } from '../../src/domain/clicks.ts';
+import { linkKey } from '../../src/domain/domains.ts';
 import type { Link } from '../../src/domain/link.ts';
 import { ensureInitialKey, hashApiKey } from '../../src/keys/api-keys.ts';
 import type { Store } from '../../src/storage/ports.ts';
@@ -878,6 +879,46 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       assert.equal(await store.revokeApiKey('key_abc', new Date()), false);
       const listed = (await store.listApiKeys()).find((k) => k.id === 'key_abc');
       assert.notEqual(listed?.revokedAt ?? null, null);
+    });
+
+    test('restoring links after a mass delete: tombstones since the mistake lifted, the rest kept', async () => {
+      const make = async (url: string) => {
+        const r = await store.createLink(newLink({ f: { url } }));
+        assert.equal(r.kind, 'created');
+        return r.kind === 'created' ? r.link : (null as never);
+      };
+      const early = await make('https://restore.example/early-delete');
+      const live = await make('https://restore.example/live');
+      const victim = await make('https://restore.example/victim');
+      const t0 = new Date(Date.now() - 60_000);
+      await store.deleteLink(linkKey('', early.code), new Date(t0.getTime() - 60_000));
+      const mistake = new Date(t0.getTime() + 1_000);
+      await store.deleteLink(linkKey('', victim.code), mistake);
+      await store.updateLink(linkKey('', live.code), { url: 'https://restore.example/live-edited' }, mistake);
+      const missing = {
+        ...victim,
+        code: `gone${Date.now() % 100000}`,
+        url: 'https://restore.example/missing',
+      };
+      const missingLink = { ...missing, bucket: bucketOf(missing.code) };
+      const statuses = await store.restoreLinks([early, live, victim, missingLink], t0, new Date());
+      assert.deepEqual(statuses, ['kept', 'kept', 'undeleted', 'recreated']);
+      assert.equal((await store.getLink(linkKey('', victim.code)))?.url, 'https://restore.example/victim');
+      assert.equal((await store.getLink(linkKey('', victim.code)))?.deletedAt, null);
+      assert.equal((await store.getLink(linkKey('', missing.code)))?.url, 'https://restore.example/missing');
+      assert.equal((await store.getLink(linkKey('', live.code)))?.url, 'https://restore.example/live-edited');
+      const liveCodes = new Set<string>();
+      for await (const l of store.exportLinks({ includeDeleted: false })) liveCodes.add(l.code);
+      assert.ok(!liveCodes.has(early.code), 'a link deleted before the mistake stays deleted');
+      assert.ok(liveCodes.has(victim.code));
+      // Every stream (a shard each), each link's changes in order: the restore is the last one.
+      const lastKind = new Map<string, string>();
+      for (let stream = 0; stream < store.changeStreams; stream++) {
+        for (const c of await store.readChanges(0, 100_000, stream)) lastKind.set(c.code, c.kind);
+      }
+      assert.equal(lastKind.get(linkKey('', victim.code)), 'link.updated');
+      assert.equal(lastKind.get(linkKey('', missing.code)), 'link.created');
+      assert.equal(lastKind.get(linkKey('', early.code)), 'link.deleted');
     });
 
     test('readiness answers while open', async () => {

@@ -6,6 +6,7 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { load, snapshot } from './backup-thread.mjs';
 
 const port = parentPort;
 const transactions = new Map();
@@ -123,6 +124,20 @@ port.on('message', async (m) => {
       case 'click-stats':
         if (clicks === null) throw new Error('the click writer is not running on this thread');
         reply(m.id, await clicks.clickStats(m.query));
+        break;
+      case 'backup-snapshot': {
+        // Held clicks first, so the snapshot has them; the tables' bytes move, not copied.
+        await clicks?.flush();
+        const snap = await snapshot(db, m.keepCsv !== false);
+        port.postMessage(
+          { id: m.id, ok: true, result: snap },
+          snap.tables.map((t) => t.csv.buffer),
+        );
+        break;
+      }
+      case 'backup-load':
+        await load(db, m.tables, m.sequences);
+        reply(m.id, null);
         break;
       case 'exec':
         await target(m.tx).exec(m.sql);

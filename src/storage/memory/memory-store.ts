@@ -30,6 +30,7 @@ import type {
   OrphanStats,
   OrphanType,
   OrphanVisit,
+  RestoreStatus,
   SearchedLink,
   StatsQuery,
   Store,
@@ -219,6 +220,17 @@ export class MemoryStore implements Store, ClickLog {
       this.links.set(keyOf(l), l);
       this.emit('link.created', l, new Date());
       return 'created';
+    });
+  }
+
+  async restoreLinks(links: readonly Link[], deletedSince: Date, now: Date): Promise<RestoreStatus[]> {
+    return links.map((l) => {
+      const ex = this.links.get(keyOf(l));
+      if (ex !== undefined && (ex.deletedAt === null || ex.deletedAt < deletedSince)) return 'kept';
+      const back = { ...l, deletedAt: null, updatedAt: now };
+      this.links.set(keyOf(l), back);
+      this.emit(ex === undefined ? 'link.created' : 'link.updated', back, now);
+      return ex === undefined ? 'recreated' : 'undeleted';
     });
   }
 

@@ -33,6 +33,7 @@ import type {
   OrphanQuery,
   OrphanStats,
   OrphanVisit,
+  RestoreStatus,
   SearchedLink,
   StatsQuery,
   Store,
@@ -286,6 +287,29 @@ export class ShardedStore implements Store {
     await Promise.all(
       [...byShard].map(async ([sh, idx]) => {
         const statuses = await sh.primaryStore.importLinks(idx.map((i) => links[i]!));
+        await this.noteWrite(sh);
+        idx.forEach((i, k) => {
+          out[i] = statuses[k]!;
+        });
+      }),
+    );
+    return out;
+  }
+
+  async restoreLinks(links: readonly Link[], deletedSince: Date, now: Date): Promise<RestoreStatus[]> {
+    const byShard = new Map<ShardNode, number[]>();
+    links.forEach((l, i) => {
+      const sh = this.shardFor(l.code);
+      byShard.set(sh, [...(byShard.get(sh) ?? []), i]);
+    });
+    const out: RestoreStatus[] = new Array(links.length);
+    await Promise.all(
+      [...byShard].map(async ([sh, idx]) => {
+        const statuses = await sh.primaryStore.restoreLinks(
+          idx.map((i) => links[i]!),
+          deletedSince,
+          now,
+        );
         await this.noteWrite(sh);
         idx.forEach((i, k) => {
           out[i] = statuses[k]!;

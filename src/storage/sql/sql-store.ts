@@ -32,6 +32,7 @@ import type {
   OrphanQuery,
   OrphanStats,
   OrphanVisit,
+  RestoreStatus,
   SearchedLink,
   StatsQuery,
   Store,
@@ -589,6 +590,38 @@ export class SqlStore implements Store, ClickLog {
       const ex = existing.get(k) ?? (created.has(k) ? first.get(k) : undefined);
       return ex !== undefined && sameMapping(ex, l) ? 'unchanged' : 'conflict';
     });
+  }
+
+  async restoreLinks(links: readonly Link[], deletedSince: Date, now: Date): Promise<RestoreStatus[]> {
+    if (links.length === 0) return [];
+    const keyOf = (l: { code: string; domain: string }) => linkKey(l.domain, l.code);
+    const unique = [
+      ...new Map(links.map((l) => [keyOf(l), { ...l, deletedAt: null, updatedAt: now }])).values(),
+    ];
+    const updates = LINK_COLUMNS.split(',')
+      .map((c) => c.trim())
+      .filter((c) => c !== 'code' && c !== 'domain')
+      .map((c) => `${c} = EXCLUDED.${c}`)
+      .join(', ');
+    const back = await this.db.transaction(async (tx) => {
+      // Only a missing row or a tombstone made since the mistake is written: anything live here
+      // was written after the copy was taken and wins. xmax = 0 marks a row inserted, not updated.
+      const res = await tx.query<LinkRow & { inserted: boolean }>(
+        insertFromRecordset(`${LINK_COLUMNS}, (xmax = 0) AS inserted`).replace(
+          'ON CONFLICT (code, domain) DO NOTHING',
+          `ON CONFLICT (code, domain) DO UPDATE SET ${updates}
+             WHERE links.deleted_at IS NOT NULL AND links.deleted_at >= $2::timestamptz`,
+        ),
+        [JSON.stringify(unique.map(linkToJson)), deletedSince],
+      );
+      const events = res.rows.map((r) => ({
+        kind: r.inserted ? 'link.created' : 'link.updated',
+        link: linkToJson(rowToLink(r)),
+      }));
+      if (events.length > 0) await tx.query(OUTBOX_INSERT, [JSON.stringify(events)]);
+      return new Map(res.rows.map((r) => [keyOf(r), r.inserted ? 'recreated' : 'undeleted'] as const));
+    });
+    return links.map((l) => back.get(keyOf(l)) ?? 'kept');
   }
 
   async *exportLinks(opts: { includeDeleted: boolean }): AsyncIterable<Link> {
