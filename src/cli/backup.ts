@@ -17,7 +17,6 @@ import {
   RestoreRefused,
   readBackupFile,
   restoreBackup,
-  takeSnapshot,
   writeBackupFile,
   writeDurably,
 } from '../storage/embedded/embedded-backup.ts';
@@ -66,7 +65,7 @@ export async function runBackup(config: Config, output: string | null, out: Out,
       await readBackupFile(tmp);
     });
     await confirmBackup(socket, offer.id);
-    summary = { ...offer, bytes, via: 'the running server' };
+    summary = { ...offer.totals(), bytes, via: 'the running server' };
   } catch (e) {
     if (!(e instanceof NoServer)) throw e;
     if (!existsSync(join(dataDir, 'pg')) || readdirSync(join(dataDir, 'pg')).length === 0) {
@@ -84,15 +83,14 @@ export async function runBackup(config: Config, output: string | null, out: Out,
       return 1;
     }
     try {
-      const snap = await takeSnapshot(db.thread!);
-      const bytes = await writeBackupFile(snap, file);
+      const snap = await writeBackupFile(db.thread!, file);
       await afterBackup(snap.manifest.lastChangeSeq);
       summary = {
-        tables: snap.tables.length,
-        rows: snap.tables.reduce((n, t) => n + t.rows, 0),
+        tables: snap.tables,
+        rows: snap.rows,
         pauseMs: snap.pauseMs,
         lastChangeSeq: snap.manifest.lastChangeSeq,
-        bytes,
+        bytes: snap.bytes,
         via: 'the data directory (no server running)',
       };
     } finally {

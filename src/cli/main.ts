@@ -144,7 +144,8 @@ const commands: Record<string, Command> = {
       ),
   },
   'recover-links': {
-    usage: 'hop recover-links --from <data dir | postgres://…> --since <ISO time> [--dry-run]',
+    usage:
+      'hop recover-links --from <data dir | postgres://…> --since <ISO time> [--until <ISO time>] [--dry-run]',
     summary:
       'Put back links lost to a mistake (deleted since --since, or missing) from a copy taken before it; keeps later writes',
     options: {
@@ -152,7 +153,11 @@ const commands: Record<string, Command> = {
         type: 'string',
         help: 'the copy from before the mistake: a restored data dir or a database URL',
       },
-      since: { type: 'string', help: 'when the mistake began: tombstones at or after it are lifted' },
+      since: { type: 'string', help: 'when the mistake began: tombstones made from then on are lifted' },
+      until: {
+        type: 'string',
+        help: 'when it ended: tombstones made from then on are deletes to keep (default: now)',
+      },
       'dry-run': { type: 'boolean', help: 'count what would be put back, change nothing' },
     },
     run: async (config, a) =>
@@ -161,6 +166,7 @@ const commands: Record<string, Command> = {
         {
           from: a.values.from as string | undefined,
           since: a.values.since as string | undefined,
+          until: a.values.until as string | undefined,
           dryRun: a.values['dry-run'] === true,
         },
         out,

@@ -14,7 +14,8 @@ import type { RestoreStatus } from '../storage/ports.ts';
 import { PgPool } from '../storage/postgres/pg-pool.ts';
 import { SqlStore } from '../storage/sql/sql-store.ts';
 
-const USAGE = 'Usage: hop recover-links --from <data dir | postgres://…> --since <ISO time> [--dry-run]';
+const USAGE =
+  'Usage: hop recover-links --from <data dir | postgres://…> --since <ISO time> [--until <ISO time>] [--dry-run]';
 const BATCH = 500;
 
 async function openSource(from: string, codeLength: number): Promise<SqlStore> {
@@ -32,12 +33,18 @@ async function openSource(from: string, codeLength: number): Promise<SqlStore> {
 
 export async function runRecoverLinks(
   config: Config,
-  opts: { from: string | undefined; since: string | undefined; dryRun: boolean },
+  opts: { from: string | undefined; since: string | undefined; until: string | undefined; dryRun: boolean },
   out: (l: string) => void,
   err: (l: string) => void,
 ): Promise<number> {
   const since = opts.since === undefined ? null : new Date(opts.since);
-  if (opts.from === undefined || since === null || Number.isNaN(since.getTime())) {
+  const until = opts.until === undefined ? null : new Date(opts.until);
+  if (
+    opts.from === undefined ||
+    since === null ||
+    Number.isNaN(since.getTime()) ||
+    (until !== null && !(until > since))
+  ) {
     err(USAGE);
     return 2;
   }
@@ -57,6 +64,7 @@ export async function runRecoverLinks(
       };
       const started = performance.now();
       let batch: Link[] = [];
+      const putBack: string[] = [];
       const flush = async () => {
         if (batch.length === 0) return;
         if (opts.dryRun) {
@@ -65,7 +73,11 @@ export async function runRecoverLinks(
             counts[here === null ? 'undeleted' : 'kept']++;
           }
         } else {
-          for (const s of await target.restoreLinks(batch, since, new Date())) counts[s]++;
+          const statuses = await target.restoreLinks(batch, { from: since, to: until }, new Date());
+          statuses.forEach((s, i) => {
+            counts[s]++;
+            if (s !== 'kept') putBack.push(linkKey(batch[i]!.domain, batch[i]!.code));
+          });
         }
         batch = [];
       };
@@ -75,6 +87,8 @@ export async function runRecoverLinks(
         if (batch.length >= BATCH) await flush();
       }
       await flush();
+      // Caches may hold the tombstones: drop them in the shared tier, which tells every process.
+      if (!opts.dryRun && putBack.length > 0 && config.redis !== null) await invalidate(config, putBack, err);
       const s = ((performance.now() - started) / 1000).toFixed(1);
       if (opts.dryRun) {
         out(
@@ -82,7 +96,7 @@ export async function runRecoverLinks(
         );
       } else {
         out(
-          `Recovered from ${opts.from}: ${counts.examined} live links examined, ${counts.undeleted} undeleted (deleted at or after ${since.toISOString()}), ${counts.recreated} recreated (missing here), ${counts.kept} kept as they are here, in ${s} s.`,
+          `Recovered from ${opts.from}: ${counts.examined} live links examined, ${counts.undeleted} undeleted (deleted at or after ${since.toISOString()}${until === null ? '' : ` and before ${until.toISOString()}`}), ${counts.recreated} recreated (missing here), ${counts.kept} kept as they are here, in ${s} s.`,
         );
       }
       return 0;
@@ -91,5 +105,36 @@ export async function runRecoverLinks(
     }
   } finally {
     await source.close();
+  }
+}
+
+async function invalidate(config: Config, keys: readonly string[], err: (l: string) => void): Promise<void> {
+  const { connectRedis, untilReady } = await import('../redis/connect-redis.ts');
+  const { RedisSharedCache } = await import('../cache/redis-cache.ts');
+  const client = connectRedis(config.redis!, { name: 'hop-recover', commandTimeoutMs: 10_000 });
+  const subscriber = connectRedis(config.redis!, {
+    name: 'hop-recover-sub',
+    commandTimeoutMs: 10_000,
+    subscriber: true,
+  });
+  client.on('error', () => {});
+  subscriber.on('error', () => {});
+  try {
+    await untilReady(client, 5_000);
+    const cache = new RedisSharedCache(client, subscriber, {
+      ttlMs: config.redisCacheTtlMs,
+      negativeTtlMs: config.negativeCacheTtlMs,
+      jitter: 0.1,
+    });
+    for (let i = 0; i < keys.length; i += 100)
+      await Promise.all(keys.slice(i, i + 100).map((k) => cache.invalidate(k)));
+    await cache.close();
+  } catch (e) {
+    err(
+      `The links are back, but their cache entries could not be dropped (${String(e)}): they expire on their own.`,
+    );
+  } finally {
+    client.disconnect();
+    subscriber.disconnect();
   }
 }

@@ -142,17 +142,24 @@ export interface LinkStore {
   exportLinks(opts: { includeDeleted: boolean }): AsyncIterable<Link>;
   /**
    * Operator-error recovery: puts back links as a copy from before the mistake holds them, but only
-   * where this store has no row for the code, or a tombstone made at or after `deletedSince`. A
-   * link that is live here (changed since, or never touched) is left as it is. Each link put back is
-   * an outbox event. Returns what happened to each.
+   * where this store has no row for the code, or a tombstone made while the mistake ran (at or after
+   * `window.from`, before `window.to` when given). A link live here (changed since, or never
+   * touched), or deleted outside the window, is left as it is. Each link put back is an outbox
+   * event. Returns what happened to each.
    */
-  restoreLinks(links: readonly Link[], deletedSince: Date, now: Date): Promise<RestoreStatus[]>;
+  restoreLinks(links: readonly Link[], window: DeleteWindow, now: Date): Promise<RestoreStatus[]>;
   /** How many change streams there are: one per shard, each with its own sequence. */
   readonly changeStreams: number;
   /** The change stream (DESIGN §6): outbox rows of stream (shard) `stream` after `afterSeq`, in order. */
   readChanges(afterSeq: number, limit: number, stream?: number): Promise<ChangeEvent[]>;
   /** The relay appended every change of `stream` up to throughSeq to the change stream in Redis. */
   markChangesPublished(throughSeq: number, stream?: number): Promise<void>;
+}
+
+/** When an operator's mistake deleted links: from (inclusive) to (exclusive; null: until now). */
+export interface DeleteWindow {
+  readonly from: Date;
+  readonly to: Date | null;
 }
 
 /** recreated: no row had the code; undeleted: its tombstone was lifted; kept: left as it is here. */

@@ -901,8 +901,15 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
         url: 'https://restore.example/missing',
       };
       const missingLink = { ...missing, bucket: bucketOf(missing.code) };
-      const statuses = await store.restoreLinks([early, live, victim, missingLink], t0, new Date());
-      assert.deepEqual(statuses, ['kept', 'kept', 'undeleted', 'recreated']);
+      const rightful = await make('https://restore.example/deleted-after-the-mistake');
+      await store.deleteLink(linkKey('', rightful.code), new Date(mistake.getTime() + 30_000));
+      const window = { from: t0, to: new Date(mistake.getTime() + 10_000) };
+      const statuses = await store.restoreLinks(
+        [early, live, victim, missingLink, rightful],
+        window,
+        new Date(),
+      );
+      assert.deepEqual(statuses, ['kept', 'kept', 'undeleted', 'recreated', 'kept']);
       assert.equal((await store.getLink(linkKey('', victim.code)))?.url, 'https://restore.example/victim');
       assert.equal((await store.getLink(linkKey('', victim.code)))?.deletedAt, null);
       assert.equal((await store.getLink(linkKey('', missing.code)))?.url, 'https://restore.example/missing');
@@ -910,6 +917,7 @@ export function runStoreConformance(name: string, open: () => Promise<Store>): v
       const liveCodes = new Set<string>();
       for await (const l of store.exportLinks({ includeDeleted: false })) liveCodes.add(l.code);
       assert.ok(!liveCodes.has(early.code), 'a link deleted before the mistake stays deleted');
+      assert.ok(!liveCodes.has(rightful.code), 'a link deleted after the mistake stays deleted');
       assert.ok(liveCodes.has(victim.code));
       // Every stream (a shard each), each link's changes in order: the restore is the last one.
       const lastKind = new Map<string, string>();

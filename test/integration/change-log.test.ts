@@ -161,6 +161,22 @@ describe('the embedded change log', () => {
     await empty.close();
   });
 
+  test('a backup of a stopped data directory prunes the log without opening it', async () => {
+    const dir = logDir();
+    const db = await open();
+    const { log } = await ChangeLog.open(dir, db);
+    const store = withChangeLog(db, log);
+    await createSome(store, 5, 'f');
+    assert.equal(await log.pruneThrough(0), 0); // starts a new segment after change 5
+    await createSome(store, 3, 'f2');
+    await store.close();
+    assert.equal(readdirSync(dir).length, 2);
+    assert.equal(ChangeLog.pruneDir(dir, 4), 0, 'the first segment holds change 5, newer than the backup');
+    assert.equal(ChangeLog.pruneDir(dir, 7), 1);
+    assert.equal(ChangeLog.pruneDir(dir, 100), 0, 'the last segment always stays');
+    assert.equal(lines(dir).length, 3);
+  });
+
   test('a change committed but not logged answers write_in_doubt; the retry with its key settles it', async () => {
     const dir = logDir();
     const db = await open();

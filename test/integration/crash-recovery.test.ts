@@ -168,6 +168,14 @@ describe('a machine crash on the embedded default', () => {
         const r = await fetch(`${hop.url}/api/v1/links/${code}`, { method: 'DELETE', headers: bearer });
         assert.equal(r.status, 204);
       }
+      const mistakeEnd = new Date();
+      await new Promise((r) => setTimeout(r, 100));
+      // A delete made on purpose after the mistake: it must stay.
+      const [rightful] = before.splice(2, 1)[0]!;
+      assert.equal(
+        (await fetch(`${hop.url}/api/v1/links/${rightful}`, { method: 'DELETE', headers: bearer })).status,
+        204,
+      );
       const [editedCode] = before[1]!;
       await fetch(`${hop.url}/api/v1/links/${editedCode}`, {
         method: 'PATCH',
@@ -198,7 +206,15 @@ describe('a machine crash on the embedded default', () => {
       );
       assert.equal(restored.code, 0, restored.stderr);
       const recovered = await runHop(
-        ['recover-links', '--from', copy, '--since', mistakeAt.toISOString()],
+        [
+          'recover-links',
+          '--from',
+          copy,
+          '--since',
+          mistakeAt.toISOString(),
+          '--until',
+          mistakeEnd.toISOString(),
+        ],
         env,
       );
       assert.equal(recovered.code, 0, recovered.stderr);
@@ -213,6 +229,7 @@ describe('a machine crash on the embedded default', () => {
         for (const code of after) {
           assert.equal((await fetch(`${again.url}/${code}`, { redirect: 'manual' })).status, 302);
         }
+        assert.notEqual((await fetch(`${again.url}/${rightful}`, { redirect: 'manual' })).status, 302);
         // Deleted before the mistake: stays deleted.
         assert.notEqual(
           (await fetch(`${again.url}/${deletedEarlier[0]}`, { redirect: 'manual' })).status,

@@ -98,6 +98,10 @@ describe('pgBackRest backups and point-in-time restores', { skip }, () => {
     await new Promise((r) => setTimeout(r, 200));
     const victims = [...a.slice(0, 10), ...b.slice(0, 5)];
     for (const code of victims) assert.equal(await store.deleteLink(linkKey('', code), new Date()), true);
+    const mistakeEnd = await serverNow(primaryUrl);
+    await new Promise((r) => setTimeout(r, 100));
+    const rightful = b[10]!;
+    assert.equal(await store.deleteLink(linkKey('', rightful), new Date()), true);
     const later = await create(5, 'later');
     await store.updateLink(linkKey('', a[20]!), { url: 'https://pitr.example/edited-later' }, new Date());
     await archiveNow(c, 0);
@@ -111,7 +115,8 @@ describe('pgBackRest backups and point-in-time restores', { skip }, () => {
     } finally {
       await copy.close();
     }
-    const run = await runHop(['recover-links', '--from', side.url, '--since', mistake.toISOString()], {
+    const window = ['--since', mistake.toISOString(), '--until', mistakeEnd.toISOString()];
+    const run = await runHop(['recover-links', '--from', side.url, ...window], {
       HOP_DATABASE_URLS: databaseUrls(c),
     });
     assert.equal(run.code, 0, run.stderr);
@@ -119,7 +124,10 @@ describe('pgBackRest backups and point-in-time restores', { skip }, () => {
     await stopRestored(c, side.dataDir);
 
     const now = await liveUrls(store);
-    for (const code of [...a, ...b, ...later]) assert.ok(now.has(code), `${code} not live after recovery`);
+    for (const code of [...a, ...b, ...later]) {
+      if (code !== rightful) assert.ok(now.has(code), `${code} not live after recovery`);
+    }
+    assert.ok(!now.has(rightful), 'a delete made after the mistake stays');
     assert.equal(now.get(a[20]!), 'https://pitr.example/edited-later');
     assert.equal(now.get(a[0]!), 'https://pitr.example/a/0');
   });

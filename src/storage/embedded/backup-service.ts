@@ -14,13 +14,7 @@ import {
   listenControlSocket,
   socketPathFits,
 } from './control-socket.ts';
-import {
-  backupStream,
-  readBackupFile,
-  type Snapshot,
-  takeSnapshot,
-  writeBackupFile,
-} from './embedded-backup.ts';
+import { type BackupRun, readBackupFile, startBackup, writeDurably } from './embedded-backup.ts';
 
 export interface BackupSettings {
   readonly dataDir: string;
@@ -86,13 +80,13 @@ export class EmbeddedBackups {
     this.log = log;
   }
 
-  /** One snapshot at a time, in the order asked. */
-  snapshot(): Promise<Snapshot> {
+  /** One snapshot at a time, in the order asked: the next starts when the last one's transaction ends. */
+  snapshot(): Promise<BackupRun> {
     const next = this.queue.then(async () => {
       await this.hooks.beforeSnapshot();
-      return takeSnapshot(this.thread);
+      return startBackup(this.thread);
     });
-    this.queue = next.catch(() => {});
+    this.queue = next.then((run) => run.done).catch(() => {});
     return next;
   }
 
@@ -134,10 +128,17 @@ export class EmbeddedBackups {
     if (dir === null) throw new Error('no HOP_BACKUP_DIR');
     const started = performance.now();
     try {
-      const snap = await this.snapshot();
-      mkdirSync(dir, { recursive: true });
-      const file = join(dir, backupFileName(new Date(snap.manifest.createdAt)));
-      const bytes = await writeBackupFile(snap, file);
+      const run = await this.snapshot();
+      let file: string;
+      let bytes: number;
+      try {
+        mkdirSync(dir, { recursive: true });
+        file = join(dir, backupFileName(run.createdAt));
+        bytes = await writeDurably(file, run.body);
+      } finally {
+        run.body.destroy();
+      }
+      const snap = await run.done;
       const seconds = (performance.now() - started) / 1000;
       this.metrics.backupSucceeded(Date.parse(snap.manifest.createdAt) / 1000, seconds, bytes);
       this.log.info({ file, bytes, seconds, pauseMs: Math.round(snap.pauseMs) }, 'backup written');
@@ -184,7 +185,7 @@ export class EmbeddedBackups {
     for (const name of listBackups(dir)) {
       const file = join(dir, name);
       try {
-        const { manifest } = await readBackupFile(file);
+        const manifest = await readBackupFile(file);
         const at = new Date(manifest.createdAt);
         this.metrics.backupSucceeded(at.getTime() / 1000, null, statSync(file).size);
         return at;
@@ -201,20 +202,22 @@ export class EmbeddedBackups {
   private handlers() {
     return {
       backup: async () => {
-        const snap = await this.snapshot();
+        const run = await this.snapshot();
         const id = randomUUID();
-        const now = Date.now();
-        for (const [k, o] of this.offers) if (now - o.at > OFFER_TTL_MS) this.offers.delete(k);
-        this.offers.set(id, { seq: snap.manifest.lastChangeSeq, at: now });
-        this.log.info({ pauseMs: Math.round(snap.pauseMs) }, 'backup taken for hop backup');
-        return {
-          id,
-          lastChangeSeq: snap.manifest.lastChangeSeq,
-          pauseMs: snap.pauseMs,
-          tables: snap.tables.length,
-          rows: snap.tables.reduce((n, t) => n + t.rows, 0),
-          body: backupStream(snap),
-        };
+        const totals = run.done.then((snap) => {
+          const now = Date.now();
+          for (const [k, o] of this.offers) if (now - o.at > OFFER_TTL_MS) this.offers.delete(k);
+          this.offers.set(id, { seq: snap.manifest.lastChangeSeq, at: now });
+          this.log.info({ pauseMs: Math.round(snap.pauseMs) }, 'backup taken for hop backup');
+          return {
+            lastChangeSeq: snap.manifest.lastChangeSeq,
+            pauseMs: snap.pauseMs,
+            tables: snap.tables,
+            rows: snap.rows,
+          };
+        });
+        totals.catch((err: unknown) => this.log.warn({ err }, 'backup for hop backup failed'));
+        return { id, body: run.body, totals };
       },
       backupDone: async (id: string) => {
         const offer = this.offers.get(id);

@@ -15,14 +15,29 @@ export function controlSocketPath(dataDir: string): string {
 
 export const socketPathFits = (path: string): boolean => Buffer.byteLength(path) <= MAX_SOCKET_PATH;
 
-export interface BackupOffer {
-  readonly id: string;
+/** What the caller learns once the snapshot's transaction has ended (HTTP trailers). */
+export interface BackupTotals {
   readonly lastChangeSeq: number;
   readonly pauseMs: number;
   readonly tables: number;
   readonly rows: number;
-  readonly body: Readable;
 }
+
+export interface BackupOffer {
+  readonly id: string;
+  /** The file's bytes as they are read: the response streams them, holding none whole. */
+  readonly body: Readable;
+  /** Settles when the snapshot ends, before the body's last bytes. */
+  readonly totals: Promise<BackupTotals>;
+}
+
+/** The totals travel as trailers: they are known only when the body has been read. */
+const TRAILERS = {
+  lastChangeSeq: 'x-hop-last-change-seq',
+  pauseMs: 'x-hop-pause-ms',
+  tables: 'x-hop-tables',
+  rows: 'x-hop-rows',
+} as const;
 
 export interface ControlHandlers {
   /** A backup for the caller: its bytes, and what the headers tell the caller. */
@@ -50,13 +65,28 @@ export async function listenControlSocket(path: string, handlers: ControlHandler
           res.writeHead(200, {
             'content-type': 'application/gzip',
             'x-hop-backup-id': offer.id,
-            'x-hop-last-change-seq': String(offer.lastChangeSeq),
-            'x-hop-pause-ms': offer.pauseMs.toFixed(1),
-            'x-hop-tables': String(offer.tables),
-            'x-hop-rows': String(offer.rows),
+            trailer: Object.values(TRAILERS).join(', '),
+          });
+          // A caller that goes away cancels the snapshot (the body's end lets go of the database).
+          res.on('close', () => {
+            if (!res.writableFinished) offer.body.destroy();
           });
           offer.body.on('error', (err) => res.destroy(err));
-          offer.body.pipe(res);
+          offer.body.on('end', () => {
+            offer.totals.then(
+              (t) => {
+                res.addTrailers({
+                  [TRAILERS.lastChangeSeq]: String(t.lastChangeSeq),
+                  [TRAILERS.pauseMs]: t.pauseMs.toFixed(1),
+                  [TRAILERS.tables]: String(t.tables),
+                  [TRAILERS.rows]: String(t.rows),
+                });
+                res.end();
+              },
+              (err: unknown) => res.destroy(err as Error),
+            );
+          });
+          offer.body.pipe(res, { end: false });
         },
         (err: unknown) => fail(500, (err as Error).message),
       );
@@ -107,20 +137,25 @@ async function failure(res: IncomingMessage): Promise<Error> {
 }
 
 /** Asks the server for a backup; rejects with NoServer when none listens. */
-export async function requestBackup(
-  path: string,
-): Promise<Omit<BackupOffer, 'body'> & { body: IncomingMessage }> {
+export async function requestBackup(path: string): Promise<{
+  id: string;
+  body: IncomingMessage;
+  /** The totals, once `body` has been read to its end. */
+  totals: () => BackupTotals;
+}> {
   if (!existsSync(path)) throw new NoServer(`no socket at ${path}`);
   const res = await call(path, '/backup');
   if (res.statusCode !== 200) throw await failure(res);
-  const h = (name: string) => String(res.headers[name] ?? '');
+  const trailer = (name: string) => Number(res.trailers[name] ?? Number.NaN);
   return {
-    id: h('x-hop-backup-id'),
-    lastChangeSeq: Number(h('x-hop-last-change-seq')),
-    pauseMs: Number(h('x-hop-pause-ms')),
-    tables: Number(h('x-hop-tables')),
-    rows: Number(h('x-hop-rows')),
+    id: String(res.headers['x-hop-backup-id'] ?? ''),
     body: res,
+    totals: () => ({
+      lastChangeSeq: trailer(TRAILERS.lastChangeSeq),
+      pauseMs: trailer(TRAILERS.pauseMs),
+      tables: trailer(TRAILERS.tables),
+      rows: trailer(TRAILERS.rows),
+    }),
   };
 }
 

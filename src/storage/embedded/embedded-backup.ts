@@ -1,7 +1,8 @@
 // The embedded database's logical backup and restore: a snapshot read on the database thread
-// (backup-thread.mjs), written as a gzipped frame stream (backup-format.ts) to FILE.tmp, fsynced
-// and renamed; a restore into an empty data directory that loads the tables into a database
-// migrated to the backup's schema and checks every table's rows and sha256 against the manifest.
+// (backup-thread.mjs) in chunks that stream, as they are read, into a gzipped frame stream
+// (backup-format.ts) to FILE.tmp, fsynced and renamed; a restore into an empty data directory that
+// loads the tables chunk by chunk into a database migrated to the backup's schema and checks every
+// table's rows and sha256 against the manifest. Neither holds more than a few chunks in memory.
 import {
   closeSync,
   createReadStream,
@@ -28,62 +29,152 @@ import {
   BackupFormatError,
   encodeManifest,
   encodeStart,
-  encodeTable,
+  type Frame,
   type Manifest,
   type SequenceState,
-  type TableHeader,
+  TableEncoder,
+  type TableSummary,
 } from './backup-format.ts';
 import { installedPgliteVersion } from './data-template.ts';
 import { openPglite } from './pglite-client.ts';
 
-export interface SnapshotTable extends TableHeader {
-  readonly csv: Uint8Array;
-}
-
-export interface Snapshot {
+/** A backup once its snapshot's transaction has ended. */
+export interface BackupSummary {
   readonly manifest: Manifest;
-  readonly tables: readonly SnapshotTable[];
   /** How long the database answered nothing else (the snapshot's transaction). */
   readonly pauseMs: number;
+  readonly tables: number;
+  readonly rows: number;
 }
 
-interface ThreadSnapshot {
-  tables: SnapshotTable[];
+export interface BackupRun {
+  /** When the snapshot was asked for (the manifest's createdAt). */
+  readonly createdAt: Date;
+  /** The file's bytes (gzip over the frames), produced as the database thread reads the chunks. */
+  readonly body: Readable;
+  /** Settles when the snapshot's transaction has ended (the manifest is then the body's last frame). */
+  readonly done: Promise<BackupSummary>;
+}
+
+/** What the database thread answers an export with (its chunks came before, as notices). */
+interface ExportResult {
   migrations: string[];
   lastChangeSeq: number;
   sequences: SequenceState[];
   pauseMs: number;
 }
 
-/** Reads the whole database on its thread (the thread flushes the clicks it holds first). */
-export async function takeSnapshot(thread: DatabaseThread): Promise<Snapshot> {
-  const createdAt = new Date().toISOString();
-  const s = await thread.call<ThreadSnapshot>({ op: 'backup-snapshot' });
-  return {
-    manifest: {
-      format: BACKUP_FORMAT,
-      version: BACKUP_VERSION,
-      createdAt,
-      pglite: installedPgliteVersion(),
-      migrations: s.migrations,
-      tables: s.tables.map(({ table, rows, bytes, sha256 }) => ({ table, rows, bytes, sha256 })),
-      lastChangeSeq: s.lastChangeSeq,
-      sequences: s.sequences,
-    },
-    tables: s.tables,
-    pauseMs: s.pauseMs,
-  };
+type ExportNotice =
+  | { kind: 'backup-table'; stream: number; table: string; columns: string[] }
+  | { kind: 'backup-chunk'; stream: number; table: string; index: number; rows: number; csv: Uint8Array };
+
+/** Each thread's running exports by stream id: one notice listener per thread dispatches to them. */
+const exportsByThread = new WeakMap<DatabaseThread, Map<number, (n: ExportNotice) => void>>();
+let nextStream = 1;
+
+function listenExport(thread: DatabaseThread, stream: number, fn: (n: ExportNotice) => void): () => void {
+  let streams = exportsByThread.get(thread);
+  if (streams === undefined) {
+    const all = new Map<number, (n: ExportNotice) => void>();
+    thread.onNotice((n) => {
+      const s = (n as { stream?: unknown }).stream;
+      if (typeof s === 'number') all.get(s)?.(n as ExportNotice);
+    });
+    exportsByThread.set(thread, all);
+    streams = all;
+  }
+  streams.set(stream, fn);
+  return () => streams.delete(stream);
 }
 
-/** The snapshot as the file's bytes: gzip over the frames. */
-export function backupStream(s: Snapshot): Readable {
-  function* frames() {
-    yield encodeStart();
-    for (const t of s.tables) yield* encodeTable(t, t.csv);
-    yield encodeManifest(s.manifest);
-  }
-  // Level 6 is zlib's default; CSV of codes and URLs packs about 3 to 4 times.
-  return Readable.from(frames(), { objectMode: false }).pipe(createGzip());
+/**
+ * Starts a backup on the database's thread (the thread flushes the clicks it holds first). Its
+ * chunks become frames as they arrive; a chunk is acknowledged once the reader has taken it, and
+ * the thread reads on only while little is unacknowledged, so memory stays bounded however large
+ * the database (and a slow reader lengthens the snapshot's pause). Destroying `body` before the
+ * end cancels the snapshot.
+ */
+export function startBackup(thread: DatabaseThread): BackupRun {
+  const createdAt = new Date();
+  const stream = nextStream++;
+  const summaries: TableSummary[] = [];
+  let table: TableEncoder | null = null;
+  let owed = 0;
+  let settled = false;
+  const frames = new Readable({
+    read() {
+      if (owed === 0 || settled) return;
+      thread.post({ op: 'backup-ack', stream, bytes: owed });
+      owed = 0;
+    },
+    destroy(err, callback) {
+      if (!settled) thread.post({ op: 'backup-cancel', stream });
+      callback(err);
+    },
+  });
+  const endTable = () => {
+    if (table === null) return;
+    const { frame, summary } = table.end();
+    summaries.push(summary);
+    frames.push(frame);
+    table = null;
+  };
+  const stop = listenExport(thread, stream, (n) => {
+    if (frames.destroyed) return;
+    if (n.kind === 'backup-table') {
+      endTable();
+      table = new TableEncoder(n.table, n.columns);
+      frames.push(table.start());
+      return;
+    }
+    if (table?.table !== n.table) {
+      frames.destroy(new Error(`backup: a chunk of ${n.table} came outside its table`));
+      return;
+    }
+    let more = true;
+    for (const b of table.chunk(n.rows, n.csv)) more = frames.push(b);
+    // Taken at once while the reader wants more; otherwise when it next asks (read()).
+    if (more) thread.post({ op: 'backup-ack', stream, bytes: n.csv.byteLength });
+    else owed += n.csv.byteLength;
+  });
+  frames.push(encodeStart());
+  const done = thread.call<ExportResult>({ op: 'backup-export', stream }).then(
+    (r) => {
+      settled = true;
+      stop();
+      endTable();
+      const manifest: Manifest = {
+        format: BACKUP_FORMAT,
+        version: BACKUP_VERSION,
+        createdAt: createdAt.toISOString(),
+        pglite: installedPgliteVersion(),
+        migrations: r.migrations,
+        tables: summaries,
+        lastChangeSeq: r.lastChangeSeq,
+        sequences: r.sequences,
+      };
+      frames.push(encodeManifest(manifest));
+      frames.push(null);
+      return {
+        manifest,
+        pauseMs: r.pauseMs,
+        tables: summaries.length,
+        rows: summaries.reduce((n, t) => n + t.rows, 0),
+      };
+    },
+    (err: unknown) => {
+      settled = true;
+      stop();
+      frames.destroy(err as Error);
+      throw err;
+    },
+  );
+  // A caller that only reads the body learns of a failure from it.
+  done.catch(() => {});
+  // Level 6 is zlib's default; CSV of codes and URLs packs about 4 to 5 times.
+  const body = createGzip();
+  pipeline(frames, body).catch(() => {});
+  return { createdAt, body, done };
 }
 
 /**
@@ -123,8 +214,14 @@ export async function writeDurably(
   return statSync(file).size;
 }
 
-export async function writeBackupFile(s: Snapshot, file: string): Promise<number> {
-  return writeDurably(file, backupStream(s));
+/** Takes a backup into FILE (durably, as writeDurably does). */
+export async function writeBackupFile(
+  thread: DatabaseThread,
+  file: string,
+): Promise<BackupSummary & { bytes: number }> {
+  const run = startBackup(thread);
+  const bytes = await writeDurably(file, run.body);
+  return { ...(await run.done), bytes };
 }
 
 /** What a gzip error means to someone holding a backup file. */
@@ -139,12 +236,13 @@ function readError(err: unknown): Error {
 }
 
 /**
- * Decodes a backup's bytes (gzipped) and checks it whole: every table's size and sha256, and the
- * manifest. `onTable` receives each table as it is read (omit it to check without keeping them).
+ * Decodes a backup's bytes (gzipped) and checks it whole: every chunk's size and sha256, every
+ * table's totals, and the manifest. `onFrame` receives each frame as it is read, and the file is
+ * read on only once the promise it returns settles (omit it to check without keeping anything).
  */
 export async function readBackup(
   source: Readable,
-  onTable: (t: SnapshotTable) => void = () => {},
+  onFrame: (f: Frame) => void | Promise<void> = () => {},
 ): Promise<Manifest> {
   const decoder = new BackupDecoder();
   try {
@@ -153,12 +251,9 @@ export async function readBackup(
       createGunzip(),
       new Writable({
         write(chunk: Buffer, _enc, done) {
-          try {
-            for (const f of decoder.push(chunk)) if (f.kind === 'table') onTable({ ...f.header, csv: f.csv });
-            done();
-          } catch (err) {
-            done(err as Error);
-          }
+          (async () => {
+            for (const f of decoder.push(chunk)) await onFrame(f);
+          })().then(() => done(), done);
         },
       }),
     );
@@ -168,14 +263,9 @@ export async function readBackup(
   return decoder.end();
 }
 
-/** Reads and checks a backup file; its tables, when asked for, are kept in memory. */
-export async function readBackupFile(
-  file: string,
-  keepTables = false,
-): Promise<{ manifest: Manifest; tables: SnapshotTable[] }> {
-  const tables: SnapshotTable[] = [];
-  const manifest = await readBackup(createReadStream(file), keepTables ? (t) => tables.push(t) : undefined);
-  return { manifest, tables };
+/** Reads and checks a backup file whole, holding one chunk at a time; its manifest. */
+export async function readBackupFile(file: string): Promise<Manifest> {
+  return readBackup(createReadStream(file));
 }
 
 // --- restore ---
@@ -213,11 +303,44 @@ async function migrateExactly(db: SqlClient, versions: readonly string[]): Promi
   }
 }
 
+/** What the database thread answers a restore's check with. */
+interface CheckResult {
+  tables: { table: string; rows: number; bytes: number; sha256: string }[];
+}
+
+/** Chunks a restore hands the database thread before it waits for the first of them. */
+const LOAD_AHEAD = 2;
+
+/** Loads the backup's chunks into the open load, as the file is read a second time. */
+async function loadChunks(thread: DatabaseThread, file: string): Promise<void> {
+  const columns = new Map<string, readonly string[]>();
+  const inFlight: Promise<unknown>[] = [];
+  await readBackup(createReadStream(file), async (f) => {
+    if (f.kind === 'table') columns.set(f.table, f.columns);
+    if (f.kind !== 'chunk') return;
+    // Its own copy: the decoder's buffer may hold the next frame's bytes too.
+    const loaded = thread.call({
+      op: 'backup-load-chunk',
+      table: f.table,
+      columns: columns.get(f.table),
+      index: f.index,
+      csv: new Uint8Array(f.csv),
+    });
+    loaded.catch(() => {});
+    inFlight.push(loaded);
+    while (inFlight.length >= LOAD_AHEAD) await inFlight.shift();
+  });
+  for (const l of inFlight) await l;
+}
+
 /**
  * Restores a backup file into an empty (or missing) data directory, then checks it: each table's
- * rows and the sha256 of its ordered CSV export must equal the manifest's. The check runs on the
- * loaded data, before migrations newer than the backup (which may rewrite rows by design) are
- * applied. A restore that fails or does not match leaves no database behind.
+ * rows and the sha256 of its ordered CSV export must equal the manifest's. The file is read twice,
+ * a chunk at a time: once to check it whole (and learn its migrations, listed in its manifest at
+ * the end) before anything is made, then to load it into a database migrated to the backup's
+ * schema, in one transaction. The check runs on the loaded data, before migrations newer than the
+ * backup (which may rewrite rows by design) are applied. A restore that fails or does not match
+ * leaves no database behind.
  */
 export async function restoreBackup(file: string, dataDir: string): Promise<RestoreReport> {
   const started = performance.now();
@@ -226,15 +349,16 @@ export async function restoreBackup(file: string, dataDir: string): Promise<Rest
     throw new RestoreRefused(
       `The data directory ${dataDir} is not empty: a restore goes into an empty (or missing) directory. Move its contents away, or restore with --data-dir into another one.`,
     );
-  let read: { manifest: Manifest; tables: SnapshotTable[] };
+  const refused = (err: unknown) =>
+    err instanceof BackupFormatError
+      ? new RestoreRefused(`Cannot restore ${basename(file)}: ${err.message}.`)
+      : err;
+  let manifest: Manifest;
   try {
-    read = await readBackupFile(file, true);
+    manifest = await readBackupFile(file);
   } catch (err) {
-    if (err instanceof BackupFormatError)
-      throw new RestoreRefused(`Cannot restore ${basename(file)}: ${err.message}.`);
-    throw err;
+    throw refused(err);
   }
-  const { manifest, tables } = read;
   const known = new Set(listMigrations().map((m) => m.version));
   const unknown = manifest.migrations.filter((v) => !known.has(v));
   if (unknown.length > 0)
@@ -247,12 +371,15 @@ export async function restoreBackup(file: string, dataDir: string): Promise<Rest
   try {
     await migrateExactly(db, manifest.migrations);
     const thread = db.thread!;
-    await thread.call({
-      op: 'backup-load',
-      tables: tables.map((t) => ({ table: t.table, columns: t.columns, csv: t.csv })),
-      sequences: manifest.sequences,
-    });
-    const check = await thread.call<ThreadSnapshot>({ op: 'backup-snapshot', keepCsv: false });
+    await thread.call({ op: 'backup-load-begin' });
+    try {
+      await loadChunks(thread, file);
+      await thread.call({ op: 'backup-load-end', sequences: manifest.sequences });
+    } catch (err) {
+      await thread.call({ op: 'backup-load-abort' }).catch(() => {});
+      throw refused(err);
+    }
+    const check = await thread.call<CheckResult>({ op: 'backup-check' });
     const restored = new Map(check.tables.map((t) => [t.table, t]));
     const compared = manifest.tables.map((t) => {
       const r = restored.get(t.table);

@@ -6,13 +6,17 @@ import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
-import { load, snapshot } from './backup-thread.mjs';
+import { exportDatabase, hashingSink, openLoad, streamingSink } from './backup-thread.mjs';
 
 const port = parentPort;
 const transactions = new Map();
 let nextTx = 1;
 /** The embedded click writer, when the process records clicks (click-thread-host.ts). */
 let clicks = null;
+/** Backups being streamed to the main thread, by stream id (their acks and cancels find them). */
+const exports = new Map();
+/** A restore's load, between backup-load-begin and backup-load-end (or -abort). */
+let loading = null;
 
 /**
  * Loads the click writer: bundled JavaScript, or the TypeScript source, for which this thread
@@ -125,20 +129,59 @@ port.on('message', async (m) => {
         if (clicks === null) throw new Error('the click writer is not running on this thread');
         reply(m.id, await clicks.clickStats(m.query));
         break;
-      case 'backup-snapshot': {
-        // Held clicks first, so the snapshot has them; the tables' bytes move, not copied.
+      case 'backup-export': {
+        // Held clicks first, so the snapshot has them. Each chunk goes to the main thread as a
+        // notice as soon as it is read (its bytes move, not copied); the answer ends the stream.
         await clicks?.flush();
-        const snap = await snapshot(db, m.keepCsv !== false);
-        port.postMessage(
-          { id: m.id, ok: true, result: snap },
-          snap.tables.map((t) => t.csv.buffer),
+        const sink = streamingSink((notice, transfer) =>
+          port.postMessage({ id: -1, stream: m.stream, ...notice }, transfer),
         );
+        exports.set(m.stream, sink);
+        try {
+          reply(m.id, await exportDatabase(db, sink));
+        } finally {
+          exports.delete(m.stream);
+        }
         break;
       }
-      case 'backup-load':
-        await load(db, m.tables, m.sequences);
+      case 'backup-ack':
+        exports.get(m.stream)?.ack(m.bytes);
+        break;
+      case 'backup-cancel':
+        exports.get(m.stream)?.cancel();
+        break;
+      case 'backup-check': {
+        // A restore's check: the same ordered export, counted and hashed here, nothing kept.
+        const sink = hashingSink();
+        const r = await exportDatabase(db, sink);
+        reply(m.id, { ...r, tables: sink.summaries() });
+        break;
+      }
+      case 'backup-load-begin':
+        if (loading !== null) throw new Error('a restore is already loading');
+        loading = await openLoad(db);
         reply(m.id, null);
         break;
+      case 'backup-load-chunk':
+        if (loading === null) throw new Error('no restore is loading');
+        await loading.chunk(m.table, m.columns, m.index, m.csv);
+        reply(m.id, null);
+        break;
+      case 'backup-load-end': {
+        const l = loading;
+        loading = null;
+        if (l === null) throw new Error('no restore is loading');
+        await l.finish(m.sequences);
+        reply(m.id, null);
+        break;
+      }
+      case 'backup-load-abort': {
+        const l = loading;
+        loading = null;
+        await l?.abort();
+        reply(m.id, null);
+        break;
+      }
       case 'exec':
         await target(m.tx).exec(m.sql);
         reply(m.id, null);

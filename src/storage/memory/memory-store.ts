@@ -17,6 +17,7 @@ import type {
   ClickMaintenance,
   ClickStats,
   CreateOutcome,
+  DeleteWindow,
   ImportStatus,
   LinkSearch,
   LinkWithClicks,
@@ -223,10 +224,11 @@ export class MemoryStore implements Store, ClickLog {
     });
   }
 
-  async restoreLinks(links: readonly Link[], deletedSince: Date, now: Date): Promise<RestoreStatus[]> {
+  async restoreLinks(links: readonly Link[], window: DeleteWindow, now: Date): Promise<RestoreStatus[]> {
+    const inWindow = (d: Date) => d >= window.from && (window.to === null || d < window.to);
     return links.map((l) => {
       const ex = this.links.get(keyOf(l));
-      if (ex !== undefined && (ex.deletedAt === null || ex.deletedAt < deletedSince)) return 'kept';
+      if (ex !== undefined && (ex.deletedAt === null || !inWindow(ex.deletedAt))) return 'kept';
       const back = { ...l, deletedAt: null, updatedAt: now };
       this.links.set(keyOf(l), back);
       this.emit(ex === undefined ? 'link.created' : 'link.updated', back, now);

@@ -21,6 +21,7 @@ import type {
   ClickMaintenance,
   ClickStats,
   CreateOutcome,
+  DeleteWindow,
   ImportStatus,
   LinkSearch,
   LinkWithClicks,
@@ -296,7 +297,7 @@ export class ShardedStore implements Store {
     return out;
   }
 
-  async restoreLinks(links: readonly Link[], deletedSince: Date, now: Date): Promise<RestoreStatus[]> {
+  async restoreLinks(links: readonly Link[], window: DeleteWindow, now: Date): Promise<RestoreStatus[]> {
     const byShard = new Map<ShardNode, number[]>();
     links.forEach((l, i) => {
       const sh = this.shardFor(l.code);
@@ -307,7 +308,7 @@ export class ShardedStore implements Store {
       [...byShard].map(async ([sh, idx]) => {
         const statuses = await sh.primaryStore.restoreLinks(
           idx.map((i) => links[i]!),
-          deletedSince,
+          window,
           now,
         );
         await this.noteWrite(sh);

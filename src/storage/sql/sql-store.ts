@@ -20,6 +20,7 @@ import type {
   ClickStats,
   CreateOutcome,
   DatabaseThread,
+  DeleteWindow,
   ImportStatus,
   LinkSearch,
   LinkWithClicks,
@@ -592,7 +593,7 @@ export class SqlStore implements Store, ClickLog {
     });
   }
 
-  async restoreLinks(links: readonly Link[], deletedSince: Date, now: Date): Promise<RestoreStatus[]> {
+  async restoreLinks(links: readonly Link[], window: DeleteWindow, now: Date): Promise<RestoreStatus[]> {
     if (links.length === 0) return [];
     const keyOf = (l: { code: string; domain: string }) => linkKey(l.domain, l.code);
     const unique = [
@@ -610,9 +611,9 @@ export class SqlStore implements Store, ClickLog {
         insertFromRecordset(`${LINK_COLUMNS}, (xmax = 0) AS inserted`).replace(
           'ON CONFLICT (code, domain) DO NOTHING',
           `ON CONFLICT (code, domain) DO UPDATE SET ${updates}
-             WHERE links.deleted_at IS NOT NULL AND links.deleted_at >= $2::timestamptz`,
+             WHERE links.deleted_at >= $2::timestamptz AND ($3::timestamptz IS NULL OR links.deleted_at < $3::timestamptz)`,
         ),
-        [JSON.stringify(unique.map(linkToJson)), deletedSince],
+        [JSON.stringify(unique.map(linkToJson)), window.from, window.to],
       );
       const events = res.rows.map((r) => ({
         kind: r.inserted ? 'link.created' : 'link.updated',
