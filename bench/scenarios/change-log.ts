@@ -23,6 +23,7 @@ import {
   startHopSut,
   warmServer,
 } from './common.ts';
+import { createRequests } from './create.ts';
 import { noteTrouble } from './redirect.ts';
 
 export interface ChangeLogOptions {
@@ -213,18 +214,11 @@ function dirBytes(dir: string): number | null {
   }
 }
 
-/** Creates of https://example.com/log/<n>, n counting up over every call: no URL is sent twice. */
+/** The create scenario's requests, numbered across every call: no URL is sent twice in the run. */
 function distinctCreates(apiKey: string): RequestFactory {
-  const headers = { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' };
+  const create = createRequests(apiKey, 0);
   let n = 0;
-  return () => ({
-    method: 'POST',
-    path: '/api/v1/links',
-    headers,
-    body: `{"url":"https://example.com/log/${n++}"}`,
-    expect: 201,
-    kind: 'write',
-  });
+  return () => create(n++);
 }
 
 export async function runChangeLog(ctx: BenchContext, o: ChangeLogOptions): Promise<ScenarioReport> {
