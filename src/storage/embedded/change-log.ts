@@ -232,14 +232,7 @@ export class ChangeLog {
    * segments whose changes all lie at or below `seq`; the last segment always stays.
    */
   static pruneDir(dir: string, seq: number): number {
-    const segments = listSegments(dir);
-    let removed = 0;
-    while (segments.length > 1 && segments[1]!.after <= seq) {
-      rmSync(segments.shift()!.path, { force: true });
-      removed++;
-    }
-    if (removed > 0) fsyncDir(dir);
-    return removed;
+    return dropCovered(dir, listSegments(dir), seq);
   }
 
   /** The highest seq the log holds on disk. */
@@ -310,14 +303,7 @@ export class ChangeLog {
   async pruneThrough(seq: number): Promise<number> {
     await this.sync();
     await this.rotate();
-    let removed = 0;
-    while (this.segments.length > 1 && this.segments[1]!.after <= seq) {
-      rmSync(this.segments[0]!.path, { force: true });
-      this.segments.shift();
-      removed++;
-    }
-    if (removed > 0) fsyncDir(this.dir);
-    return removed;
+    return dropCovered(this.dir, this.segments, seq);
   }
 
   async close(): Promise<void> {
@@ -326,6 +312,20 @@ export class ChangeLog {
     this.closed = true;
     await this.fh.close();
   }
+}
+
+/**
+ * Removes (from disk and from `segments`) the leading segments whose changes all lie at or below
+ * `seq`: the next one starts at or below it. The last segment always stays.
+ */
+function dropCovered(dir: string, segments: Segment[], seq: number): number {
+  let removed = 0;
+  while (segments.length > 1 && segments[1]!.after <= seq) {
+    rmSync(segments.shift()!.path, { force: true });
+    removed++;
+  }
+  if (removed > 0) fsyncDir(dir);
+  return removed;
 }
 
 function listSegments(dir: string): Segment[] {

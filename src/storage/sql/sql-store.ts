@@ -153,6 +153,13 @@ const insertFromRecordset = (returning: string) => `INSERT INTO links (${LINK_CO
   ON CONFLICT (code, domain) DO NOTHING
   RETURNING ${returning}`;
 
+// An upsert's SET list: every link column but the key, from the row that was refused.
+const UPDATE_FROM_EXCLUDED = LINK_COLUMNS.split(',')
+  .map((c) => c.trim())
+  .filter((c) => c !== 'code' && c !== 'domain')
+  .map((c) => `${c} = EXCLUDED.${c}`)
+  .join(', ');
+
 // Links and their link.created events in one statement (data-modifying CTEs run atomically).
 // Only keys come back: the rows inserted are exactly the records sent.
 const INSERT_LINKS = insertFromRecordset(LINK_COLUMNS);
@@ -599,18 +606,13 @@ export class SqlStore implements Store, ClickLog {
     const unique = [
       ...new Map(links.map((l) => [keyOf(l), { ...l, deletedAt: null, updatedAt: now }])).values(),
     ];
-    const updates = LINK_COLUMNS.split(',')
-      .map((c) => c.trim())
-      .filter((c) => c !== 'code' && c !== 'domain')
-      .map((c) => `${c} = EXCLUDED.${c}`)
-      .join(', ');
     const back = await this.db.transaction(async (tx) => {
       // Only a missing row or a tombstone made since the mistake is written: anything live here
       // was written after the copy was taken and wins. xmax = 0 marks a row inserted, not updated.
       const res = await tx.query<LinkRow & { inserted: boolean }>(
         insertFromRecordset(`${LINK_COLUMNS}, (xmax = 0) AS inserted`).replace(
           'ON CONFLICT (code, domain) DO NOTHING',
-          `ON CONFLICT (code, domain) DO UPDATE SET ${updates}
+          `ON CONFLICT (code, domain) DO UPDATE SET ${UPDATE_FROM_EXCLUDED}
              WHERE links.deleted_at >= $2::timestamptz AND ($3::timestamptz IS NULL OR links.deleted_at < $3::timestamptz)`,
         ),
         [JSON.stringify(unique.map(linkToJson)), window.from, window.to],
@@ -654,11 +656,6 @@ export class SqlStore implements Store, ClickLog {
     if (changes.length === 0) return 0;
     const latest = new Map<string, Link>();
     for (const c of changes) latest.set(c.code, c.link);
-    const updates = LINK_COLUMNS.split(',')
-      .map((c) => c.trim())
-      .filter((c) => c !== 'code' && c !== 'domain')
-      .map((c) => `${c} = EXCLUDED.${c}`)
-      .join(', ');
     return this.db.transaction(async (tx) => {
       const fresh = await tx.query<{ seq: string }>(
         `INSERT INTO outbox (seq, kind, code, bucket, payload, created_at, published_at)
@@ -674,7 +671,7 @@ export class SqlStore implements Store, ClickLog {
       );
       if (fresh.rows.length > 0) {
         await tx.query(
-          `${insertFromRecordset('code').replace('ON CONFLICT (code, domain) DO NOTHING', `ON CONFLICT (code, domain) DO UPDATE SET ${updates}`)}`,
+          `${insertFromRecordset('code').replace('ON CONFLICT (code, domain) DO NOTHING', `ON CONFLICT (code, domain) DO UPDATE SET ${UPDATE_FROM_EXCLUDED}`)}`,
           [JSON.stringify([...latest.values()].map(linkToJson))],
         );
       }
