@@ -272,6 +272,9 @@ export async function restoreShard(c: Cluster, shard: number, target: RestoreTar
   }
   const servers = c.servers.filter((s) => s.shard === shard);
   const primary = primaryOf(c, shard);
+  // Archiving is asynchronous: a WAL segment the shutdown hands over may still sit in the spool
+  // when the restore reads the repository. While the primary runs, switch and wait for the archive.
+  if (primary.pid !== null) await archiveNow(c, shard).catch(() => {});
   for (const s of servers) await stopServer(c, s.name, 'fast');
   await pgbackrest(c, restoreArgs(shard, primary.dataDir, target.time, true));
   await startServer(c, primary.name);
