@@ -337,8 +337,15 @@ describe("Prometheus with deploy/'s configuration on a live fleet", () => {
     );
     assert.deepEqual(missing, []);
     assert.ok(recordNames.length >= 29);
-    // A real value, not only NaN, where this traffic gives one: no redirect failed.
-    const [errors] = await query('hop:redirect_errors:ratio_rate5m');
+    // A real value, not only NaN, where this traffic gives one: no redirect failed. It is NaN
+    // (no redirects yet) until a rule evaluation follows the scrape that saw the traffic, which
+    // on a slow machine can come after this point.
+    const [errors] = await until(
+      'a redirect error ratio that is a number',
+      30_000,
+      () => query('hop:redirect_errors:ratio_rate5m'),
+      (r) => Array.isArray(r) && r[0] !== undefined && r[0].value[1] !== 'NaN',
+    );
     assert.equal(errors?.value[1], '0');
   });
 
