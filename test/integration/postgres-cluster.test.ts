@@ -3,11 +3,13 @@
 // happens when a replica dies, a primary stops or a pool runs dry.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 import { killServer, setApplyDelay, startServer, stopServer } from '../../scripts/cluster/pg-cluster.ts';
 import { bucketOf } from '../../src/domain/bucket.ts';
 import { initialShardMap, ownerOf } from '../../src/domain/shard-map.ts';
 import { CONSISTENCY_HEADER } from '../../src/storage/consistency.ts';
 import { PgPool } from '../../src/storage/postgres/pg-pool.ts';
+import { loadShardMap, verifyShardIdentities } from '../../src/storage/postgres/shard-catalog.ts';
 import type { ShardedStore } from '../../src/storage/postgres/sharded-store.ts';
 import { migrate } from '../../src/storage/sql/migrate.ts';
 import { migrationNames } from '../support/fixtures.ts';
@@ -159,6 +161,51 @@ describe('placement', () => {
       for (const r of reports) assert.equal(r.applied.length + r.alreadyApplied.length, all.length);
     } finally {
       await Promise.all(pools.map((p) => p.close()));
+    }
+  });
+
+  test('processes claiming a new cluster at once (a fleet booting together) all succeed, on one identity and one map', async () => {
+    const dbs = await freshDatabases(cluster, { replicas: false });
+    const urls = dbs.urls.split(';');
+    const opts = { size: 2, maxWaiting: 10, acquireTimeoutMs: 10_000, statementTimeoutMs: 30_000 };
+    // Each racer with pools of its own, as separate processes have.
+    const racers = Array.from({ length: 8 }, (_, r) =>
+      urls.map((u, i) => new PgPool(`racer-${r}-${i}`, u, opts)),
+    );
+    try {
+      await Promise.all(racers[0]!.map((p) => migrate(p)));
+      const identities = await Promise.all(racers.map((pools) => verifyShardIdentities(pools)));
+      assert.equal(new Set(identities).size, 1);
+      // Another process's first write of the map, held uncommitted: the racers see no map, write
+      // version 1 too and wait on its key until that commits.
+      const held = new pg.Client({ connectionString: urls[0] });
+      await held.connect();
+      let claimed: PromiseSettledResult<unknown>[];
+      try {
+        const first = initialShardMap(urls.length);
+        await held.query('BEGIN');
+        await held.query(
+          'INSERT INTO shard_map (version, shard_count, owners) VALUES ($1, $2, $3::smallint[])',
+          [first.version, first.shardCount, first.owners],
+        );
+        const racing = Promise.allSettled(racers.map((pools) => loadShardMap(pools)));
+        await new Promise((r) => setTimeout(r, 300));
+        await held.query('COMMIT');
+        claimed = await racing;
+      } finally {
+        await held.end();
+      }
+      assert.deepEqual(
+        claimed.flatMap((c) => (c.status === 'rejected' ? [String(c.reason)] : [])),
+        [],
+      );
+      for (const pool of racers[0]!) {
+        const maps = await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM shard_map');
+        const ids = await pool.query<{ n: string }>('SELECT count(*)::text AS n FROM shard_identity');
+        assert.deepEqual([maps.rows[0]?.n, ids.rows[0]?.n], ['1', '1']);
+      }
+    } finally {
+      await Promise.all(racers.flat().map((p) => p.close()));
     }
   });
 

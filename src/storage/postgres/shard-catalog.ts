@@ -67,7 +67,8 @@ export async function loadShardMap(primaries: readonly SqlClient[]): Promise<Sha
   await Promise.all(
     primaries.map((db) =>
       db.query(
-        'INSERT INTO shard_map (version, shard_count, owners) SELECT $1, $2, $3::smallint[] WHERE NOT EXISTS (SELECT 1 FROM shard_map)',
+        // ON CONFLICT: processes starting together on a new cluster both see no map; one writes it.
+        'INSERT INTO shard_map (version, shard_count, owners) SELECT $1, $2, $3::smallint[] WHERE NOT EXISTS (SELECT 1 FROM shard_map) ON CONFLICT DO NOTHING',
         [initial.version, initial.shardCount, initial.owners],
       ),
     ),
