@@ -20,6 +20,7 @@ import { runMix } from './scenarios/mix.ts';
 import { runPlaybook } from './scenarios/playbook.ts';
 import { runRecording } from './scenarios/recording.ts';
 import { runRedirect } from './scenarios/redirect.ts';
+import { runRedisFailover } from './scenarios/redis-failover.ts';
 import { REDIS_TIER_PARTS, runRedisTier } from './scenarios/redis-tier.ts';
 import { runReplayBench } from './scenarios/replay.ts';
 import { runRules } from './scenarios/rules.ts';
@@ -91,6 +92,12 @@ Scenarios:
              --links N (100000)  --dist uniform|zipf (zipf)  --backlog N clicks (300000)  --rounds N (3)
              --probe S (5)  --duration S (10)  --cpu-quota CORES|none  per Hop (1)
              --worker-cpu-quota CORES|none  per worker (0.2: the workers, not the database, are the bottleneck)
+  redis-failover  clicks answered vs counted (lost) across a SIGKILL of the Redis primary under Sentinel,
+             with Hop's replica wait (HOP_CLICK_STREAM_REPLICA_WAIT_MS) off and on alternating in one run; each
+             trial a fresh primary + replica + 3 Sentinels, one Hop, one worker; variants: the kill alone, and
+             the kill while the replica lags (stopped --lag-ms first)
+             --rounds N (2)  --links N (20)  --duration S (4: load before the kill, and after the failover)
+             --lag-ms N (1000)
   tracing    redirects with OpenTelemetry tracing off, the SDK loaded but not sampling, and 1% sampled
              (exporting to a local OTLP receiver): three Hops alternating in one run, max and p50/p99 at
              one fixed rate   --links N (100000)  --dist uniform|zipf (zipf)  --rounds N (3)  --probe S (5)
@@ -146,6 +153,7 @@ const options = {
   clicks: { type: 'string' },
   before: { type: 'string' },
   'worker-cpu-quota': { type: 'string' },
+  'lag-ms': { type: 'string' },
   json: { type: 'boolean' },
   html: { type: 'string' },
   quick: { type: 'boolean' },
@@ -318,6 +326,14 @@ async function run(argv: string[]): Promise<number> {
         backlog: Math.floor(num(values, 'backlog', quick ? 50_000 : 300_000, 1)),
         cpuQuota: parseCpuQuota(values['cpu-quota'] ?? '1'),
         workerCpuQuota: parseCpuQuota(values['worker-cpu-quota'] ?? '0.2'),
+      });
+      break;
+    case 'redis-failover':
+      report = await runRedisFailover(ctx, {
+        rounds: num(values, 'rounds', quick ? 1 : 2, 1),
+        links: num(values, 'links', 20, 1),
+        durationS: num(values, 'duration', quick ? 2 : 4, 0.5),
+        lagMs: num(values, 'lag-ms', 1000, 0),
       });
       break;
     case 'redis-tier':

@@ -6,6 +6,17 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backupShard, enableBackups, restoreShard } from './cluster/backups.ts';
 import {
+  downHa,
+  haStatusJson,
+  loadHaCluster,
+  printHaStatus,
+  reportHaUp,
+  switchoverCommand,
+  syncModeOf,
+  upHa,
+} from './cluster/ha-cli.ts';
+import { isHaDir, stopHaCluster } from './cluster/ha-cluster.ts';
+import {
   type Cluster,
   ClusterError,
   type ClusterServer,
@@ -42,13 +53,17 @@ Commands:
   restore  with --backups: restore --shard N to --time ISO8601 or --latest (the end of its archived WAL),
            in place (its servers stopped, the primary restored and promoted, replicas copied again) or
            --into DIR (started on a free port beside the cluster; its URL is printed; down stops it)
+  switchover  with --ha: a planned switchover of --shard N through Patroni (the synchronous standby
+           takes over; the old primary follows it)
 
 Options:
   --dir D            cluster directory (default .hop-cluster in the current directory)
   --shards N         up: shards (default 2)
   --replicas R       up: streaming replicas per shard (default 1)
-  --redis MODE       up: also start Redis without persistence: single (one server) or cluster (a Redis
-                     Cluster of three masters); its HOP_REDIS_URL goes into the env file
+  --redis MODE       up: also start Redis without persistence: single (one server), cluster (a Redis
+                     Cluster of three masters) or sentinel (a primary and a replica watched by three
+                     Sentinels, which promote the replica when the primary dies); its HOP_REDIS_URL goes
+                     into the env file
   --cpu-quota CORES  up: confine each server to CORES cores (cgroup v1 CFS quota), Redis included
   --fsync            up: keep fsync and full_page_writes on (off by default: the data is throwaway)
   --env-file F       up: also write HOP_DATABASE_URLS (and HOP_REDIS_URL) to F as a dotenv file
@@ -56,12 +71,18 @@ Options:
                      from every primary (asynchronous, never dropped), checked with pgbackrest check
   --archive-timeout S  up --backups: switch WAL at least every S seconds while writes come (60): the most
                      an archive-only restore can miss
-  --shard N          backup, restore: which shard
+  --ha               up: the HA shape: one etcd, per shard 1 + R PostgreSQL servers each run by Patroni
+                     (automatic failover, pg_rewind rejoin), HAProxy in front of every shard's primary;
+                     defaults --shards 1 --replicas 2; status reports the roles as Patroni has them now
+  --sync MODE        up --ha: on (default: Patroni's synchronous_mode, a commit waits for one standby
+                     and only that standby may be promoted), strict (no commit without a standby) or off
+  --shard N          backup, restore, switchover: which shard
   --type T           backup: full (default), diff or incr
   --time ISO8601     restore: the point in time (the last commit before it)
   --latest           restore: to the end of the archived WAL
   --into DIR         restore: into DIR, started on a free port, instead of in place
-  --json             status: print JSON (every server with its role: primary, replica, redis)
+  --json             status: print JSON (every server with its role: primary, replica, redis; under
+                     Sentinel redis-primary, redis-replica and sentinel, as the Sentinels say now)
   -h, --help         this text
 
 PostgreSQL 15 binaries come from /usr/lib/postgresql/15/bin, or from HOP_PG_BIN; redis-server and
@@ -99,6 +120,9 @@ async function main(argv: string[]): Promise<number> {
       return backup(dir, values);
     case 'restore':
       return restore(dir, values);
+    case 'switchover':
+      if (values.shard === undefined) throw new UsageError('switchover needs --shard N');
+      return switchoverCommand(dir, wholeNumber('--shard', values.shard, 0));
     default:
       throw new UsageError(`unknown command ${command}`);
   }
@@ -125,6 +149,8 @@ function parse(argv: string[]) {
       time: { type: 'string' },
       latest: { type: 'boolean' },
       into: { type: 'string' },
+      ha: { type: 'boolean' },
+      sync: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -145,6 +171,8 @@ async function up(dir: string, values: Values): Promise<number> {
   const redisMode = values.redis === undefined ? null : redisModeOf(values.redis);
   if (redisMode !== null) await refuseLiveRedis(dir);
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  if (values.ha) return upHaShape(dir, values, cpuQuota, redisMode, log);
+  if (values.sync !== undefined) throw new UsageError('--sync goes with --ha');
   const cluster = await startCluster({
     dir,
     shards: values.shards === undefined ? 2 : wholeNumber('--shards', values.shards, 1),
@@ -199,6 +227,46 @@ async function up(dir: string, values: Values): Promise<number> {
   }
   process.stdout.write(`stop it with: npm run cluster -- down --dir ${cluster.dir}\n\n`);
   process.stdout.write(`HOP_DATABASE_URLS="${databaseUrls(cluster)}"\n`);
+  if (redis !== null) process.stdout.write(`HOP_REDIS_URL="${redis.url}"\n`);
+  return 0;
+}
+
+/** `up --ha`: Patroni on etcd and HAProxy (scripts/cluster/ha-cluster.ts), Redis beside it as asked. */
+async function upHaShape(
+  dir: string,
+  values: Values,
+  cpuQuota: number | null,
+  redisMode: RedisMode | null,
+  log: (line: string) => void,
+): Promise<number> {
+  if (values.backups) throw new UsageError('--backups is not yet available with --ha');
+  if (values.fsync) throw new UsageError('--fsync is not yet available with --ha');
+  const cluster = await upHa({
+    dir,
+    shards: values.shards === undefined ? 1 : wholeNumber('--shards', values.shards, 1),
+    replicas: values.replicas === undefined ? 2 : wholeNumber('--replicas', values.replicas, 1),
+    sync: syncModeOf(values.sync),
+    cpuQuota,
+    log,
+  });
+  let redis: RedisServers | null = null;
+  if (redisMode !== null) {
+    try {
+      redis = await startRedis({
+        mode: redisMode,
+        dir: join(cluster.dir, REDIS_DIR),
+        cpuQuota,
+        detached: true,
+        log,
+      });
+    } catch (err) {
+      log('Redis did not start; stopping the HA cluster');
+      await stopHaCluster(cluster).catch((stopErr: unknown) => log(`cleanup failed too: ${String(stopErr)}`));
+      throw err;
+    }
+  }
+  const envFile = values['env-file'] === undefined ? null : resolve(values['env-file']);
+  await reportHaUp(cluster, envFile, redis === null ? '' : redisEnvText(redis));
   if (redis !== null) process.stdout.write(`HOP_REDIS_URL="${redis.url}"\n`);
   return 0;
 }
@@ -262,6 +330,7 @@ async function down(dir: string): Promise<number> {
     await stopRedis(redis);
     process.stdout.write(`stopped ${running} Redis server(s)\n`);
   }
+  if (isHaDir(dir)) return downHa(dir);
   let cluster: Cluster;
   try {
     cluster = await loadCluster(dir);
@@ -279,6 +348,20 @@ async function down(dir: string): Promise<number> {
 }
 
 async function status(dir: string, json: boolean): Promise<number> {
+  if (isHaDir(dir)) {
+    const ha = await loadHaCluster(dir);
+    if (!json) {
+      await printHaStatus(ha);
+      return 0;
+    }
+    const redis = await redisIn(dir);
+    const out = {
+      ...(await haStatusJson(ha)),
+      redis: redis === null ? null : { mode: redis.mode, url: redis.url },
+    };
+    process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    return 0;
+  }
   const cluster = await loadCluster(dir);
   const redis = await redisIn(dir);
   if (json) {
@@ -381,8 +464,8 @@ function table(c: Cluster, redis: RedisServers | null, withState: boolean): stri
 }
 
 function redisModeOf(text: string): RedisMode {
-  if (text === 'single' || text === 'cluster') return text;
-  throw new UsageError(`--redis needs single or cluster, got '${text}'`);
+  if (text === 'single' || text === 'cluster' || text === 'sentinel') return text;
+  throw new UsageError(`--redis needs single, cluster or sentinel, got '${text}'`);
 }
 
 function wholeNumber(flag: string, text: string, min: number): number {

@@ -26,8 +26,8 @@ bash scripts/ensure-chromium.sh
 echo "== PostgreSQL 15 binaries for the cluster tests"
 bash scripts/ensure-postgres.sh
 
-echo "== prometheus (promtool), haproxy, the blackbox exporter and pgbackrest for the metrics, fleet and backup tests"
-bash scripts/ensure-debian.sh promtool=prometheus haproxy=haproxy prometheus-blackbox-exporter=prometheus-blackbox-exporter pgbackrest=pgbackrest
+echo "== prometheus (promtool), haproxy, the blackbox exporter, pgbackrest, redis-sentinel, patroni and etcd for the metrics, fleet, backup and failover tests"
+bash scripts/ensure-debian.sh promtool=prometheus haproxy=haproxy prometheus-blackbox-exporter=prometheus-blackbox-exporter pgbackrest=pgbackrest redis-sentinel=redis-sentinel patroni=patroni etcd=etcd-server
 
 echo "== tests"
 files=(test/unit/**/*.test.ts test/integration/**/*.test.ts test/browser/**/*.test.ts)

@@ -74,6 +74,8 @@ export interface Config {
   clickPipeline: 'local' | 'stream';
   clickStreamPartitions: number;
   clickStreamMaxEntries: number;
+  /** WAIT for a replica after each click stream append pass, up to this long; 0: off (`auto` resolved). */
+  clickStreamReplicaWaitMs: number;
   workerPort: number;
   workerReadCount: number;
   workerClaimIdleMs: number;
@@ -92,12 +94,20 @@ export interface Config {
   tracing: TracingSettings;
 }
 
-/** One Redis server, or the seed nodes of a Redis Cluster. */
+/** One Redis server, the seed nodes of a Redis Cluster, or the Sentinels that name a primary. */
 export type RedisTarget =
   | { readonly kind: 'single'; readonly url: string }
   | {
       readonly kind: 'cluster';
       readonly nodes: readonly { host: string; port: number }[];
+      readonly password: string | null;
+    }
+  | {
+      readonly kind: 'sentinel';
+      readonly sentinels: readonly { host: string; port: number }[];
+      /** The name the Sentinels monitor the primary by. */
+      readonly name: string;
+      /** For the primary and replicas (not the Sentinels). */
       readonly password: string | null;
     };
 
@@ -216,27 +226,69 @@ const databaseUrls: Parser<Config['databaseUrls']> = (raw) => {
 
 /**
  * HOP_REDIS_URL: `redis://[:password@]host:port[/db]` (or rediss://) for one server;
- * `redis-cluster://[:password@]host:port,host:port,…` for the seed nodes of a Redis Cluster.
+ * `redis-cluster://[:password@]host:port,host:port,…` for the seed nodes of a Redis Cluster;
+ * `redis-sentinel://[[:]password@]host:port,host:port,…/name` for the Sentinels that watch the
+ * primary called `name` (the password is the primary's and replicas', not the Sentinels').
  */
 const redisTarget: Parser<RedisTarget | null> = (raw) => {
   const r = raw.trim();
   if (r === '') return null;
   const m = /^redis-cluster:\/\/(?::([^@]*)@)?(.+)$/.exec(r);
   if (m !== null) {
-    const nodes = m[2]!.split(',').map((hp) => {
-      const n = /^([^:,/]+):(\d{1,5})$/.exec(hp.trim());
-      if (n === null) throw new ConfigError(`has "${hp}": each seed node must be host:port`);
-      return { host: n[1]!, port: Number(n[2]) };
-    });
+    const nodes = hostPorts(m[2]!, 'seed node');
     return { kind: 'cluster', nodes, password: m[1] === undefined ? null : decodeURIComponent(m[1]) };
+  }
+  if (r.startsWith('redis-sentinel:')) {
+    const s = /^redis-sentinel:\/\/(?::?([^@]*)@)?([^/]+)\/([^/?#]+)$/.exec(r);
+    if (s === null) {
+      throw new ConfigError(
+        'must be redis-sentinel://host:port,host:port,…/name (the Sentinels, then the name they monitor the primary by)',
+      );
+    }
+    const sentinels = hostPorts(s[2]!, 'Sentinel');
+    const name = decodeURIComponent(s[3]!);
+    return {
+      kind: 'sentinel',
+      sentinels,
+      name,
+      password: s[1] === undefined ? null : decodeURIComponent(s[1]),
+    };
   }
   let url: URL | null = null;
   try {
     url = new URL(r);
   } catch {}
   if (url === null || (url.protocol !== 'redis:' && url.protocol !== 'rediss:'))
-    throw new ConfigError('must be redis://host:port, rediss://…, or redis-cluster://host:port,host:port,…');
+    throw new ConfigError(
+      'must be redis://host:port, rediss://…, redis-cluster://host:port,host:port,…, or redis-sentinel://host:port,host:port,…/name',
+    );
   return { kind: 'single', url: r };
+};
+
+/** `host:port,host:port,…`, each a `what`. */
+function hostPorts(list: string, what: string): { host: string; port: number }[] {
+  return list.split(',').map((hp) => {
+    const n = /^([^:,/]+):(\d{1,5})$/.exec(hp.trim());
+    if (n === null || Number(n[2]) < 1 || Number(n[2]) > 65_535) {
+      throw new ConfigError(`has "${hp}": each ${what} must be host:port`);
+    }
+    return { host: n[1]!, port: Number(n[2]) };
+  });
+}
+
+/** A setting's `auto` before loadConfig resolves it. */
+const AUTO = -1;
+/** Normally a replica confirms within a millisecond; this long only when it lags or hangs. */
+const DEFAULT_SENTINEL_REPLICA_WAIT_MS = 500;
+
+/** Milliseconds, or `auto` (AUTO until loadConfig knows HOP_REDIS_URL). */
+const replicaWait: Parser<number> = (raw) => {
+  const r = raw.trim();
+  if (r === 'auto') return AUTO;
+  if (!/^\d+$/.test(r) || Number(r) > 10_000) {
+    throw new ConfigError('must be auto or a whole number of milliseconds from 0 to 10000');
+  }
+  return Number(r);
 };
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -659,7 +711,7 @@ const settings = [
     env: 'HOP_REDIS_URL',
     flag: 'redis-url',
     default: '',
-    help: "Redis for the shared cache and rate limits: redis://host:port, or redis-cluster://host:port,host:port,… (a Redis Cluster's seed nodes); empty: in-process only",
+    help: "Redis for the shared cache and rate limits: redis://host:port, redis-cluster://host:port,host:port,… (a Redis Cluster's seed nodes), or redis-sentinel://host:port,host:port,…/name (Sentinels and the name of the primary they watch; Hop follows a failover); empty: in-process only",
     parse: redisTarget,
   },
   {
@@ -725,6 +777,14 @@ const settings = [
     default: '100000',
     help: 'Backlog (entries, each up to 2,000 clicks) a partition may hold; beyond it Hop keeps clicks in its buffer, then drops and counts them',
     parse: int(1, 100_000_000),
+  },
+  {
+    key: 'clickStreamReplicaWaitMs',
+    env: 'HOP_CLICK_STREAM_REPLICA_WAIT_MS',
+    flag: 'click-stream-replica-wait-ms',
+    default: 'auto',
+    help: 'After each click stream append, wait up to this long for a Redis replica to confirm it (WAIT 1); unconfirmed clicks stay in memory (at most half of HOP_CLICK_BUFFER_SIZE) and are appended again if a failover comes first (counted once); auto: 500 with redis-sentinel://, 0 (off) otherwise; not on a Redis Cluster',
+    parse: replicaWait,
   },
   {
     key: 'workerPort',
@@ -868,6 +928,9 @@ export function loadConfig(flags: Record<string, string | undefined>, env: NodeJ
       : changeLog === ''
         ? `${cfg.dataDir.replace(/\/+$/, '')}/changes`
         : changeLog;
+  if (cfg.clickStreamReplicaWaitMs === AUTO) {
+    cfg.clickStreamReplicaWaitMs = cfg.redis?.kind === 'sentinel' ? DEFAULT_SENTINEL_REPLICA_WAIT_MS : 0;
+  }
   if (cfg.clickPipeline === 'stream' && cfg.redis === null) {
     throw new Error(
       'Invalid configuration: HOP_CLICK_PIPELINE=stream needs HOP_REDIS_URL (the stream lives in Redis).',

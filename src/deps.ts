@@ -101,6 +101,7 @@ export async function openStore(
         : {
             acquired: (server: string, s: number) => metrics.poolAcquired(server, s),
             refused: (server: string, reason: string) => metrics.poolRefused(server, reason),
+            breaker: (server: string, state: string) => metrics.breakerState(`postgres_${server}`, state),
             primaryFallback: (result: string) => metrics.primaryFallback(result),
           };
     const { openPostgresStore } = await import('./storage/postgres/open-postgres-store.ts');
@@ -249,11 +250,13 @@ async function openClickSink(
     }
     return enriching(new BufferedClickSink(store, common, metrics, log), click.enricher(), store);
   }
-  // A connection of its own: large appends must not queue ahead of the cache's lookups.
+  // A connection of its own: large appends (and WAITs for a replica, which hold the connection)
+  // must not queue ahead of the cache's lookups. A Redis Cluster here has no replicas to wait for.
   const { connectRedis, untilReady } = await import('./redis/connect-redis.ts');
+  const replicaWaitMs = config.redis.kind === 'cluster' ? 0 : config.clickStreamReplicaWaitMs;
   const client = connectRedis(config.redis, {
     name: 'hop-clicks',
-    commandTimeoutMs: Math.max(config.redisCommandTimeoutMs, STREAM_APPEND_TIMEOUT_MS),
+    commandTimeoutMs: Math.max(config.redisCommandTimeoutMs, STREAM_APPEND_TIMEOUT_MS, replicaWaitMs + 1_000),
     tracing,
   });
   client.on('error', () => {});
@@ -269,7 +272,12 @@ async function openClickSink(
   }
   const sink = new StreamClickSink(
     client,
-    { ...common, partitions: config.clickStreamPartitions, maxStreamEntries: config.clickStreamMaxEntries },
+    {
+      ...common,
+      partitions: config.clickStreamPartitions,
+      maxStreamEntries: config.clickStreamMaxEntries,
+      replicaWaitMs,
+    },
     metrics,
     log,
     tracing,

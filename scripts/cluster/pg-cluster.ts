@@ -23,7 +23,7 @@ import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { CpuCgroup, cpuQuotaUnavailable } from '../lib/cpu-cgroup.ts';
 import { freePort } from '../lib/free-port.ts';
-import { isAlive, signal, waitGone } from '../lib/processes.ts';
+import { descendants, isAlive, signal, waitGone } from '../lib/processes.ts';
 
 export const DEFAULT_PG_BIN = '/usr/lib/postgresql/15/bin';
 const CLUSTER_FILE = 'cluster.json';
@@ -602,32 +602,6 @@ async function clearStaleLock(s: ClusterServer): Promise<void> {
   await rm(join(dirname(s.dataDir), `.s.PGSQL.${s.port}.lock`), { force: true });
 }
 
-/** All descendants of `pid`, from the parent pids in /proc. */
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(entry));
-      children.set(ppid, list);
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  const found: number[] = [];
-  const queue = [pid];
-  for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
-    for (const child of children.get(p) ?? []) {
-      found.push(child);
-      queue.push(child);
-    }
-  }
-  return found;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Exit hook for clusters a process started and did not stop
 
@@ -779,7 +753,7 @@ async function checkReachable(c: Cluster): Promise<void> {
 
 let serverUserIds: { uid: number; gid: number } | undefined;
 
-async function serverUser(): Promise<{ uid: number; gid: number }> {
+export async function serverUser(): Promise<{ uid: number; gid: number }> {
   if (serverUserIds !== undefined) return serverUserIds;
   const passwd = await readFile('/etc/passwd', 'utf8');
   const fields = passwd
@@ -903,6 +877,9 @@ export async function withClient<T>(
     database,
     connectionTimeoutMillis: 10_000,
   });
+  // A server that dies (or a balancer that cuts the session) between queries reports it as an event;
+  // unheard, that event would end the process. The next query fails and says so.
+  client.on('error', () => {});
   await client.connect();
   try {
     return await fn(client);

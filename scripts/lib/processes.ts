@@ -1,6 +1,6 @@
 // Looking at and signalling processes by pid, for the scripts that run servers (the supervisor, the
 // PostgreSQL cluster, the Redis servers): one notion of "alive" for all of them.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** A pid that exists and is not a zombie (here PID 1 may never reap the servers it inherits). */
 export function isAlive(pid: number): boolean {
@@ -35,4 +35,30 @@ export async function waitGone(pids: readonly number[], timeoutMs: number, stepM
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return true;
+}
+
+/** All descendants of `pid`, from the parent pids in /proc. */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  const found: number[] = [];
+  const queue = [pid];
+  for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+    for (const child of children.get(p) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
 }

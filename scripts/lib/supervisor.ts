@@ -19,11 +19,19 @@ export interface ServerSpec {
   /** Added to this process's environment. */
   readonly env?: Readonly<Record<string, string>>;
   readonly cwd?: string;
+  /** Run as this user and group (PostgreSQL and Patroni refuse root); absent: as this process. */
+  readonly uid?: number;
+  readonly gid?: number;
   /** stdout and stderr are appended here. */
   readonly logFile: string;
-  /** Answers true once the server serves; polled until it does or `readyTimeoutMs` passes. */
-  readonly ready: () => Promise<boolean>;
+  /**
+   * Answers true once the server serves; polled until it does or `readyTimeoutMs` passes. Given the
+   * server's pid, so a probe can tell the server from a stranger that holds its port.
+   */
+  readonly ready: (pid: number) => Promise<boolean>;
   readonly readyTimeoutMs?: number;
+  /** Between two probes (100 ms). */
+  readonly readyPollMs?: number;
   /** Cores, as a cgroup v1 CFS quota; null or absent: unconfined. */
   readonly cpuQuota?: number | null;
 }
@@ -50,6 +58,8 @@ export async function startServer(spec: ServerSpec, tag = 'hop'): Promise<Runnin
     const child = spawn(spec.command, [...spec.args], {
       cwd: spec.cwd,
       env: { ...process.env, ...spec.env },
+      ...(spec.uid === undefined ? {} : { uid: spec.uid }),
+      ...(spec.gid === undefined ? {} : { gid: spec.gid }),
       stdio: ['ignore', out, out],
       // A process group of its own: Ctrl-C on the starting command does not reach it, and it
       // outlives that command.
@@ -75,9 +85,9 @@ export async function startServer(spec: ServerSpec, tag = 'hop'): Promise<Runnin
     const deadline = Date.now() + (spec.readyTimeoutMs ?? 60_000);
     for (;;) {
       if (exited !== null) throw new SupervisorError(`${spec.name} exited (${exited}) before it was ready`);
-      if (await spec.ready().catch(() => false)) break;
+      if (await spec.ready(pid).catch(() => false)) break;
       if (Date.now() > deadline) throw new SupervisorError(`${spec.name} was not ready in time`);
-      await sleep(100);
+      await sleep(spec.readyPollMs ?? 100);
     }
   } catch (err) {
     signal(pid, 'SIGKILL');

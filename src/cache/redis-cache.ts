@@ -4,8 +4,8 @@
 // through to the store) and tries Redis again after a cool-down.
 import type { RedirectRecord, RedirectType } from '../domain/link.ts';
 import type { RedirectRule } from '../domain/redirect-rules.ts';
-import { CircuitBreaker } from '../redis/circuit-breaker.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
+import { CircuitBreaker } from '../resilience/circuit-breaker.ts';
 import type { SharedCache, SharedEntry } from './shared-cache.ts';
 
 export interface RedisCacheOptions {

@@ -27,9 +27,12 @@ export const errorTable = {
   rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal error' },
   unavailable: { status: 503, title: 'The service is temporarily unavailable' },
+  // The commit's outcome is unknown (the connection was lost during it, the synchronous standby's
+  // confirmation was cut short, the change log could not be written): never answered as success.
   write_in_doubt: {
     status: 503,
-    title: 'The write may have been applied but is not durable yet; retry it with the same Idempotency-Key',
+    title:
+      'The write may have been applied but is not confirmed durable; retry it with the same Idempotency-Key',
   },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -39,6 +39,8 @@ return 0
 
 export class ChangeRelay {
   private running = false;
+  /** Per shard, the highest seq this relay saw in the stream: a stream found shorter lost entries. */
+  private readonly highest = new Map<number, number>();
   private loops: Promise<void>[] = [];
   private readonly client: RedisClient;
   private readonly store: Pick<LinkStore, 'readChanges' | 'markChangesPublished' | 'changeStreams'>;
@@ -99,6 +101,16 @@ export class ChangeRelay {
   async relayOnce(shard: number): Promise<number> {
     const started = Date.now();
     const after = await lastPublishedSeq(this.client, shard);
+    const seen = this.highest.get(shard) ?? 0;
+    if (after < seen) {
+      // A Redis failover to a replica that had not received the last appends: they are appended
+      // again from the outbox below. Invalidations sent in that window may be lost as well.
+      this.log.warn(
+        { shard, streamSeq: after, relayedSeq: seen },
+        'the change stream lost entries (a Redis failover?); republishing them from the outbox. Cache entries of links changed then may be stale: run hop replay --into cache --from <a minute before the failover>',
+      );
+    }
+    this.highest.set(shard, after);
     const changes = await this.store.readChanges(after, this.opts.batch, shard);
     if (changes.length === 0) return 0;
     const key = changeStreamKey(shard);
@@ -122,6 +134,7 @@ export class ChangeRelay {
         number,
       ];
       await this.store.markChangesPublished(last, shard);
+      this.highest.set(shard, Math.max(this.highest.get(shard) ?? 0, last));
       span.setAttribute('hop.change.appended', appended);
       this.observer?.published(shard, appended, last);
       return changes.length;

@@ -8,10 +8,17 @@
 // twice, and the ledger counts it once. With tracing on, a click taken in a sampled redirect keeps
 // that redirect's context: its batch is appended under a producer span (a child of the first such
 // redirect, linked to the others), whose traceparent goes into the entry for the worker to link to.
+// With replicaWaitMs, appended batches stay in memory until a replica confirms it holds them (Redis
+// WAIT after each pass): a primary that dies before its replica has them (a Sentinel failover, with
+// the replica lagging or cut off) would otherwise lose them with it. When the connection that appended
+// them closes first, they are appended again, to whichever primary there is then (same batch ids, so
+// the ledger counts them once). Unconfirmed batches are bounded by half the buffer: past it the oldest
+// are let go (they are on the primary, only not known to be on a replica).
 import type { ClickEvent } from '../domain/clicks.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
+import { ReplicaAck } from '../redis/replica-ack.ts';
 import { NO_TRACING, type Tracing } from '../tracing/tracing.ts';
 import type { EventSink } from './click-sink.ts';
 import { entryFields, MAX_EVENTS_PER_ENTRY, partitionKey, partitionOf, TRACE_FIELD } from './click-stream.ts';
@@ -24,6 +31,8 @@ export interface StreamClickSinkOptions {
   readonly maxBuffered: number;
   /** Entries a partition may hold before producers hold back (workers are away or behind). */
   readonly maxStreamEntries: number;
+  /** After each pass, wait up to this long for a replica to hold its appends; 0 or absent: off. */
+  readonly replicaWaitMs?: number;
   readonly onClick?: (event: ClickEvent) => void;
 }
 
@@ -54,6 +63,9 @@ export class StreamClickSink implements EventSink {
   /** Cut into batches, not yet appended (failed appends come back here, ids kept). */
   private unsent: Batch[] = [];
   private unsentCount = 0;
+  /** Appended, and not yet confirmed by a replica (replicaWaitMs only), oldest first. */
+  private unconfirmed: Batch[] = [];
+  private unconfirmedCount = 0;
   private sending: Promise<void> | null = null;
   /** Partitions whose backlog was over the bound at the last check. */
   private full = new Set<number>();
@@ -65,6 +77,7 @@ export class StreamClickSink implements EventSink {
   private readonly metrics: Metrics;
   private readonly log: Logger;
   private readonly tracing: Tracing;
+  private readonly replicas: ReplicaAck;
 
   constructor(
     client: RedisClient,
@@ -78,6 +91,10 @@ export class StreamClickSink implements EventSink {
     this.metrics = metrics;
     this.log = log;
     this.tracing = tracing;
+    this.replicas = new ReplicaAck(client, opts.replicaWaitMs ?? 0);
+    // WAIT speaks for the writes of one connection: once it has closed, what it appended and no
+    // replica confirmed is appended again.
+    if (this.replicas.enabled) client.on('close', () => this.appendAgain());
     this.pending = Array.from({ length: opts.partitions }, () => []);
     this.pendingTraced = Array.from({ length: opts.partitions }, () => []);
     this.timer = setInterval(() => void this.send(), opts.flushMs);
@@ -108,9 +125,9 @@ export class StreamClickSink implements EventSink {
     if (traceparent !== null) traced.push({ at, traceparent });
   }
 
-  /** Clicks accepted and not yet appended to a stream. */
+  /** Clicks accepted and not yet appended to a stream, or appended and not yet confirmed by a replica. */
   get buffered(): number {
-    return this.pendingCount + this.unsentCount;
+    return this.pendingCount + this.unsentCount + this.unconfirmedCount;
   }
 
   /** One append pass at a time; callers during a pass share it. */
@@ -162,7 +179,12 @@ export class StreamClickSink implements EventSink {
 
   private async appendAll(): Promise<void> {
     this.cutBatches();
-    if (this.unsent.length === 0 || this.client.status !== 'ready') return;
+    if (this.client.status !== 'ready') return;
+    if (this.unsent.length === 0) {
+      // Nothing new: ask again about what a replica has not confirmed yet.
+      if (this.unconfirmed.length > 0 && (await this.replicas.held()) === 'held') this.release([], 0);
+      return;
+    }
     await this.checkLengths();
     const batches = this.unsent;
     this.unsent = [];
@@ -174,20 +196,60 @@ export class StreamClickSink implements EventSink {
           : this.append(b),
       ),
     );
+    const appended = batches.filter((_, i) => results[i]!.status === 'fulfilled');
+    const kept = batches.filter((_, i) => results[i]!.status === 'rejected');
+    for (const _ of kept) this.metrics.clickBatchFailed();
+    // WAIT covers every write of this connection so far: one for the whole pass.
+    const answer = appended.length === 0 ? 'held' : await this.replicas.held();
     const seconds = (performance.now() - started) / 1000;
-    const kept: Batch[] = [];
-    results.forEach((r, i) => {
-      const b = batches[i]!;
-      if (r.status === 'fulfilled') {
-        this.unsentCount -= b.events;
-        this.metrics.clickBatchWritten(b.events, seconds);
-      } else {
-        kept.push(b);
-        this.metrics.clickBatchFailed();
-      }
-    });
+    if (answer === 'held') this.release(appended, seconds);
+    else if (answer === 'unconfirmed') {
+      this.unsentCount -= count(appended);
+      this.unconfirmed.push(...appended);
+      this.unconfirmedCount += count(appended);
+      this.letGoOfOldest();
+    } else {
+      // The connection failed after the appends: they may have died with the primary.
+      kept.push(...appended);
+      for (const _ of appended) this.metrics.clickBatchFailed();
+    }
     // Failed batches go first next time, so a partition's batches stay roughly in order.
     this.unsent = kept.concat(this.unsent);
+  }
+
+  /** These appends and every earlier unconfirmed one are held (or the wait is off): done with them. */
+  private release(appended: readonly Batch[], seconds: number): void {
+    this.unsentCount -= count(appended);
+    for (const b of appended) this.metrics.clickBatchWritten(b.events, seconds);
+    for (const b of this.unconfirmed) this.metrics.clickBatchWritten(b.events, seconds);
+    this.unconfirmed = [];
+    this.unconfirmedCount = 0;
+  }
+
+  /** Unconfirmed batches past half the buffer: the oldest are let go, to leave room for new clicks. */
+  private letGoOfOldest(): void {
+    let released = 0;
+    while (this.unconfirmedCount > this.opts.maxBuffered / 2 && this.unconfirmed.length > 0) {
+      const b = this.unconfirmed.shift()!;
+      this.unconfirmedCount -= b.events;
+      this.metrics.clickBatchWritten(b.events, 0);
+      released += b.events;
+    }
+    if (released > 0) {
+      this.log.warn(
+        { clicks: released },
+        'no Redis replica confirmed these clicks in time; kept on the primary only (a failover now would lose them)',
+      );
+    }
+  }
+
+  /** The connection closed: what it appended and no replica confirmed goes out again. */
+  private appendAgain(): void {
+    if (this.unconfirmed.length === 0) return;
+    this.unsent = this.unconfirmed.concat(this.unsent);
+    this.unsentCount += this.unconfirmedCount;
+    this.unconfirmed = [];
+    this.unconfirmedCount = 0;
   }
 
   /** One batch's XADD; under a producer span when sampled redirects took some of its clicks. */
@@ -226,9 +288,13 @@ export class StreamClickSink implements EventSink {
     clearInterval(this.timer);
     await this.flush();
     this.closed = true;
+    // Appended, only not confirmed: nothing more to do for them here.
+    this.release([], 0);
     if (this.buffered > 0) {
       this.log.error({ clicks: this.buffered }, 'clicks could not be appended to the stream before exit');
       this.metrics.clicksDropped(this.buffered);
     }
   }
 }
+
+const count = (batches: readonly Batch[]): number => batches.reduce((n, b) => n + b.events, 0);

@@ -25,8 +25,15 @@ export const AUTHENTICATED = [
   'unavailable',
 ] as const satisfies readonly ErrorCode[];
 
-/** A change made with the dashboard's session cookie must also carry the session's CSRF token. */
-export const AUTHENTICATED_CHANGE = [...AUTHENTICATED, 'csrf_failed'] as const satisfies readonly ErrorCode[];
+/**
+ * A change made with the dashboard's session cookie must also carry the session's CSRF token; a
+ * change whose commit could not be confirmed answers write_in_doubt (settled by a retry).
+ */
+export const AUTHENTICATED_CHANGE = [
+  ...AUTHENTICATED,
+  'csrf_failed',
+  'write_in_doubt',
+] as const satisfies readonly ErrorCode[];
 
 /** What a request with a body may answer before its handler runs (Fastify reads DELETE bodies too). */
 export const WITH_BODY = [
@@ -36,6 +43,7 @@ export const WITH_BODY = [
 ] as const satisfies readonly ErrorCode[];
 
 const RETRY_AFTER = { 'retry-after': { type: 'integer', description: 'Seconds to wait before retrying' } };
+const WITH_RETRY_AFTER = new Set<ErrorCode>(['rate_limited', 'unavailable', 'write_in_doubt']);
 
 /**
  * Route-schema responses for these codes: one per status, described by its codes and their titles,
@@ -52,7 +60,7 @@ export function problemResponses(...codes: readonly ErrorCode[]): Record<number,
       status,
       {
         description: sameStatus.map((c) => `\`${c}\`: ${errorTable[c].title}`).join('; '),
-        ...(sameStatus.includes('rate_limited') ? { headers: RETRY_AFTER } : {}),
+        ...(sameStatus.some((c) => WITH_RETRY_AFTER.has(c)) ? { headers: RETRY_AFTER } : {}),
         content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } },
       },
     ]),

@@ -39,7 +39,7 @@ export interface Metrics {
   rateLimited(policy: string): void;
   /** Time a query waited for a pooled connection to a database server. */
   poolAcquired(server: string, seconds: number): void;
-  /** A query refused a connection: wait queue full, acquire timeout, or the server down. */
+  /** A query refused a connection: wait queue full, acquire timeout, the server down, or its breaker open. */
   poolRefused(server: string, reason: string): void;
   /** A read a replica missed, asked again of the primary (or refused by the bound on that). */
   primaryFallback(result: string): void;
@@ -59,7 +59,7 @@ export interface Metrics {
   rateLimitFallback(): void;
   /** Embedded: one group commit of the change log (changes appended, read + write + fsync time). */
   changeLogSynced(changes: number, seconds: number): void;
-  /** A circuit breaker changed state (closed, open, half_open). */
+  /** A circuit breaker changed state (closed, open, half-open): `redis_cache`, `postgres_<server>`. */
   breakerState(name: string, state: string): void;
   /** Embedded: scheduled backups are on, every this many seconds (the backup-age alert's guard). */
   backupScheduled(intervalSeconds: number): void;

@@ -258,7 +258,7 @@ export function createPrometheusMetrics(opts: { defaultMetrics: boolean; gauges?
   });
   const refused = new Counter({
     name: 'hop_db_pool_refused_total',
-    help: 'Queries refused a connection (queue_full, timeout, down), per database server',
+    help: 'Queries refused a connection (queue_full, timeout, down, breaker_open), per database server',
     labelNames: ['server', 'reason'] as const,
     registers: [register],
   });

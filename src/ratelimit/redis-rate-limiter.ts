@@ -2,8 +2,8 @@
 // as the in-process limiter, run by one Lua script per request on the Redis server's clock. While
 // Redis fails, each process answers from its own in-process limiter: approximate (every process then
 // grants a full budget of its own), but an outage never blocks or slows requests.
-import { type BreakerState, CircuitBreaker } from '../redis/circuit-breaker.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
+import { type BreakerState, CircuitBreaker } from '../resilience/circuit-breaker.ts';
 import { gcraDecision, gcraParams } from './gcra.ts';
 import type { RateDecision, RateLimiter, RatePolicy } from './rate-limiter.ts';
 

@@ -1,10 +1,12 @@
-// One way to reach Redis for every part that uses it (cache, rate limits, invalidation): a single
-// server or a Redis Cluster, failing fast while disconnected (no offline queue) so that callers'
-// breakers and fallbacks see an outage at once instead of a pile of queued commands.
+// One way to reach Redis for every part that uses it (cache, rate limits, invalidation, streams): a
+// single server, a Redis Cluster, or the primary that Sentinels name (followed across a failover),
+// failing fast while disconnected (no offline queue) so that callers' breakers and fallbacks see an
+// outage at once instead of a pile of queued commands.
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisTarget } from '../config.ts';
 import { traceCalls } from '../tracing/traced-calls.ts';
 import type { Tracing } from '../tracing/tracing.ts';
+import { followSwitches } from './sentinel-watch.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -22,6 +24,11 @@ export interface RedisConnectOptions {
 
 /** Reconnects forever, quickly at first, then every 2 s. */
 const retry = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000);
+/**
+ * Under Sentinel, every 0.5 s at most: a failover takes seconds, and each attempt asks the Sentinels
+ * afresh, so the new primary is found soon after they promote it.
+ */
+const sentinelRetry = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 500);
 
 export function connectRedis(target: RedisTarget, opts: RedisConnectOptions): RedisClient {
   const client = openClient(target, opts);
@@ -38,15 +45,33 @@ function openClient(target: RedisTarget, opts: RedisConnectOptions): RedisClient
     retryStrategy: retry,
     lazyConnect: false,
   };
-  if (target.kind === 'single') {
-    // Commands issued in the same tick leave in one write: at thousands of lookups a second, one
-    // syscall per GET was a third of Hop's CPU on the L2 path. Not for connections that subscribe
-    // or block (their commands wait on the server), and not on a Cluster, where ioredis fails
-    // auto-pipelined commands issued before its slot map is loaded.
-    return new Redis(target.url, {
+  // Commands issued in the same tick leave in one write: at thousands of lookups a second, one
+  // syscall per GET was a third of Hop's CPU on the L2 path. Not for connections that subscribe
+  // or block (their commands wait on the server), and not on a Cluster, where ioredis fails
+  // auto-pipelined commands issued before its slot map is loaded.
+  const enableAutoPipelining = !opts.subscriber && opts.blocking !== true;
+  if (target.kind === 'single') return new Redis(target.url, { ...base, enableAutoPipelining });
+  if (target.kind === 'sentinel') {
+    const client = new Redis({
       ...base,
-      enableAutoPipelining: !opts.subscriber && opts.blocking !== true,
+      ...(target.password === null ? {} : { password: target.password }),
+      enableAutoPipelining,
+      sentinels: [...target.sentinels],
+      name: target.name,
+      role: 'master',
+      retryStrategy: sentinelRetry,
+      // Each (re)connection asks the Sentinels for the primary and checks its role (INFO), so a
+      // replica is never taken for the primary. ioredis's failoverDetector stays off: its
+      // +switch-master arriving while the client is between connections ends the client for good
+      // (status 'end'; seen as a click stream that never appended again after a failover).
+      // followSwitches below does its job without that race.
+      failoverDetector: false,
+      sentinelCommandTimeout: Math.max(1_000, opts.commandTimeoutMs * 4),
+      // A write that reached a primary just demoted: reconnect, to whichever the Sentinels name now.
+      reconnectOnError: (err) => err.message.startsWith('READONLY'),
     });
+    followSwitches(target, client);
+    return client;
   }
   return new Cluster([...target.nodes], {
     redisOptions: { ...base, ...(target.password === null ? {} : { password: target.password }) },

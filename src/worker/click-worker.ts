@@ -2,7 +2,7 @@
 // Per partition it reads entries in batches on a connection of its own (reads block), writes each
 // entry's clicks into rollups on the links' shards as one exactly-once batch (the entry's batch
 // id goes into each shard's ledger), and acknowledges only after that commit. Transient database
-// errors are retried within a delivery with full-jitter backoff. An entry left unacknowledged
+// errors are retried within a delivery with full-jitter backoff, for a while (a failover). An entry left unacknowledged
 // (its worker died, or its write failed) is taken over once idle longer than claimIdleMs; one
 // that failed maxDeliveries deliveries is copied to the dead-letter stream and then acknowledged
 // (a crash in between duplicates it there, the ledger makes a replay count once). With tracing on,
@@ -21,9 +21,9 @@ import {
 import type { Logger } from '../logger.ts';
 import type { RedisClient } from '../redis/connect-redis.ts';
 import { fieldMap } from '../redis/field-map.ts';
+import { fullJitterMs, sleep } from '../resilience/backoff.ts';
 import type { ClickStore } from '../storage/ports.ts';
 import { NO_TRACING, type Span, type Tracing } from '../tracing/tracing.ts';
-import { fullJitterMs, sleep } from './backoff.ts';
 
 export interface ClickWorkerOptions {
   readonly partitions: number;
@@ -35,6 +35,13 @@ export interface ClickWorkerOptions {
   readonly maxDeliveries: number;
   /** Attempts per delivery for transient errors, and their backoff. */
   readonly attempts: number;
+  /**
+   * A transient error is retried for at least this long within the delivery, however many attempts
+   * that takes: a primary's failover (seconds) then delays the entry's clicks by the failover, not
+   * by claimIdleMs, and does not use up a delivery. Keep it below claimIdleMs, or another worker
+   * claims the entry meanwhile.
+   */
+  readonly transientRetryMs: number;
   readonly retryBaseMs: number;
   readonly retryCapMs: number;
   /** How often acknowledged entries are trimmed from the partitions. */
@@ -234,6 +241,7 @@ export class ClickWorker {
     span: Span,
   ): Promise<void> {
     const id = entry.id;
+    const began = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await this.store.recordClickBatch({
@@ -251,7 +259,10 @@ export class ClickWorker {
         );
         return;
       } catch (err) {
-        if (!this.opts.transient(err) || attempt >= this.opts.attempts || !this.running) {
+        const retryable =
+          this.opts.transient(err) &&
+          (attempt < this.opts.attempts || Date.now() - began < this.opts.transientRetryMs);
+        if (!retryable || !this.running) {
           span.fail(err);
           return this.failed(key, id, fields, deliveries, err);
         }

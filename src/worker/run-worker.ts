@@ -12,10 +12,10 @@ import { ChangeRelay } from '../events/change-relay.ts';
 import { agreeOnPartitions, PartitionMismatch } from '../events/click-stream.ts';
 import { createLogger } from '../logger.ts';
 import { connectRedis } from '../redis/connect-redis.ts';
+import { sleep } from '../resilience/backoff.ts';
 import { isServerFailure } from '../storage/postgres/pg-pool.ts';
 import { traceStore } from '../tracing/adapter-spans.ts';
 import { openTracing } from '../tracing/open-tracing.ts';
-import { sleep } from './backoff.ts';
 import { ClickWorker } from './click-worker.ts';
 import { createWorkerMetrics } from './worker-metrics.ts';
 
@@ -76,6 +76,7 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
       claimIdleMs: config.workerClaimIdleMs,
       maxDeliveries: config.workerMaxDeliveries,
       attempts: 5,
+      transientRetryMs: Math.floor(config.workerClaimIdleMs / 2),
       retryBaseMs: 100,
       retryCapMs: 5_000,
       trimMs: 10_000,

@@ -17,8 +17,8 @@ import {
 import { MemoryRateLimiter } from '../../src/ratelimit/memory-rate-limiter.ts';
 import type { RateDecision, RateLimiter } from '../../src/ratelimit/rate-limiter.ts';
 import { RedisRateLimiter } from '../../src/ratelimit/redis-rate-limiter.ts';
-import { CircuitBreaker } from '../../src/redis/circuit-breaker.ts';
 import { connectRedis, type RedisClient } from '../../src/redis/connect-redis.ts';
+import { CircuitBreaker } from '../../src/resilience/circuit-breaker.ts';
 import { runRateLimiterConformance } from '../conformance/rate-limiter-conformance.ts';
 
 const skip = redisUnavailable() ?? false;

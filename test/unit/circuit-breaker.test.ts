@@ -1,7 +1,7 @@
-// The breaker in front of Redis calls, on a fake clock.
+// The breaker in front of Redis calls and of each PostgreSQL server, on a fake clock.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CircuitBreaker } from '../../src/redis/circuit-breaker.ts';
+import { CircuitBreaker } from '../../src/resilience/circuit-breaker.ts';
 
 function breaker(failureThreshold: number, coolDownMs = 1_000) {
   const clock = { now: 0 };
@@ -105,4 +105,84 @@ test('late outcomes of calls made before it opened change nothing', () => {
 test('nonsense settings are refused at construction', () => {
   assert.throws(() => new CircuitBreaker({ failureThreshold: 0, coolDownMs: 1_000 }), RangeError);
   assert.throws(() => new CircuitBreaker({ failureThreshold: 1, coolDownMs: -1 }), RangeError);
+});
+
+function jittered(random: () => number) {
+  const clock = { now: 0 };
+  const states: string[] = [];
+  const b = new CircuitBreaker({
+    failureThreshold: 1,
+    coolDownMs: 100,
+    maxCoolDownMs: 1_000,
+    now: () => clock.now,
+    random,
+    onChange: (s) => states.push(s),
+  });
+  return { b, clock, states };
+}
+
+/** Opens the breaker and fails every probe `probes` times; the cool-down then in force. */
+function coolDownAfter(b: CircuitBreaker, clock: { now: number }, probes: number): number {
+  b.failure();
+  for (let i = 0; i < probes; i++) {
+    clock.now += Math.ceil(b.retryInMs());
+    assert.equal(b.allow(), true);
+    b.failure();
+  }
+  return b.retryInMs();
+}
+
+test('with a cap, each failed probe doubles the bound of the cool-down, up to the cap', () => {
+  // random() just below 1: each cool-down is (almost) its bound.
+  const bounds = [0, 1, 2, 3, 4, 5].map((probes) => {
+    const { b, clock } = jittered(() => 0.999_999);
+    return Math.round(coolDownAfter(b, clock, probes));
+  });
+  assert.deepEqual(bounds, [100, 200, 400, 800, 1_000, 1_000]);
+});
+
+test('cool-downs are drawn with full jitter: anywhere from 0 to the bound', () => {
+  const draws = [0, 0.25, 0.5];
+  const { b, clock } = jittered(() => draws.shift() ?? 0.5);
+  assert.equal(coolDownAfter(b, clock, 0), 0, 'a draw of 0: a probe may go at once');
+  assert.equal(b.allow(), true);
+  b.failure();
+  assert.equal(b.retryInMs(), 50, 'a quarter of the second bound (200 ms)');
+  clock.now += 50;
+  assert.equal(b.allow(), true);
+  b.failure();
+  assert.equal(b.retryInMs(), 200, 'half of the third (400 ms)');
+});
+
+test('a success starts the cool-downs from the first bound again', () => {
+  const { b, clock } = jittered(() => 0.999_999);
+  assert.equal(Math.round(coolDownAfter(b, clock, 3)), 800);
+  clock.now += Math.ceil(b.retryInMs());
+  assert.equal(b.allow(), true);
+  b.success();
+  assert.equal(b.retryInMs(), 0);
+  b.failure();
+  assert.equal(Math.round(b.retryInMs()), 100);
+});
+
+test('every change of state is reported once', () => {
+  const { b, clock, states } = jittered(() => 0.5);
+  b.failure();
+  b.failure();
+  clock.now += 1_000;
+  b.allow();
+  b.allow();
+  b.failure();
+  clock.now += 1_000;
+  b.allow();
+  b.success();
+  b.success();
+  assert.deepEqual(states, ['open', 'half-open', 'open', 'half-open', 'closed']);
+});
+
+test('a cap below the first cool-down is refused', () => {
+  assert.throws(
+    () => new CircuitBreaker({ failureThreshold: 1, coolDownMs: 1_000, maxCoolDownMs: 500 }),
+    RangeError,
+  );
 });

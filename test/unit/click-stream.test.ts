@@ -18,7 +18,7 @@ import { uuid7 } from '../../src/events/uuid7.ts';
 import { createLogger } from '../../src/logger.ts';
 import { noopMetrics } from '../../src/metrics/metrics.ts';
 import type { RedisClient } from '../../src/redis/connect-redis.ts';
-import { fullJitterMs } from '../../src/worker/backoff.ts';
+import { fullJitterMs } from '../../src/resilience/backoff.ts';
 
 const click = (code: string, at = 1_700_000_000_000): ClickEvent => ({
   id: uuid7(at),

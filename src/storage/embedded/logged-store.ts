@@ -53,6 +53,14 @@ export function withChangeLog<S extends Store>(store: S, log: ChangeLog): S {
           await durable();
           return out;
         };
+      } else if (prop === 'getIdempotency') {
+        // A stored answer is repeated only once its change is in the log (the retry of a
+        // write_in_doubt finds the answer here, before any write of its own would sync the log).
+        call = async (...args: unknown[]) => {
+          const stored = await fn.apply(t, args);
+          if (stored !== null) await durable();
+          return stored;
+        };
       } else if (prop === 'close') {
         call = async () => {
           await log.close();

@@ -453,8 +453,12 @@ export class SqlStore implements Store, ClickLog {
     key: string,
     notBefore: Date,
   ): Promise<StoredIdempotency | null> {
+    // FOR KEY SHARE: an answer is repeated only once it is durable. Locking the row writes WAL after
+    // the create's, so this statement's commit waits for the synchronous standby as the create's
+    // did: a create whose commit was in doubt is confirmed here, or answered in doubt again.
     const res = await db.query<{ request_hash: string; outcome: { kind: string; link?: LinkJson } | null }>(
-      'SELECT request_hash, outcome FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at >= $3',
+      `SELECT request_hash, outcome FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at >= $3
+       FOR KEY SHARE`,
       [scope, key, notBefore],
     );
     const row = res.rows[0];
