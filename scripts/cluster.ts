@@ -36,6 +36,7 @@ import {
   startRedis,
   stopRedis,
 } from './cluster/redis-servers.ts';
+import { textTable } from './lib/text-table.ts';
 
 /** Redis started with the cluster lives in this subdirectory of it. */
 const REDIS_DIR = 'redis';
@@ -199,23 +200,7 @@ async function up(dir: string, values: Values): Promise<number> {
       throw err;
     }
   }
-  let redis: RedisServers | null = null;
-  if (redisMode !== null) {
-    try {
-      redis = await startRedis({
-        mode: redisMode,
-        dir: join(cluster.dir, REDIS_DIR),
-        cpuQuota,
-        detached: true,
-        log,
-      });
-    } catch (err) {
-      // All or nothing: a cluster without the Redis asked for is not what `up` promised.
-      log('Redis did not start; stopping the PostgreSQL servers');
-      await stopCluster(cluster).catch((stopErr: unknown) => log(`cleanup failed too: ${String(stopErr)}`));
-      throw err;
-    }
-  }
+  const redis = await redisBeside(cluster.dir, redisMode, cpuQuota, log, () => stopCluster(cluster));
   const seconds = (performance.now() - began) / 1000;
   process.stdout.write(`${table(cluster, redis, false)}\n\n`);
   process.stdout.write(`cluster up in ${seconds.toFixed(1)} s in ${cluster.dir}`);
@@ -249,26 +234,32 @@ async function upHaShape(
     cpuQuota,
     log,
   });
-  let redis: RedisServers | null = null;
-  if (redisMode !== null) {
-    try {
-      redis = await startRedis({
-        mode: redisMode,
-        dir: join(cluster.dir, REDIS_DIR),
-        cpuQuota,
-        detached: true,
-        log,
-      });
-    } catch (err) {
-      log('Redis did not start; stopping the HA cluster');
-      await stopHaCluster(cluster).catch((stopErr: unknown) => log(`cleanup failed too: ${String(stopErr)}`));
-      throw err;
-    }
-  }
+  const redis = await redisBeside(cluster.dir, redisMode, cpuQuota, log, () => stopHaCluster(cluster));
   const envFile = values['env-file'] === undefined ? null : resolve(values['env-file']);
   await reportHaUp(cluster, envFile, redis === null ? '' : redisEnvText(redis));
   if (redis !== null) process.stdout.write(`HOP_REDIS_URL="${redis.url}"\n`);
   return 0;
+}
+
+/**
+ * Redis as `--redis` asks, in the cluster's directory. All or nothing: when it does not start, the
+ * PostgreSQL servers are stopped too (a cluster without the Redis asked for is not what `up` promised).
+ */
+async function redisBeside(
+  dir: string,
+  mode: RedisMode | null,
+  cpuQuota: number | null,
+  log: (line: string) => void,
+  stopServers: () => Promise<void>,
+): Promise<RedisServers | null> {
+  if (mode === null) return null;
+  try {
+    return await startRedis({ mode, dir: join(dir, REDIS_DIR), cpuQuota, detached: true, log });
+  } catch (err) {
+    log('Redis did not start; stopping the PostgreSQL servers');
+    await stopServers().catch((stopErr: unknown) => log(`cleanup failed too: ${String(stopErr)}`));
+    throw err;
+  }
 }
 
 async function backup(dir: string, values: Values): Promise<number> {
@@ -452,15 +443,7 @@ function table(c: Cluster, redis: RedisServers | null, withState: boolean): stri
     if (quota) row.push(s.cgroup ?? '-');
     rows.push(row);
   }
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [head, ...rows]
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return textTable(head, rows);
 }
 
 function redisModeOf(text: string): RedisMode {

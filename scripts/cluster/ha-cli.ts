@@ -1,6 +1,7 @@
 // The HA shape's commands for scripts/cluster.ts: `up --ha`, `status` and `down` of an HA cluster dir,
 // and `switchover --shard N`.
 import { writeFile } from 'node:fs/promises';
+import { textTable } from '../lib/text-table.ts';
 import {
   type HaCluster,
   type HaServerStatus,
@@ -104,13 +105,5 @@ function haTable(servers: HaServerStatus[]): string {
     s.pid === null ? '-' : String(s.pid),
     s.patroniPid === null ? '' : String(s.patroniPid),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  return [head, ...rows]
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return textTable(head, rows);
 }
