@@ -5,6 +5,7 @@ import { access, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backupShard, enableBackups, restoreShard } from './cluster/backups.ts';
+import { restoreHaShardInto } from './cluster/ha-backups.ts';
 import {
   downHa,
   haStatusJson,
@@ -15,7 +16,7 @@ import {
   syncModeOf,
   upHa,
 } from './cluster/ha-cli.ts';
-import { isHaDir, stopHaCluster } from './cluster/ha-cluster.ts';
+import { isHaDir, saveHaCluster, stopHaCluster } from './cluster/ha-cluster.ts';
 import {
   type Cluster,
   ClusterError,
@@ -224,7 +225,6 @@ async function upHaShape(
   redisMode: RedisMode | null,
   log: (line: string) => void,
 ): Promise<number> {
-  if (values.backups) throw new UsageError('--backups is not yet available with --ha');
   if (values.fsync) throw new UsageError('--fsync is not yet available with --ha');
   const cluster = await upHa({
     dir,
@@ -232,6 +232,7 @@ async function upHaShape(
     replicas: values.replicas === undefined ? 2 : wholeNumber('--replicas', values.replicas, 1),
     sync: syncModeOf(values.sync),
     cpuQuota,
+    backups: values.backups ? { archiveTimeoutS: archiveTimeoutOf(values) } : null,
     log,
   });
   const redis = await redisBeside(cluster.dir, redisMode, cpuQuota, log, () => stopHaCluster(cluster));
@@ -262,8 +263,14 @@ async function redisBeside(
   }
 }
 
+function archiveTimeoutOf(values: Values): number {
+  return values['archive-timeout'] === undefined
+    ? 60
+    : wholeNumber('--archive-timeout', values['archive-timeout'], 1);
+}
+
 async function backup(dir: string, values: Values): Promise<number> {
-  const cluster = await loadCluster(dir);
+  const cluster = isHaDir(dir) ? await loadHaCluster(dir) : await loadCluster(dir);
   const type = values.type ?? 'full';
   if (type !== 'full' && type !== 'diff' && type !== 'incr') {
     throw new UsageError(`--type needs full, diff or incr, got '${type}'`);
@@ -283,7 +290,7 @@ async function backup(dir: string, values: Values): Promise<number> {
 }
 
 async function restore(dir: string, values: Values): Promise<number> {
-  const cluster = await loadCluster(dir);
+  const cluster = isHaDir(dir) ? await loadHaCluster(dir) : await loadCluster(dir);
   if (values.shard === undefined) throw new UsageError('restore needs --shard N');
   const shard = shardNumber(cluster, values.shard);
   if ((values.time === undefined) === (values.latest !== true)) {
@@ -292,6 +299,20 @@ async function restore(dir: string, values: Values): Promise<number> {
   const time = values.time === undefined ? null : new Date(values.time);
   if (time !== null && Number.isNaN(time.getTime())) {
     throw new UsageError(`--time needs an ISO 8601 time, got '${values.time}'`);
+  }
+  if ('kind' in cluster) {
+    if (values.into === undefined) {
+      throw new UsageError(
+        'restore with --ha needs --into DIR: restoring a Patroni cluster in place is a new bootstrap from the backup (docs/runbooks/backups-and-recovery.md)',
+      );
+    }
+    const r = await restoreHaShardInto(cluster, shard, time, resolve(values.into));
+    await saveHaCluster(cluster);
+    const what = time === null ? 'the end of its archived WAL' : time.toISOString();
+    process.stdout.write(
+      `shard ${shard} restored to ${what} in ${r.seconds.toFixed(1)} s into ${r.dataDir}, serving at\n${r.url}\n`,
+    );
+    return 0;
   }
   const r = await restoreShard(cluster, shard, {
     time,
@@ -305,7 +326,7 @@ async function restore(dir: string, values: Values): Promise<number> {
   return 0;
 }
 
-function shardNumber(c: Cluster, text: string): number {
+function shardNumber(c: { shards: number }, text: string): number {
   const n = wholeNumber('--shard', text, 0);
   if (n >= c.shards) throw new UsageError(`--shard ${n}: the cluster has shards 0 to ${c.shards - 1}`);
   return n;

@@ -29,6 +29,9 @@ const BACKUP_TIMEOUT_MS = 30 * 60_000;
 
 export const stanzaOf = (shard: number): string => `shard${shard}`;
 
+/** What running pgBackRest needs of a cluster, of either shape. */
+export type WithBackups = Pick<Cluster, 'binDir' | 'backups'>;
+
 export interface BackupOptions {
   /** WAL is switched (and archived) at least this often while there are writes: the archive's RPO bound. */
   archiveTimeoutS?: number;
@@ -37,7 +40,24 @@ export interface BackupOptions {
 
 /** The pgbackrest.conf for a cluster: the repository and a stanza per shard's primary. */
 export function pgbackrestConf(c: Cluster, base: string): string {
-  const lines = [
+  const lines = pgbackrestGlobal(base);
+  for (let shard = 0; shard < c.shards; shard++) {
+    const p = primaryOf(c, shard);
+    lines.push(
+      `[${stanzaOf(shard)}]`,
+      `pg1-path=${p.dataDir}`,
+      `pg1-port=${p.port}`,
+      `pg1-socket-path=${dirname(p.dataDir)}`,
+      'pg1-user=postgres',
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The [global] section, the same for both shapes: one repository under `base`. */
+export function pgbackrestGlobal(base: string): string[] {
+  return [
     '[global]',
     `repo1-path=${join(base, 'repo')}`,
     // Two full backups, with the WAL between them: enough to restore to any time since the older.
@@ -53,22 +73,10 @@ export function pgbackrestConf(c: Cluster, base: string): string {
     'process-max=2',
     '',
   ];
-  for (let shard = 0; shard < c.shards; shard++) {
-    const p = primaryOf(c, shard);
-    lines.push(
-      `[${stanzaOf(shard)}]`,
-      `pg1-path=${p.dataDir}`,
-      `pg1-port=${p.port}`,
-      `pg1-socket-path=${dirname(p.dataDir)}`,
-      'pg1-user=postgres',
-      '',
-    );
-  }
-  return lines.join('\n');
 }
 
 /** Runs pgbackrest as postgres with the cluster's configuration; stdout back, or a ClusterError. */
-export function pgbackrest(c: Cluster, args: string[], timeoutMs = BACKUP_TIMEOUT_MS): Promise<string> {
+export function pgbackrest(c: WithBackups, args: string[], timeoutMs = BACKUP_TIMEOUT_MS): Promise<string> {
   if (c.backups == null) throw new ClusterError('backups are not configured for this cluster (up --backups)');
   return runPg(c, PGBACKREST, [`--config=${c.backups.configFile}`, ...args], { timeoutMs });
 }
@@ -116,7 +124,7 @@ async function setArchiveCommand(c: Cluster, primary: ClusterServer): Promise<vo
  * Switches WAL on a shard's primary and waits until the segment is in the repository (`pgbackrest
  * check`): everything committed before the call can then be restored.
  */
-export async function archiveNow(c: Cluster, shard: number): Promise<void> {
+export async function archiveNow(c: WithBackups, shard: number): Promise<void> {
   await pgbackrest(c, [`--stanza=${stanzaOf(shard)}`, 'check'], 120_000);
 }
 
@@ -139,7 +147,7 @@ interface InfoBackup {
 }
 
 /** The stanza's backups, oldest first, from `pgbackrest info --output=json`. */
-export async function listBackups(c: Cluster, shard: number): Promise<InfoBackup[]> {
+export async function listBackups(c: WithBackups, shard: number): Promise<InfoBackup[]> {
   const text = await pgbackrest(c, [`--stanza=${stanzaOf(shard)}`, '--output=json', 'info'], 60_000);
   const info = JSON.parse(text) as { backup?: InfoBackup[] }[];
   return info[0]?.backup ?? [];
@@ -147,7 +155,7 @@ export async function listBackups(c: Cluster, shard: number): Promise<InfoBackup
 
 /** One backup of a shard's primary, then `verify` of the repository. */
 export async function backupShard(
-  c: Cluster,
+  c: WithBackups,
   shard: number,
   type: 'full' | 'diff' | 'incr' = 'full',
 ): Promise<BackupResult> {
@@ -189,7 +197,7 @@ export interface RestoreResult {
   seconds: number;
 }
 
-function restoreArgs(shard: number, dataDir: string, time: Date | null, delta: boolean): string[] {
+export function restoreArgs(shard: number, dataDir: string, time: Date | null, delta: boolean): string[] {
   return [
     `--stanza=${stanzaOf(shard)}`,
     `--pg1-path=${dataDir}`,
@@ -209,7 +217,7 @@ export function pgbackrestTime(t: Date): string {
 }
 
 /** Waits until a restored server has finished recovery and accepts writes. */
-async function waitPromoted(port: number, timeoutMs: number, logFile: string): Promise<void> {
+export async function waitPromoted(port: number, timeoutMs: number, logFile: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

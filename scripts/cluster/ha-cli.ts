@@ -22,6 +22,7 @@ export interface HaUpOptions {
   replicas: number;
   sync: SyncMode;
   cpuQuota: number | null;
+  backups: { archiveTimeoutS: number } | null;
   log: (line: string) => void;
 }
 

@@ -26,6 +26,13 @@ import {
   stopServer,
   tcpReady,
 } from '../lib/supervisor.ts';
+import {
+  createHaStanzas,
+  haArchiveCommand,
+  haReplicaFromRepository,
+  prepareHaBackups,
+  stopHaRestored,
+} from './ha-backups.ts';
 import { DEFAULT_PG_CHECK, pgBalancerConfig } from './pg-balancer-config.ts';
 import {
   ClusterError,
@@ -79,6 +86,10 @@ export interface HaCluster {
     server: RunningServer | null;
   };
   members: HaMember[];
+  /** pgBackRest (ha-backups.ts), when started with backups. */
+  backups?: { configFile: string; repoDir: string; archiveTimeoutS: number } | null;
+  /** Data dirs of the side copies `restore --into` started; `down` stops them. */
+  restored?: string[];
 }
 
 export interface HaStartOptions {
@@ -90,6 +101,8 @@ export interface HaStartOptions {
   log?: (line: string) => void;
   /** The servers outlive this process (the CLI's `up`); otherwise they are killed when it exits. */
   detached?: boolean;
+  /** pgBackRest: WAL archived by whichever member leads, switched at least this often (seconds). */
+  backups?: { archiveTimeoutS: number } | null;
 }
 
 /** One server as it is now, for `status --json` and for scripts that kill servers by pid. */
@@ -190,6 +203,8 @@ export async function startHaCluster(opts: HaStartOptions = {}): Promise<HaClust
     await startEtcd(c);
     log(`etcd up on port ${c.etcd.port}`);
     const user = await serverUser();
+    // Before the members' configuration: their archive command names pgBackRest's.
+    if (opts.backups) await prepareHaBackups(c, opts.backups.archiveTimeoutS);
     for (const m of c.members) {
       await mkdir(m.dir, { recursive: true });
       await writeFile(m.configFile, stringify(patroniConfig(c, m)));
@@ -211,6 +226,7 @@ export async function startHaCluster(opts: HaStartOptions = {}): Promise<HaClust
         if (rows.length === 0) await client.query(`CREATE DATABASE ${DATABASE}`);
       });
     }
+    if (c.backups) await createHaStanzas(c, log);
     await saveHaCluster(c);
   } catch (err) {
     log(`start failed; stopping what was started in ${dir}`);
@@ -309,8 +325,26 @@ function patroniConfig(c: HaCluster, m: HaMember): Record<string, unknown> {
         unix_socket_directories: m.dir,
         cluster_name: `hop-${c.id}-${m.name}`,
         logging_collector: 'off',
+        ...(c.backups
+          ? {
+              // On every member: whichever leads archives, a promoted standby from its first segment.
+              // In the member's own settings: its archive-push has a spool and lock of its own.
+              archive_mode: 'on',
+              archive_command: haArchiveCommand(c.backups.configFile, m.shard, m),
+              archive_timeout: c.backups.archiveTimeoutS,
+            }
+          : {}),
       },
       pg_ctl_timeout: 60,
+      ...(c.backups
+        ? {
+            // A new or rebuilt replica restores the repository's newest backup and replays the archive,
+            // sparing the primary; with no backup yet, it copies the primary.
+            create_replica_methods: ['pgbackrest', 'basebackup'],
+            pgbackrest: haReplicaFromRepository(c.backups.configFile, m.shard, m),
+            basebackup: [{ checkpoint: 'fast' }],
+          }
+        : {}),
     },
     tags: { nofailover: false, noloadbalance: false, clonefrom: false, nosync: false },
   };
@@ -402,7 +436,11 @@ async function startBalancer(c: HaCluster): Promise<void> {
   for (let s = 0; s < c.shards; s++) await waitPrimaryThroughBalancer(c, s, 30_000);
 }
 
-/** Until a connection through the shard's balancer port lands on a server that is not in recovery. */
+/**
+ * Until HAProxy has exactly one member of the shard up and a connection through its port lands on a
+ * server that is not in recovery. (HAProxy 2.6 starts every server as up before its first check, so
+ * for about a second after it starts, connections may reach replicas; their writes fail read-only.)
+ */
 export async function waitPrimaryThroughBalancer(
   c: HaCluster,
   shard: number,
@@ -412,6 +450,8 @@ export async function waitPrimaryThroughBalancer(
   let last = 'no answer';
   for (;;) {
     try {
+      const up = await balancerUpMembers(c, shard);
+      if (up.length !== 1) throw new Error(`HAProxy has ${up.length} members up (${up.join(', ')})`);
       const recovering = await withClient(c.balancer.primaryPorts[shard]!, 'postgres', async (client) => {
         const { rows } = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
         return rows[0]!.r;
@@ -428,6 +468,21 @@ export async function waitPrimaryThroughBalancer(
     }
     await sleep(100);
   }
+}
+
+/** The members HAProxy routes the shard's primary port to now (status UP, or UP going down). */
+export async function balancerUpMembers(c: HaCluster, shard: number): Promise<string[]> {
+  const res = await fetch(`http://127.0.0.1:${c.balancer.statsPort}/stats;csv`, {
+    signal: AbortSignal.timeout(2_000),
+  });
+  const [header, ...rows] = (await res.text()).split('\n');
+  const cols = (header ?? '').replace(/^# /, '').split(',');
+  const [px, sv, st] = ['pxname', 'svname', 'status'].map((n) => cols.indexOf(n)) as [number, number, number];
+  return rows
+    .map((r) => r.split(','))
+    .filter((f) => f[px] === `shard${shard}-primary` && f[sv] !== 'BACKEND' && f[sv] !== 'FRONTEND')
+    .filter((f) => (f[st] ?? '').startsWith('UP'))
+    .map((f) => f[sv] ?? '');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,6 +681,7 @@ export function memberNamed(c: HaCluster, name: string): HaMember {
  * killed. Removes the directory unless `keepDir`.
  */
 export async function stopHaCluster(c: HaCluster, opts: { keepDir?: boolean } = {}): Promise<void> {
+  await stopHaRestored(c);
   if (c.balancer.server !== null) await stopServer(c.balancer.server, { graceMs: 5_000 });
   // A paused (SIGSTOPped) postgres cannot stop: it is continued first, like its Patroni by stopServer.
   for (const m of c.members) {

@@ -824,7 +824,12 @@ interface RunOptions {
  * Runs one of PostgreSQL's programs, as postgres when we are root (they refuse to run as root), with a
  * bounded time; a failure names the command and carries its stderr and the server log's tail.
  */
-export async function runPg(c: Cluster, bin: string, args: string[], opts: RunOptions = {}): Promise<string> {
+export async function runPg(
+  c: Pick<Cluster, 'binDir'>,
+  bin: string,
+  args: string[],
+  opts: RunOptions = {},
+): Promise<string> {
   const path = bin.includes('/') ? bin : join(c.binDir, bin);
   const [command, argv] = asRoot() ? ['runuser', ['-u', SERVER_USER, '--', path, ...args]] : [path, args];
   const shown = `${bin} ${args.join(' ')}`;

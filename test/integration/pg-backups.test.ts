@@ -91,6 +91,9 @@ describe('pgBackRest backups and point-in-time restores', { skip }, () => {
     const full = await backupShard(c, 0, 'full');
     assert.equal(full.verified, true);
     assert.ok(full.repoBytes > 0 && full.databaseBytes > full.repoBytes);
+    // pgBackRest picks a backup whose stop time, in whole seconds, is before the target's second:
+    // a target in the second the backup ended finds none (seen on CI). Time passes first, as it does.
+    await new Promise((r) => setTimeout(r, 1_100));
     const b = await create(20, 'b');
     const primaryUrl = c.servers.find((s) => s.role === 'primary')!.url;
     await new Promise((r) => setTimeout(r, 200));
