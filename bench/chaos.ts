@@ -57,11 +57,15 @@ async function main(): Promise<number> {
   // The servers run as postgres, inside it.
   await chmod(dir, 0o755);
   const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+  // startChaosSystem stops what it started when it fails; the directory goes here.
   const sys = await startChaosSystem({
     dir,
     shards: whole('--shards', values.shards ?? '1', 1),
     cpuQuota,
     log,
+  }).catch(async (err: unknown) => {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   });
   const rows: ChaosRow[][] = faults.map(() => []);
   let cost: SyncCost | null = null;
