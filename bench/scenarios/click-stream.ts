@@ -14,7 +14,7 @@ import {
   partitionOf,
 } from '../../src/events/click-stream.ts';
 import { uuid7 } from '../../src/events/uuid7.ts';
-import { importIntoCluster, startBenchCluster } from '../lib/bench-cluster.ts';
+import { importIntoCluster } from '../lib/bench-cluster.ts';
 import { bucketQuantile, readCounters } from '../lib/hop-metrics.ts';
 import { type HopProcess, makeTempDir, removeDir, startHop } from '../lib/hop-process.ts';
 import { requestOnce, type Target } from '../lib/http-client.ts';
@@ -28,6 +28,7 @@ import {
   Cleanup,
   checkRedirect,
   confineSut,
+  oneShardCluster,
   openLoop,
   type Sut,
   seedLinksFile,
@@ -213,14 +214,7 @@ export async function runClickStream(ctx: BenchContext, o: ClickStreamOptions): 
   try {
     const { codes, linksFile } = await seedLinksFile(cleanup, o.links);
     const apiKey = randomApiKey();
-    const bc = await startBenchCluster({
-      shards: 1,
-      replicas: 0,
-      cpuQuota: null,
-      verbose: ctx.verbose,
-      log: ctx.log,
-    });
-    cleanup.add(() => bc.stop());
+    const bc = await oneShardCluster(ctx, cleanup);
     ctx.log('starting one Redis server');
     const redis = await startRedis({ mode: 'single' });
     cleanup.add(() => stopRedis(redis));

@@ -3,6 +3,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CpuCgroup, confineToCpuQuota } from '../../scripts/lib/cpu-cgroup.ts';
+import { type BenchCluster, startBenchCluster } from '../lib/bench-cluster.ts';
 import {
   type ManagedChild,
   readCpuMs,
@@ -318,6 +319,23 @@ export async function seedLinksFile(
   const linksFile = join(dir, 'links.jsonl');
   await writeLinksJsonl(linksFile, codes);
   return { dir, codes, linksFile };
+}
+
+/** One PostgreSQL shard without replicas (cores per server: `cpuQuota`), stopped by `cleanup`. */
+export async function oneShardCluster(
+  ctx: BenchContext,
+  cleanup: Cleanup,
+  cpuQuota: number | null = null,
+): Promise<BenchCluster> {
+  const bc = await startBenchCluster({
+    shards: 1,
+    replicas: 0,
+    cpuQuota,
+    verbose: ctx.verbose,
+    log: ctx.log,
+  });
+  cleanup.add(() => bc.stop());
+  return bc;
 }
 
 /** Runs cleanups in reverse order, never letting one failure skip the rest. */

@@ -16,7 +16,7 @@ import {
   stopFleet,
 } from '../../scripts/fleet/fleet.ts';
 import { cpuQuotaUnavailable } from '../../scripts/lib/cpu-cgroup.ts';
-import { importIntoCluster, startBenchCluster, withoutCpuBudget } from '../lib/bench-cluster.ts';
+import { importIntoCluster, withoutCpuBudget } from '../lib/bench-cluster.ts';
 import { readCpuMs } from '../lib/child.ts';
 import { makeTempDir, removeDir } from '../lib/hop-process.ts';
 import { type Distribution, randomApiKey } from '../lib/links.ts';
@@ -28,6 +28,7 @@ import {
   type BenchContext,
   best,
   Cleanup,
+  oneShardCluster,
   openLoop,
   type Sut,
   seedLinksFile,
@@ -86,14 +87,7 @@ export async function runFleet(ctx: BenchContext, o: FleetBenchOptions): Promise
     const apiKey = randomApiKey();
     // One shard, unconfined: redirects are served from each process's cache, so the Hop tier is
     // what is measured. Clicks are not recorded (they would add the database's writes).
-    const bc = await startBenchCluster({
-      shards: 1,
-      replicas: 0,
-      cpuQuota: null,
-      verbose: ctx.verbose,
-      log: ctx.log,
-    });
-    cleanup.add(() => bc.stop());
+    const bc = await oneShardCluster(ctx, cleanup);
     const dataDir = await makeTempDir('hop-bench-fleet');
     cleanup.add(() => removeDir(dataDir));
     const env = {

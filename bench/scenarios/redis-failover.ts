@@ -22,7 +22,6 @@ import {
   waitRedisFailover,
 } from '../../scripts/cluster/redis-servers.ts';
 import { signal } from '../../scripts/lib/processes.ts';
-import { startBenchCluster } from '../lib/bench-cluster.ts';
 import { makeTempDir, removeDir, startHop } from '../lib/hop-process.ts';
 import {
   encodeRequest,
@@ -33,7 +32,7 @@ import {
 } from '../lib/http-client.ts';
 import { randomApiKey } from '../lib/links.ts';
 import { fmtInt, newReport, type ScenarioReport } from '../lib/report.ts';
-import { type BenchContext, Cleanup } from './common.ts';
+import { type BenchContext, Cleanup, oneShardCluster } from './common.ts';
 
 export interface RedisFailoverOptions {
   rounds: number;
@@ -83,14 +82,7 @@ export async function runRedisFailover(ctx: BenchContext, o: RedisFailoverOption
   const cleanup = new Cleanup();
   const trials: Trial[] = [];
   try {
-    const bc = await startBenchCluster({
-      shards: 1,
-      replicas: 0,
-      cpuQuota: null,
-      verbose: ctx.verbose,
-      log: ctx.log,
-    });
-    cleanup.add(() => bc.stop());
+    const bc = await oneShardCluster(ctx, cleanup);
     const dataDir = await makeTempDir('hop-bench-redis-failover');
     cleanup.add(() => removeDir(dataDir));
     const apiKey = randomApiKey();

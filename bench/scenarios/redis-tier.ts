@@ -20,7 +20,6 @@ import {
   importIntoCluster,
   sampleCluster,
   saturatedParts,
-  startBenchCluster,
 } from '../lib/bench-cluster.ts';
 import { readCpuMs, readMachineBusyMs, spawnChild, waitForReadyLine } from '../lib/child.ts';
 import { importLinks, makeTempDir, removeDir } from '../lib/hop-process.ts';
@@ -62,6 +61,7 @@ import {
   Cleanup,
   checkRedirect,
   confineSut,
+  oneShardCluster,
   openLoop,
   type Sut,
   seedLinksFile,
@@ -209,14 +209,7 @@ export async function runRedisTier(ctx: BenchContext, o: RedisTierOptions): Prom
   try {
     const { codes, linksFile } = await seedLinksFile(cleanup, o.links);
     const apiKey = randomApiKey();
-    const bc = await startBenchCluster({
-      shards: 1,
-      replicas: 0,
-      cpuQuota: o.dbCpuQuota,
-      verbose: ctx.verbose,
-      log: ctx.log,
-    });
-    cleanup.add(() => bc.stop());
+    const bc = await oneShardCluster(ctx, cleanup, o.dbCpuQuota);
     for (const n of bc.notes) report.notes.push(n);
     ctx.log('starting one Redis server');
     const redis = await startRedis({ mode: 'single' });

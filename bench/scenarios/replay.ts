@@ -11,11 +11,11 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { startRedis, stopRedis } from '../../scripts/cluster/redis-servers.ts';
 import { lastPublishedSeq } from '../../src/events/change-stream.ts';
-import { importIntoCluster, startBenchCluster } from '../lib/bench-cluster.ts';
+import { importIntoCluster } from '../lib/bench-cluster.ts';
 import { makeTempDir, REPO_ROOT, removeDir, startHop } from '../lib/hop-process.ts';
 import { randomApiKey } from '../lib/links.ts';
 import { fmtInt, newReport, type ScenarioReport } from '../lib/report.ts';
-import { type BenchContext, Cleanup, seedLinksFile } from './common.ts';
+import { type BenchContext, Cleanup, oneShardCluster, seedLinksFile } from './common.ts';
 
 const run = promisify(execFile);
 const PG_BIN = '/usr/lib/postgresql/15/bin';
@@ -57,14 +57,7 @@ export async function runReplayBench(ctx: BenchContext, o: ReplayOptions): Promi
   try {
     const { linksFile } = await seedLinksFile(cleanup, o.links);
     const apiKey = randomApiKey();
-    const bc = await startBenchCluster({
-      shards: 1,
-      replicas: 0,
-      cpuQuota: null,
-      verbose: ctx.verbose,
-      log: ctx.log,
-    });
-    cleanup.add(() => bc.stop());
+    const bc = await oneShardCluster(ctx, cleanup);
     const primary = bc.urls.split(',')[0]!;
     // The empty copy: schema and identity, taken before any link exists.
     const dir = await makeTempDir('hop-bench-replay');
