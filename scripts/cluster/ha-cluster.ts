@@ -11,13 +11,14 @@
 // outage pauses failover, not writes.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { cpuQuotaUnavailable } from '../lib/cpu-cgroup.ts';
-import { isAlive, signal, waitGone } from '../lib/processes.ts';
+import { haproxyServerStatus } from '../lib/haproxy-stats.ts';
+import { findProgram, isAlive, signal, waitGone } from '../lib/processes.ts';
 import {
   httpReady,
   type RunningServer,
@@ -246,21 +247,10 @@ export async function haUnavailable(): Promise<string | null> {
     ['etcd', 'etcd-server'],
     ['haproxy', 'haproxy'],
   ] as const) {
-    if (!onPath(cmd))
+    if (findProgram(cmd) === null)
       return `${cmd} is not installed (Debian package ${pkg}: bash scripts/ensure-debian.sh ${cmd}=${pkg})`;
   }
   return null;
-}
-
-function onPath(cmd: string): boolean {
-  return (process.env.PATH ?? '').split(':').some((d) => {
-    try {
-      accessSync(join(d, cmd), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
 }
 
 function patroniConfig(c: HaCluster, m: HaMember): Record<string, unknown> {
@@ -472,17 +462,11 @@ export async function waitPrimaryThroughBalancer(
 
 /** The members HAProxy routes the shard's primary port to now (status UP, or UP going down). */
 export async function balancerUpMembers(c: HaCluster, shard: number): Promise<string[]> {
-  const res = await fetch(`http://127.0.0.1:${c.balancer.statsPort}/stats;csv`, {
-    signal: AbortSignal.timeout(2_000),
-  });
-  const [header, ...rows] = (await res.text()).split('\n');
-  const cols = (header ?? '').replace(/^# /, '').split(',');
-  const [px, sv, st] = ['pxname', 'svname', 'status'].map((n) => cols.indexOf(n)) as [number, number, number];
-  return rows
-    .map((r) => r.split(','))
-    .filter((f) => f[px] === `shard${shard}-primary` && f[sv] !== 'BACKEND' && f[sv] !== 'FRONTEND')
-    .filter((f) => (f[st] ?? '').startsWith('UP'))
-    .map((f) => f[sv] ?? '');
+  const servers = await haproxyServerStatus(
+    `http://127.0.0.1:${c.balancer.statsPort}`,
+    `shard${shard}-primary`,
+  );
+  return [...servers].filter(([, status]) => status.startsWith('UP')).map(([name]) => name);
 }
 
 // ---------------------------------------------------------------------------------------------

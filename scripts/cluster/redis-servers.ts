@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import type { RedisTarget } from '../../src/config.ts';
 import { removeCgroupDir, removeCgroupDirSync } from '../lib/cgroup-dir.ts';
 import { cpuQuotaUnavailable } from '../lib/cpu-cgroup.ts';
 import { freePort } from '../lib/free-port.ts';
-import { isAlive, signal, waitGone } from '../lib/processes.ts';
+import { findProgram, isAlive, signal, waitGone } from '../lib/processes.ts';
 import { type ServerSpec, startServer, stopServer } from '../lib/supervisor.ts';
 import { ClusterError } from './pg-cluster.ts';
 
@@ -112,7 +112,7 @@ const PROGRAMS = ['redis-server', 'redis-sentinel'];
 /** Why Redis cannot start here (a program not on PATH), or null: lets a test skip with the reason. */
 export function redisUnavailable(mode: RedisMode = 'single'): string | null {
   const wanted = ['redis-server', 'redis-cli', ...(mode === 'sentinel' ? ['redis-sentinel'] : [])];
-  const missing = wanted.filter((b) => findBinary(b) === null);
+  const missing = wanted.filter((b) => findProgram(b) === null);
   if (missing.length === 0) return null;
   const packages =
     mode === 'sentinel' ? 'the redis-server and redis-sentinel packages' : 'the redis-server package';
@@ -148,9 +148,9 @@ export async function startRedis(opts: StartRedisOptions): Promise<RedisServers>
     url: '',
     cpuQuota,
     id: randomBytes(4).toString('hex'),
-    serverBin: findBinary('redis-server')!,
-    cliBin: findBinary('redis-cli')!,
-    sentinelBin: opts.mode === 'sentinel' ? findBinary('redis-sentinel')! : null,
+    serverBin: findProgram('redis-server')!,
+    cliBin: findProgram('redis-cli')!,
+    sentinelBin: opts.mode === 'sentinel' ? findProgram('redis-sentinel')! : null,
   };
   r.servers = await plannedServers(r);
   r.url = urlOf(r);
@@ -751,18 +751,6 @@ async function fileSize(path: string): Promise<number> {
   } catch {
     return 0;
   }
-}
-
-function findBinary(name: string): string | null {
-  for (const dir of [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/bin']) {
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return join(dir, name);
-    } catch {
-      // Not here.
-    }
-  }
-  return null;
 }
 
 // ---------------------------------------------------------------------------------------------

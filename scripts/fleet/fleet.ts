@@ -6,6 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../lib/free-port.ts';
+import { haproxyServerStatus } from '../lib/haproxy-stats.ts';
 import { isAlive } from '../lib/processes.ts';
 import {
   httpReady,
@@ -213,22 +214,8 @@ export async function stopFleet(f: Fleet): Promise<string[]> {
 }
 
 /** The balancer's status of each server ("UP", "DOWN", "UP 1/2", "MAINT", …), by name. */
-export async function balancerView(f: Fleet): Promise<Map<string, string>> {
-  const res = await fetch(`${f.balancer.statsUrl}/stats;csv`, { signal: AbortSignal.timeout(2_000) });
-  const text = await res.text();
-  const [header, ...rows] = text.split('\n');
-  const cols = (header ?? '').replace(/^# /, '').split(',');
-  const px = cols.indexOf('pxname');
-  const sv = cols.indexOf('svname');
-  const st = cols.indexOf('status');
-  const out = new Map<string, string>();
-  for (const row of rows) {
-    const c = row.split(',');
-    if (c[px] === 'hop' && c[sv] !== 'BACKEND' && c[sv] !== 'FRONTEND' && c[sv] !== undefined) {
-      out.set(c[sv], c[st] ?? '');
-    }
-  }
-  return out;
+export function balancerView(f: Fleet): Promise<Map<string, string>> {
+  return haproxyServerStatus(f.balancer.statsUrl, 'hop');
 }
 
 /** Until the balancer routes to each named server (bounded: a check takes `rise` intervals). */

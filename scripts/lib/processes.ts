@@ -1,6 +1,7 @@
 // Looking at and signalling processes by pid, for the scripts that run servers (the supervisor, the
 // PostgreSQL cluster, the Redis servers): one notion of "alive" for all of them.
-import { readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** A pid that exists and is not a zombie (here PID 1 may never reap the servers it inherits). */
 export function isAlive(pid: number): boolean {
@@ -61,4 +62,17 @@ export function descendants(pid: number): number[] {
     }
   }
   return found;
+}
+
+/** Where a program is: the first executable `name` on PATH (or in /usr/bin), or null. */
+export function findProgram(name: string): string | null {
+  for (const dir of [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/bin']) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // Not here.
+    }
+  }
+  return null;
 }
