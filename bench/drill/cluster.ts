@@ -40,11 +40,10 @@ import {
   rpoOf,
   sleep,
   splitUndone,
+  urlOf,
 } from './common.ts';
 import { Ledger, type LinkState, redirectLookup } from './ledger.ts';
 import { eachLimit, startWrites, type WriteCounts } from './writes.ts';
-
-const urlOf = (hop: HopProcess) => `http://127.0.0.1:${hop.target.port}`;
 
 /** Why the cluster drill cannot run here, or null. */
 export async function clusterDrillUnavailable(): Promise<string | null> {

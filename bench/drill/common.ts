@@ -2,7 +2,7 @@
 // and the webhook, and the result they print.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../lib/hop-process.ts';
+import { type HopProcess, REPO_ROOT } from '../lib/hop-process.ts';
 import type { Check } from './ledger.ts';
 
 /**
@@ -97,6 +97,9 @@ export interface DrillResult {
 }
 
 export const HOP_BIN = join(REPO_ROOT, 'bin', 'hop.js');
+/** Where a Hop process the drill started answers. */
+export const urlOf = (hop: HopProcess): string => `http://127.0.0.1:${hop.target.port}`;
+
 export const DRILL_KEY = 'hop_drillkeydrillkeydrillkeydrillkey0001';
 
 export interface CliRun {

@@ -18,11 +18,10 @@ import {
   rpoOf,
   sleep,
   splitUndone,
+  urlOf,
 } from './common.ts';
 import { Ledger, redirectLookup } from './ledger.ts';
 import { eachLimit, startWrites, type WriteCounts } from './writes.ts';
-
-const urlOf = (hop: HopProcess) => `http://127.0.0.1:${hop.target.port}`;
 
 export async function runEmbeddedDrill(o: DrillOptions): Promise<DrillResult> {
   const log = o.log ?? (() => {});
