@@ -1,5 +1,5 @@
-// `npm run cluster -- up|down|status`: a local cluster of real PostgreSQL servers (shards × streaming
-// replicas), and optionally Redis, that outlives this command, for running Hop against
+// `npm run cluster -- up|down|status|add-shard|…`: a local cluster of real PostgreSQL servers (shards ×
+// streaming replicas), and optionally Redis, that outlives this command, for running Hop against
 // HOP_DATABASE_URLS and HOP_REDIS_URL by hand.
 import { access, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -18,6 +18,7 @@ import {
 } from './cluster/ha-cli.ts';
 import { isHaDir, saveHaCluster, stopHaCluster } from './cluster/ha-cluster.ts';
 import {
+  addShardServers,
   type Cluster,
   ClusterError,
   type ClusterServer,
@@ -57,18 +58,23 @@ Commands:
            --into DIR (started on a free port beside the cluster; its URL is printed; down stops it)
   switchover  with --ha: a planned switchover of --shard N through Patroni (the synchronous standby
            takes over; the old primary follows it)
+  add-shard  start one more shard (a primary and --replicas R streaming replicas, set up as up set up
+           the others) beside the running cluster, record it, rewrite --env-file F with it last in
+           HOP_DATABASE_URLS, and print its URLs for \`hop shards add\` (not yet with --ha or --backups)
 
 Options:
   --dir D            cluster directory (default .hop-cluster in the current directory)
   --shards N         up: shards (default 2)
-  --replicas R       up: streaming replicas per shard (default 1)
+  --replicas R       up: streaming replicas per shard (default 1); add-shard: of the new shard
+                     (default: as many as the cluster's shards have)
   --redis MODE       up: also start Redis without persistence: single (one server), cluster (a Redis
                      Cluster of three masters) or sentinel (a primary and a replica watched by three
                      Sentinels, which promote the replica when the primary dies); its HOP_REDIS_URL goes
                      into the env file
   --cpu-quota CORES  up: confine each server to CORES cores (cgroup v1 CFS quota), Redis included
   --fsync            up: keep fsync and full_page_writes on (off by default: the data is throwaway)
-  --env-file F       up: also write HOP_DATABASE_URLS (and HOP_REDIS_URL) to F as a dotenv file
+  --env-file F       up: also write HOP_DATABASE_URLS (and HOP_REDIS_URL) to F as a dotenv file;
+                     add-shard (required): rewrite F the same way, the new shard last
   --backups          up: pgBackRest: a repository in the cluster dir, a stanza per shard, WAL archived
                      from every primary (asynchronous, never dropped), checked with pgbackrest check
   --archive-timeout S  up --backups: switch WAL at least every S seconds while writes come (60): the most
@@ -125,6 +131,8 @@ async function main(argv: string[]): Promise<number> {
     case 'switchover':
       if (values.shard === undefined) throw new UsageError('switchover needs --shard N');
       return switchoverCommand(dir, wholeNumber('--shard', values.shard, 0));
+    case 'add-shard':
+      return addShard(dir, values);
     default:
       throw new UsageError(`unknown command ${command}`);
   }
@@ -214,6 +222,55 @@ async function up(dir: string, values: Values): Promise<number> {
   process.stdout.write(`stop it with: npm run cluster -- down --dir ${cluster.dir}\n\n`);
   process.stdout.write(`HOP_DATABASE_URLS="${databaseUrls(cluster)}"\n`);
   if (redis !== null) process.stdout.write(`HOP_REDIS_URL="${redis.url}"\n`);
+  return 0;
+}
+
+/**
+ * `add-shard`: one more shard's servers beside the cluster in `dir` (pg-cluster.ts: addShardServers),
+ * the env file rewritten as `up --env-file` writes it, and the next step: Hop claims the shard.
+ */
+async function addShard(dir: string, values: Values): Promise<number> {
+  if (isHaDir(dir) || values.ha) {
+    process.stderr.write(
+      `cluster: add-shard is not supported for --ha yet${isHaDir(dir) ? ` (${dir} holds an HA cluster)` : ''}\n`,
+    );
+    return 2;
+  }
+  if (values['env-file'] === undefined) {
+    throw new UsageError('add-shard needs --env-file F: the file Hop reads HOP_DATABASE_URLS from');
+  }
+  for (const flag of ['shards', 'redis', 'cpu-quota', 'fsync', 'backups', 'sync'] as const) {
+    if (values[flag] !== undefined) {
+      throw new UsageError(`--${flag} does not go with add-shard: the new shard is set up as the others are`);
+    }
+  }
+  const replicas = values.replicas === undefined ? undefined : wholeNumber('--replicas', values.replicas, 0);
+  const began = performance.now();
+  process.once('SIGINT', () => {
+    process.stderr.write(
+      `\ninterrupted: the next add-shard removes what had started, or stop everything with ` +
+        `npm run cluster -- down --dir ${dir}\n`,
+    );
+    process.exit(130);
+  });
+  const cluster = await loadCluster(dir);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const shard = cluster.shards;
+  const urls = await addShardServers(cluster, { replicas, log });
+  const seconds = (performance.now() - began) / 1000;
+  const file = resolve(values['env-file']);
+  const redis = await redisIn(dir);
+  await writeFile(file, envFileText(cluster) + (redis === null ? '' : redisEnvText(redis)));
+  const added = { ...cluster, servers: cluster.servers.filter((s) => s.shard === shard) };
+  process.stdout.write(`${table(added, null, false)}\n\n`);
+  process.stdout.write(`shard ${shard} up in ${seconds.toFixed(1)} s in ${cluster.dir}\n`);
+  process.stdout.write(`wrote ${file} (HOP_DATABASE_URLS names shard ${shard} last)\n\n`);
+  process.stdout.write(`primary:  ${urls.primary}\n`);
+  for (const url of urls.replicas) process.stdout.write(`replica:  ${url}\n`);
+  process.stdout.write(
+    `\nnext: claim the shard and add it to the shard map:\n` +
+      `  hop shards add '${[urls.primary, ...urls.replicas].join(',')}'\n`,
+  );
   return 0;
 }
 
@@ -414,7 +471,7 @@ async function status(dir: string, json: boolean): Promise<number> {
       `${JSON.stringify({ dir: cluster.dir, shards, replicas, cpuQuota, servers, redis: redisJson }, null, 2)}\n`,
     );
   } else {
-    process.stdout.write(`${cluster.dir}: ${cluster.shards} shard(s) × ${cluster.replicas} replica(s)`);
+    process.stdout.write(`${cluster.dir}: ${shape(cluster)}`);
     process.stdout.write(redis === null ? '\n' : `, Redis (${redis.mode}) at ${redis.url}\n`);
     process.stdout.write(`${table(cluster, redis, true)}\n`);
   }
@@ -443,6 +500,16 @@ async function refuseLiveRedis(dir: string): Promise<void> {
         `stop it first (npm run cluster -- down --dir ${dir})`,
     );
   }
+}
+
+/** "2 shard(s) × 1 replica(s)"; after an add-shard with another replica count, each shard's. */
+function shape(c: Cluster): string {
+  const counts = Array.from(
+    { length: c.shards },
+    (_, shard) => c.servers.filter((s) => s.shard === shard && s.role === 'replica').length,
+  );
+  if (counts.every((n) => n === c.replicas)) return `${c.shards} shard(s) × ${c.replicas} replica(s)`;
+  return `${c.shards} shard(s) with ${counts.join(', ')} replica(s)`;
 }
 
 function table(c: Cluster, redis: RedisServers | null, withState: boolean): string {

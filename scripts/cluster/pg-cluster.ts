@@ -61,6 +61,8 @@ export interface Cluster {
   id: string;
   /** Where the PostgreSQL binaries were found, so a later process restarts servers with the same ones. */
   binDir: string;
+  /** What every server was started with, so `add-shard` starts the next shard's alike (absent before it existed). */
+  settings?: ServerSettings;
   /** Primaries start with archive_mode on (the archive command is set once backups are configured). */
   archiving?: boolean;
   /** pgBackRest, once configured (backups.ts). */
@@ -138,6 +140,7 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     opts.dir === undefined ? await mkdtemp(join(tmpdir(), 'hop-cluster-')) : await claimDir(opts.dir, log);
 
   const id = randomBytes(4).toString('hex');
+  const settings: ServerSettings = { maxConnections, fsync: opts.fsync ?? false };
   const cluster: Cluster = {
     dir,
     shards,
@@ -146,35 +149,18 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     cpuQuota,
     id,
     binDir,
+    settings,
     archiving: opts.archiving ?? false,
     backups: null,
   };
   const ports = await freePorts(shards * (1 + replicas));
-  for (let shard = 0; shard < shards; shard++) {
-    for (let replica = 0; replica <= replicas; replica++) {
-      const name = replica === 0 ? `shard${shard}-primary` : `shard${shard}-replica${replica}`;
-      const port = ports.pop()!;
-      const serverDir = join(dir, name);
-      const socket = join(serverDir, `.s.PGSQL.${port}`);
-      if (socket.length > MAX_SOCKET_PATH) {
-        await rm(dir, { recursive: true, force: true });
-        throw new ClusterError(
-          `the socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes: use a shorter cluster directory`,
-        );
-      }
-      cluster.servers.push({
-        name,
-        role: replica === 0 ? 'primary' : 'replica',
-        shard,
-        replica,
-        port,
-        pid: null,
-        dataDir: join(serverDir, 'data'),
-        logFile: join(serverDir, 'postgres.log'),
-        url: serverUrl(port),
-        cgroup: null,
-      });
+  try {
+    for (let shard = 0; shard < shards; shard++) {
+      cluster.servers.push(...shardServers(cluster, shard, replicas, ports));
     }
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
   }
   if (!opts.detached) stopOnExit(cluster);
   try {
@@ -183,13 +169,10 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
     // Written before anything starts, so `down` (or stopCluster) can clean up after an interrupted start.
     await saveCluster(cluster);
     log(`starting ${shards} shard(s) × (1 primary + ${replicas} replica(s)) in ${dir}`);
-    const settings = { maxConnections, fsync: opts.fsync ?? false };
     await Promise.all(
       Array.from({ length: shards }, (_, shard) => startShard(cluster, shard, settings, log)),
     );
-    if (opts.detached) {
-      for (const s of cluster.servers) if (s.cgroup !== null) groups.get(s.cgroup)?.persist();
-    }
+    if (opts.detached) keepCgroups(cluster.servers);
     await saveCluster(cluster);
   } catch (err) {
     log(`start failed; stopping what was started in ${dir}`);
@@ -200,12 +183,54 @@ export async function startCluster(opts: StartOptions = {}): Promise<Cluster> {
   return cluster;
 }
 
-interface ServerSettings {
+export interface ServerSettings {
   maxConnections: number;
   fsync: boolean;
 }
 
-/** Shards share nothing, so each one starts on its own; replicas of a shard copy its primary in parallel. */
+/**
+ * The servers of shard `shard` (a primary and `replicas` replicas), not yet started, on ports taken
+ * from `ports`; throws when a server's socket path would be too long for PostgreSQL.
+ */
+function shardServers(c: Cluster, shard: number, replicas: number, ports: number[]): ClusterServer[] {
+  const servers: ClusterServer[] = [];
+  for (let replica = 0; replica <= replicas; replica++) {
+    const name = replica === 0 ? `shard${shard}-primary` : `shard${shard}-replica${replica}`;
+    const port = ports.pop()!;
+    const serverDir = join(c.dir, name);
+    const socket = join(serverDir, `.s.PGSQL.${port}`);
+    if (socket.length > MAX_SOCKET_PATH) {
+      throw new ClusterError(
+        `the socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes: use a shorter cluster directory`,
+      );
+    }
+    servers.push({
+      name,
+      role: replica === 0 ? 'primary' : 'replica',
+      shard,
+      replica,
+      port,
+      pid: null,
+      dataDir: join(serverDir, 'data'),
+      logFile: join(serverDir, 'postgres.log'),
+      url: serverUrl(port),
+      cgroup: null,
+    });
+  }
+  return servers;
+}
+
+/** Servers that outlive this process keep their cgroups when it exits (CpuCgroup removes its own then). */
+function keepCgroups(servers: ClusterServer[]): void {
+  for (const s of servers) if (s.cgroup !== null) groups.get(s.cgroup)?.persist();
+}
+
+/**
+ * Starts shard `shard`'s servers, as recorded in `c.servers`: initdb for the primary, then each
+ * replica copied from it with pg_basebackup and streaming. `up` starts every shard through it, and
+ * `add-shard` the next one, so a shard added later is initialised exactly like the first ones.
+ * Shards share nothing, so each one starts on its own; replicas of a shard copy its primary in parallel.
+ */
 async function startShard(c: Cluster, shard: number, settings: ServerSettings, log: (line: string) => void) {
   const primary = c.servers.find((s) => s.shard === shard && s.role === 'primary')!;
   const serverDir = dirname(primary.dataDir);
@@ -274,6 +299,113 @@ async function startShard(c: Cluster, shard: number, settings: ServerSettings, l
       log(`${replica.name} streaming from ${primary.name} on port ${replica.port} (pid ${replica.pid})`);
     }),
   );
+}
+
+export interface AddShardOptions {
+  /** Streaming replicas of the new shard; default the cluster's replicas per shard. */
+  replicas?: number | undefined;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/** The new shard's server URLs: what `hop shards add` takes, as 'primary[,replica…]'. */
+export interface ShardUrls {
+  primary: string;
+  replicas: string[];
+}
+
+/**
+ * Starts one more shard (numbered `c.shards`) beside the running cluster: a primary and `replicas`
+ * streaming replicas on free ports, initialised and configured as `up` started the others (same
+ * settings, CPU quota, ownership), then records it (cluster.json, `c.shards`), so `status`, `down`
+ * and databaseUrls() include it. The shard holds an empty `hop` database: Hop claims it with
+ * `hop shards add`. Servers of an earlier, interrupted add-shard are removed first; on a failure,
+ * what was started is stopped and removed again, and the cluster is as it was.
+ */
+export async function addShardServers(c: Cluster, opts: AddShardOptions = {}): Promise<ShardUrls> {
+  const began = performance.now();
+  const userLog = opts.log ?? (() => {});
+  const log = (line: string) => userLog(`${((performance.now() - began) / 1000).toFixed(2)} s ${line}`);
+  const replicas = opts.replicas ?? c.replicas;
+  if (!Number.isInteger(replicas) || replicas < 0) {
+    throw new ClusterError(`replicas must be an integer ≥ 0, got ${replicas}`);
+  }
+  if (c.backups != null) {
+    // Its primary would keep every WAL segment (archive_mode on, no archive command) for want of a stanza.
+    throw new ClusterError(
+      'adding a shard to a cluster with pgBackRest backups (up --backups) is not supported yet: ' +
+        'the new shard would need its own stanza',
+    );
+  }
+  await checkBinaries(c.binDir);
+  if (c.cpuQuota !== null) {
+    const why = await cpuQuotaUnavailable();
+    if (why !== null)
+      throw new ClusterError(`cannot apply the cluster's CPU quota of ${c.cpuQuota} cores: ${why}`);
+  }
+  const settings = c.settings ?? (await liveSettings(c));
+  const shard = c.shards;
+  if (c.servers.some((s) => s.shard === shard)) {
+    log(`removing the servers of an interrupted add-shard of shard ${shard}`);
+    await discardShard(c, shard);
+  }
+  await checkReachable(c);
+  const ports = await freePorts(1 + replicas, new Set(c.servers.map((s) => s.port)));
+  const servers = shardServers(c, shard, replicas, ports);
+  // A process that started the cluster stops it (and removes the cgroups) when it exits; anywhere
+  // else the servers outlive this process, as the cluster's others do.
+  const owner = attached.get(c.dir);
+  if (owner !== undefined && owner !== c) attached.set(c.dir, c);
+  c.servers.push(...servers);
+  // Recorded before anything starts, so `down` stops it after an interruption; but only part of the
+  // cluster (c.shards, databaseUrls) once every server of it runs.
+  await saveCluster(c);
+  log(`starting shard ${shard}: 1 primary + ${replicas} replica(s) in ${c.dir}`);
+  try {
+    await startShard(c, shard, settings, log);
+    if (owner === undefined) keepCgroups(servers);
+  } catch (err) {
+    log(`shard ${shard} did not start; stopping and removing its servers`);
+    await discardShard(c, shard).catch((stopErr: unknown) =>
+      log(`cleanup failed too: ${errorText(stopErr)}`),
+    );
+    await saveCluster(c);
+    throw err;
+  }
+  c.shards = shard + 1;
+  await saveCluster(c);
+  log(`shard ${shard} up`);
+  const [primary, ...rest] = servers.sort((a, b) => a.replica - b.replica);
+  return { primary: primary!.url, replicas: rest.map((s) => s.url) };
+}
+
+/** max_connections and fsync as shard 0's primary runs them: for a cluster.json written before `settings`. */
+async function liveSettings(c: Cluster): Promise<ServerSettings> {
+  const primary = primaryOf(c, 0);
+  try {
+    return await withClient(primary.port, 'postgres', async (client) => {
+      const { rows } = await client.query<{ max: string; fsync: string }>(
+        "SELECT current_setting('max_connections') AS max, current_setting('fsync') AS fsync",
+      );
+      return { maxConnections: Number(rows[0]!.max), fsync: rows[0]!.fsync === 'on' };
+    });
+  } catch (err) {
+    throw new ClusterError(
+      `cannot tell how the cluster's servers were started (its ${CLUSTER_FILE} predates add-shard and ` +
+        `${primary.name} does not answer: ${errorText(err)})`,
+    );
+  }
+}
+
+/** Stops a shard's servers, removes their cgroups, directories and records. */
+async function discardShard(c: Cluster, shard: number): Promise<void> {
+  const servers = c.servers.filter((s) => s.shard === shard);
+  await Promise.all(servers.map((s) => stopServer(c, s.name, 'immediate')));
+  for (const s of servers) {
+    if (s.cgroup !== null) await removeCgroup(s.cgroup);
+    await rm(dirname(s.dataDir), { recursive: true, force: true });
+  }
+  c.servers = c.servers.filter((s) => s.shard !== shard);
 }
 
 /**
@@ -896,10 +1028,14 @@ export async function withClient<T>(
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-export async function freePorts(n: number): Promise<number[]> {
+/** `n` distinct ports free now, none of them in `exclude` (say, the ports of servers stopped for a while). */
+export async function freePorts(n: number, exclude: ReadonlySet<number> = new Set()): Promise<number[]> {
   const ports = new Set<number>();
   // Each probe closes before the next opens, so the kernel may hand the same port out twice.
-  while (ports.size < n) ports.add(await freePort());
+  while (ports.size < n) {
+    const port = await freePort();
+    if (!exclude.has(port)) ports.add(port);
+  }
   return [...ports];
 }
 
