@@ -17,12 +17,14 @@ import { runFleet } from './scenarios/fleet.ts';
 import { runIngest } from './scenarios/ingest.ts';
 import { MEMORY_PARTS, runMemory } from './scenarios/memory.ts';
 import { runMix } from './scenarios/mix.ts';
+import { runMoveStoreBench } from './scenarios/move-store.ts';
 import { runPlaybook } from './scenarios/playbook.ts';
 import { runRecording } from './scenarios/recording.ts';
 import { runRedirect } from './scenarios/redirect.ts';
 import { runRedisFailover } from './scenarios/redis-failover.ts';
 import { REDIS_TIER_PARTS, runRedisTier } from './scenarios/redis-tier.ts';
 import { runReplayBench } from './scenarios/replay.ts';
+import { runReshard } from './scenarios/reshard.ts';
 import { runRules } from './scenarios/rules.ts';
 import { runScale } from './scenarios/scale.ts';
 import { runStats } from './scenarios/stats.ts';
@@ -78,6 +80,14 @@ Scenarios:
              --links N (100000)  --dist uniform|zipf (zipf)  --rounds N (3)  --probe S (5)  --duration S (10)
              --cpu-quota CORES|none  per Hop (1)   --db-cpu-quota CORES|none  per PostgreSQL server (0.1)
              --read-connections 32,64  --create-connections 32,64,128,256  closed-loop concurrencies; max: the best
+  reshard    online resharding 2 → 3 shards under open-loop redirects and creates (two Hops, cache off, every
+             PostgreSQL server on a CPU budget, one run): p50/p99/max before, while shard 2 is added, during
+             hop shards rebalance and after; errors; links moved/s and the write fence per bucket; closed-loop
+             creates/s on 2 shards (before) vs 3 (after), the ratio and the target (≥ 1.4×)
+             --links N (100000)  --dist uniform|zipf (uniform)  --rate R redirects/s (400)
+             --create-rate R creates/s (40)  --duration S (10, before and after)  --probe S (5)  --rounds N (2)
+             --create-connections 256,512,1024  closed-loop, split over the Hops   --move-timeout S (900)
+             --cpu-quota CORES|none  per Hop (none)   --db-cpu-quota CORES|none  per PostgreSQL server (0.1)
   redis-tier the Redis tier (playbook stage 4 on PostgreSQL + Redis): redirect max and p99 with the cache
              off / L2 only / L1+L2 vs the embedded hot path and bare node:http + Redis; store reads while a
              popular entry expires (stampede control on vs off); a scan of unknown codes (negative cache
@@ -105,6 +115,9 @@ Scenarios:
   replay     changes/s through the change stream: the outbox relayed by hop worker, hop replay into an
              empty Redis cache, and into a shard database holding only its schema and identity
              --links N (100000)
+  move-store the cut-over from the embedded database to a 2-shard PostgreSQL cluster, timed: stop the embedded
+             Hop, hop move-store (copy by bucket, verify), start Hop on the cluster until /readyz; downtime in all
+             and per phase, links moved per second   --links N (1000000)
   change-log embedded creates with the fsynced change log on vs off (HOP_CHANGE_LOG=off), two Hops alternating
              in one run: max links/s and the ratio, then p50/p99/p99.9 at one open-loop rate for both, and
              the log's fsyncs, changes per fsync and group-commit time from /metrics; notes the log's file system
@@ -154,6 +167,8 @@ const options = {
   before: { type: 'string' },
   'worker-cpu-quota': { type: 'string' },
   'lag-ms': { type: 'string' },
+  'create-rate': { type: 'string' },
+  'move-timeout': { type: 'string' },
   json: { type: 'boolean' },
   html: { type: 'string' },
   quick: { type: 'boolean' },
@@ -292,6 +307,21 @@ async function run(argv: string[]): Promise<number> {
         createConnections: parseCounts(values, 'create-connections', quick ? '32,256' : '32,64,128,256'),
       });
       break;
+    case 'reshard':
+      report = await runReshard(ctx, {
+        links: num(values, 'links', quick ? 10_000 : 100_000, 1),
+        dist: choice<Distribution>(values, 'dist', ['uniform', 'zipf'], 'uniform'),
+        rate: num(values, 'rate', quick ? 200 : 400, 2),
+        createRate: num(values, 'create-rate', quick ? 20 : 40, 2),
+        durationS: num(values, 'duration', quick ? 3 : 10, 1),
+        probeS: num(values, 'probe', quick ? 2 : 5, 0.1),
+        rounds: num(values, 'rounds', quick ? 1 : 2, 1),
+        createConnections: parseCounts(values, 'create-connections', quick ? '256' : '256,512,1024'),
+        cpuQuota: values['cpu-quota'] === undefined ? null : parseCpuQuota(values['cpu-quota']),
+        dbCpuQuota: parseCpuQuota(values['db-cpu-quota'] ?? String(SCALE_DB_CPU_QUOTA)),
+        moveTimeoutS: num(values, 'move-timeout', 900, 1),
+      });
+      break;
     case 'fleet':
       report = await runFleet(ctx, {
         links: num(values, 'links', quick ? 10_000 : 100_000, 1),
@@ -315,6 +345,9 @@ async function run(argv: string[]): Promise<number> {
       break;
     case 'replay':
       report = await runReplayBench(ctx, { links: num(values, 'links', quick ? 10_000 : 100_000, 1) });
+      break;
+    case 'move-store':
+      report = await runMoveStoreBench(ctx, { links: num(values, 'links', quick ? 20_000 : 1_000_000, 1) });
       break;
     case 'click-stream':
       report = await runClickStream(ctx, {

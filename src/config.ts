@@ -61,6 +61,7 @@ export interface Config {
   replicaMaxLagMs: number;
   replicaMaxLagBytes: number;
   replicaCheckMs: number;
+  shardMapPollMs: number;
   primaryFallbackLimit: number;
   primaryReads: boolean;
   /** null: in-process cache and rate limiter only. */
@@ -688,6 +689,14 @@ const settings = [
     flag: 'replica-check-ms',
     default: '500',
     help: 'How often replica health and lag are checked',
+    parse: int(50, 600_000),
+  },
+  {
+    key: 'shardMapPollMs',
+    env: 'HOP_SHARD_MAP_POLL_MS',
+    flag: 'shard-map-poll-ms',
+    default: '2000',
+    help: 'How often a scaled-out Hop asks for a newer shard map (a move also notifies at once)',
     parse: int(50, 600_000),
   },
   {

@@ -358,6 +358,8 @@ export async function buildDeps(
           log,
         );
   changeTail?.start();
+  // A reshard can add a shard, and with it a change stream, while this process runs.
+  if (changeTail !== null) setInterval(() => changeTail.grow(store.changeStreams), 1_000).unref();
   const urlPolicy = urlPolicyFor(config);
   const domains = new DomainDirectory({
     store,

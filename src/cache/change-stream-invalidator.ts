@@ -23,7 +23,7 @@ export class ChangeStreamInvalidator {
   private readonly loops: Promise<void>[] = [];
   private readonly readers: RedisClient[] = [];
   private readonly connect: () => RedisClient;
-  private readonly shards: number;
+  private shards: number;
   private readonly forget: (code: string) => void;
   private readonly log: Logger;
 
@@ -41,6 +41,16 @@ export class ChangeStreamInvalidator {
       this.readers.push(reader);
       this.loops.push(this.tail(reader, changeStreamKey(s)));
     }
+  }
+
+  /** A shard added while running (a reshard): its stream is tailed too, from its end. */
+  grow(shards: number): void {
+    for (let s = this.shards; s < shards && this.running; s++) {
+      const reader = this.connect();
+      this.readers.push(reader);
+      this.loops.push(this.tail(reader, changeStreamKey(s)));
+    }
+    this.shards = Math.max(this.shards, shards);
   }
 
   async stop(): Promise<void> {

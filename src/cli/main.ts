@@ -143,6 +143,35 @@ const commands: Record<string, Command> = {
         err,
       ),
   },
+  'move-store': {
+    usage: 'hop move-store --to <HOP_DATABASE_URLS> [--data-dir DIR] [--verify-only]',
+    summary:
+      'Copy the embedded database (stopped) into a PostgreSQL cluster by bucket, then verify it; a re-run finishes the job',
+    options: {
+      to: { type: 'string', help: 'the cluster: shards ;-separated, each primaryURL[,replicaURL…]' },
+      'verify-only': { type: 'boolean', help: 'copy nothing: compare the two and print what differs' },
+    },
+    run: async (config, a) =>
+      (await import('./move-store.ts')).runMoveStore(
+        config,
+        { to: a.values.to as string | undefined, verifyOnly: a.values['verify-only'] === true },
+        out,
+        err,
+      ),
+  },
+  shards: {
+    usage:
+      'hop shards status | add <primaryURL[,replicaURL…]> | rebalance | move --buckets A-B --to N | remove N | abort | resume',
+    summary: 'Reshard online: list placement, add a shard, move buckets, drain and remove a shard',
+    options: {
+      buckets: { type: 'string', help: 'move: the buckets, A-B or A (0-1023)' },
+      to: { type: 'string', help: 'move: the shard that takes them' },
+      json: { type: 'boolean', help: 'status: as JSON' },
+      'grace-ms': { type: 'string', help: 'how long an old copy stays after its move (default 30000)' },
+    },
+    run: async (config, a) =>
+      (await import('./shards.ts')).runShards(config, a.positionals, a.values, out, err),
+  },
   'recover-links': {
     usage:
       'hop recover-links --from <data dir | postgres://…> --since <ISO time> [--until <ISO time>] [--dry-run]',

@@ -127,3 +127,8 @@ export function requestHost(header: string | undefined): string {
   if (h.endsWith('.')) h = h.slice(0, -1);
   return h.toLowerCase();
 }
+
+/** The bucket an Idempotency-Key routes by: a keyed create and its retries meet on its owner. */
+export function idempotencyBucket(scope: string, key: string): number {
+  return bucketOfKey(`${scope}\u0000${key}`);
+}

@@ -67,13 +67,19 @@ export class ChangeRelay {
 
   start(): void {
     this.running = true;
-    for (let shard = 0; shard < this.store.changeStreams; shard++) this.loops.push(this.run(shard));
+    this.grow();
+  }
+
+  /** One loop per change stream; called again when a reshard adds a shard. */
+  grow(): void {
+    while (this.running && this.loops.length < this.store.changeStreams)
+      this.loops.push(this.run(this.loops.length));
   }
 
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
-    for (let shard = 0; shard < this.store.changeStreams; shard++) {
+    for (let shard = 0; shard < this.loops.length; shard++) {
       await this.client.eval(RELEASE_SCRIPT, 1, leaseKey(shard), this.opts.owner).catch(() => {});
     }
   }

@@ -96,6 +96,8 @@ export async function runWorker(config: Config, out: (line: string) => void): Pr
     tracing,
   );
   relay.start();
+  // A reshard can add a shard, and with it a change stream to relay, while this worker runs.
+  setInterval(() => relay.grow(), 1_000).unref();
   const splitter = new VisitSplitter(store, log);
   splitter.start(config.visitSplitMs);
   const server = createServer((req, res) => {

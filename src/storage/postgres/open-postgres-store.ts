@@ -17,6 +17,7 @@ export type PostgresSettings = Pick<
   | 'replicaMaxLagMs'
   | 'replicaMaxLagBytes'
   | 'replicaCheckMs'
+  | 'shardMapPollMs'
   | 'primaryFallbackLimit'
   | 'primaryReads'
 > & { databaseUrls: NonNullable<Config['databaseUrls']> };
@@ -38,7 +39,7 @@ export async function openPostgresStore(
   // Filled in once the shard map is known; codes are drawn only after that.
   let store: ShardedStore | null = null;
   const pools: PgPool[] = [];
-  const nodes = cfg.databaseUrls.map((urls, shard) => {
+  const nodeOf = (shard: number, urls: { primary: string; replicas: string[] }) => {
     const primary = new PgPool(serverName(shard, 0), urls.primary, poolOpts, observer);
     pools.push(primary);
     const sqlStore = (db: PgPool) =>
@@ -58,17 +59,31 @@ export async function openPostgresStore(
       checkMs: cfg.replicaCheckMs,
       primaryReads: cfg.primaryReads,
     });
-  });
+  };
+  const nodes = cfg.databaseUrls.map((urls, shard) => nodeOf(shard, urls));
+  // A shard added while this process runs (hop shards add): checked to be that shard, then started.
+  const openShard = async (shard: number, urls: { primary: string; replicas: string[] }) => {
+    const node = nodeOf(shard, urls);
+    const id = await node.primary.query<{ shard: number }>('SELECT shard FROM shard_identity');
+    if (id.rows[0]?.shard !== shard) {
+      await node.stop();
+      throw new Error(`the database registered as shard ${shard} is not that shard`);
+    }
+    await node.check();
+    node.start();
+    return node;
+  };
   try {
     // Migrations first: the identity and map tables are part of the schema.
     for (const n of nodes) await n.primaryStore.migrate();
     const primaries = nodes.map((n) => n.primary);
     await verifyShardIdentities(primaries);
     const map = await loadShardMap(primaries);
-    store = new ShardedStore(nodes, map, cfg.primaryFallbackLimit, observer);
+    store = new ShardedStore(nodes, map, cfg.primaryFallbackLimit, observer, openShard);
     // Replicas join the rotation once a first check has seen them healthy.
     await Promise.all(nodes.map((n) => n.check()));
     for (const n of nodes) n.start();
+    store.watchMap(cfg.databaseUrls[0]!.primary, cfg.shardMapPollMs);
     return store;
   } catch (err) {
     await Promise.all(pools.map((p) => p.close().catch(() => {})));

@@ -90,9 +90,20 @@ export async function loadShardMap(primaries: readonly SqlClient[]): Promise<Sha
   const problem = shardMapProblem(map);
   if (problem !== null) throw new Error(`shard map version ${map.version} is not usable: ${problem}`);
   if (map.shardCount !== primaries.length) {
+    const nodes = await primaries[0]!
+      .query<{ shard: number; urls: string }>('SELECT shard, urls FROM shard_nodes ORDER BY shard')
+      .catch(() => ({ rows: [] as { shard: number; urls: string }[] }));
+    const listed = nodes.rows.map((n) => `  shard ${n.shard}: ${redactUrls(n.urls)}`).join('\n');
     throw new Error(
-      `shard map version ${map.version} has ${map.shardCount} shards but HOP_DATABASE_URLS names ${primaries.length}`,
+      `shard map version ${map.version} has ${map.shardCount} shards but HOP_DATABASE_URLS names ${primaries.length}: ` +
+        'the cluster was resharded (hop shards add/remove). Name every shard of the map, in order' +
+        (listed === '' ? '.' : `; the cluster records them as:\n${listed}`),
     );
   }
   return map;
+}
+
+/** URLs without their passwords, for messages. */
+export function redactUrls(urls: string): string {
+  return urls.replace(/(\/\/[^:/@]+):[^@]*@/g, '$1:***@');
 }

@@ -4,13 +4,19 @@
 // creates and edits need the shard's primary (consistency first, 503 when it is down); redirects
 // are served by replicas (availability first), and a miss there asks the primary, bounded.
 import { bucketOf } from '../../domain/bucket.ts';
-import { ALL_LINKS, type Breakdowns, emptyBreakdowns, splitByShard } from '../../domain/clicks.ts';
+import {
+  ALL_LINKS,
+  type Breakdowns,
+  type ClickChunk,
+  emptyBreakdowns,
+  splitByShard,
+} from '../../domain/clicks.ts';
 import { generateCode } from '../../domain/codes.ts';
 import { bucketOfKey, type Domain, type DomainRedirects } from '../../domain/domains.ts';
 import { HopError } from '../../domain/errors.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
-import { ownerOf, type ShardMap } from '../../domain/shard-map.ts';
+import { ownerOf, type ShardMap, shardMapProblem } from '../../domain/shard-map.ts';
 import { newestVisits, type VisitPage, type VisitQuery } from '../../domain/visits.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
 import { currentConsistency } from '../consistency.ts';
@@ -44,6 +50,7 @@ import type {
 } from '../ports.ts';
 import { searchOrder } from '../search-order.ts';
 import type { SqlStore } from '../sql/sql-store.ts';
+import { MapWatch } from './map-watch.ts';
 import { isServerFailure } from './pg-pool.ts';
 import type { ShardNode } from './shard-node.ts';
 
@@ -55,32 +62,171 @@ export interface FallbackObserver {
 // Per-shard top lists are cut longer than the answer so that merging them stays close to exact.
 const MERGE_TOP_FACTOR = 10;
 
+/** Opens a shard that a newer shard map names and this process has no connection to yet. */
+export type ShardOpener = (
+  index: number,
+  urls: { primary: string; replicas: string[] },
+) => Promise<ShardNode>;
+
+// How long a write whose bucket is moving waits for the move to publish its map (DESIGN §13).
+const REROUTE_WAIT_MS = 10_000;
+
 export class ShardedStore implements Store {
   readonly kind = 'postgres';
-  readonly shards: readonly ShardNode[];
+  /** Every shard this process has opened, by index; `shards` is the map's share of them. */
+  private readonly opened: ShardNode[];
+  private active: readonly ShardNode[];
   private map: ShardMap;
   private readonly fallbackLimit: number;
   private fallbacksInFlight = 0;
   private readonly observer: FallbackObserver | null;
+  private readonly openShard: ShardOpener | null;
+  private refreshing: Promise<boolean> | null = null;
+  private readonly mapListeners: ((map: ShardMap) => void)[] = [];
+  private watch: MapWatch | null = null;
 
   constructor(
     shards: readonly ShardNode[],
     map: ShardMap,
     fallbackLimit: number,
     observer: FallbackObserver | null,
+    openShard: ShardOpener | null = null,
   ) {
-    this.shards = shards;
+    this.opened = [...shards];
     this.map = map;
+    this.active = this.opened.slice(0, map.shardCount);
     this.fallbackLimit = fallbackLimit;
     this.observer = observer;
+    this.openShard = openShard;
+  }
+
+  get shards(): readonly ShardNode[] {
+    return this.active;
   }
 
   get changeStreams(): number {
-    return this.shards.length;
+    return this.active.length;
   }
 
   get shardMap(): ShardMap {
     return this.map;
+  }
+
+  /** Keeps to the newest map: notified by a move, and polled. */
+  watchMap(url: string, pollMs: number): void {
+    this.watch = new MapWatch(url, pollMs, () => this.refreshMap());
+    this.watch.start();
+  }
+
+  /** Called with each newer map this process adopts. */
+  onMapChange(fn: (map: ShardMap) => void): void {
+    this.mapListeners.push(fn);
+  }
+
+  /**
+   * Adopts the newest shard map any shard holds (a move publishes it on the shard it fenced first,
+   * then on every other); opens shards it names that this process has not met, from shard_nodes.
+   * One refresh at a time; true when a newer map was adopted.
+   */
+  refreshMap(): Promise<boolean> {
+    this.refreshing ??= this.adoptNewest().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async adoptNewest(): Promise<boolean> {
+    const rows = await Promise.all(
+      this.opened.map((sh) =>
+        sh.primary
+          .query<{ version: number; shard_count: number; owners: number[] }>(
+            'SELECT version, shard_count, owners FROM shard_map ORDER BY version DESC LIMIT 1',
+          )
+          .then((r) => r.rows[0])
+          .catch(() => undefined),
+      ),
+    );
+    const row = rows.reduce<(typeof rows)[number]>(
+      (a, b) => (b !== undefined && (a === undefined || b.version > a.version) ? b : a),
+      undefined,
+    );
+    if (row === undefined || row.version <= this.map.version) return false;
+    const map: ShardMap = {
+      version: row.version,
+      shardCount: row.shard_count,
+      owners: row.owners.map(Number),
+    };
+    if (shardMapProblem(map) !== null) return false;
+    if (map.shardCount > this.opened.length) {
+      if (this.openShard === null) return false;
+      const known = await this.opened[0]!.primary.query<{ shard: number; urls: string }>(
+        'SELECT shard, urls FROM shard_nodes WHERE shard >= $1 ORDER BY shard',
+        [this.opened.length],
+      );
+      for (const n of known.rows) {
+        if (n.shard !== this.opened.length || n.shard >= map.shardCount) continue;
+        const [primary, ...replicas] = n.urls.split(',');
+        this.opened.push(await this.openShard(n.shard, { primary: primary!, replicas }));
+      }
+      if (map.shardCount > this.opened.length) return false;
+    }
+    if (map.version <= this.map.version) return false;
+    this.map = map;
+    this.active = this.opened.slice(0, map.shardCount);
+    for (const fn of this.mapListeners) fn(map);
+    return true;
+  }
+
+  /**
+   * Runs a write routed by the current map; a write that reached a shard after its bucket moved
+   * away (refused there, nothing applied) waits for the newer map and goes to the new owner.
+   */
+  private async routed<R>(fn: () => Promise<R>): Promise<R> {
+    const deadline = Date.now() + REROUTE_WAIT_MS;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isBucketMoved(err)) throw err;
+        await this.awaitNewerMap(deadline, attempt);
+      }
+    }
+  }
+
+  private async awaitNewerMap(deadline: number, attempt: number): Promise<void> {
+    const adopted = await this.refreshMap().catch(() => false);
+    if (Date.now() > deadline) {
+      throw new HopError('unavailable', 'A bucket is moving between shards; try again shortly.', {
+        headers: { 'retry-after': '1' },
+      });
+    }
+    // Refused by the new owner too: it takes writes once the move's last commit lands.
+    if (!adopted) await new Promise((r) => setTimeout(r, Math.min(2 * 2 ** attempt, 50)));
+  }
+
+  /**
+   * After a miss on `shard`, routed by map `routedBy`: whether that shard has seen a newer map
+   * since (the bucket may have moved away, its rows with it); the newer map is adopted first.
+   */
+  private async movedSince(shard: ShardNode, routedBy: number): Promise<boolean> {
+    try {
+      const res = await shard.primary.query<{ v: number | null }>('SELECT max(version) AS v FROM shard_map');
+      if ((res.rows[0]?.v ?? 0) <= routedBy) return false;
+      await this.refreshMap();
+      return this.map.version > routedBy;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A point read by link key: a miss is believed only once the map has not moved meanwhile. */
+  private async lookup<R>(key: string, fn: (s: SqlStore) => Promise<R | null>): Promise<R | null> {
+    for (let i = 0; ; i++) {
+      const routedBy = this.map.version;
+      const shard = this.shardFor(key);
+      const found = await this.readConfirmingMiss(shard, fn);
+      if (found !== null || i >= 3 || !(await this.movedSince(shard, routedBy))) return found;
+    }
   }
 
   /** The shard that owns a link key's code under the current map (every domain's row of a code). */
@@ -162,11 +308,11 @@ export class ShardedStore implements Store {
   }
 
   getRedirect(code: string): Promise<RedirectRecord | null> {
-    return this.readConfirmingMiss(this.shardFor(code), (s) => s.getRedirect(code));
+    return this.lookup(code, (s) => s.getRedirect(code));
   }
 
   getLink(code: string): Promise<LinkWithClicks | null> {
-    return this.readConfirmingMiss(this.shardFor(code), (s) => s.getLink(code));
+    return this.lookup(code, (s) => s.getLink(code));
   }
 
   /** Scatter-gather: every shard's page after the same cursor, merged newest first. */
@@ -253,32 +399,57 @@ export class ShardedStore implements Store {
     return this.shards[ownerOf(this.map, Math.floor(Math.random() * this.map.owners.length))]!;
   }
 
-  async createLink(req: NewLink): Promise<CreateOutcome> {
-    const shard = this.shardForCreate(req);
-    const out = await shard.primaryStore.createLink(req);
-    if (out.kind === 'created') await this.noteWrite(shard);
-    return out;
+  createLink(req: NewLink): Promise<CreateOutcome> {
+    return this.routed(async () => {
+      const shard = this.shardForCreate(req);
+      const out = await shard.primaryStore.createLink(req);
+      if (out.kind === 'created') await this.noteWrite(shard);
+      return out;
+    });
   }
 
-  async updateLink(code: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null> {
-    const shard = this.shardFor(code);
-    const link = await shard.primaryStore.updateLink(code, patch, now);
-    if (link !== null) await this.noteWrite(shard);
-    return link;
+  updateLink(code: string, patch: Partial<LinkFields>, now: Date): Promise<Link | null> {
+    return this.ownerWrite(code, async (shard) => {
+      const link = await shard.primaryStore.updateLink(code, patch, now);
+      if (link !== null) await this.noteWrite(shard);
+      return link;
+    });
   }
 
-  async deleteLink(code: string, now: Date): Promise<boolean> {
-    const shard = this.shardFor(code);
-    const done = await shard.primaryStore.deleteLink(code, now);
-    if (done) await this.noteWrite(shard);
-    return done;
+  deleteLink(code: string, now: Date): Promise<boolean> {
+    return this.ownerWrite(code, async (shard) => {
+      const done = await shard.primaryStore.deleteLink(code, now);
+      if (done) await this.noteWrite(shard);
+      return done || null;
+    }).then((done) => done === true);
   }
 
   consumeClick(code: string): Promise<boolean> {
-    return this.shardFor(code).primaryStore.consumeClick(code);
+    return this.ownerWrite(code, async (shard) => (await shard.primaryStore.consumeClick(code)) || null).then(
+      (ok) => ok === true,
+    );
   }
 
-  async importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
+  /**
+   * A write of an existing link at its owner. Matching no row there may mean the bucket moved
+   * after this process routed it (no row, so nothing refused it): with a newer map, it goes again.
+   */
+  private ownerWrite<R>(key: string, fn: (shard: ShardNode) => Promise<R | null>): Promise<R | null> {
+    return this.routed(async () => {
+      for (let i = 0; ; i++) {
+        const routedBy = this.map.version;
+        const shard = this.shardFor(key);
+        const out = await fn(shard);
+        if (out !== null || i >= 3 || !(await this.movedSince(shard, routedBy))) return out;
+      }
+    });
+  }
+
+  importLinks(links: readonly Link[]): Promise<ImportStatus[]> {
+    return this.routed(() => this.importByShard(links));
+  }
+
+  private async importByShard(links: readonly Link[]): Promise<ImportStatus[]> {
     const byShard = new Map<ShardNode, number[]>();
     links.forEach((l, i) => {
       const sh = this.shardFor(l.code); // every domain's row of a code is on the code's shard
@@ -297,7 +468,15 @@ export class ShardedStore implements Store {
     return out;
   }
 
-  async restoreLinks(links: readonly Link[], window: DeleteWindow, now: Date): Promise<RestoreStatus[]> {
+  restoreLinks(links: readonly Link[], window: DeleteWindow, now: Date): Promise<RestoreStatus[]> {
+    return this.routed(() => this.restoreByShard(links, window, now));
+  }
+
+  private async restoreByShard(
+    links: readonly Link[],
+    window: DeleteWindow,
+    now: Date,
+  ): Promise<RestoreStatus[]> {
     const byShard = new Map<ShardNode, number[]>();
     links.forEach((l, i) => {
       const sh = this.shardFor(l.code);
@@ -494,21 +673,36 @@ export class ShardedStore implements Store {
 
   // ---- clicks --------------------------------------------------------------------------------
 
-  /** Each shard gets its links' part under the same batch id; each shard's ledger makes it once. */
+  /**
+   * Each shard gets its links' part under the same batch id; each shard's ledger applies each
+   * bucket of it once. A part refused because a bucket moved is split again by the newer map.
+   */
   async recordClickBatch(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
-    const parts = splitByShard(
+    const applied = await this.applyClicks(
+      batch.id,
       { rollups: [...batch.rollups], visitors: [...batch.visitors], events: [...batch.events] },
-      (key) => ownerOf(this.map, bucketOfKey(key)),
+      Date.now() + REROUTE_WAIT_MS,
     );
+    return applied ? 'applied' : 'duplicate';
+  }
+
+  private async applyClicks(id: string, chunk: ClickChunk, deadline: number): Promise<boolean> {
+    const parts = splitByShard(chunk, (key) => ownerOf(this.map, bucketOfKey(key)));
     const results = await Promise.all(
-      [...parts].map(async ([shard, part]) => {
+      [...parts].map(async ([shard, part]): Promise<boolean> => {
         const sh = this.shards[shard]!;
-        const result = await sh.primaryStore.recordClickBatch({ id: batch.id, ...part });
-        await this.noteWrite(sh);
-        return result;
+        try {
+          const result = await sh.primaryStore.recordClickPart({ id, ...part });
+          await this.noteWrite(sh);
+          return result === 'applied';
+        } catch (err) {
+          if (!isBucketMoved(err)) throw err;
+          await this.awaitNewerMap(deadline, 0);
+          return this.applyClicks(id, part, deadline);
+        }
       }),
     );
-    return results.includes('applied') ? 'applied' : 'duplicate';
+    return results.includes(true);
   }
 
   async clickStats(query: StatsQuery): Promise<ClickStats> {
@@ -629,11 +823,17 @@ export class ShardedStore implements Store {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.shards.map((sh) => sh.stop()));
+    await this.watch?.stop();
+    await Promise.all(this.opened.map((sh) => sh.stop()));
     await Promise.all(
-      this.shards.flatMap((sh) => [sh.primaryStore.close(), ...sh.replicas.map((r) => r.store.close())]),
+      this.opened.flatMap((sh) => [sh.primaryStore.close(), ...sh.replicas.map((r) => r.store.close())]),
     );
   }
+}
+
+/** Refused at a shard that no longer owns the bucket (SQLSTATE HB001, migration 013). */
+export function isBucketMoved(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === 'HB001';
 }
 
 function newestFirst(a: LinkWithClicks, b: LinkWithClicks): number {

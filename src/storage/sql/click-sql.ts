@@ -1,5 +1,7 @@
 // Click analytics in SQL that PGlite and PostgreSQL 15 both run: exactly-once batch writes,
 // stats answered from hourly and daily rollups (never raw events), and the upkeep job.
+
+import { randomUUID } from 'node:crypto';
 import {
   ALL_LINKS,
   type BreakdownDim,
@@ -10,8 +12,9 @@ import {
   floorTo,
   HOUR_MS,
   packRollups,
+  splitByShard,
 } from '../../domain/clicks.ts';
-import { keyOnDomainSql } from '../../domain/domains.ts';
+import { bucketOfKey, keyOnDomainSql } from '../../domain/domains.ts';
 import { packClicks, unpackClicks } from '../../domain/packed-clicks.ts';
 import type {
   ClickBatch,
@@ -45,8 +48,11 @@ function columns<T>(rows: readonly T[], pick: (r: T) => unknown[]): unknown[][] 
 // inserted (data-modifying CTEs commit or fail together). One round trip instead of several matters
 // when the embedded database sits behind a worker-thread channel. The packs come as one JSON array:
 // their value arrays have different lengths, which parallel unnest() arrays cannot carry.
+const LEDGER_INSERT =
+  'INSERT INTO click_batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id';
+const RAW_INSERT = 'SELECT $1, to_timestamp($3::bigint / 1000.0)';
 const RECORD_BATCH = `WITH ledger AS (
-    INSERT INTO click_batches (batch_id) VALUES ($1) ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id
+    ${LEDGER_INSERT}
   ), mark AS (
     -- Held FOR SHARE so that the compaction job cannot slip between this check and the insert.
     SELECT (extract(epoch FROM through) * 1000)::bigint AS through FROM click_compaction WHERE id = 1 FOR SHARE
@@ -64,22 +70,119 @@ const RECORD_BATCH = `WITH ledger AS (
     FROM p, mark WHERE p.hour < mark.through
   ), raw AS (
     INSERT INTO click_events (batch_id, first_at, last_at, events, data)
-    SELECT $1, to_timestamp($3::bigint / 1000.0), to_timestamp($4::bigint / 1000.0), $5, $6
+    ${RAW_INSERT}, to_timestamp($4::bigint / 1000.0), $5, $6
     WHERE $5 > 0 AND EXISTS (SELECT 1 FROM ledger)
   )
   SELECT count(*)::int AS applied FROM ledger, mark`;
 
-export async function recordClickBatch(db: SqlClient, batch: ClickBatch): Promise<'applied' | 'duplicate'> {
+/** RECORD_BATCH's $1…$6. */
+function batchArgs(batch: ClickBatch): unknown[] {
   const { first, last } = timeSpan(batch.events);
-  const res = await db.query<{ applied: number }>(RECORD_BATCH, [
+  return [
     batch.id,
     JSON.stringify(packRollups(batch.rollups, batch.visitors)),
     first,
     last,
     batch.events.length,
     batch.events.length > 0 ? packClicks(batch.events) : '',
-  ]);
+  ];
+}
+
+export async function recordClickBatch(db: SqlClient, batch: ClickBatch): Promise<'applied' | 'duplicate'> {
+  const res = await db.query<{ applied: number }>(RECORD_BATCH, batchArgs(batch));
   return (res.rows[0]?.applied ?? 0) > 0 ? 'applied' : 'duplicate';
+}
+
+/** A write that reached a shard after its bucket moved away: the caller re-routes it (SQLSTATE HB001). */
+export class BucketMovedError extends Error {
+  readonly code = 'HB001';
+  constructor(readonly buckets: readonly number[]) {
+    super(`buckets ${buckets.join(', ')} have moved to another shard`);
+  }
+}
+
+// The same writes as RECORD_BATCH, with the ledger entry already claimed: it gains the buckets
+// this part applies ($7) instead of being inserted.
+// Its raw events row takes id $8: a second part of one batch on one shard (a bucket moved in
+// between) needs a row of its own.
+const RECORD_PART = RECORD_BATCH.replace(
+  LEDGER_INSERT,
+  `UPDATE click_batches SET buckets = coalesce(buckets, '{}') || $7::smallint[] WHERE batch_id = $1 RETURNING batch_id`,
+).replace(RAW_INSERT, 'SELECT $8::uuid, to_timestamp($3::bigint / 1000.0)');
+if (RECORD_PART === RECORD_BATCH || !RECORD_PART.includes('$8::uuid')) {
+  throw new Error('RECORD_PART no longer matches RECORD_BATCH');
+}
+
+/**
+ * One shard's part of a batch on a sharded store (DESIGN §7, §13): the ledger remembers which
+ * buckets of the batch this shard applied, so a batch replayed after a bucket moved applies each
+ * bucket exactly once wherever it now lives. Its buckets about to move are held shared against
+ * the mover's fence; one that has moved away refuses the whole part (nothing is applied) for
+ * re-routing.
+ * `part` carries no all-links rows: they are summed here from what is applied.
+ */
+export async function recordClickPart(db: SqlClient, whole: ClickBatch): Promise<'applied' | 'duplicate'> {
+  const batch = {
+    id: whole.id,
+    rollups: whole.rollups.filter((r) => r.code !== ALL_LINKS),
+    visitors: whole.visitors.filter((v) => v.code !== ALL_LINKS),
+    events: whole.events,
+  };
+  const bucketOfEntry = new Map<string, number>();
+  const bucket = (key: string) => {
+    let b = bucketOfEntry.get(key);
+    if (b === undefined) {
+      b = bucketOfKey(key);
+      bucketOfEntry.set(key, b);
+    }
+    return b;
+  };
+  for (const r of batch.rollups) bucket(r.code);
+  for (const v of batch.visitors) bucket(v.code);
+  for (const e of batch.events) bucket(e.code);
+  const buckets = [...new Set(bucketOfEntry.values())].sort((a, b) => a - b);
+  return db.transaction(async (tx) => {
+    // Only buckets about to be fenced are locked (migration 013), in bucket order, so two parts
+    // never wait on each other's locks in a cycle.
+    await tx.query(
+      `SELECT count(pg_advisory_xact_lock_shared(7243003, m.bucket))
+       FROM (SELECT bucket FROM buckets_moving WHERE bucket = ANY($1::smallint[]) ORDER BY bucket) m`,
+      [buckets],
+    );
+    const gone = await tx.query<{ bucket: number }>(
+      'SELECT bucket FROM buckets_gone WHERE bucket = ANY($1::smallint[])',
+      [buckets],
+    );
+    if (gone.rows.length > 0) throw new BucketMovedError(gone.rows.map((r) => r.bucket));
+    await tx.query(
+      `INSERT INTO click_batches (batch_id, buckets) VALUES ($1, '{}') ON CONFLICT (batch_id) DO NOTHING`,
+      [batch.id],
+    );
+    const had = await tx.query<{ buckets: number[] | null }>(
+      'SELECT buckets FROM click_batches WHERE batch_id = $1 FOR UPDATE',
+      [batch.id],
+    );
+    const done = had.rows[0]?.buckets;
+    if (done === null) return 'duplicate'; // an entry for the whole batch
+    const applied = new Set((done ?? []).map(Number));
+    const todo = buckets.filter((b) => !applied.has(b));
+    if (todo.length === 0) return 'duplicate';
+    const keep = (key: string) => !applied.has(bucket(key));
+    const chunk = splitByShard(
+      {
+        rollups: batch.rollups.filter((r) => keep(r.code)),
+        visitors: batch.visitors.filter((v) => keep(v.code)),
+        events: batch.events.filter((e) => keep(e.code)),
+      },
+      () => 0,
+    ).get(0) ?? { rollups: [], visitors: [], events: [] };
+    await tx.query(RECORD_PART, [
+      ...batchArgs({ id: batch.id, ...chunk }),
+      todo,
+      applied.size === 0 ? batch.id : randomUUID(),
+    ]);
+    return 'applied';
+  });
 }
 
 function timeSpan(events: readonly ClickEvent[]): { first: number; last: number } {

@@ -2,7 +2,13 @@
 // adapter runs it on PGlite; the PostgreSQL adapter runs it per shard.
 import { bucketOf } from '../../domain/bucket.ts';
 import { generateCode } from '../../domain/codes.ts';
-import { type Domain, type DomainRedirects, linkKey, splitLinkKey } from '../../domain/domains.ts';
+import {
+  type Domain,
+  type DomainRedirects,
+  idempotencyBucket,
+  linkKey,
+  splitLinkKey,
+} from '../../domain/domains.ts';
 import type { Link, RedirectRecord, RedirectType } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
 import { type RedirectRule, rulesFromJson } from '../../domain/redirect-rules.ts';
@@ -364,7 +370,10 @@ export class SqlStore implements Store, ClickLog {
         }
       }
       const toInsert: Pending[] = [];
-      for (const p of round) {
+      // Keys are claimed in one order everywhere: two groups holding the same two keys in opposite
+      // orders would otherwise each wait for the other's claim (a deadlock PostgreSQL breaks by
+      // failing one of them).
+      for (const p of [...round].sort(byIdempotencyKey)) {
         if (p.req.idempotency === null || p.claimed) toInsert.push(p);
         else {
           const replay = await this.claimIdempotency(tx, p);
@@ -421,12 +430,19 @@ export class SqlStore implements Store, ClickLog {
     const cutoff = new Date(p.req.createdAt.getTime() - 24 * 3600_000);
     // A key older than the window is free again: the claim replaces it.
     const claim = await tx.query(
-      `INSERT INTO idempotency_keys (scope, key, request_hash, outcome, created_at) VALUES ($1, $2, $3, NULL, $4)
+      `INSERT INTO idempotency_keys (scope, key, request_hash, outcome, created_at, bucket) VALUES ($1, $2, $3, NULL, $4, $6)
        ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash, outcome = NULL,
-         created_at = excluded.created_at
+         created_at = excluded.created_at, bucket = excluded.bucket
        WHERE idempotency_keys.created_at < $5
        RETURNING key`,
-      [idem.scope, idem.key, idem.requestHash, p.req.createdAt, cutoff],
+      [
+        idem.scope,
+        idem.key,
+        idem.requestHash,
+        p.req.createdAt,
+        cutoff,
+        idempotencyBucket(idem.scope, idem.key),
+      ],
     );
     if (claim.rows.length > 0) {
       p.claimed = true;
@@ -901,6 +917,11 @@ export class SqlStore implements Store, ClickLog {
     return recordClickBatch(this.db, batch);
   }
 
+  /** A sharded store's part of a batch: exactly once per bucket, fenced against bucket moves. */
+  recordClickPart(batch: ClickBatch): Promise<'applied' | 'duplicate'> {
+    return clickSql.recordClickPart(this.db, batch);
+  }
+
   clickStats(query: StatsQuery): Promise<ClickStats> {
     return clickStats(this.db, query);
   }
@@ -956,4 +977,10 @@ interface KeyRow {
 
 function rowToKey(r: KeyRow): ApiKeyRecord {
   return { id: r.id, name: r.name, prefix: r.prefix, createdAt: r.created_at, revokedAt: r.revoked_at };
+}
+
+function byIdempotencyKey(a: { req: NewLink }, b: { req: NewLink }): number {
+  const ka = a.req.idempotency === null ? '' : `${a.req.idempotency.scope}\u0000${a.req.idempotency.key}`;
+  const kb = b.req.idempotency === null ? '' : `${b.req.idempotency.scope}\u0000${b.req.idempotency.key}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
 }
