@@ -89,9 +89,30 @@ describe('pgBackRest on the HA shape', { concurrency: 1 }, () => {
 
   test('a replica whose data is gone is created again from the repository, and streams', async () => {
     // Not the first member: its restore must go to its own data directory, not the stanza's pg1.
-    const victim = (await haStatus(c)).find(
-      (s) => s.shard === 0 && s.role === 'replica' && !s.sync && s.name !== 'shard0-node0',
-    );
+    // After the first test's switchover the first member may well be the asynchronous replica;
+    // then another switchover (to the synchronous standby: Patroni allows no other in synchronous
+    // mode) reshuffles the roles.
+    const asyncReplica = async (waitMs: number) => {
+      const deadline = Date.now() + waitMs;
+      for (;;) {
+        const found = (await haStatus(c)).find(
+          (s) =>
+            s.shard === 0 &&
+            s.role === 'replica' &&
+            !s.sync &&
+            s.name !== 'shard0-node0' &&
+            s.pid != null &&
+            s.patroniPid != null,
+        );
+        if (found !== undefined || Date.now() > deadline) return found;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    let victim = await asyncReplica(15_000);
+    for (let i = 0; victim === undefined && i < 3; i++) {
+      await switchover(c, 0);
+      victim = await asyncReplica(30_000);
+    }
     assert.ok(victim?.pid != null && victim.patroniPid != null, 'an asynchronous replica runs');
     const family = [
       victim.patroniPid,
