@@ -24,6 +24,9 @@ import { INSERT_MAP, mapArgs, newestMap, type ReshardCluster } from './reshard-c
 const BUCKET_LOCK = 7_243_003;
 // One mover per cluster at a time.
 const MOVER_LOCK = 7_243_004;
+// How long one try at the fence's lock waits (PostgreSQL's deadlock_timeout is 1 s); then again.
+const FENCE_LOCK_WAIT_MS = 50;
+const LOCK_NOT_AVAILABLE = '55P03';
 
 export interface MoveOptions {
   readonly log: (line: string) => void;
@@ -187,7 +190,10 @@ async function moveOne(c: ReshardCluster, m: MoveRow, opts: MoveOptions): Promis
   return { kind: 'moved', rows, fenceMs };
 }
 
-/** Step 2; the milliseconds the bucket's writers were held, from the lock to T's release. */
+/**
+ * Step 2; the milliseconds the bucket's writers could be held: from the first request for the
+ * lock (writers queue behind a pending request too) to T's release.
+ */
 async function fence(
   S: PgPool,
   T: PgPool,
@@ -197,41 +203,56 @@ async function fence(
   mark: Date,
   lockTimeoutMs: number,
 ): Promise<number> {
-  let locked = 0;
-  await S.transaction(async (sx) => {
-    await sx.query(`SET LOCAL lock_timeout = '${Math.round(lockTimeoutMs)}ms'`);
-    await sx.query('SELECT pg_advisory_xact_lock($1, $2)', [BUCKET_LOCK, b]);
-    locked = performance.now();
-    // The last pass; a second one must find nothing left to copy: that is the verification.
-    for (let pass = 0; ; pass++) {
-      const r = await syncBucket(sx, T, b, { into: 'hop_staging', ledgerSince: mark });
-      const changed =
-        Object.values(r.written).some((n) => n > 0) || Object.values(r.removed).some((n) => n > 0);
-      if (!changed) break;
-      if (pass >= 1) throw new Error(`bucket ${b}: the copy still differs from the source under the fence`);
+  const began = performance.now();
+  const fenceOnce = () =>
+    S.transaction(async (sx) => {
+      // A queued exclusive request makes later shared requests queue behind it. A writer of the
+      // bucket that holds the outbox's commit-order lock while it waits would then close a cycle
+      // with one that holds the bucket's lock and wants the outbox's: so the request gives up
+      // quickly (well before the deadlock detector's second) and is made again.
+      await sx.query(`SET LOCAL lock_timeout = '${FENCE_LOCK_WAIT_MS}ms'`);
+      await sx.query('SELECT pg_advisory_xact_lock($1, $2)', [BUCKET_LOCK, b]);
+      await sx.query('SET LOCAL lock_timeout = 0');
+      // The last pass; a second one must find nothing left to copy: that is the verification.
+      for (let pass = 0; ; pass++) {
+        const r = await syncBucket(sx, T, b, { into: 'hop_staging', ledgerSince: mark });
+        const changed =
+          Object.values(r.written).some((n) => n > 0) || Object.values(r.removed).some((n) => n > 0);
+        if (!changed) break;
+        if (pass >= 1) throw new Error(`bucket ${b}: the copy still differs from the source under the fence`);
+      }
+      // One script per database from here: writers are waiting.
+      await T.transaction((tx) => tx.exec(`SET LOCAL hop.mover = 'on';\n${promoteStagedSql(b)}`));
+      await sx.exec(
+        [
+          `SET LOCAL hop.mover = 'on';`,
+          dropBucketSql(b, 'public'),
+          inlineArgs('DELETE FROM buckets_moving WHERE bucket = $1;', [b]),
+          inlineArgs(
+            `INSERT INTO buckets_gone (bucket, to_shard, map_version) VALUES ($1, $2, $3)
+             ON CONFLICT (bucket) DO UPDATE SET to_shard = excluded.to_shard, map_version = excluded.map_version, at = now();`,
+            [b, to, next.version],
+          ),
+          `${inlineArgs(INSERT_MAP, mapArgs(next))};`,
+        ].join('\n'),
+      );
+    });
+  const deadline = Date.now() + lockTimeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fenceOnce();
+      break;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(5 * 2 ** attempt, 50)));
     }
-    // One script per database from here: writers are waiting.
-    await T.transaction((tx) => tx.exec(`SET LOCAL hop.mover = 'on';\n${promoteStagedSql(b)}`));
-    await sx.exec(
-      [
-        `SET LOCAL hop.mover = 'on';`,
-        dropBucketSql(b, 'public'),
-        inlineArgs('DELETE FROM buckets_moving WHERE bucket = $1;', [b]),
-        inlineArgs(
-          `INSERT INTO buckets_gone (bucket, to_shard, map_version) VALUES ($1, $2, $3)
-           ON CONFLICT (bucket) DO UPDATE SET to_shard = excluded.to_shard, map_version = excluded.map_version, at = now();`,
-          [b, to, next.version],
-        ),
-        `${inlineArgs(INSERT_MAP, mapArgs(next))};`,
-      ].join('\n'),
-    );
-  });
+  }
   await T.transaction((tx) =>
     tx.exec(
       `${inlineArgs('DELETE FROM buckets_gone WHERE bucket = $1;', [b])}\n${inlineArgs(INSERT_MAP, mapArgs(next))};`,
     ),
   );
-  return performance.now() - locked;
+  return performance.now() - began;
 }
 
 /**
