@@ -504,15 +504,23 @@ async function waitLeader(c: HaCluster, shard: number, timeoutMs: number): Promi
 }
 
 /** A running leader, every replica running, and with sync on, a synchronous standby. */
+// How far behind the leader a replica may be and still count as caught up: a quarter of
+// maximum_lag_on_failover, so a fault injected next finds every replica promotable.
+const CAUGHT_UP_BYTES = 262_144;
+
 export async function waitHealthy(c: HaCluster, shard: number, timeoutMs: number): Promise<void> {
   const want = c.replicas + 1;
   await waitFor(`shard ${shard}: a leader and ${c.replicas} streaming replica(s)`, timeoutMs, c, async () => {
     const members = (await patroniMembers(c, shard)) ?? [];
     const running = members.filter((m) => m.state === 'running' || m.state === 'streaming');
+    // Caught up too: a replica Patroni sees more than maximum_lag_on_failover behind the leader's
+    // last position may not be promoted, so a primary lost while its replicas still catch up (after
+    // a crash restart's checkpoint, say) can leave the shard without a leader.
     return (
       running.length === want &&
       running.filter((m) => m.role === 'leader').length === 1 &&
-      (c.sync === 'off' || running.some((m) => m.role === 'sync_standby'))
+      (c.sync === 'off' || running.some((m) => m.role === 'sync_standby')) &&
+      running.every((m) => m.role === 'leader' || (typeof m.lag === 'number' && m.lag <= CAUGHT_UP_BYTES))
     );
   });
 }
