@@ -2,9 +2,9 @@
 // HOP_DATABASE_URLS names plus those a reshard registered since (shard_nodes), migrated, and the
 // newest shard map any of them holds.
 import type { Config } from '../config.ts';
-import { type ShardMap, shardMapProblem } from '../domain/shard-map.ts';
+import type { ShardMap } from '../domain/shard-map.ts';
 import { PgPool } from '../storage/postgres/pg-pool.ts';
-import { loadShardMap, verifyShardIdentities } from '../storage/postgres/shard-catalog.ts';
+import { loadShardMap, newestShardMap, verifyShardIdentities } from '../storage/postgres/shard-catalog.ts';
 import { migrate } from '../storage/sql/migrate.ts';
 
 export const POOL = { size: 4, maxWaiting: 64, acquireTimeoutMs: 10_000, statementTimeoutMs: 120_000 };
@@ -55,20 +55,9 @@ export async function openReshardCluster(databaseUrls: DatabaseUrls): Promise<Re
 
 /** The newest map any of the shards holds (a move publishes on the shard it fenced first). */
 export async function newestMap(primaries: readonly PgPool[]): Promise<ShardMap> {
-  let best: ShardMap | null = null;
-  for (const p of primaries) {
-    const res = await p.query<{ version: number; shard_count: number; owners: number[] }>(
-      'SELECT version, shard_count, owners FROM shard_map ORDER BY version DESC LIMIT 1',
-    );
-    const r = res.rows[0];
-    if (r !== undefined && (best === null || r.version > best.version)) {
-      best = { version: r.version, shardCount: r.shard_count, owners: r.owners.map(Number) };
-    }
-  }
-  if (best === null) throw new Error('no shard holds a shard map');
-  const problem = shardMapProblem(best);
-  if (problem !== null) throw new Error(`shard map version ${best.version} is not usable: ${problem}`);
-  return best;
+  const map = await newestShardMap(primaries);
+  if (map === null) throw new Error('no shard holds a shard map');
+  return map;
 }
 
 export const INSERT_MAP =

@@ -58,11 +58,7 @@ export async function shardsStatus(c: ReshardCluster): Promise<ShardsStatus> {
 }
 
 /** Every shard's record of where every shard is (a Hop opens a shard it meets in a map from it). */
-async function recordNodes(
-  c: ReshardCluster,
-  all: readonly PgPool[],
-  urls: readonly string[],
-): Promise<void> {
+async function recordNodes(all: readonly PgPool[], urls: readonly string[]): Promise<void> {
   for (const p of all) {
     for (const [shard, u] of urls.entries()) {
       await p.query(
@@ -72,7 +68,6 @@ async function recordNodes(
     }
     await p.query('DELETE FROM shard_nodes WHERE shard >= $1', [urls.length]);
   }
-  void c;
 }
 
 /**
@@ -114,7 +109,7 @@ export async function addShard(
     c.primaries.push(pool);
     c.urls.push(urls.join(','));
   }
-  await recordNodes(c, c.primaries, c.urls);
+  await recordNodes(c.primaries, c.urls);
   if (map.shardCount > index) return { shard: index, map };
   // The new shard learns the current map first, so a Hop that reads it never finds no map there.
   await pool.query(INSERT_MAP, mapArgs(map));
@@ -133,6 +128,6 @@ export async function detachIfLast(c: ReshardCluster, shard: number): Promise<'d
   const next: ShardMap = { version: map.version + 1, shardCount: map.shardCount - 1, owners: map.owners };
   await publishMap(c, next);
   const remaining = c.primaries.slice(0, next.shardCount);
-  await recordNodes(c, remaining, c.urls.slice(0, next.shardCount));
+  await recordNodes(remaining, c.urls.slice(0, next.shardCount));
   return 'detached';
 }

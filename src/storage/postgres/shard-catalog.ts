@@ -73,22 +73,8 @@ export async function loadShardMap(primaries: readonly SqlClient[]): Promise<Sha
       ),
     ),
   );
-  const newest = await Promise.all(
-    primaries.map(async (db) => {
-      const res = await db.query<MapRow>(
-        'SELECT version, shard_count, owners FROM shard_map ORDER BY version DESC LIMIT 1',
-      );
-      return res.rows[0];
-    }),
-  );
-  const row = newest.reduce<MapRow | undefined>(
-    (a, b) => (b !== undefined && (a === undefined || b.version > a.version) ? b : a),
-    undefined,
-  );
-  if (row === undefined) throw new Error('no shard map was found or written');
-  const map: ShardMap = { version: row.version, shardCount: row.shard_count, owners: row.owners.map(Number) };
-  const problem = shardMapProblem(map);
-  if (problem !== null) throw new Error(`shard map version ${map.version} is not usable: ${problem}`);
+  const map = await newestShardMap(primaries);
+  if (map === null) throw new Error('no shard map was found or written');
   if (map.shardCount !== primaries.length) {
     const nodes = await primaries[0]!
       .query<{ shard: number; urls: string }>('SELECT shard, urls FROM shard_nodes ORDER BY shard')
@@ -106,4 +92,34 @@ export async function loadShardMap(primaries: readonly SqlClient[]): Promise<Sha
 /** URLs without their passwords, for messages. */
 export function redactUrls(urls: string): string {
   return urls.replace(/(\/\/[^:/@]+):[^@]*@/g, '$1:***@');
+}
+
+/**
+ * The newest map any of the shards holds (a move records it first on the shard it fenced), or
+ * null when none holds one. A shard that cannot answer is passed over when `skipDown` is set.
+ */
+export async function newestShardMap(
+  primaries: readonly SqlClient[],
+  skipDown = false,
+): Promise<ShardMap | null> {
+  const rows = await Promise.all(
+    primaries.map((db) =>
+      db
+        .query<MapRow>('SELECT version, shard_count, owners FROM shard_map ORDER BY version DESC LIMIT 1')
+        .then((r) => r.rows[0])
+        .catch((err: unknown) => {
+          if (skipDown) return undefined;
+          throw err;
+        }),
+    ),
+  );
+  const row = rows.reduce<MapRow | undefined>(
+    (a, b) => (b !== undefined && (a === undefined || b.version > a.version) ? b : a),
+    undefined,
+  );
+  if (row === undefined) return null;
+  const map: ShardMap = { version: row.version, shardCount: row.shard_count, owners: row.owners.map(Number) };
+  const problem = shardMapProblem(map);
+  if (problem !== null) throw new Error(`shard map version ${map.version} is not usable: ${problem}`);
+  return map;
 }

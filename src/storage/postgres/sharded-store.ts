@@ -16,7 +16,7 @@ import { bucketOfKey, type Domain, type DomainRedirects } from '../../domain/dom
 import { HopError } from '../../domain/errors.ts';
 import type { Link, RedirectRecord } from '../../domain/link.ts';
 import type { LinkFields } from '../../domain/link-input.ts';
-import { ownerOf, type ShardMap, shardMapProblem } from '../../domain/shard-map.ts';
+import { ownerOf, type ShardMap } from '../../domain/shard-map.ts';
 import { newestVisits, type VisitPage, type VisitQuery } from '../../domain/visits.ts';
 import type { Delivery, DeliveryOutcome, DueDelivery, NewDelivery, Webhook } from '../../domain/webhooks.ts';
 import { currentConsistency } from '../consistency.ts';
@@ -52,6 +52,7 @@ import { searchOrder } from '../search-order.ts';
 import type { SqlStore } from '../sql/sql-store.ts';
 import { MapWatch } from './map-watch.ts';
 import { isServerFailure } from './pg-pool.ts';
+import { newestShardMap } from './shard-catalog.ts';
 import type { ShardNode } from './shard-node.ts';
 
 /** How the redirect path's misses on replicas may fall back to primaries. */
@@ -136,27 +137,12 @@ export class ShardedStore implements Store {
   }
 
   private async adoptNewest(): Promise<boolean> {
-    const rows = await Promise.all(
-      this.opened.map((sh) =>
-        sh.primary
-          .query<{ version: number; shard_count: number; owners: number[] }>(
-            'SELECT version, shard_count, owners FROM shard_map ORDER BY version DESC LIMIT 1',
-          )
-          .then((r) => r.rows[0])
-          .catch(() => undefined),
-      ),
-    );
-    const row = rows.reduce<(typeof rows)[number]>(
-      (a, b) => (b !== undefined && (a === undefined || b.version > a.version) ? b : a),
-      undefined,
-    );
-    if (row === undefined || row.version <= this.map.version) return false;
-    const map: ShardMap = {
-      version: row.version,
-      shardCount: row.shard_count,
-      owners: row.owners.map(Number),
-    };
-    if (shardMapProblem(map) !== null) return false;
+    // A shard that cannot answer is passed over; an unusable map is never adopted.
+    const map = await newestShardMap(
+      this.opened.map((sh) => sh.primary),
+      true,
+    ).catch(() => null);
+    if (map === null || map.version <= this.map.version) return false;
     if (map.shardCount > this.opened.length) {
       if (this.openShard === null) return false;
       const known = await this.opened[0]!.primary.query<{ shard: number; urls: string }>(
