@@ -453,7 +453,7 @@ export async function waitPrimaryThroughBalancer(
     }
     if (Date.now() - began > timeoutMs) {
       throw new ClusterError(
-        `shard ${shard}: no primary through the balancer after ${timeoutMs} ms (${last})`,
+        `shard ${shard}: no primary through the balancer after ${timeoutMs} ms (${last})\n${await diagnosis(c, shard)}`,
       );
     }
     await sleep(100);
@@ -785,16 +785,49 @@ async function waitFor(
   for (;;) {
     if (await ok().catch(() => false)) return;
     if (Date.now() > deadline) {
-      const logs = c.members.map((m) => `${m.name}: ${tail(m.logFile, 3)}`).join('\n');
-      throw new ClusterError(`${what}: not after ${timeoutMs / 1000} s\n${logs}`);
+      throw new ClusterError(`${what}: not after ${timeoutMs / 1000} s\n${await diagnosis(c, null)}`);
     }
     await sleep(200);
   }
 }
 
-function tail(file: string, n: number): string {
+/**
+ * What a failed wait prints: Patroni's view of the shard (or every shard), its DCS keys that decide a
+ * leader race (/sync, /failsafe, the leader's last position), and each member's last log lines other
+ * than the once-a-loop "no action" ones, which would push the reasons out of view.
+ */
+async function diagnosis(c: HaCluster, shard: number | null): Promise<string> {
+  const shards = shard === null ? Array.from({ length: c.shards }, (_, s) => s) : [shard];
+  const out: string[] = [];
+  for (const s of shards) {
+    const members = await patroniMembers(c, s).catch(() => null);
+    out.push(`shard ${s}: Patroni /cluster: ${JSON.stringify(members)}`);
+    for (const key of ['sync', 'failsafe', 'optime/leader', 'leader']) {
+      out.push(`  /${key}: ${await etcdKey(c, `shard${s}/${key}`)}`);
+    }
+  }
+  for (const m of c.members.filter((x) => shard === null || x.shard === shard)) {
+    out.push(`${m.name} (patroni.log):\n${tail(m.logFile, 12, (l) => !l.includes('INFO: no action'))}`);
+  }
+  return out.join('\n');
+}
+
+/** A key of the cluster's namespace in etcd (Patroni's v2 keys), or why it could not be read. */
+async function etcdKey(c: HaCluster, key: string): Promise<string> {
   try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+    const res = await fetch(`http://127.0.0.1:${c.etcd.port}/v2/keys/hop-${c.id}/${key}`, {
+      signal: AbortSignal.timeout(1_500),
+    });
+    const body = (await res.json()) as { node?: { value?: string } };
+    return body.node?.value ?? `(${res.status})`;
+  } catch (err) {
+    return `(${err instanceof Error ? err.message : String(err)})`;
+  }
+}
+
+function tail(file: string, n: number, keep: (line: string) => boolean = () => true): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').filter(keep).slice(-n).join('\n');
   } catch {
     return '(no log)';
   }
