@@ -664,7 +664,7 @@ const settings = [
     env: 'HOP_PG_STATEMENT_TIMEOUT_MS',
     flag: 'pg-statement-timeout-ms',
     default: '5000',
-    help: 'statement_timeout of every query on PostgreSQL',
+    help: 'statement_timeout of every query on PostgreSQL; a transaction idle half as long (at least 1 s) between two statements is ended by the server (a paused process holds no lock others wait on) and run again',
     parse: int(1, 3_600_000),
   },
   {

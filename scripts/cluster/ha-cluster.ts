@@ -793,7 +793,7 @@ async function waitFor(
 
 /**
  * What a failed wait prints: Patroni's view of the shard (or every shard), its DCS keys that decide a
- * leader race (/sync, /failsafe, the leader's last position), and each member's last log lines other
+ * leader race (/leader, /sync, /failsafe, /status with the leader's last position), and each member's last log lines other
  * than the once-a-loop "no action" ones, which would push the reasons out of view.
  */
 async function diagnosis(c: HaCluster, shard: number | null): Promise<string> {
@@ -802,7 +802,7 @@ async function diagnosis(c: HaCluster, shard: number | null): Promise<string> {
   for (const s of shards) {
     const members = await patroniMembers(c, s).catch(() => null);
     out.push(`shard ${s}: Patroni /cluster: ${JSON.stringify(members)}`);
-    for (const key of ['sync', 'failsafe', 'optime/leader', 'leader']) {
+    for (const key of ['leader', 'sync', 'failsafe', 'status']) {
       out.push(`  /${key}: ${await etcdKey(c, `shard${s}/${key}`)}`);
     }
   }

@@ -398,3 +398,72 @@ describe('a server that cannot take writes answers 503 unavailable', () => {
     }
   });
 });
+
+describe('a process paused inside a transaction holds the others up for a bounded time', () => {
+  // A paused process is played by a body that sleeps: the server cannot tell the difference. It
+  // ends the session after idleInTransactionTimeoutMs; the lock the body held (as a create holds
+  // the change stream's commit-order lock to COMMIT) is released, and the body runs again.
+  const opts = { size: 2, maxWaiting: 10, acquireTimeoutMs: 2_000, statementTimeoutMs: 5_000 };
+  const PAUSE_MS = 3_000;
+
+  for (const where of ['between two statements', 'between its last statement and COMMIT'] as const) {
+    test(`paused ${where}: the others wait about the bound, not the pause; it runs again and applies once`, async () => {
+      const dbs = await freshDatabases(cluster, { replicas: false });
+      const url = dbs.url(primary);
+      const paused = new PgPool('paused', url, { ...opts, idleInTransactionTimeoutMs: 1_000 });
+      const other = new PgPool('other', url, opts);
+      try {
+        await other.exec('CREATE TABLE held (id int PRIMARY KEY, run int NOT NULL)');
+        let runs = 0;
+        const first = paused.transaction(async (tx) => {
+          const run = ++runs;
+          await tx.query('SELECT pg_advisory_xact_lock(42)');
+          if (run === 1 && where === 'between two statements') await sleep(PAUSE_MS);
+          await tx.query('INSERT INTO held VALUES (1, $1)', [run]);
+          if (run === 1 && where !== 'between two statements') await sleep(PAUSE_MS);
+          return run;
+        });
+        await sleep(200);
+        const waited = await timed(() =>
+          other.transaction((tx) => tx.query('SELECT pg_advisory_xact_lock(42)')),
+        );
+        // Without the bound the other would wait out the whole pause (about 2.8 s).
+        assert.ok(waited.ms < 2_000, `the other waited ${Math.round(waited.ms)} ms for the lock`);
+        assert.equal(await first, 2, 'the body ran again once');
+        const rows = (await other.query<{ id: number; run: number }>('SELECT id, run FROM held')).rows;
+        assert.deepEqual(rows, [{ id: 1, run: 2 }], 'only the second run applied');
+        assert.equal(paused.breakerState, 'closed', 'a session ended for idling is not a server failure');
+      } finally {
+        await paused.close();
+        await other.close();
+      }
+    });
+  }
+
+  test('a transaction ended for idling on its second run too answers 503 unavailable, saying why', async () => {
+    const dbs = await freshDatabases(cluster, { replicas: false });
+    const paused = new PgPool('paused', dbs.url(primary), { ...opts, idleInTransactionTimeoutMs: 1_000 });
+    try {
+      let runs = 0;
+      await assert.rejects(
+        paused.transaction(async (tx) => {
+          runs++;
+          await tx.query('SELECT 1');
+          await sleep(1_800);
+          await tx.query('SELECT 2');
+        }),
+        (err: unknown) => {
+          assert.ok(err instanceof HopError, String(err));
+          assert.equal(err.code, 'unavailable');
+          assert.match(err.detail, /sat idle longer than 1000 ms/);
+          assert.equal(err.headers['retry-after'], '1');
+          return true;
+        },
+      );
+      assert.equal(runs, 2);
+      assert.equal(paused.breakerState, 'closed');
+    } finally {
+      await paused.close();
+    }
+  });
+});

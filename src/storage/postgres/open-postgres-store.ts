@@ -35,6 +35,9 @@ export async function openPostgresStore(
     maxWaiting: cfg.pgPoolQueue,
     acquireTimeoutMs: cfg.pgAcquireTimeoutMs,
     statementTimeoutMs: cfg.pgStatementTimeoutMs,
+    // Below the statement timeout, so a process paused inside a transaction (holding the outbox's
+    // commit-order lock, say) is cut off before the statements queued behind it time out.
+    idleInTransactionTimeoutMs: Math.max(1_000, Math.floor(cfg.pgStatementTimeoutMs / 2)),
   };
   // Filled in once the shard map is known; codes are drawn only after that.
   let store: ShardedStore | null = null;

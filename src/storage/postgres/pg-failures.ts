@@ -35,7 +35,8 @@ function failureOfState(state: string, message: string): ServerFailure | null {
   // WAL control functions on a standby (the lag probe of a primary that was demoted).
   if (state === '55000' && /recovery is in progress/i.test(message)) return 'read_only';
   // 57014: cancelled, by statement_timeout or a cancel request: this statement, not the server.
-  if (state === '57014') return 'busy';
+  // 25P03: this session sat idle in a transaction too long; the server ended it, not itself.
+  if (state === '57014' || state === '25P03') return 'busy';
   // 08: connection exceptions. 57: operator intervention (57P01 admin shutdown, 57P02 crash
   // shutdown, 57P03 cannot connect now, 57P05 idle session timeout).
   if (state.startsWith('08') || state.startsWith('57')) return 'lost';

@@ -33,6 +33,16 @@ export interface PoolOptions {
    * the server answers.
    */
   readonly commitWaitMs?: number;
+  /**
+   * The server ends a session that sits this long inside a transaction between two statements (a
+   * paused or starved process), rolling the transaction back. Without it, a process stopped while it
+   * holds the outbox's commit-order lock (held to COMMIT) stops every other process's creates on
+   * the shard until it runs again. A transaction body the server ended this way, before its COMMIT
+   * was sent, is run once more on another connection: nothing of it was applied. So a body must keep
+   * its state in its own locals, as every body in the SQL store does. Unset: no bound (the mover's
+   * fence sits in a transaction on one shard while it works on another).
+   */
+  readonly idleInTransactionTimeoutMs?: number;
   /** The server's breaker (default: opens after 3 failures in a row; cool-downs 250 ms → 5 s). */
   readonly breaker?: { failureThreshold: number; coolDownMs: number; maxCoolDownMs: number };
 }
@@ -82,7 +92,15 @@ class InDoubt extends Error {
 interface Watch {
   committing: boolean;
   cancelled: PgNotice | null;
+  /** The server ended the session for sitting idle in a transaction (SQLSTATE 25P03). */
+  endedIdle: boolean;
 }
+
+/** SQLSTATE of idle_in_transaction_session_timeout: the server rolled back and closed the session. */
+const IDLE_IN_TRANSACTION = '25P03';
+
+/** A transaction the server ended because it sat idle (see idleInTransactionTimeoutMs). */
+class EndedIdle extends Error {}
 
 // PostgreSQL bigint (int8) arrives as a string by default, as PGlite's does for the SQL store;
 // timestamps as Date, jsonb parsed: the SQL store reads both drivers' rows alike.
@@ -125,6 +143,9 @@ export class PgPool implements SqlClient {
       connectionTimeoutMillis: opts.acquireTimeoutMs,
       idleTimeoutMillis: 30_000,
       statement_timeout: opts.statementTimeoutMs,
+      ...(opts.idleInTransactionTimeoutMs === undefined
+        ? {}
+        : { idle_in_transaction_session_timeout: opts.idleInTransactionTimeoutMs }),
       // No pool-wide query_timeout: each statement gets its own (statement() and commit() below),
       // because a commit must not be abandoned the way a slow read is.
       application_name: 'hop',
@@ -134,11 +155,13 @@ export class PgPool implements SqlClient {
     this.pool.on('error', () => {});
     this.pool.on('connect', (client) => {
       this.born.set(client, this.generation);
-      const watch: Watch = { committing: false, cancelled: null };
+      const watch: Watch = { committing: false, cancelled: null, endedIdle: false };
       this.watches.set(client, watch);
       // A server that dies between two queries on a checked-out connection reports it as an event;
       // without a listener that would crash the process. The next query on it fails and says so.
-      client.on('error', () => {});
+      client.on('error', (err: Error & { code?: string }) => {
+        if (err.code === IDLE_IN_TRANSACTION) watch.endedIdle = true;
+      });
       // The notice arrives before the statement's own answer, so it is seen before the statement
       // settles.
       client.on('notice', (n) => {
@@ -264,7 +287,8 @@ export class PgPool implements SqlClient {
         this.breaker.failure();
         throw inDoubt(doubt);
       }
-      const failure = serverFailureOf(doubt === null ? err : doubt.cause);
+      // A session the server ended for idling is this request's trouble, not the server's.
+      const failure = err instanceof EndedIdle ? 'busy' : serverFailureOf(doubt === null ? err : doubt.cause);
       if (failure === null) this.breaker.success();
       else {
         broken = err instanceof Error ? err : new Error(String(err));
@@ -272,6 +296,7 @@ export class PgPool implements SqlClient {
         if (failure !== 'busy') this.serverFailed();
       }
       if (doubt !== null) throw inDoubt(doubt);
+      if (err instanceof EndedIdle) throw this.unavailable(err.message, err);
       if (failure !== null) throw this.unavailable(failureDetail(this.name, failure), err);
       throw err;
     } finally {
@@ -407,24 +432,60 @@ export class PgPool implements SqlClient {
     });
   }
 
-  transaction<R>(fn: (tx: SqlClient) => Promise<R>): Promise<R> {
+  async transaction<R>(fn: (tx: SqlClient) => Promise<R>): Promise<R> {
+    try {
+      return await this.transactionOnce(fn);
+    } catch (err) {
+      // Ended by the server for idling before its COMMIT: rolled back whole, so it runs again once.
+      if (isHopError(err) && err.cause instanceof EndedIdle) return this.transactionOnce(fn);
+      throw err;
+    }
+  }
+
+  private transactionOnce<R>(fn: (tx: SqlClient) => Promise<R>): Promise<R> {
     return this.withClient(async (c) => {
       await this.statement(c, 'BEGIN');
       let out: R;
       try {
         out = await fn(this.txClient(c));
       } catch (err) {
+        if (this.endedIdle(c, err)) throw this.idleEnd(err);
         // After a server failure the connection is destroyed, which rolls back; asking would only wait.
         if (serverFailureOf(err) === null) await this.statement(c, 'ROLLBACK').catch(() => {});
         throw err;
       }
-      const res = await this.commit(c, 'COMMIT');
+      // Paused between its last statement and COMMIT: the server may have ended it meanwhile.
+      if (this.endedIdle(c, null)) throw this.idleEnd(null);
+      let res: pg.QueryResult;
+      try {
+        res = await this.commit(c, 'COMMIT');
+      } catch (err) {
+        // Ended while idle, so the server never took the COMMIT (it sent 25P03 as the answer, or the
+        // connection was already closed by it): rolled back, not in doubt.
+        const settled = !(err instanceof InDoubt && err.pending !== null);
+        if (settled && this.endedIdle(c, err instanceof InDoubt ? err.cause : err)) throw this.idleEnd(err);
+        throw err;
+      }
       // A transaction a failed statement aborted answers COMMIT with ROLLBACK: never a success.
       if (res.command === 'ROLLBACK') {
         throw new Error('the transaction was rolled back at COMMIT: a statement in it had failed');
       }
       return out;
     });
+  }
+
+  private endedIdle(c: pg.ClientBase, err: unknown): boolean {
+    return (
+      this.watches.get(c)?.endedIdle === true ||
+      (err instanceof pg.DatabaseError && err.code === IDLE_IN_TRANSACTION)
+    );
+  }
+
+  private idleEnd(cause: unknown): EndedIdle {
+    return new EndedIdle(
+      `The database (${this.name}) ended this request's transaction: it sat idle longer than ${this.opts.idleInTransactionTimeoutMs} ms between two statements (the process was paused or starved), and nothing of it was applied; try again.`,
+      { cause },
+    );
   }
 
   /** The SqlClient a transaction body sees: its statements run on the transaction's connection. */
