@@ -516,13 +516,31 @@ export async function waitHealthy(c: HaCluster, shard: number, timeoutMs: number
     // Caught up too: a replica Patroni sees more than maximum_lag_on_failover behind the leader's
     // last position may not be promoted, so a primary lost while its replicas still catch up (after
     // a crash restart's checkpoint, say) can leave the shard without a leader.
-    return (
+    const ready =
       running.length === want &&
       running.filter((m) => m.role === 'leader').length === 1 &&
       (c.sync === 'off' || running.some((m) => m.role === 'sync_standby')) &&
-      running.every((m) => m.role === 'leader' || (typeof m.lag === 'number' && m.lag <= CAUGHT_UP_BYTES))
-    );
+      running.every((m) => m.role === 'leader' || (typeof m.lag === 'number' && m.lag <= CAUGHT_UP_BYTES));
+    if (!ready) return false;
+    // failsafe_mode: a member missing from the leader's last /failsafe list may not run for leader
+    // (Patroni's is_healthiest_node). The leader rewrites the list when its members change, so one
+    // written while a member was briefly absent would disqualify that member if the leader died now.
+    const listed = await failsafeMembers(c, shard);
+    return listed === null || running.every((m) => listed.includes(m.name));
   });
+}
+
+/** The names in the shard's /failsafe key, or null when there is none (then no member is excluded). */
+async function failsafeMembers(c: HaCluster, shard: number): Promise<string[] | null> {
+  const res = await fetch(`http://127.0.0.1:${c.etcd.port}/v2/keys/hop-${c.id}/shard${shard}/failsafe`, {
+    signal: AbortSignal.timeout(1_500),
+  });
+  if (res.status === 404) return null;
+  const body = (await res.json()) as { node?: { value?: string } };
+  const value = body.node?.value;
+  if (!res.ok || value === undefined) throw new Error(`etcd answered ${res.status} for /failsafe`);
+  const parsed = JSON.parse(value) as unknown;
+  return parsed !== null && typeof parsed === 'object' ? Object.keys(parsed) : null;
 }
 
 /** Every server with its role now: Patroni's for PostgreSQL, the processes' for the rest. */
@@ -794,7 +812,7 @@ async function waitFor(
 /**
  * What a failed wait prints: Patroni's view of the shard (or every shard), its DCS keys that decide a
  * leader race (/leader, /sync, /failsafe, /status with the leader's last position), and each member's last log lines other
- * than the once-a-loop "no action" ones, which would push the reasons out of view.
+ * than the once-a-loop "no action" ones and tracebacks, which would push the reasons out of view.
  */
 async function diagnosis(c: HaCluster, shard: number | null): Promise<string> {
   const shards = shard === null ? Array.from({ length: c.shards }, (_, s) => s) : [shard];
@@ -807,10 +825,13 @@ async function diagnosis(c: HaCluster, shard: number | null): Promise<string> {
     }
   }
   for (const m of c.members.filter((x) => shard === null || x.shard === shard)) {
-    out.push(`${m.name} (patroni.log):\n${tail(m.logFile, 12, (l) => !l.includes('INFO: no action'))}`);
+    out.push(`${m.name} (patroni.log):\n${tail(m.logFile, 12, reasonLine)}`);
   }
   return out.join('\n');
 }
+
+/** A timestamped log line other than Patroni's per-loop "no action" (not a traceback's lines). */
+const reasonLine = (l: string) => /^\d{4}-\d\d-\d\d /.test(l) && !l.includes('INFO: no action');
 
 /** A key of the cluster's namespace in etcd (Patroni's v2 keys), or why it could not be read. */
 async function etcdKey(c: HaCluster, key: string): Promise<string> {
