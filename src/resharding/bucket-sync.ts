@@ -239,6 +239,23 @@ export function dropBucketSql(bucket: number, place: Place): string {
     .join('\n');
 }
 
+/**
+ * Locks a bucket's rows that writers update in place (links, idempotency records). Such a writer
+ * locks its row before the row trigger asks for the bucket's lock; the fence, holding that lock,
+ * would then wait for the row to delete it: a cycle. Taken right after the bucket's lock and
+ * under a lock timeout, a wait here ends the try instead, and the writer finishes first.
+ */
+export function lockUpdatableRowsSql(bucket: number): string {
+  return BUCKET_TABLES.filter((spec) => spec.table === 'links' || spec.table === 'idempotency_keys')
+    .map((spec) =>
+      inlineArgs(
+        `SELECT count(*) FROM (SELECT 1 FROM public.${spec.table} t WHERE ${spec.where('public')} FOR UPDATE) x;`,
+        spec.args(bucket),
+      ),
+    )
+    .join('\n');
+}
+
 /** A script moving the staged copy of a bucket into the real tables (run where hop.mover is set). */
 export function promoteStagedSql(bucket: number): string {
   const inserts = BUCKET_TABLES.map((spec) =>

@@ -17,7 +17,15 @@ import { applyMoves, type PlannedMove } from '../domain/reshard-plan.ts';
 import type { ShardMap } from '../domain/shard-map.ts';
 import { MAP_CHANNEL } from '../storage/postgres/map-watch.ts';
 import type { PgPool } from '../storage/postgres/pg-pool.ts';
-import { dropBucketRows, dropBucketSql, inlineArgs, promoteStagedSql, syncBucket } from './bucket-sync.ts';
+import { splitVisits } from '../storage/sql/visit-sql.ts';
+import {
+  dropBucketRows,
+  dropBucketSql,
+  inlineArgs,
+  lockUpdatableRowsSql,
+  promoteStagedSql,
+  syncBucket,
+} from './bucket-sync.ts';
 import { INSERT_MAP, mapArgs, newestMap, type ReshardCluster } from './reshard-cluster.ts';
 
 // The same lock key as the links trigger (migration 013) and recordClickPart.
@@ -180,6 +188,9 @@ async function moveOne(c: ReshardCluster, m: MoveRow, opts: MoveOptions): Promis
     await S.query('DELETE FROM buckets_moving WHERE bucket = $1', [b]);
     return { kind: 'aborted' };
   }
+  // Raw click batches hold visits of many buckets and stay on S: split them into visit rows (which
+  // move with their bucket) now, so the fence has little left to split.
+  await splitAllVisits(S, false);
   // From here on S's writers of the bucket take its lock; those already under way are waited out.
   await S.query('INSERT INTO buckets_moving (bucket) VALUES ($1) ON CONFLICT (bucket) DO NOTHING', [b]);
   await waitOutOlderTransactions(S);
@@ -212,7 +223,13 @@ async function fence(
       // quickly (well before the deadlock detector's second) and is made again.
       await sx.query(`SET LOCAL lock_timeout = '${FENCE_LOCK_WAIT_MS}ms'`);
       await sx.query('SELECT pg_advisory_xact_lock($1, $2)', [BUCKET_LOCK, b]);
+      // Still under the short timeout: a writer holding one of these rows may be waiting for the
+      // bucket's lock (its row trigger asks after locking the row), so this try gives way to it.
+      await sx.exec(lockUpdatableRowsSql(b));
       await sx.query('SET LOCAL lock_timeout = 0');
+      // The bucket's writers are held, so no raw batch with its visits can arrive now: split what
+      // is there (waiting for a split under way elsewhere), and its visits are in the rows copied.
+      await splitAllVisits(S, true);
       // The last pass; a second one must find nothing left to copy: that is the verification.
       for (let pass = 0; ; pass++) {
         const r = await syncBucket(sx, T, b, { into: 'hop_staging', ledgerSince: mark });
@@ -253,6 +270,10 @@ async function fence(
     ),
   );
   return performance.now() - began;
+}
+
+async function splitAllVisits(db: PgPool, wait: boolean): Promise<void> {
+  while ((await splitVisits(db, { wait })) > 0) {}
 }
 
 /**

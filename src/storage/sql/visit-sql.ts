@@ -89,13 +89,15 @@ async function insertVisitRows(db: SqlClient, rows: readonly StoredRow[]): Promi
 /**
  * Moves up to SPLIT_BATCHES folded raw batches into visit rows, in one transaction: each click is
  * in exactly one of the two tables at any time. Rows are claimed with SKIP LOCKED, so several
- * processes can split at once. Returns the clicks moved (0: nothing to do).
+ * processes can split at once. Returns the clicks moved (0: nothing to do). `wait`: rows another
+ * split holds are waited for instead (then found gone), so a 0 means nothing is left unsplit
+ * (the resharding fence needs that).
  */
-export async function splitVisits(db: SqlClient): Promise<number> {
+export async function splitVisits(db: SqlClient, opts: { wait?: boolean } = {}): Promise<number> {
   return db.transaction(async (tx) => {
     const raw = await tx.query<{ batch_id: string; data: string }>(
       `SELECT batch_id, data FROM click_events WHERE folded ORDER BY last_at LIMIT ${SPLIT_BATCHES}
-       FOR UPDATE SKIP LOCKED`,
+       FOR UPDATE${opts.wait === true ? '' : ' SKIP LOCKED'}`,
     );
     if (raw.rows.length === 0) return 0;
     const rows = rowsToStore(raw.rows.map((r) => r.data));
