@@ -503,11 +503,14 @@ async function waitLeader(c: HaCluster, shard: number, timeoutMs: number): Promi
   });
 }
 
-/** A running leader, every replica running, and with sync on, a synchronous standby. */
 // How far behind the leader a replica may be and still count as caught up: a quarter of
 // maximum_lag_on_failover, so a fault injected next finds every replica promotable.
 const CAUGHT_UP_BYTES = 262_144;
 
+/**
+ * A running leader, every replica running and caught up, with sync on a synchronous standby, and
+ * every running member in the leader's /failsafe list.
+ */
 export async function waitHealthy(c: HaCluster, shard: number, timeoutMs: number): Promise<void> {
   const want = c.replicas + 1;
   await waitFor(`shard ${shard}: a leader and ${c.replicas} streaming replica(s)`, timeoutMs, c, async () => {
@@ -532,13 +535,8 @@ export async function waitHealthy(c: HaCluster, shard: number, timeoutMs: number
 
 /** The names in the shard's /failsafe key, or null when there is none (then no member is excluded). */
 async function failsafeMembers(c: HaCluster, shard: number): Promise<string[] | null> {
-  const res = await fetch(`http://127.0.0.1:${c.etcd.port}/v2/keys/hop-${c.id}/shard${shard}/failsafe`, {
-    signal: AbortSignal.timeout(1_500),
-  });
-  if (res.status === 404) return null;
-  const body = (await res.json()) as { node?: { value?: string } };
-  const value = body.node?.value;
-  if (!res.ok || value === undefined) throw new Error(`etcd answered ${res.status} for /failsafe`);
+  const value = await etcdKey(c, `shard${shard}/failsafe`);
+  if (value === null) return null;
   const parsed = JSON.parse(value) as unknown;
   return parsed !== null && typeof parsed === 'object' ? Object.keys(parsed) : null;
 }
@@ -810,9 +808,10 @@ async function waitFor(
 }
 
 /**
- * What a failed wait prints: Patroni's view of the shard (or every shard), its DCS keys that decide a
- * leader race (/leader, /sync, /failsafe, /status with the leader's last position), and each member's last log lines other
- * than the once-a-loop "no action" ones and tracebacks, which would push the reasons out of view.
+ * What a failed wait prints: Patroni's view of the shard (or every shard), its DCS keys that decide
+ * a leader race (/leader, /sync, /failsafe, /status with the leader's last position), and each
+ * member's last log lines other than the once-a-loop "no action" ones and tracebacks, which would
+ * push the reasons out of view.
  */
 async function diagnosis(c: HaCluster, shard: number | null): Promise<string> {
   const shards = shard === null ? Array.from({ length: c.shards }, (_, s) => s) : [shard];
@@ -821,7 +820,11 @@ async function diagnosis(c: HaCluster, shard: number | null): Promise<string> {
     const members = await patroniMembers(c, s).catch(() => null);
     out.push(`shard ${s}: Patroni /cluster: ${JSON.stringify(members)}`);
     for (const key of ['leader', 'sync', 'failsafe', 'status']) {
-      out.push(`  /${key}: ${await etcdKey(c, `shard${s}/${key}`)}`);
+      const value = await etcdKey(c, `shard${s}/${key}`).then(
+        (v) => v ?? '(none)',
+        (err: unknown) => `(${err instanceof Error ? err.message : String(err)})`,
+      );
+      out.push(`  /${key}: ${value}`);
     }
   }
   for (const m of c.members.filter((x) => shard === null || x.shard === shard)) {
@@ -833,17 +836,16 @@ async function diagnosis(c: HaCluster, shard: number | null): Promise<string> {
 /** A timestamped log line other than Patroni's per-loop "no action" (not a traceback's lines). */
 const reasonLine = (l: string) => /^\d{4}-\d\d-\d\d /.test(l) && !l.includes('INFO: no action');
 
-/** A key of the cluster's namespace in etcd (Patroni's v2 keys), or why it could not be read. */
-async function etcdKey(c: HaCluster, key: string): Promise<string> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${c.etcd.port}/v2/keys/hop-${c.id}/${key}`, {
-      signal: AbortSignal.timeout(1_500),
-    });
-    const body = (await res.json()) as { node?: { value?: string } };
-    return body.node?.value ?? `(${res.status})`;
-  } catch (err) {
-    return `(${err instanceof Error ? err.message : String(err)})`;
-  }
+/** A key's value in the cluster's namespace in etcd (Patroni's v2 keys), or null when it is not set. */
+async function etcdKey(c: HaCluster, key: string): Promise<string | null> {
+  const res = await fetch(`http://127.0.0.1:${c.etcd.port}/v2/keys/hop-${c.id}/${key}`, {
+    signal: AbortSignal.timeout(1_500),
+  });
+  if (res.status === 404) return null;
+  const body = (await res.json()) as { node?: { value?: string } };
+  const value = body.node?.value;
+  if (!res.ok || value === undefined) throw new Error(`etcd answered ${res.status} for /${key}`);
+  return value;
 }
 
 function tail(file: string, n: number, keep: (line: string) => boolean = () => true): string {
